@@ -1,0 +1,202 @@
+//! The application: shared state, the router, and `serve`.
+//!
+//! Public routes (metadata, health, metrics) are merged outside the gate; MCP routes pass the
+//! Origin/Host guard, CORS, and then the [`Principal`](crate::auth::Principal) extractor.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+
+use crate::auth::challenge::Challenges;
+use crate::auth::{JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
+use crate::config::Settings;
+use crate::mcp;
+use crate::metadata::{self, Metadata};
+use crate::telemetry::{self, Metrics};
+
+/// Everything handlers share; each field is an `Arc`, so cloning is cheap.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub validator: Arc<Validator>,
+    pub keys: Arc<dyn KeyStore>,
+    pub jwks: Arc<JwksKeyStore>,
+    pub challenges: Arc<Challenges>,
+    pub metadata: Arc<Metadata>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Builds the state; nothing is fetched until [`serve`] starts the key refresher.
+    pub fn new(settings: Settings) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let client = discovery::http_client(settings.jwks.http_timeout);
+        let jwks = Arc::new(JwksKeyStore::new(
+            client,
+            settings.discovery_url.clone(),
+            settings.jwks_url.clone(),
+            settings.issuer.clone(),
+            settings.jwks.clone(),
+            metrics.clone(),
+        ));
+        let keys: Arc<dyn KeyStore> = jwks.clone();
+        let policy = Policy {
+            issuer: settings.issuer.clone(),
+            audiences: settings.audiences.clone(),
+            leeway: settings.leeway,
+        };
+        let validator = Arc::new(Validator::new(
+            policy,
+            keys.clone(),
+            settings.token_cache_size,
+            metrics.clone(),
+        ));
+        AppState {
+            challenges: Arc::new(Challenges::new(&settings)),
+            metadata: Arc::new(Metadata::new(&settings)),
+            settings: Arc::new(settings),
+            validator,
+            keys,
+            jwks,
+            metrics,
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn build_router(state: AppState) -> Router {
+    let settings = &state.settings;
+    let origins: Vec<_> = settings
+        .allowed_origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("mcp-protocol-version"),
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-method"),
+            HeaderName::from_static("mcp-name"),
+            HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("mcp-session-id"),
+            HeaderName::from_static("mcp-protocol-version"),
+        ])
+        .max_age(std::time::Duration::from_secs(3600));
+    let protected = Router::new()
+        .route(
+            "/mcp",
+            get(mcp::method_not_allowed)
+                .post(mcp::post)
+                .delete(mcp::method_not_allowed),
+        )
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            mcp::origin::guard,
+        ));
+    let mut public = Router::new()
+        .route("/", get(metadata::documentation))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
+    for path in &state.metadata.paths {
+        public = public.route(path, get(metadata::document).options(metadata::preflight));
+    }
+    Router::new()
+        .merge(public)
+        .merge(protected)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            telemetry::observe,
+        ))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "not_found", "error_description": "no such path; the MCP endpoint is /mcp" }))).into_response()
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: signing keys are loaded, so tokens can be verified.
+async fn readyz(State(keys): State<Arc<dyn KeyStore>>) -> Response {
+    let status = keys.status();
+    match status.age {
+        Some(age) if status.keys > 0 => axum::Json(serde_json::json!({
+            "status": "ready",
+            "keys": status.kids,
+            "jwks_age_seconds": age.as_secs(),
+        }))
+        .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "not_ready",
+                "reason": status.last_error.unwrap_or_else(|| "signing keys are not loaded yet".into()),
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(&state);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Aborts the wrapped task when dropped, so the key refresher ends with the server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves on an already bound listener until `shutdown` completes, refreshing keys meanwhile.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let _refresher = AbortOnDrop(jwks::spawn_refresher(state.jwks.clone()));
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, build_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

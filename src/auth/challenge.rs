@@ -1,0 +1,161 @@
+//! `WWW-Authenticate: Bearer` challenges (RFC 6750 §3, RFC 9728 §5.1), built once at start-up.
+//!
+//! Every challenge names the protected-resource metadata URL so clients can discover the
+//! authorization server, and the scopes they should ask for. Descriptions are fixed per reason
+//! and say what the caller should do; the specifics of a rejection go to the log only.
+
+use axum::http::HeaderValue;
+
+use super::error::Reason;
+use crate::config::Settings;
+
+/// Precomputed header values, cloned per response.
+#[derive(Debug)]
+pub struct Challenges {
+    pub missing: HeaderValue,
+    pub insufficient_scope: HeaderValue,
+    invalid: Vec<(Reason, HeaderValue, String)>,
+    resource_metadata: String,
+}
+
+impl Challenges {
+    pub fn new(settings: &Settings) -> Self {
+        let resource_metadata = settings.metadata_url();
+        let scope = settings.required_scopes.join(" ");
+        let descriptions = descriptions(settings);
+        let describe = |r: Reason| {
+            descriptions
+                .iter()
+                .find(|(x, _)| *x == r)
+                .map(|(_, d)| d.clone())
+                .unwrap_or_default()
+        };
+        let invalid = Reason::ALL
+            .into_iter()
+            .map(|reason| {
+                let text = describe(reason);
+                let value = header(&[
+                    ("error", "invalid_token"),
+                    ("error_description", &text),
+                    ("resource_metadata", &resource_metadata),
+                    ("scope", &scope),
+                ]);
+                (reason, value, text)
+            })
+            .collect();
+        Challenges {
+            missing: header(&[("resource_metadata", &resource_metadata), ("scope", &scope)]),
+            insufficient_scope: insufficient_scope_header(
+                &resource_metadata,
+                &settings.required_scopes,
+                &describe(Reason::InsufficientScope),
+            ),
+            invalid,
+            resource_metadata,
+        }
+    }
+
+    /// The 401 challenge for a refused token.
+    pub fn invalid_token(&self, reason: Reason) -> HeaderValue {
+        self.invalid
+            .iter()
+            .find(|(r, _, _)| *r == reason)
+            .map(|(_, v, _)| v.clone())
+            .unwrap_or_else(|| self.missing.clone())
+    }
+
+    /// The fixed description for a reason, also sent in the JSON body.
+    pub fn description(&self, reason: Reason) -> &str {
+        self.invalid
+            .iter()
+            .find(|(r, _, _)| *r == reason)
+            .map(|(_, _, d)| d.as_str())
+            .unwrap_or("")
+    }
+
+    /// The 400 challenge for a malformed request.
+    pub fn invalid_request(&self, why: &str) -> HeaderValue {
+        header(&[
+            ("error", "invalid_request"),
+            ("error_description", why),
+            ("resource_metadata", &self.resource_metadata),
+        ])
+    }
+
+    /// A 403 challenge naming other scopes, for tools with scopes of their own.
+    pub fn insufficient_scope_for(&self, scopes: &[String], description: &str) -> HeaderValue {
+        insufficient_scope_header(&self.resource_metadata, scopes, description)
+    }
+}
+
+fn insufficient_scope_header(
+    resource_metadata: &str,
+    scopes: &[String],
+    description: &str,
+) -> HeaderValue {
+    header(&[
+        ("error", "insufficient_scope"),
+        ("scope", &scopes.join(" ")),
+        ("resource_metadata", resource_metadata),
+        ("error_description", description),
+    ])
+}
+
+fn descriptions(s: &Settings) -> Vec<(Reason, String)> {
+    let audience = &s.audiences[0];
+    vec![
+        (Reason::Missing, "send an access token in the Authorization header as Bearer <token>".into()),
+        (Reason::Malformed, "the access token is not a well-formed signed JWT".into()),
+        (Reason::BadSignature, "the access token's signature or algorithm is not accepted".into()),
+        (Reason::UnknownKid, "the access token was signed with a key the issuer does not publish; obtain a new token".into()),
+        (Reason::Expired, "the access token has expired; obtain a new one".into()),
+        (Reason::NotYetValid, "the access token is not valid yet; check the clocks of the issuer and this server".into()),
+        (Reason::WrongIssuer, format!("the access token was not issued by {}", s.issuer)),
+        (Reason::WrongAudience, format!("the access token's audience does not include {audience}; request it with resource={} or add an audience mapper", s.resource)),
+        (Reason::WrongType, "the token is not an access token; send the access token, not an ID or refresh token".into()),
+        (Reason::InsufficientScope, format!("the access token lacks a required scope; request scope \"{}\"", s.required_scopes.join(" "))),
+    ]
+}
+
+/// Builds `Bearer k="v", k="v"`, escaping quotes and backslashes (RFC 9110 §5.6.4) and
+/// replacing anything a header cannot carry.
+pub fn header(params: &[(&str, &str)]) -> HeaderValue {
+    let mut out = String::from("Bearer");
+    for (i, (key, value)) in params.iter().enumerate() {
+        out.push_str(if i == 0 { " " } else { ", " });
+        out.push_str(key);
+        out.push_str("=\"");
+        for ch in value.chars() {
+            match ch {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(ch);
+                }
+                ' '..='~' => out.push(ch),
+                _ => out.push('?'),
+            }
+        }
+        out.push('"');
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header;
+
+    #[test]
+    fn quotes_and_backslashes_in_values_are_escaped() {
+        let value = header(&[("error_description", r#"say "hi" \ bye"#)]);
+        assert_eq!(
+            value.to_str().unwrap(),
+            r#"Bearer error_description="say \"hi\" \\ bye""#
+        );
+    }
+
+    #[test]
+    fn characters_a_header_cannot_carry_are_replaced() {
+        let value = header(&[("scope", "a\r\nb é")]);
+        assert_eq!(value.to_str().unwrap(), r#"Bearer scope="a??b ?""#);
+    }
+}

@@ -1,0 +1,151 @@
+//! Why a request was not let in, and how each answer maps to HTTP (RFC 6750 §3).
+//!
+//! This is the one place where authentication failures become status codes, challenge headers
+//! and JSON bodies; the challenge texts themselves are precomputed in [`super::challenge`].
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::challenge::Challenges;
+use std::sync::Arc;
+
+/// Why a token (or its absence) was refused. Each reason is a label of the
+/// `mcp_token_rejections_total` metric and has its own fixed challenge text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    Missing,
+    Malformed,
+    BadSignature,
+    UnknownKid,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    WrongType,
+    InsufficientScope,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::BadSignature,
+        Reason::UnknownKid,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::WrongType,
+        Reason::InsufficientScope,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Missing => "missing",
+            Reason::Malformed => "malformed",
+            Reason::BadSignature => "bad_signature",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::WrongType => "wrong_type",
+            Reason::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// A failure to authenticate a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer token in the `Authorization` header.
+    #[error("no bearer token")]
+    Missing,
+    /// The request itself is wrong (token in the query string, two `Authorization` headers).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The token was refused; `detail` is for the log only, never for the client.
+    #[error("{}: {detail}", reason.as_str())]
+    InvalidToken { reason: Reason, detail: String },
+    /// The token is valid but lacks scopes.
+    #[error("insufficient scope; missing {}", missing.join(" "))]
+    InsufficientScope { missing: Vec<String> },
+    /// No usable keys: Keycloak is unreachable and nothing usable is cached.
+    #[error("signing keys unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    pub fn invalid(reason: Reason, detail: impl Into<String>) -> Self {
+        AuthError::InvalidToken {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    /// The metric label for this failure, if it is a token rejection.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            AuthError::Missing => Some(Reason::Missing),
+            AuthError::InvalidRequest(_) => Some(Reason::Malformed),
+            AuthError::InvalidToken { reason, .. } => Some(*reason),
+            AuthError::InsufficientScope { .. } => Some(Reason::InsufficientScope),
+            AuthError::Unavailable(_) => None,
+        }
+    }
+}
+
+/// An [`AuthError`] ready to be sent, with the challenges it needs.
+pub struct AuthRejection {
+    pub error: AuthError,
+    pub challenges: Arc<Challenges>,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let c = &self.challenges;
+        let (status, challenge, code, description) = match &self.error {
+            AuthError::Missing => (
+                StatusCode::UNAUTHORIZED,
+                Some(c.missing.clone()),
+                "unauthorized",
+                c.description(Reason::Missing),
+            ),
+            AuthError::InvalidRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                Some(c.invalid_request(why)),
+                "invalid_request",
+                *why,
+            ),
+            AuthError::InvalidToken { reason, .. } => (
+                StatusCode::UNAUTHORIZED,
+                Some(c.invalid_token(*reason)),
+                "invalid_token",
+                c.description(*reason),
+            ),
+            AuthError::InsufficientScope { .. } => (
+                StatusCode::FORBIDDEN,
+                Some(c.insufficient_scope.clone()),
+                "insufficient_scope",
+                c.description(Reason::InsufficientScope),
+            ),
+            AuthError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "temporarily_unavailable",
+                "the server cannot reach its authorization server to verify tokens; retry shortly",
+            ),
+        };
+        let body = serde_json::json!({ "error": code, "error_description": description });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = challenge {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}

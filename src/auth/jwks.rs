@@ -1,0 +1,286 @@
+//! The signing-key cache: Keycloak's JWKS, kept fresh without ever blocking on Keycloak.
+//!
+//! Follows RFC 8725 §3 and the rotation rules of reference.md §4:
+//! - a background task refreshes the set at the interval `Cache-Control: max-age` asks for,
+//!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=MCP_JWKS_MAX_REFRESH_SECS`, retrying with backoff;
+//! - a token with an unknown `kid` triggers at most one refetch per `MCP_JWKS_COOLDOWN_SECS`,
+//!   concurrent misses share that one fetch, and unknown kids are remembered (bounded) until
+//!   the next key set arrives;
+//! - when Keycloak is down the last good keys keep verifying for `MCP_JWKS_MAX_STALE_SECS`;
+//! - a document with no usable key never replaces a good set.
+//!
+//! No lock is held across a fetch: readers see the current set through a short read lock.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use url::Url;
+
+use super::discovery::{self, FetchError};
+use super::keys::{ParsedKeys, VerifyingKey, parse_jwks};
+use crate::config::JwksSettings;
+use crate::telemetry::Metrics;
+
+/// A boxed future, so the key store can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why no key could be given for a `kid`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the issuer publishes no signing key with this kid")]
+    UnknownKid,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// What the key store knows right now, for readiness and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct KeyStatus {
+    pub keys: usize,
+    pub kids: Vec<String>,
+    /// Time since the keys in use were fetched; `None` when no usable keys are held.
+    pub age: Option<Duration>,
+    pub last_error: Option<String>,
+    pub unknown_kids_cached: u64,
+}
+
+/// Where verifying keys come from.
+pub trait KeyStore: Send + Sync + 'static {
+    /// The key for `kid`, refetching the set if the kid is new (within the cooldown rules).
+    fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyingKey>, KeyError>>;
+    /// Whether `kid` is in the usable key set now, without fetching.
+    fn publishes(&self, kid: &str) -> bool;
+    fn status(&self) -> KeyStatus;
+}
+
+struct KeySet {
+    keys: std::collections::HashMap<String, Arc<VerifyingKey>>,
+    fetched_at: Instant,
+}
+
+/// The JWKS-backed [`KeyStore`].
+pub struct JwksKeyStore {
+    client: reqwest::Client,
+    discovery_url: Url,
+    configured_jwks_url: Option<Url>,
+    issuer: String,
+    settings: JwksSettings,
+    metrics: Arc<Metrics>,
+    current: RwLock<Option<Arc<KeySet>>>,
+    discovered_jwks_url: RwLock<Option<Url>>,
+    last_error: RwLock<Option<String>>,
+    last_attempt: Mutex<Option<Instant>>,
+    /// Coalesces concurrent refetches caused by unknown kids into one fetch.
+    flight: moka::future::Cache<(), ()>,
+    /// Kids looked up and not found since the last key set arrived.
+    unknown: moka::sync::Cache<String, ()>,
+}
+
+impl JwksKeyStore {
+    pub fn new(
+        client: reqwest::Client,
+        discovery_url: Url,
+        jwks_url: Option<Url>,
+        issuer: String,
+        settings: JwksSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let unknown = moka::sync::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(settings.cooldown)
+            .build();
+        JwksKeyStore {
+            client,
+            discovery_url,
+            configured_jwks_url: jwks_url,
+            issuer,
+            settings,
+            metrics,
+            current: RwLock::new(None),
+            discovered_jwks_url: RwLock::new(None),
+            last_error: RwLock::new(None),
+            last_attempt: Mutex::new(None),
+            flight: moka::future::Cache::new(1),
+            unknown,
+        }
+    }
+
+    /// Fetches and installs the key set now; returns how long until the next refresh is due.
+    /// With `rediscover`, the discovery document is read again even if a JWKS URL is known.
+    pub async fn refresh(&self, rediscover: bool) -> Result<Duration, FetchError> {
+        *self.last_attempt.lock().expect("lock poisoned") = Some(Instant::now());
+        let result = self.fetch(rediscover).await;
+        self.metrics.jwks_fetch(match &result {
+            Ok(_) => "success",
+            Err(e) => e.outcome(),
+        });
+        match result {
+            Ok((parsed, url, max_age)) => {
+                self.install(parsed, &url);
+                *self.last_error.write().expect("lock poisoned") = None;
+                let wanted = max_age.unwrap_or(Duration::from_secs(300));
+                Ok(wanted.clamp(self.settings.min_refresh, self.settings.max_refresh))
+            }
+            Err(error) => {
+                *self.last_error.write().expect("lock poisoned") = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    /// The JWKS URL, from `KC_JWKS_URL` or discovery.
+    pub fn jwks_url(&self) -> Option<Url> {
+        self.configured_jwks_url.clone().or_else(|| {
+            self.discovered_jwks_url
+                .read()
+                .expect("lock poisoned")
+                .clone()
+        })
+    }
+
+    async fn fetch(
+        &self,
+        rediscover: bool,
+    ) -> Result<(ParsedKeys, Url, Option<Duration>), FetchError> {
+        let url = match self.jwks_url() {
+            Some(url) if !rediscover || self.configured_jwks_url.is_some() => url,
+            _ => {
+                let url =
+                    discovery::discover_jwks_uri(&self.client, &self.discovery_url, &self.issuer)
+                        .await?;
+                *self.discovered_jwks_url.write().expect("lock poisoned") = Some(url.clone());
+                url
+            }
+        };
+        let doc = discovery::get(&self.client, &url).await?;
+        let invalid = |message: String| FetchError::Invalid {
+            url: url.to_string(),
+            message,
+        };
+        let parsed = parse_jwks(&doc.body).map_err(invalid)?;
+        for reason in &parsed.skipped {
+            tracing::debug!(jwks_url = %url, reason, "JWKS key not used");
+        }
+        if parsed.keys.is_empty() {
+            return Err(invalid(format!(
+                "no usable signing key (need use \"sig\" with one of RS256..512, PS256..512, ES256, ES384, EdDSA); left out: {}",
+                parsed.skipped.join("; ")
+            )));
+        }
+        Ok((parsed, url, doc.max_age))
+    }
+
+    fn install(&self, parsed: ParsedKeys, url: &Url) {
+        let new_kids: BTreeSet<&String> = parsed.keys.keys().collect();
+        let old = self.current.read().expect("lock poisoned").clone();
+        let old_kids: BTreeSet<&String> = old.iter().flat_map(|s| s.keys.keys()).collect();
+        if new_kids != old_kids {
+            let added: Vec<&&String> = new_kids.difference(&old_kids).collect();
+            let removed: Vec<&&String> = old_kids.difference(&new_kids).collect();
+            tracing::info!(jwks_url = %url, ?added, ?removed, keys = new_kids.len(), "signing keys updated");
+        }
+        let set = KeySet {
+            keys: parsed.keys,
+            fetched_at: Instant::now(),
+        };
+        *self.current.write().expect("lock poisoned") = Some(Arc::new(set));
+        self.unknown.invalidate_all();
+    }
+
+    /// The current set if it is fresh enough to use.
+    fn usable(&self) -> Option<Arc<KeySet>> {
+        let set = self.current.read().expect("lock poisoned").clone()?;
+        (set.fetched_at.elapsed() <= self.settings.max_stale).then_some(set)
+    }
+
+    fn refetch_due(&self) -> bool {
+        match *self.last_attempt.lock().expect("lock poisoned") {
+            Some(at) => at.elapsed() >= self.settings.cooldown,
+            None => true,
+        }
+    }
+
+    async fn lookup(&self, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
+        if let Some(key) = self.usable().and_then(|s| s.keys.get(kid).cloned()) {
+            return Ok(key);
+        }
+        if !self.unknown.contains_key(kid) && self.refetch_due() {
+            // Everyone who misses while a fetch is under way waits for that one fetch; the
+            // cooldown is checked again inside, so a failed fetch is not retried by the waiters.
+            let _ = self
+                .flight
+                .try_get_with((), async {
+                    if self.refetch_due() {
+                        if let Err(e) = self.refresh(false).await {
+                            tracing::warn!(error = %e, "refetching signing keys for an unknown kid failed");
+                        }
+                    }
+                    Ok::<(), std::convert::Infallible>(())
+                })
+                .await;
+            self.flight.invalidate(&()).await;
+        }
+        let Some(set) = self.usable() else {
+            let why = self.last_error.read().expect("lock poisoned").clone();
+            return Err(KeyError::Unavailable(
+                why.unwrap_or_else(|| "signing keys are not loaded yet".into()),
+            ));
+        };
+        match set.keys.get(kid) {
+            Some(key) => Ok(key.clone()),
+            None => {
+                self.unknown.insert(kid.to_owned(), ());
+                Err(KeyError::UnknownKid)
+            }
+        }
+    }
+}
+
+impl KeyStore for JwksKeyStore {
+    fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyingKey>, KeyError>> {
+        Box::pin(self.lookup(kid))
+    }
+
+    fn publishes(&self, kid: &str) -> bool {
+        self.usable().is_some_and(|s| s.keys.contains_key(kid))
+    }
+
+    fn status(&self) -> KeyStatus {
+        let set = self.usable();
+        let mut kids: Vec<String> = set.iter().flat_map(|s| s.keys.keys().cloned()).collect();
+        kids.sort();
+        self.unknown.run_pending_tasks();
+        KeyStatus {
+            keys: kids.len(),
+            kids,
+            age: set.map(|s| s.fetched_at.elapsed()),
+            last_error: self.last_error.read().expect("lock poisoned").clone(),
+            unknown_kids_cached: self.unknown.entry_count(),
+        }
+    }
+}
+
+/// Keeps the key set fresh until the returned task is aborted: refreshes at the interval the
+/// JWKS response asks for, and after failures retries with exponential backoff (1 s to 60 s).
+pub fn spawn_refresher(store: Arc<JwksKeyStore>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            match store.refresh(true).await {
+                Ok(next) => {
+                    backoff = Duration::from_secs(1);
+                    tokio::time::sleep(next).await;
+                }
+                Err(error) => {
+                    let age = store.status().age.map(|a| a.as_secs());
+                    tracing::warn!(%error, retry_in_secs = backoff.as_secs(), keys_age_secs = ?age, "could not refresh signing keys");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,157 @@
+//! The authenticated caller, and the extractor that guards protected routes (RFC 6750 §2.1).
+//!
+//! Handlers never read `Authorization` themselves: they take a [`Principal`], which exists only
+//! if the request carried exactly one bearer token in the header, the token validated, and it
+//! holds every scope in `MCP_REQUIRED_SCOPES`. Tokens in the query string are refused (RFC 6750
+//! §2.3 is not supported, as the MCP authorization spec requires).
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::error::{AuthError, AuthRejection};
+use crate::app::AppState;
+
+/// The claims of a validated access token that tools and logs use.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub scopes: Vec<String>,
+    pub realm_roles: Vec<String>,
+    pub client_roles: HashMap<String, Vec<String>>,
+    pub groups: Vec<String>,
+    pub session_id: Option<String>,
+    pub token_id: Option<String>,
+    /// The key that signed the token.
+    pub kid: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// A validated caller; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Principal(Arc<Identity>);
+
+impl Principal {
+    pub fn new(identity: Identity) -> Self {
+        Principal(Arc::new(identity))
+    }
+
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+impl Deref for Principal {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        match authenticate(parts, state).await {
+            Ok(p) => {
+                tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
+                parts.extensions.insert(p.clone());
+                Ok(p)
+            }
+            Err(error) => {
+                if let Some(reason) = error.reason() {
+                    state.metrics.rejection(reason);
+                }
+                match &error {
+                    AuthError::Unavailable(_) => tracing::warn!(%error, "cannot verify tokens"),
+                    AuthError::Missing => tracing::debug!("no bearer token"),
+                    _ => tracing::info!(%error, "token refused"),
+                }
+                Err(AuthRejection {
+                    error,
+                    challenges: state.challenges.clone(),
+                })
+            }
+        }
+    }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, AuthError> {
+    if let Some(query) = parts.uri.query() {
+        if url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token") {
+            return Err(AuthError::InvalidRequest(
+                "send the access token in the Authorization header; tokens in the URL are refused",
+            ));
+        }
+    }
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(AuthError::Missing);
+    };
+    if values.next().is_some() {
+        return Err(AuthError::InvalidRequest(
+            "send exactly one Authorization header",
+        ));
+    }
+    let token = bearer_token(value.as_bytes()).ok_or(AuthError::Missing)?;
+    let token = std::str::from_utf8(token)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            AuthError::invalid(
+                super::error::Reason::Malformed,
+                "empty or non-ASCII bearer token",
+            )
+        })?;
+    let principal = state.validator.validate(token).await?;
+    let missing: Vec<String> = state
+        .settings
+        .required_scopes
+        .iter()
+        .filter(|s| !principal.has_scope(s))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(principal)
+    } else {
+        Err(AuthError::InsufficientScope { missing })
+    }
+}
+
+/// The credentials of a `Bearer` authorization header; the scheme is case-insensitive
+/// (RFC 9110 §11.1). `None` for other schemes.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let space = value.iter().position(|b| *b == b' ')?;
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    Some(rest.trim_ascii())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_scheme_is_matched_without_regard_to_case() {
+        assert_eq!(bearer_token(b"bEaReR abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Bearer   abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer_token(b"Basic abc"), None);
+        assert_eq!(bearer_token(b"Bearer"), None);
+    }
+}

@@ -1,0 +1,109 @@
+//! mcp-resource-server: an MCP resource server that lets ChatGPT and other MCP clients use an
+//! organisation's documents, admitting only callers with valid Keycloak access tokens.
+//!
+//! Module map (requests flow top to bottom):
+//! - [`config`]: the TOML file and environment, validated into [`config::Settings`];
+//! - [`app`]: shared state, the router and [`app::serve`];
+//! - [`telemetry`]: logs, request ids and metrics;
+//! - [`mcp`]: the MCP endpoint and its Origin/Host guard;
+//! - [`auth`]: the token gate: keys, validation, challenges;
+//! - [`metadata`]: the protected-resource metadata document;
+//! - [`cli`]: the command line.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod mcp;
+pub mod metadata;
+pub mod telemetry;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+/// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
+pub async fn serve_main() -> anyhow::Result<()> {
+    let settings = config::load()?;
+    telemetry::init_logging(settings.log_format, &settings.log_filter);
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("MCP_BIND: cannot listen on {}", settings.bind))?;
+    let jwks_url = match &settings.jwks_url {
+        Some(url) => url.to_string(),
+        None => format!("from discovery at {}", settings.discovery_url),
+    };
+    tracing::info!(
+        bind = %listener.local_addr()?,
+        resource = %settings.resource,
+        issuer = %settings.issuer,
+        jwks_url = %jwks_url,
+        audiences = ?settings.audiences,
+        metadata = %settings.metadata_url(),
+        "mcp-resource-server listening"
+    );
+    let state = app::AppState::new(settings);
+    app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// `healthcheck`: GET /healthz on the local server; 0 when it answers 200, else 1.
+pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let raw = config::RawConfig::load()?;
+            let bind = match raw.get("MCP_BIND").map(|v| &v.value) {
+                Some(config::raw::Value::Text(s)) => s.clone(),
+                _ => "0.0.0.0:8000".into(),
+            };
+            let addr: std::net::SocketAddr = bind
+                .parse()
+                .with_context(|| format!("MCP_BIND: `{bind}` is not an address"))?;
+            let host = if addr.ip().is_unspecified() {
+                if addr.is_ipv6() {
+                    "[::1]".to_owned()
+                } else {
+                    "127.0.0.1".to_owned()
+                }
+            } else if addr.is_ipv6() {
+                format!("[{}]", addr.ip())
+            } else {
+                addr.ip().to_string()
+            };
+            format!("http://{host}:{}/healthz", addr.port())
+        }
+    };
+    let client = auth::discovery::http_client(std::time::Duration::from_secs(3));
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("unhealthy: {url} answered {}", r.status());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Observability: structured logs (`MCP_LOG_FORMAT`, `RUST_LOG`), a request id and span per
+//! request, and Prometheus metrics (exposed in the OpenMetrics text format at `/metrics`).
+//!
+//! Only the path of a request is logged, never its query or headers, so tokens cannot reach
+//! the log; `Authorization` is also marked sensitive before this layer sees the request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::config::LogFormat;
+
+/// Starts logging to standard error. `format` `None` picks pretty on a terminal, JSON otherwise.
+pub fn init_logging(format: Option<LogFormat>, filter: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match format {
+        Some(f) => f == LogFormat::Json,
+        None => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabel {
+    result: &'static str,
+}
+
+/// Every metric the server exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<RouteLabel, Histogram>,
+    rejections: Family<ReasonLabel, Counter>,
+    jwks_fetches: Family<OutcomeLabel, Counter>,
+    token_cache: Family<CacheLabel, Counter>,
+    jwks_age: Gauge<f64, AtomicU64>,
+    jwks_keys: Gauge,
+    token_cache_entries: Gauge,
+    unknown_kid_entries: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcp");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let durations = Family::<RouteLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to produce response headers, by route",
+            durations.clone(),
+        );
+        let rejections = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "token_rejections",
+            "Requests refused by the token gate, by reason",
+            rejections.clone(),
+        );
+        for reason in crate::auth::Reason::ALL {
+            let _ = rejections.get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            });
+        }
+        let jwks_fetches = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "JWKS fetches by outcome",
+            jwks_fetches.clone(),
+        );
+        let token_cache = Family::<CacheLabel, Counter>::default();
+        registry.register(
+            "token_cache_lookups",
+            "Verified-token cache lookups by result",
+            token_cache.clone(),
+        );
+        let jwks_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "jwks_age_seconds",
+            "Age of the signing keys in use (-1 when none)",
+            jwks_age.clone(),
+        );
+        let jwks_keys = Gauge::default();
+        registry.register("jwks_keys", "Usable signing keys held", jwks_keys.clone());
+        let token_cache_entries = Gauge::default();
+        registry.register(
+            "token_cache_entries",
+            "Verified tokens remembered",
+            token_cache_entries.clone(),
+        );
+        let unknown_kid_entries = Gauge::default();
+        registry.register(
+            "unknown_kid_cache_entries",
+            "Unknown key ids remembered",
+            unknown_kid_entries.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            rejections,
+            jwks_fetches,
+            token_cache,
+            jwks_age,
+            jwks_keys,
+            token_cache_entries,
+            unknown_kid_entries,
+        }
+    }
+
+    pub fn rejection(&self, reason: crate::auth::Reason) {
+        self.rejections
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn jwks_fetch(&self, outcome: &'static str) {
+        self.jwks_fetches
+            .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    pub fn token_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.token_cache.get_or_create(&CacheLabel { result }).inc();
+    }
+
+    fn request(&self, route: &'static str, method: &'static str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
+        self.durations
+            .get_or_create(&RouteLabel { route })
+            .observe(seconds);
+    }
+
+    /// Renders the registry after refreshing the gauges that are read at scrape time.
+    pub fn render(&self, state: &AppState) -> String {
+        let keys = state.keys.status();
+        self.jwks_age
+            .set(keys.age.map_or(-1.0, |a| a.as_secs_f64()));
+        self.jwks_keys.set(keys.keys as i64);
+        self.unknown_kid_entries
+            .set(keys.unknown_kids_cached as i64);
+        self.token_cache_entries
+            .set(state.validator.cached_tokens() as i64);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// The routes this server has, as bounded metric labels.
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/mcp" => "/mcp",
+        "/sse" => "/sse",
+        "/messages" => "/messages",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        "/" => "/",
+        p if p.starts_with("/.well-known/oauth-protected-resource") => {
+            "/.well-known/oauth-protected-resource"
+        }
+        _ => "other",
+    }
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        _ => "other",
+    }
+}
+
+static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request id: the caller's `X-Request-Id` when it is short and plain, else a new one made of
+/// a per-process random prefix and a counter.
+fn request_id(req: &Request) -> HeaderValue {
+    if let Some(v) = req.headers().get(&X_REQUEST_ID) {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 64
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+        {
+            return v.clone();
+        }
+    }
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 6];
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    });
+    let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex and a dash are valid")
+}
+
+/// Gives each request an id and a span, records its metrics and logs its completion.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+    let route = route_label(req.uri().path());
+    let method = method_label(req.method());
+    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method, path = %req.uri().path());
+    let mut response = next.run(req).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .request(route, method, status, elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::debug!(
+            status,
+            latency_us = elapsed.as_micros() as u64,
+            "request finished"
+        )
+    });
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}
