@@ -21,7 +21,7 @@ pub enum Command {
     Serve,
     /// Exit 0 when the local server answers /healthz, 1 otherwise (for container health checks).
     Healthcheck {
-        /// The URL to probe; by default http://127.0.0.1:<port of MCP_BIND>/healthz.
+        /// The URL to probe; by default /healthz on 127.0.0.1 at the port of MCP_BIND.
         #[arg(long)]
         url: Option<String>,
     },

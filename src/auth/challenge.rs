@@ -113,7 +113,7 @@ fn descriptions(s: &Settings) -> Vec<(Reason, String)> {
         (Reason::WrongIssuer, format!("the access token was not issued by {}", s.issuer)),
         (Reason::WrongAudience, format!("the access token's audience does not include {audience}; request it with resource={} or add an audience mapper", s.resource)),
         (Reason::WrongType, "the token is not an access token; send the access token, not an ID or refresh token".into()),
-        (Reason::InsufficientScope, format!("the access token lacks a required scope; request scope \"{}\"", s.required_scopes.join(" "))),
+        (Reason::InsufficientScope, format!("the access token lacks a required scope; request the scopes {}", s.required_scopes.join(" "))),
     ]
 }
 

@@ -207,9 +207,11 @@ impl JwksKeyStore {
         if let Some(key) = self.usable().and_then(|s| s.keys.get(kid).cloned()) {
             return Ok(key);
         }
-        if !self.unknown.contains_key(kid) && self.refetch_due() {
-            // Everyone who misses while a fetch is under way waits for that one fetch; the
-            // cooldown is checked again inside, so a failed fetch is not retried by the waiters.
+        if !self.unknown.contains_key(kid) {
+            // Everyone who misses while a fetch is under way waits for that one fetch. The
+            // cooldown is checked inside, by whoever runs the future, so a miss right after a
+            // fetch started still waits for its result, and a failed fetch is not retried by
+            // the waiters.
             let _ = self
                 .flight
                 .try_get_with((), async {

@@ -123,7 +123,7 @@ impl Settings {
             cooldown: r.secs("MCP_JWKS_COOLDOWN_SECS", 30, 1, 3600)?,
             min_refresh: r.secs("MCP_JWKS_MIN_REFRESH_SECS", 60, 1, 86_400)?,
             max_refresh: r.secs("MCP_JWKS_MAX_REFRESH_SECS", 3600, 1, 86_400)?,
-            max_stale: r.secs("MCP_JWKS_MAX_STALE_SECS", 86_400, 60, 7 * 86_400)?,
+            max_stale: r.secs("MCP_JWKS_MAX_STALE_SECS", 86_400, 1, 7 * 86_400)?,
             http_timeout: r.secs("MCP_HTTP_TIMEOUT_SECS", 5, 1, 120)?,
         };
         if jwks.min_refresh > jwks.max_refresh {
@@ -300,7 +300,7 @@ impl Reader<'_> {
         for item in written {
             let url = Url::parse(&item)
                 .ok()
-                .filter(|u| u.host_str().is_some() && u.path() == "/")
+                .filter(|u| u.host_str().is_some() && u.path() == "/" && !item.contains('*'))
                 .ok_or_else(|| {
                     self.error(ENV, format!("`{item}` is not an origin like https://chatgpt.com (wildcards are not accepted)"))
                 })?;

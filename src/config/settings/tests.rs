@@ -1,1 +1,262 @@
+use std::collections::HashMap;
 
+use super::*;
+use crate::config::raw::RawConfig;
+
+fn from_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let raw = RawConfig::load_from(|name| env.get(name).cloned()).unwrap();
+    Settings::from_raw(&raw)
+}
+
+const BASE: [(&str, &str); 2] = [
+    ("MCP_SERVER_URL", "https://mcp.localhost"),
+    ("KC_ISSUER", "https://auth.localhost/realms/mcp"),
+];
+
+fn with(extra: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let mut pairs = BASE.to_vec();
+    pairs.extend_from_slice(extra);
+    from_env(&pairs)
+}
+
+#[test]
+fn the_defaults_follow_the_design_table() {
+    let s = with(&[]).unwrap();
+    assert_eq!(s.bind.to_string(), "0.0.0.0:8000");
+    assert_eq!(s.resource, "https://mcp.localhost/mcp");
+    assert_eq!(s.audiences, vec!["https://mcp.localhost/mcp"]);
+    assert_eq!(
+        s.discovery_url.as_str(),
+        "https://auth.localhost/realms/mcp/.well-known/openid-configuration"
+    );
+    assert_eq!(s.jwks_url, None);
+    assert_eq!(s.required_scopes, vec!["mcp:tools"]);
+    assert_eq!(
+        s.allowed_origins,
+        vec![
+            "https://chatgpt.com",
+            "https://chat.openai.com",
+            "https://mcp.localhost"
+        ]
+    );
+    assert_eq!(
+        s.allowed_hosts,
+        vec!["mcp.localhost", "localhost", "127.0.0.1"]
+    );
+    assert_eq!(s.corpus, None);
+    assert_eq!(s.log_format, None);
+    assert_eq!(s.log_filter, "info");
+    assert_eq!(
+        s.metadata_url(),
+        "https://mcp.localhost/.well-known/oauth-protected-resource/mcp"
+    );
+}
+
+#[test]
+fn every_design_table_variable_is_read() {
+    let s = with(&[
+        ("MCP_BIND", "127.0.0.1:9000"),
+        ("MCP_RESOURCE", "https://mcp.example.com/mcp"),
+        ("MCP_AUDIENCE", "mcp-audience"),
+        ("MCP_ALT_AUDIENCE", "a,b , c"),
+        (
+            "KC_DISCOVERY_URL",
+            "http://keycloak:8080/realms/mcp/.well-known/openid-configuration",
+        ),
+        (
+            "KC_JWKS_URL",
+            "http://keycloak:8080/realms/mcp/protocol/openid-connect/certs",
+        ),
+        ("MCP_REQUIRED_SCOPES", "mcp:tools  docs:read"),
+        (
+            "MCP_ALLOWED_ORIGINS",
+            "http://localhost:6274, https://chatgpt.com",
+        ),
+        ("MCP_ALLOWED_HOSTS", "MCP.Example.com,localhost:8000"),
+        ("MCP_CORPUS", "/srv/docs"),
+        ("MCP_LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+    ])
+    .unwrap();
+    assert_eq!(s.bind.to_string(), "127.0.0.1:9000");
+    assert_eq!(s.resource, "https://mcp.example.com/mcp");
+    assert_eq!(s.audiences, vec!["mcp-audience", "a", "b", "c"]);
+    assert_eq!(s.discovery_url.host_str(), Some("keycloak"));
+    assert_eq!(
+        s.jwks_url.unwrap().path(),
+        "/realms/mcp/protocol/openid-connect/certs"
+    );
+    assert_eq!(s.required_scopes, vec!["mcp:tools", "docs:read"]);
+    assert_eq!(
+        s.allowed_origins,
+        vec!["http://localhost:6274", "https://chatgpt.com"]
+    );
+    assert_eq!(s.allowed_hosts, vec!["mcp.example.com", "localhost:8000"]);
+    assert_eq!(s.corpus, Some(PathBuf::from("/srv/docs")));
+    assert_eq!(s.log_format, Some(LogFormat::Json));
+    assert_eq!(s.log_filter, "debug");
+}
+
+#[test]
+fn an_empty_variable_counts_as_unset() {
+    let s = with(&[("KC_JWKS_URL", ""), ("MCP_ALT_AUDIENCE", " ")]).unwrap();
+    assert_eq!(s.jwks_url, None);
+    assert_eq!(s.audiences.len(), 1);
+}
+
+#[test]
+fn a_trailing_slash_on_the_server_url_is_dropped() {
+    assert_eq!(
+        with(&[("MCP_SERVER_URL", "https://mcp.localhost/")])
+            .unwrap()
+            .server_url,
+        "https://mcp.localhost"
+    );
+}
+
+fn error_of(extra: &[(&str, &str)]) -> String {
+    with(extra).unwrap_err().to_string()
+}
+
+#[test]
+fn missing_required_settings_are_named() {
+    assert!(
+        from_env(&[])
+            .unwrap_err()
+            .to_string()
+            .starts_with("MCP_SERVER_URL: is required")
+    );
+    let e = from_env(&[BASE[0]]).unwrap_err().to_string();
+    assert!(e.starts_with("KC_ISSUER: is required"), "{e}");
+}
+
+#[test]
+fn invalid_values_are_named_with_what_to_do() {
+    for (env, value, hint) in [
+        ("MCP_BIND", "8000", "0.0.0.0:8000"),
+        ("MCP_SERVER_URL", "mcp.localhost", "absolute URL"),
+        (
+            "MCP_SERVER_URL",
+            "https://mcp.localhost/mcp",
+            "without a path",
+        ),
+        (
+            "MCP_RESOURCE",
+            "https://mcp.localhost/mcp/",
+            "ends with a slash",
+        ),
+        ("MCP_RESOURCE", "https://mcp.localhost/mcp?x=1", "query"),
+        ("KC_ISSUER", "ftp://auth", "http://"),
+        ("KC_JWKS_URL", "/certs", "absolute URL"),
+        ("MCP_REQUIRED_SCOPES", "mcp:\"tools\"", "not a valid scope"),
+        ("MCP_ALLOWED_ORIGINS", "https://*.example.com", "origin"),
+        ("MCP_ALLOWED_ORIGINS", "https://chatgpt.com/path", "origin"),
+        ("MCP_ALLOWED_HOSTS", "*.example.com", "host name"),
+        ("MCP_LOG_FORMAT", "xml", "json or pretty"),
+        ("MCP_CLOCK_LEEWAY_SECS", "-1", "0 to 300"),
+        ("MCP_CLOCK_LEEWAY_SECS", "3600", "0 to 300"),
+        ("MCP_TOKEN_CACHE_SIZE", "lots", "whole number"),
+    ] {
+        let e = error_of(&[(env, value)]);
+        assert!(e.starts_with(&format!("{env}: ")), "{env}={value}: {e}");
+        assert!(e.contains(hint), "{env}={value}: {e}");
+    }
+}
+
+#[test]
+fn refresh_bounds_must_be_ordered() {
+    let e = error_of(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "600"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "60"),
+    ]);
+    assert!(e.starts_with("MCP_JWKS_MIN_REFRESH_SECS"), "{e}");
+}
+
+#[test]
+fn a_toml_file_sets_the_same_things_with_lists_as_arrays() {
+    let raw = RawConfig::from_toml(
+        r#"
+        server_url = "https://mcp.example.com"
+        issuer = "https://auth.example.com/realms/docs"
+        jwks_url = "http://keycloak:8080/realms/docs/protocol/openid-connect/certs"
+        alt_audience = ["mcp-gate"]
+        required_scopes = ["mcp:tools", "docs:read"]
+        clock_leeway_secs = 10
+        rust_log = "debug"
+        "#,
+        "mcp.toml",
+    )
+    .unwrap();
+    let s = Settings::from_raw(&raw).unwrap();
+    assert_eq!(s.resource, "https://mcp.example.com/mcp");
+    assert_eq!(s.issuer, "https://auth.example.com/realms/docs");
+    assert_eq!(s.audiences, vec!["https://mcp.example.com/mcp", "mcp-gate"]);
+    assert_eq!(s.required_scopes, vec!["mcp:tools", "docs:read"]);
+    assert_eq!(s.leeway.as_secs(), 10);
+    assert_eq!(s.log_filter, "debug");
+}
+
+#[test]
+fn an_error_in_the_file_names_the_variable_the_key_and_the_file() {
+    let raw = RawConfig::from_toml(
+        "server_url = \"https://x\"\nissuer = \"https://i\"\nclock_leeway_secs = 9000\n",
+        "/etc/mcp.toml",
+    )
+    .unwrap();
+    let e = Settings::from_raw(&raw).unwrap_err().to_string();
+    assert!(
+        e.starts_with("MCP_CLOCK_LEEWAY_SECS (clock_leeway_secs in /etc/mcp.toml): "),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_the_file_is_an_error_not_ignored() {
+    let e = RawConfig::from_toml("issuer_url = \"https://i\"\n", "mcp.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown key `issuer_url`") && e.contains("issuer"),
+        "{e}"
+    );
+    let e = RawConfig::from_toml("issuer = true\n", "mcp.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("KC_ISSUER (issuer in mcp.toml)"), "{e}");
+}
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let dir = std::env::temp_dir().join(format!("mcp-config-test-{}", std::process::id()));
+    std::fs::write(
+        &dir,
+        "server_url = \"https://from-file\"\nissuer = \"https://auth/realms/a\"\n",
+    )
+    .unwrap();
+    let path = dir.display().to_string();
+    let raw = RawConfig::load_from(|name| match name {
+        "MCP_CONFIG" => Some(path.clone()),
+        "KC_ISSUER" => Some("https://auth/realms/from-env".into()),
+        _ => None,
+    })
+    .unwrap();
+    let s = Settings::from_raw(&raw).unwrap();
+    assert_eq!(s.server_url, "https://from-file");
+    assert_eq!(s.issuer, "https://auth/realms/from-env");
+    let _ = std::fs::remove_file(dir);
+}
+
+#[test]
+fn every_setting_has_a_distinct_file_key() {
+    let mut keys: Vec<String> = crate::config::raw::SETTINGS
+        .iter()
+        .map(|(e, _)| crate::config::raw::file_key(e))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), crate::config::raw::SETTINGS.len());
+}

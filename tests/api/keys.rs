@@ -1,0 +1,298 @@
+//! The signing-key cache and the verified-token cache: rotation, outages, coalescing, bounds.
+
+use std::time::Duration;
+
+use ring::signature::RSA_PKCS1_SHA256;
+use serde_json::json;
+
+use crate::support::*;
+
+fn rotated_jwks(keys: &Keys, keep_old: bool) -> serde_json::Value {
+    let mut jwks = keys.jwks();
+    let list = jwks["keys"].as_array_mut().unwrap();
+    if !keep_old {
+        list.retain(|k| k["kid"] != "rsa-sig");
+    }
+    list.push(tokens::rsa_jwk(&keys.rotated, "rsa-new", "sig", "RS256"));
+    jwks
+}
+
+fn rotated_token(keys: &Keys) -> String {
+    mint(
+        &header("rsa-new"),
+        &claims(),
+        &Signer::Rsa(&keys.rotated, &RSA_PKCS1_SHA256),
+    )
+}
+
+#[tokio::test]
+async fn a_verified_token_is_not_verified_again_until_it_expires() {
+    let s = Stack::start().await;
+    let t = token(&s.keys);
+    for _ in 0..20 {
+        s.assert_accepted(&t).await;
+    }
+    assert_eq!(
+        s.server
+            .metric("mcp_token_cache_lookups_total{result=\"miss\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        s.server
+            .metric("mcp_token_cache_lookups_total{result=\"hit\"}")
+            .await,
+        19.0
+    );
+    assert_eq!(s.server.metric("mcp_token_cache_entries").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_refused_once_it_expires() {
+    let s = Stack::with(&[("MCP_CLOCK_LEEWAY_SECS", "0")]).await;
+    let t = token_with(&s.keys, |c| c["exp"] = json!(tokens::now() + 2));
+    s.assert_accepted(&t).await;
+    s.assert_accepted(&t).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    s.assert_refused(&t, "expired").await;
+}
+
+#[tokio::test]
+async fn the_token_cache_is_bounded() {
+    let s = Stack::with(&[("MCP_TOKEN_CACHE_SIZE", "5")]).await;
+    for i in 0..40 {
+        s.assert_accepted(&token_with(&s.keys, |c| c["jti"] = json!(format!("t{i}"))))
+            .await;
+    }
+    let entries = s.server.metric("mcp_token_cache_entries").await;
+    assert!(entries <= 5.0, "{entries} entries in a cache of 5");
+}
+
+#[tokio::test]
+async fn keys_are_fetched_once_for_many_requests() {
+    let s = Stack::start().await;
+    let fetches = s.kc.jwks_fetches();
+    for i in 0..30 {
+        s.assert_accepted(&token_with(&s.keys, |c| c["jti"] = json!(format!("t{i}"))))
+            .await;
+    }
+    assert_eq!(s.kc.jwks_fetches(), fetches);
+    assert_eq!(
+        s.server
+            .metric("mcp_jwks_fetches_total{outcome=\"success\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_within_one_request_without_restart() {
+    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    s.assert_accepted(&rotated_token(&s.keys)).await;
+    // Tokens signed by the old key stay valid while it is still published.
+    s.assert_accepted(&token(&s.keys)).await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_a_new_kid_share_one_fetch() {
+    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    let before = s.kc.jwks_fetches();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let t = mint(
+            &header("rsa-new"),
+            &{
+                let mut c = claims();
+                c["jti"] = json!(format!("t{i}"));
+                c
+            },
+            &Signer::Rsa(&s.keys.rotated, &RSA_PKCS1_SHA256),
+        );
+        let req = s.server.initialize().bearer_auth(t);
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(s.kc.jwks_fetches() - before, 1);
+}
+
+#[tokio::test]
+async fn a_new_kid_within_the_cooldown_is_not_refetched() {
+    let s = Stack::start().await;
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    let before = s.kc.jwks_fetches();
+    s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
+        .await;
+    assert_eq!(
+        s.kc.jwks_fetches(),
+        before,
+        "the initial load was under 30 s ago"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_key_is_refused_after_the_next_refresh_even_for_cached_tokens() {
+    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    let old = token(&s.keys);
+    s.assert_accepted(&old).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.kc.set_jwks(rotated_jwks(&s.keys, false));
+    s.assert_accepted(&rotated_token(&s.keys)).await;
+    s.assert_refused(&old, "unknown_kid").await;
+}
+
+#[tokio::test]
+async fn cached_keys_keep_verifying_while_keycloak_is_down() {
+    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    s.kc.set_mode(Mode::Down);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // An unknown kid makes the store try Keycloak, which fails; the known keys stay.
+    s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
+        .await;
+    s.assert_accepted(&token_with(&s.keys, |c| c["jti"] = json!("fresh")))
+        .await;
+    assert_eq!(s.server.get("/readyz").await.status(), 200);
+    assert!(
+        s.server
+            .metric("mcp_jwks_fetches_total{outcome=\"http_error\"}")
+            .await
+            >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn a_garbage_jwks_does_not_replace_good_keys() {
+    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    for (mode, n) in [(Mode::Garbage, 1.0), (Mode::NoSigningKeys, 2.0)] {
+        s.kc.set_mode(mode);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
+            .await;
+        s.assert_accepted(&token_with(&s.keys, |c| c["jti"] = json!(format!("n{n}"))))
+            .await;
+        assert_eq!(
+            s.server
+                .metric("mcp_jwks_fetches_total{outcome=\"invalid\"}")
+                .await,
+            n
+        );
+    }
+}
+
+#[tokio::test]
+async fn stale_keys_are_dropped_after_the_configured_bound() {
+    let s = Stack::with(&[
+        ("MCP_JWKS_MAX_STALE_SECS", "2"),
+        ("MCP_JWKS_COOLDOWN_SECS", "1"),
+    ])
+    .await;
+    s.kc.set_mode(Mode::Down);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(s.server.mcp(Some(&token(&s.keys))).await.status(), 503);
+    assert_eq!(s.server.get("/readyz").await.status(), 503);
+}
+
+#[tokio::test]
+async fn the_server_starts_without_keycloak_and_serves_once_keys_arrive() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    kc.set_mode(Mode::Down);
+    let server = TestServer::start(&kc, &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.get("/healthz").await.status(), 200);
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    assert!(
+        ready.text().await.unwrap().contains("503"),
+        "the reason names Keycloak's answer"
+    );
+    kc.set_mode(Mode::Up);
+    server.wait_ready().await;
+    assert_eq!(server.mcp(Some(&token(&keys))).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_background_refresh_follows_cache_control_within_bounds() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    // Asked to cache for a day, the store still refreshes at the configured maximum (1 s).
+    kc.set_cache_control("public, max-age=86400");
+    let server = TestServer::ready(
+        &kc,
+        &[
+            ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+            ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+        ],
+    )
+    .await;
+    let before = kc.jwks_fetches();
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let during = kc.jwks_fetches() - before;
+    assert!(
+        (2..=3).contains(&during),
+        "{during} refreshes in 2.6 s at a 1 s interval"
+    );
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_short_max_age_is_raised_to_the_configured_minimum() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    kc.set_cache_control("max-age=0");
+    let _server = TestServer::ready(&kc, &[("MCP_JWKS_MIN_REFRESH_SECS", "60")]).await;
+    let before = kc.jwks_fetches();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        kc.jwks_fetches(),
+        before,
+        "refreshed before the minimum interval"
+    );
+}
+
+#[tokio::test]
+async fn a_discovery_document_for_another_issuer_keeps_the_server_unready() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    kc.set_discovery_issuer("http://keycloak:8080/realms/mcp");
+    let server = TestServer::start(&kc, &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready = server.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("KC_ISSUER"), "{body}");
+    assert_eq!(
+        kc.jwks_fetches(),
+        0,
+        "keys from a mismatched discovery document were fetched"
+    );
+}
+
+#[tokio::test]
+async fn kc_jwks_url_skips_discovery() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let jwks = kc.jwks_url();
+    let server = TestServer::ready(
+        &kc,
+        &[
+            ("KC_DISCOVERY_URL", "http://127.0.0.1:9/unused"),
+            ("KC_JWKS_URL", &jwks),
+        ],
+    )
+    .await;
+    assert_eq!(server.mcp(Some(&token(&keys))).await.status(), 200);
+    assert_eq!(
+        kc.state
+            .discovery_fetches
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0
+    );
+}

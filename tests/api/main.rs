@@ -1,0 +1,11 @@
+//! The integration tests: the real router on a real socket, a fake Keycloak beside it.
+//! Each test name is the rule it proves.
+
+mod attacks;
+mod gate;
+mod health;
+mod keys;
+mod metadata;
+mod origin;
+mod process;
+mod support;

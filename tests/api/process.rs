@@ -1,0 +1,266 @@
+//! The real binary: start-up line, configuration errors, the TOML file, `healthcheck`, SIGTERM,
+//! and logs that never contain a token.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-resource-server");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn temp_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mcp-rs-test-{}-{name}", std::process::id()))
+}
+
+/// The binary with a clean environment plus `env`, its standard error going to a file.
+fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+async fn wait_healthy(client: &reqwest::Client, port: u16) {
+    for _ in 0..100 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the binary did not become ready");
+}
+
+fn terminate(child: &mut Child) -> i32 {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the binary did not stop on SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_one_start_up_line_and_never_a_token() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let port = free_port();
+    let log = temp_file("serve.log");
+    let mut child = spawn(
+        &[
+            ("MCP_BIND", format!("127.0.0.1:{port}")),
+            ("MCP_SERVER_URL", "https://mcp.localhost".into()),
+            ("KC_ISSUER", ISSUER.into()),
+            ("KC_JWKS_URL", kc.jwks_url()),
+            ("MCP_LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "trace".into()),
+        ],
+        &log,
+    );
+    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
+    wait_healthy(&client, port).await;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let good = token(&keys);
+    let wrong_audience = token_with(&keys, |c| c["aud"] = json!("account"));
+    for t in [&good, &wrong_audience, &"not.a.token".to_owned()] {
+        client
+            .post(&url)
+            .bearer_auth(t)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .post(format!("{url}?access_token={good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(terminate(&mut child), 0, "SIGTERM is a clean stop");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let start: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("mcp-resource-server listening"))
+        .collect();
+    assert_eq!(start.len(), 1, "{text}");
+    let line: serde_json::Value = serde_json::from_str(start[0]).unwrap();
+    assert_eq!(line["resource"], "https://mcp.localhost/mcp");
+    assert_eq!(line["issuer"], ISSUER);
+    assert_eq!(line["jwks_url"], kc.jwks_url());
+    assert!(
+        text.contains("token refused"),
+        "rejections are logged:\n{text}"
+    );
+    for secret in [&good, &wrong_audience] {
+        let signature = secret.rsplit('.').next().unwrap();
+        assert!(
+            !text.contains(signature),
+            "a token reached the log:\n{text}"
+        );
+    }
+    let _ = std::fs::remove_file(log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
+    let base = [
+        ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
+        ("KC_ISSUER", ISSUER.to_owned()),
+    ];
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![], "MCP_SERVER_URL"),
+        (vec![base[0].clone()], "KC_ISSUER"),
+        (
+            vec![
+                base[0].clone(),
+                base[1].clone(),
+                ("MCP_CLOCK_LEEWAY_SECS", "soon".into()),
+            ],
+            "MCP_CLOCK_LEEWAY_SECS",
+        ),
+        (
+            vec![
+                base[0].clone(),
+                base[1].clone(),
+                ("KC_JWKS_URL", "keycloak:8080/certs".into()),
+            ],
+            "KC_JWKS_URL",
+        ),
+        (
+            vec![
+                base[0].clone(),
+                base[1].clone(),
+                ("MCP_ALLOWED_ORIGINS", "*".into()),
+            ],
+            "MCP_ALLOWED_ORIGINS",
+        ),
+        (
+            vec![
+                base[0].clone(),
+                base[1].clone(),
+                ("MCP_CONFIG", "/nonexistent/mcp.toml".into()),
+            ],
+            "MCP_CONFIG",
+        ),
+    ];
+    for (env, name) in cases {
+        let log = temp_file(&format!("bad-{name}.log"));
+        let status = spawn(&env, &log).wait().unwrap();
+        assert_eq!(status.code(), Some(2), "{name}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.lines().count(), 1, "one line for {name}: {text}");
+        assert!(text.contains(name), "the line names {name}: {text}");
+        let _ = std::fs::remove_file(log);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_toml_file_sets_the_same_things_and_the_environment_wins() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let port = free_port();
+    let config = temp_file("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:1\"\nserver_url = \"https://mcp.localhost\"\nissuer = \"{ISSUER}\"\n\
+             discovery_url = \"{}\"\nrequired_scopes = [\"mcp:tools\", \"docs:read\"]\nresource_name = \"From the file\"\n",
+            kc.discovery_url()
+        ),
+    )
+    .unwrap();
+    let log = temp_file("toml.log");
+    let mut child = spawn(
+        &[
+            ("MCP_CONFIG", config.display().to_string()),
+            ("MCP_BIND", format!("127.0.0.1:{port}")),
+        ],
+        &log,
+    );
+    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
+    wait_healthy(&client, port).await;
+    let doc: serde_json::Value = client
+        .get(format!(
+            "http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["resource_name"], "From the file");
+    assert_eq!(doc["scopes_supported"], json!(["mcp:tools", "docs:read"]));
+    terminate(&mut child);
+    let _ = std::fs::remove_file(config);
+    let _ = std::fs::remove_file(log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let port = free_port();
+    let log = temp_file("hc.log");
+    let mut child = spawn(
+        &[
+            ("MCP_BIND", format!("127.0.0.1:{port}")),
+            ("MCP_SERVER_URL", "https://mcp.localhost".into()),
+            ("KC_ISSUER", ISSUER.into()),
+            ("KC_DISCOVERY_URL", kc.discovery_url()),
+        ],
+        &log,
+    );
+    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
+    wait_healthy(&client, port).await;
+    let live = Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("MCP_BIND", format!("0.0.0.0:{port}"))
+        .status()
+        .unwrap();
+    assert_eq!(live.code(), Some(0));
+    terminate(&mut child);
+    let dead = Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("MCP_BIND", format!("0.0.0.0:{port}"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(dead.code(), Some(1));
+    let usage = Command::new(BIN)
+        .arg("frobnicate")
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(usage.code(), Some(2));
+    let _ = std::fs::remove_file(log);
+}

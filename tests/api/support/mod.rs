@@ -1,0 +1,199 @@
+//! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
+
+pub mod keycloak;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use mcp_resource_server::app::{AppState, serve};
+use mcp_resource_server::config::{RawConfig, Settings};
+use serde_json::json;
+
+pub use keycloak::{FakeKeycloak, ISSUER, Mode};
+pub use tokens::{Keys, RESOURCE, Signer, claims, header, mint, token, token_with};
+
+/// A running server and a client for it.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The settings every test starts from: public names as in the compose stack, Keycloak reached
+/// at its internal address.
+pub fn base_env(kc: &FakeKeycloak) -> HashMap<String, String> {
+    [
+        ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
+        ("KC_ISSUER", ISSUER.to_owned()),
+        ("KC_DISCOVERY_URL", kc.discovery_url()),
+        ("MCP_LOG_FORMAT", "pretty".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+pub fn settings(env: &HashMap<String, String>) -> Settings {
+    let raw = RawConfig::load_from(|name| env.get(name).cloned()).expect("raw config");
+    Settings::from_raw(&raw).expect("valid settings")
+}
+
+impl TestServer {
+    /// Starts the server with the base settings changed by `overrides`; does not wait for keys.
+    pub async fn start(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
+        let mut env = base_env(kc);
+        for (k, v) in overrides {
+            env.insert(k.to_string(), v.to_string());
+        }
+        Self::start_with(settings(&env)).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(settings);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(10));
+        TestServer {
+            base,
+            client,
+            stop: Some(stop),
+        }
+    }
+
+    /// Starts the server and waits until it has loaded keys.
+    pub async fn ready(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
+        let server = Self::start(kc, overrides).await;
+        server.wait_ready().await;
+        server
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self.get("/readyz").await.status() == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready within 10 s");
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /mcp` with an `initialize` request and, if given, a bearer token.
+    pub async fn mcp(&self, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.initialize();
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// An `initialize` POST to `/mcp` without credentials, to be completed by the caller.
+    pub fn initialize(&self) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}/mcp", self.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({
+                "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } }
+            }))
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics").await.text().await.unwrap()
+    }
+
+    /// The value of one sample, e.g. `mcp_token_rejections_total{reason="expired"}`; 0 if absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0)
+    }
+
+    pub async fn rejections(&self, reason: &str) -> f64 {
+        self.metric(&format!(
+            "mcp_token_rejections_total{{reason=\"{reason}\"}}"
+        ))
+        .await
+    }
+}
+
+/// A fake Keycloak with the default keys and a ready server in front of it.
+pub struct Stack {
+    pub keys: Keys,
+    pub kc: FakeKeycloak,
+    pub server: TestServer,
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::with(&[]).await
+    }
+
+    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+        let keys = Keys::new();
+        let kc = FakeKeycloak::start(&keys).await;
+        let server = TestServer::ready(&kc, overrides).await;
+        Stack { keys, kc, server }
+    }
+
+    /// Asserts that `token` gets 401 `invalid_token` and is counted under `reason`.
+    pub async fn assert_refused(&self, token: &str, reason: &str) {
+        let before = self.server.rejections(reason).await;
+        let response = self.server.mcp(Some(token)).await;
+        assert_eq!(response.status(), 401, "expected 401 for a {reason} token");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "challenge: {challenge}"
+        );
+        assert!(challenge.contains(
+            "resource_metadata=\"https://mcp.localhost/.well-known/oauth-protected-resource/mcp\""
+        ));
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(
+            self.server.rejections(reason).await,
+            before + 1.0,
+            "rejection not counted as {reason}"
+        );
+    }
+
+    /// Asserts that `token` is let in.
+    pub async fn assert_accepted(&self, token: &str) {
+        let response = self.server.mcp(Some(token)).await;
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+}

@@ -1,0 +1,181 @@
+//! Keys and Keycloak-shaped tokens for the tests: RSA keys from fixtures (ring cannot generate
+//! RSA keys), EC and Ed25519 keys generated per run, and a minter for any header and claims.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use serde_json::{Value, json};
+
+use super::keycloak::ISSUER;
+
+pub const RESOURCE: &str = "https://mcp.localhost/mcp";
+
+fn rsa(pem: &str) -> RsaKeyPair {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    RsaKeyPair::from_pkcs8(&STANDARD.decode(body).unwrap()).unwrap()
+}
+
+/// Ways to sign a token.
+pub enum Signer<'a> {
+    Rsa(&'a RsaKeyPair, &'static dyn signature::RsaEncoding),
+    Ec(&'a EcdsaKeyPair),
+    Ed(&'a Ed25519KeyPair),
+    Hmac(Vec<u8>),
+    /// No signature at all (`alg: none`).
+    Nothing,
+}
+
+/// Every key the tests use.
+pub struct Keys {
+    pub sig: RsaKeyPair,
+    pub enc: RsaKeyPair,
+    pub foreign: RsaKeyPair,
+    pub rotated: RsaKeyPair,
+    pub ec: EcdsaKeyPair,
+    pub ed: Ed25519KeyPair,
+}
+
+impl Keys {
+    pub fn new() -> Self {
+        let rng = SystemRandom::new();
+        let ec_doc =
+            EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .unwrap();
+        let ed_doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        Keys {
+            sig: rsa(include_str!("../keys/sig.pem")),
+            enc: rsa(include_str!("../keys/enc.pem")),
+            foreign: rsa(include_str!("../keys/foreign.pem")),
+            rotated: rsa(include_str!("../keys/rotated.pem")),
+            ec: EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                ec_doc.as_ref(),
+                &rng,
+            )
+            .unwrap(),
+            ed: Ed25519KeyPair::from_pkcs8(ed_doc.as_ref()).unwrap(),
+        }
+    }
+
+    /// A Keycloak-like JWKS: an RS256 signing key, an RSA-OAEP encryption key (which Keycloak
+    /// publishes beside it), an ES256 key and an EdDSA key.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [
+            rsa_jwk(&self.sig, "rsa-sig", "sig", "RS256"),
+            rsa_jwk(&self.enc, "rsa-enc", "enc", "RSA-OAEP"),
+            ec_jwk(&self.ec, "ec-sig"),
+            ed_jwk(&self.ed, "ed-sig"),
+        ]})
+    }
+
+    /// The default signer: RS256 with the published signing key.
+    pub fn rs256(&self) -> Signer<'_> {
+        Signer::Rsa(&self.sig, &signature::RSA_PKCS1_SHA256)
+    }
+}
+
+pub fn rsa_jwk(key: &RsaKeyPair, kid: &str, use_: &str, alg: &str) -> Value {
+    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+    json!({
+        "kid": kid, "kty": "RSA", "alg": alg, "use": use_,
+        "n": URL_SAFE_NO_PAD.encode(&public.n),
+        "e": URL_SAFE_NO_PAD.encode(&public.e),
+        "x5c": ["MIIC"], "x5t": "x", "x5t#S256": "y",
+    })
+}
+
+fn ec_jwk(key: &EcdsaKeyPair, kid: &str) -> Value {
+    let point = key.public_key().as_ref();
+    json!({
+        "kid": kid, "kty": "EC", "alg": "ES256", "use": "sig", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    })
+}
+
+fn ed_jwk(key: &Ed25519KeyPair, kid: &str) -> Value {
+    json!({
+        "kid": kid, "kty": "OKP", "alg": "EdDSA", "use": "sig", "crv": "Ed25519",
+        "x": URL_SAFE_NO_PAD.encode(key.public_key().as_ref()),
+    })
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The header Keycloak puts on access tokens.
+pub fn header(kid: &str) -> Value {
+    json!({ "alg": "RS256", "typ": "JWT", "kid": kid })
+}
+
+/// The claims of a Keycloak access token for a user who linked ChatGPT.
+pub fn claims() -> Value {
+    let now = now();
+    json!({
+        "exp": now + 300,
+        "iat": now,
+        "jti": format!("onrtac:{now}-test"),
+        "iss": ISSUER,
+        "aud": [RESOURCE, "account"],
+        "sub": "0f4a7a1e-1111-4c2b-9d7e-alice",
+        "typ": "Bearer",
+        "azp": "chatgpt",
+        "sid": "5c1d0e0b-session",
+        "acr": "1",
+        "allowed-origins": ["https://chatgpt.com"],
+        "realm_access": { "roles": ["default-roles-mcp", "offline_access", "staff"] },
+        "resource_access": { "account": { "roles": ["manage-account", "view-profile"] } },
+        "scope": "openid mcp:tools profile email",
+        "email_verified": true,
+        "preferred_username": "alice",
+        "groups": ["/bakers"],
+    })
+}
+
+/// Encodes and signs a token. The header is used as given, so it can lie about `alg`.
+pub fn mint(header: &Value, claims: &Value, signer: &Signer) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap())
+    );
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(sign(input.as_bytes(), signer))
+    )
+}
+
+pub fn sign(input: &[u8], signer: &Signer) -> Vec<u8> {
+    let rng = SystemRandom::new();
+    match signer {
+        Signer::Rsa(key, encoding) => {
+            let mut sig = vec![0; key.public().modulus_len()];
+            key.sign(*encoding, &rng, input, &mut sig).unwrap();
+            sig
+        }
+        Signer::Ec(key) => key.sign(&rng, input).unwrap().as_ref().to_vec(),
+        Signer::Ed(key) => key.sign(input).as_ref().to_vec(),
+        Signer::Hmac(secret) => {
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+            ring::hmac::sign(&key, input).as_ref().to_vec()
+        }
+        Signer::Nothing => Vec::new(),
+    }
+}
+
+/// A valid RS256 access token with the default claims, changed by `edit`.
+pub fn token_with(keys: &Keys, edit: impl FnOnce(&mut Value)) -> String {
+    let mut c = claims();
+    edit(&mut c);
+    mint(&header("rsa-sig"), &c, &keys.rs256())
+}
+
+/// A valid RS256 access token.
+pub fn token(keys: &Keys) -> String {
+    token_with(keys, |_| {})
+}
