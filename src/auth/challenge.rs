@@ -14,7 +14,8 @@ use crate::config::Settings;
 pub struct Challenges {
     pub missing: HeaderValue,
     pub insufficient_scope: HeaderValue,
-    invalid: Vec<(Reason, HeaderValue, String)>,
+    /// The `invalid_token` challenge and description of each reason, indexed by the reason.
+    invalid: [(HeaderValue, String); Reason::ALL.len()],
     resource_metadata: String,
 }
 
@@ -22,33 +23,22 @@ impl Challenges {
     pub fn new(settings: &Settings) -> Self {
         let resource_metadata = settings.metadata_url();
         let scope = settings.required_scopes.join(" ");
-        let descriptions = descriptions(settings);
-        let describe = |r: Reason| {
-            descriptions
-                .iter()
-                .find(|(x, _)| *x == r)
-                .map(|(_, d)| d.clone())
-                .unwrap_or_default()
-        };
-        let invalid = Reason::ALL
-            .into_iter()
-            .map(|reason| {
-                let text = describe(reason);
-                let value = header(&[
-                    ("error", "invalid_token"),
-                    ("error_description", &text),
-                    ("resource_metadata", &resource_metadata),
-                    ("scope", &scope),
-                ]);
-                (reason, value, text)
-            })
-            .collect();
+        let invalid = Reason::ALL.map(|reason| {
+            let text = description(settings, reason);
+            let value = header(&[
+                ("error", "invalid_token"),
+                ("error_description", &text),
+                ("resource_metadata", &resource_metadata),
+                ("scope", &scope),
+            ]);
+            (value, text)
+        });
         Challenges {
             missing: header(&[("resource_metadata", &resource_metadata), ("scope", &scope)]),
             insufficient_scope: insufficient_scope_header(
                 &resource_metadata,
                 &settings.required_scopes,
-                &describe(Reason::InsufficientScope),
+                &invalid[Reason::InsufficientScope as usize].1,
             ),
             invalid,
             resource_metadata,
@@ -57,20 +47,12 @@ impl Challenges {
 
     /// The 401 challenge for a refused token.
     pub fn invalid_token(&self, reason: Reason) -> HeaderValue {
-        self.invalid
-            .iter()
-            .find(|(r, _, _)| *r == reason)
-            .map(|(_, v, _)| v.clone())
-            .unwrap_or_else(|| self.missing.clone())
+        self.invalid[reason as usize].0.clone()
     }
 
     /// The fixed description for a reason, also sent in the JSON body.
     pub fn description(&self, reason: Reason) -> &str {
-        self.invalid
-            .iter()
-            .find(|(r, _, _)| *r == reason)
-            .map(|(_, _, d)| d.as_str())
-            .unwrap_or("")
+        &self.invalid[reason as usize].1
     }
 
     /// The 400 challenge for a malformed request.
@@ -101,20 +83,37 @@ fn insufficient_scope_header(
     ])
 }
 
-fn descriptions(s: &Settings) -> Vec<(Reason, String)> {
-    let audience = &s.audiences[0];
-    vec![
-        (Reason::Missing, "send an access token in the Authorization header as Bearer <token>".into()),
-        (Reason::Malformed, "the access token is not a well-formed signed JWT".into()),
-        (Reason::BadSignature, "the access token's signature or algorithm is not accepted".into()),
-        (Reason::UnknownKid, "the access token was signed with a key the issuer does not publish; obtain a new token".into()),
-        (Reason::Expired, "the access token has expired; obtain a new one".into()),
-        (Reason::NotYetValid, "the access token is not valid yet; check the clocks of the issuer and this server".into()),
-        (Reason::WrongIssuer, format!("the access token was not issued by {}", s.issuer)),
-        (Reason::WrongAudience, format!("the access token's audience does not include {audience}; request it with resource={} or add an audience mapper", s.resource)),
-        (Reason::WrongType, "the token is not an access token; send the access token, not an ID or refresh token".into()),
-        (Reason::InsufficientScope, format!("the access token lacks a required scope; request the scopes {}", s.required_scopes.join(" "))),
-    ]
+/// What the caller should do about each reason; fixed at start-up, so no token detail leaks.
+fn description(s: &Settings, reason: Reason) -> String {
+    match reason {
+        Reason::Missing => {
+            "send an access token in the Authorization header as Bearer <token>".into()
+        }
+        Reason::Malformed => "the access token is not a well-formed signed JWT".into(),
+        Reason::BadSignature => "the access token's signature or algorithm is not accepted".into(),
+        Reason::UnknownKid => {
+            "the access token was signed with a key the issuer does not publish; obtain a new token"
+                .into()
+        }
+        Reason::Expired => "the access token has expired; obtain a new one".into(),
+        Reason::NotYetValid => {
+            "the access token is not valid yet; check the clocks of the issuer and this server"
+                .into()
+        }
+        Reason::WrongIssuer => format!("the access token was not issued by {}", s.issuer),
+        Reason::WrongAudience => format!(
+            "the access token's audience does not include {}; request it with resource={} or add an audience mapper",
+            s.audiences[0], s.resource
+        ),
+        Reason::WrongType => {
+            "the token is not an access token; send the access token, not an ID or refresh token"
+                .into()
+        }
+        Reason::InsufficientScope => format!(
+            "the access token lacks a required scope; request the scopes {}",
+            s.required_scopes.join(" ")
+        ),
+    }
 }
 
 /// Builds `Bearer k="v", k="v"`, escaping quotes and backslashes (RFC 9110 §5.6.4) and

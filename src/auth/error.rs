@@ -10,7 +10,8 @@ use super::challenge::Challenges;
 use std::sync::Arc;
 
 /// Why a token (or its absence) was refused. Each reason is a label of the
-/// `mcp_token_rejections_total` metric and has its own fixed challenge text.
+/// `mcp_token_rejections_total` metric and has its own fixed challenge text. The variants are
+/// declared in the order of [`Reason::ALL`], so `reason as usize` indexes per-reason tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
     Missing,
@@ -147,5 +148,17 @@ impl IntoResponse for AuthRejection {
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn reasons_are_declared_in_the_order_of_all() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, i, "{reason:?}");
+        }
     }
 }

@@ -35,7 +35,10 @@ fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
     cmd.spawn().unwrap()
 }
 
-async fn wait_healthy(client: &reqwest::Client, port: u16) {
+/// Spawns the binary and waits until it reports ready; returns it and a client.
+async fn start_ready(env: &[(&str, String)], log: &PathBuf, port: u16) -> (Child, reqwest::Client) {
+    let mut child = spawn(env, log);
+    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
     for _ in 0..100 {
         if let Ok(r) = client
             .get(format!("http://127.0.0.1:{port}/readyz"))
@@ -43,12 +46,17 @@ async fn wait_healthy(client: &reqwest::Client, port: u16) {
             .await
         {
             if r.status() == 200 {
-                return;
+                return (child, client);
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the binary did not become ready");
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the binary did not become ready:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 fn terminate(child: &mut Child) -> i32 {
@@ -72,7 +80,7 @@ async fn serve_logs_one_start_up_line_and_never_a_token() {
     let kc = FakeKeycloak::start(&keys).await;
     let port = free_port();
     let log = temp_file("serve.log");
-    let mut child = spawn(
+    let (mut child, client) = start_ready(
         &[
             ("MCP_BIND", format!("127.0.0.1:{port}")),
             ("MCP_SERVER_URL", "https://mcp.localhost".into()),
@@ -82,9 +90,9 @@ async fn serve_logs_one_start_up_line_and_never_a_token() {
             ("RUST_LOG", "trace".into()),
         ],
         &log,
-    );
-    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
-    wait_healthy(&client, port).await;
+        port,
+    )
+    .await;
     let url = format!("http://127.0.0.1:{port}/mcp");
     let good = token(&keys);
     let wrong_audience = token_with(&keys, |c| c["aud"] = json!("account"));
@@ -197,15 +205,15 @@ async fn a_toml_file_sets_the_same_things_and_the_environment_wins() {
     )
     .unwrap();
     let log = temp_file("toml.log");
-    let mut child = spawn(
+    let (mut child, client) = start_ready(
         &[
             ("MCP_CONFIG", config.display().to_string()),
             ("MCP_BIND", format!("127.0.0.1:{port}")),
         ],
         &log,
-    );
-    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
-    wait_healthy(&client, port).await;
+        port,
+    )
+    .await;
     let doc: serde_json::Value = client
         .get(format!(
             "http://127.0.0.1:{port}/.well-known/oauth-protected-resource"
@@ -229,7 +237,7 @@ async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
     let kc = FakeKeycloak::start(&keys).await;
     let port = free_port();
     let log = temp_file("hc.log");
-    let mut child = spawn(
+    let (mut child, _client) = start_ready(
         &[
             ("MCP_BIND", format!("127.0.0.1:{port}")),
             ("MCP_SERVER_URL", "https://mcp.localhost".into()),
@@ -237,9 +245,9 @@ async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
             ("KC_DISCOVERY_URL", kc.discovery_url()),
         ],
         &log,
-    );
-    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
-    wait_healthy(&client, port).await;
+        port,
+    )
+    .await;
     let live = Command::new(BIN)
         .arg("healthcheck")
         .env_clear()
