@@ -142,42 +142,20 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
         ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
         ("KC_ISSUER", ISSUER.to_owned()),
     ];
-    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+    let mut cases: Vec<(Vec<(&str, String)>, &str)> = vec![
         (vec![], "MCP_SERVER_URL"),
         (vec![base[0].clone()], "KC_ISSUER"),
-        (
-            vec![
-                base[0].clone(),
-                base[1].clone(),
-                ("MCP_CLOCK_LEEWAY_SECS", "soon".into()),
-            ],
-            "MCP_CLOCK_LEEWAY_SECS",
-        ),
-        (
-            vec![
-                base[0].clone(),
-                base[1].clone(),
-                ("KC_JWKS_URL", "keycloak:8080/certs".into()),
-            ],
-            "KC_JWKS_URL",
-        ),
-        (
-            vec![
-                base[0].clone(),
-                base[1].clone(),
-                ("MCP_ALLOWED_ORIGINS", "*".into()),
-            ],
-            "MCP_ALLOWED_ORIGINS",
-        ),
-        (
-            vec![
-                base[0].clone(),
-                base[1].clone(),
-                ("MCP_CONFIG", "/nonexistent/mcp.toml".into()),
-            ],
-            "MCP_CONFIG",
-        ),
     ];
+    for (name, bad) in [
+        ("MCP_CLOCK_LEEWAY_SECS", "soon"),
+        ("KC_JWKS_URL", "keycloak:8080/certs"),
+        ("MCP_ALLOWED_ORIGINS", "*"),
+        ("MCP_CONFIG", "/nonexistent/mcp.toml"),
+    ] {
+        let mut env = base.to_vec();
+        env.push((name, bad.to_owned()));
+        cases.push((env, name));
+    }
     for (env, name) in cases {
         let log = temp_file(&format!("bad-{name}.log"));
         let status = spawn(&env, &log).wait().unwrap();
