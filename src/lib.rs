@@ -72,14 +72,7 @@ pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
     let url = match url {
         Some(u) => u,
         None => {
-            let raw = config::RawConfig::load()?;
-            let bind = match raw.get("MCP_BIND").map(|v| &v.value) {
-                Some(config::raw::Value::Text(s)) => s.clone(),
-                _ => "0.0.0.0:8000".into(),
-            };
-            let addr: std::net::SocketAddr = bind
-                .parse()
-                .with_context(|| format!("MCP_BIND: `{bind}` is not an address"))?;
+            let addr = config::bind_address(&config::RawConfig::load()?)?;
             let host = if addr.ip().is_unspecified() {
                 if addr.is_ipv6() {
                     "[::1]".to_owned()

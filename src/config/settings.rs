@@ -62,13 +62,7 @@ impl Settings {
     /// Validates every setting; the first problem found is returned.
     pub fn from_raw(raw: &RawConfig) -> Result<Self, ConfigError> {
         let r = Reader { raw };
-        let bind = r.text("MCP_BIND")?.unwrap_or_else(|| "0.0.0.0:8000".into());
-        let bind = bind.parse().map_err(|_| {
-            r.error(
-                "MCP_BIND",
-                format!("`{bind}` is not an address like 0.0.0.0:8000"),
-            )
-        })?;
+        let bind = bind_address(raw)?;
         let server_url = r.server_url()?;
         let resource = match r.text("MCP_RESOURCE")? {
             Some(value) => r.resource(value)?,
@@ -173,6 +167,18 @@ impl Settings {
             .unwrap_or_default();
         format!("/.well-known/oauth-protected-resource{path}")
     }
+}
+
+/// `MCP_BIND`, on its own: `healthcheck` needs it without the rest of the settings.
+pub fn bind_address(raw: &RawConfig) -> Result<SocketAddr, ConfigError> {
+    let r = Reader { raw };
+    let bind = r.text("MCP_BIND")?.unwrap_or_else(|| "0.0.0.0:8000".into());
+    bind.parse().map_err(|_| {
+        r.error(
+            "MCP_BIND",
+            format!("`{bind}` is not an address like 0.0.0.0:8000"),
+        )
+    })
 }
 
 /// A scope token as RFC 6749 §3.3 allows, minus the quote and backslash that would need escaping.
