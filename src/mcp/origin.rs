@@ -15,18 +15,17 @@ use crate::app::AppState;
 /// Whether `host` (a `Host` header value) is allowed. An allowed entry without a port matches
 /// the host name on any port; one with a port must match exactly.
 pub fn host_allowed(allowed: &[String], host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest
-            .split(']')
-            .next()
-            .map(|h| format!("[{h}]"))
-            .unwrap_or_default(),
-        None => host
-            .rsplit_once(':')
-            .map_or(host.clone(), |(h, _)| h.to_owned()),
+    // The host name without the port: up to the closing bracket of an IPv6 literal, else up to
+    // the last colon. Entries are stored in lower case, so comparing without regard to case
+    // needs no copy of the header on this per-request path.
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    allowed.iter().any(|a| *a == host || *a == name)
+    allowed
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
 }
 
 /// Whether an `Origin` header value is allowed; `null` and unparsable origins never are.
@@ -97,6 +96,10 @@ mod tests {
         assert!(!host_allowed(&allowed, "evil.example.com"));
         assert!(!host_allowed(&allowed, "mcp.localhost.evil.com"));
         assert!(!host_allowed(&allowed, ""));
+        assert!(
+            !host_allowed(&allowed, "[::1"),
+            "an unclosed IPv6 literal is not [::1]"
+        );
     }
 
     #[test]
