@@ -1,7 +1,8 @@
 //! The application: shared state, the router, and `serve`.
 //!
 //! Public routes (metadata, health, metrics) are merged outside the gate; MCP routes pass the
-//! Origin/Host guard, CORS, and then the [`Principal`](crate::auth::Principal) extractor.
+//! Origin/Host guard, CORS, and then the [`Principal`](crate::auth::Principal) extractor:
+//! `/mcp` (Streamable HTTP, every era), `/sse` and `/messages` (2024-11-05 HTTP+SSE).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, State};
 use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -18,9 +19,10 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use crate::auth::challenge::Challenges;
 use crate::auth::{JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
 use crate::config::Settings;
-use crate::mcp;
+use crate::mcp::{self, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::telemetry::{self, Metrics};
+use crate::tools::{Corpus, Tools};
 
 /// Everything handlers share; each field is an `Arc`, so cloning is cheap.
 #[derive(Clone, FromRef)]
@@ -32,6 +34,8 @@ pub struct AppState {
     pub challenges: Arc<Challenges>,
     pub metadata: Arc<Metadata>,
     pub metrics: Arc<Metrics>,
+    pub tools: Arc<Tools>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl AppState {
@@ -60,6 +64,8 @@ impl AppState {
             metrics.clone(),
         ));
         AppState {
+            tools: Arc::new(Tools::new(Corpus::sample(), &settings.required_scopes)),
+            sessions: Arc::new(Sessions::new(settings.sse.max_sessions)),
             challenges: Arc::new(Challenges::new(&settings)),
             metadata: Arc::new(Metadata::new(&settings)),
             settings: Arc::new(settings),
@@ -102,9 +108,14 @@ pub fn build_router(state: AppState) -> Router {
         .route(
             "/mcp",
             get(mcp::method_not_allowed)
-                .post(mcp::post)
+                .post(mcp::streamable_http::post)
                 .delete(mcp::method_not_allowed),
         )
+        .route(
+            "/sse",
+            get(mcp::legacy_sse::open).post(mcp::sse_post_not_allowed),
+        )
+        .route("/messages", post(mcp::legacy_sse::post))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,8 @@
 //! - [`config`]: the TOML file and environment, validated into [`config::Settings`];
 //! - [`app`]: shared state, the router and [`app::serve`];
 //! - [`telemetry`]: logs, request ids and metrics;
-//! - [`mcp`]: the MCP endpoint and its Origin/Host guard;
+//! - [`mcp`]: MCP over HTTP in every era, and its Origin/Host guard;
+//! - [`tools`]: `search` and `fetch` and the documents they serve;
 //! - [`auth`]: the token gate: keys, validation, challenges;
 //! - [`metadata`]: the protected-resource metadata document;
 //! - [`cli`]: the command line.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod mcp;
 pub mod metadata;
 pub mod telemetry;
+pub mod tools;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,12 @@ use anyhow::Context;
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = config::load()?;
+    if let Some(folder) = &settings.corpus {
+        anyhow::bail!(
+            "MCP_CORPUS: loading documents from a folder ({}) is not available in this version; unset MCP_CORPUS to serve the built-in sample corpus",
+            folder.display()
+        );
+    }
     telemetry::init_logging(settings.log_format, &settings.log_filter);
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await

@@ -65,6 +65,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "how many verified tokens are remembered",
     ),
     ("MCP_MAX_BODY_BYTES", "largest request body accepted"),
+    ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
+    (
+        "MCP_SSE_IDLE_SECS",
+        "how long an /sse stream may go without a message",
+    ),
+    (
+        "MCP_SSE_KEEPALIVE_SECS",
+        "interval of keep-alive comments on event streams",
+    ),
 ];
 
 /// The TOML key for an environment name.

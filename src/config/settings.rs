@@ -40,6 +40,18 @@ pub struct Settings {
     pub jwks: JwksSettings,
     pub token_cache_size: u64,
     pub max_body_bytes: usize,
+    pub sse: SseSettings,
+}
+
+/// Limits of the event streams (`/sse` sessions and SSE answers on `/mcp`).
+#[derive(Debug, Clone)]
+pub struct SseSettings {
+    /// Most `/sse` streams open at once.
+    pub max_sessions: usize,
+    /// An `/sse` stream with no message for this long is closed.
+    pub idle: Duration,
+    /// How often a comment is sent on a quiet stream.
+    pub keep_alive: Duration,
 }
 
 /// How the key cache talks to Keycloak.
@@ -151,6 +163,11 @@ impl Settings {
             jwks,
             token_cache_size: r.integer("MCP_TOKEN_CACHE_SIZE", 10_000, 0, 10_000_000)?,
             max_body_bytes: r.integer("MCP_MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20)? as usize,
+            sse: SseSettings {
+                max_sessions: r.integer("MCP_SSE_MAX_SESSIONS", 10_000, 1, 1_000_000)? as usize,
+                idle: r.secs("MCP_SSE_IDLE_SECS", 1800, 1, 86_400)?,
+                keep_alive: r.secs("MCP_SSE_KEEPALIVE_SECS", 15, 1, 300)?,
+            },
         })
     }
 

@@ -1,0 +1,294 @@
+//! `POST /mcp`: the Streamable HTTP transport for every era (MCP 2025-03-26/2025-06-18/
+//! 2025-11-25 and 2026-07-28 "Transports", Streamable HTTP), served statelessly.
+//!
+//! Each POST carries one JSON-RPC message (or, in 2025-03-26 only, a batch). The transport
+//! checks media types, size and JSON; the era of each request is decided by [`era`]; the answer
+//! is JSON unless the client prefers `text/event-stream` or asked for progress on a tool call.
+//! No `Mcp-Session-Id` is ever issued, and one a client sends is ignored, so any replica can
+//! answer any request.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::dispatch::{self, Context};
+use super::era::{self, Version};
+use super::error::McpError;
+use super::jsonrpc::{self, Id, Incoming, Request};
+use super::sse;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::tools::Progress;
+
+/// What the client's `Accept` allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accept {
+    /// `text/event-stream` has a higher quality than `application/json`.
+    pub prefers_sse: bool,
+}
+
+/// Checks `Content-Type` (application/json) and `Accept` (both JSON and SSE; RFC 9110 §12.5.1
+/// ranges such as `*/*` count).
+pub fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
+    check_content_type(headers)?;
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let json = quality(&accept, "application", "json");
+    let sse = quality(&accept, "text", "event-stream");
+    if json <= 0.0 || sse <= 0.0 {
+        return Err(McpError::NotAcceptable(accept));
+    }
+    Ok(Accept {
+        prefers_sse: sse > json,
+    })
+}
+
+/// `Content-Type` must be `application/json` (parameters such as `charset` allowed).
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?"))
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(McpError::UnsupportedMediaType(content_type.to_owned()))
+    }
+}
+
+/// The quality the Accept value gives a media type: that of the most specific matching range.
+fn quality(accept: &str, kind: &str, subtype: &str) -> f32 {
+    let mut best = (0, 0.0_f32);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let Some((t, s)) = media.split_once('/') else {
+            continue;
+        };
+        let specificity = match (t, s) {
+            _ if t.eq_ignore_ascii_case(kind) && s.eq_ignore_ascii_case(subtype) => 3,
+            (_, "*") if t.eq_ignore_ascii_case(kind) => 2,
+            ("*", "*") => 1,
+            _ => continue,
+        };
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if specificity > best.0 {
+            best = (specificity, q);
+        }
+    }
+    best.1
+}
+
+/// Reads the whole body up to `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, McpError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(McpError::TooLarge(limit)),
+        Err(e) => Err(McpError::InvalidRequest(format!(
+            "the body could not be read: {e}"
+        ))),
+    }
+}
+
+/// `POST /mcp`.
+pub async fn post(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let accept = match check_media(&headers) {
+        Ok(a) => a,
+        Err(e) => return error(None, &e, e.status()),
+    };
+    let bytes = match read_body(body, state.settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return error(None, &e, e.status()),
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Array(items)) => batch(&state, &principal, &headers, items),
+        Ok(value) => single(state, principal, &headers, accept, value),
+        Err(e) => {
+            let e = McpError::Parse(e.to_string());
+            error(None, &e, e.status())
+        }
+    }
+}
+
+fn single(
+    state: AppState,
+    principal: Principal,
+    headers: &HeaderMap,
+    accept: Accept,
+    value: Value,
+) -> Response {
+    let request = match jsonrpc::classify(value) {
+        Ok(Incoming::Request(r)) => r,
+        Ok(Incoming::Notification { .. } | Incoming::Response) => {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        Err(invalid) => return error(invalid.id.as_ref(), &invalid.error, invalid.error.status()),
+    };
+    let stateless = era::is_stateless(headers, &request);
+    let version = if stateless {
+        era::check_stateless(headers, &request)
+    } else if request.method == "initialize" {
+        Ok(era::negotiate(
+            request.str_param("protocolVersion"),
+            era::NEGOTIATED,
+        ))
+    } else {
+        era::negotiated_version(headers)
+    };
+    let version = match version {
+        Ok(v) => v,
+        Err(e) => return error(Some(&request.id), &e, e.status()),
+    };
+    let token = (request.method == "tools/call")
+        .then(|| dispatch::progress_token(&request))
+        .flatten();
+    if accept.prefers_sse || token.is_some() {
+        return stream(state, principal, request, version, token);
+    }
+    let ctx = Context {
+        tools: &state.tools,
+        principal: &principal,
+        version,
+        progress: None,
+    };
+    match dispatch::handle(&ctx, &request) {
+        Ok(result) => axum::Json(jsonrpc::success(&request.id, result)).into_response(),
+        Err(e) => error(Some(&request.id), &e, status(&e, version)),
+    }
+}
+
+/// Answers one request as an SSE stream: progress notifications, then the response.
+fn stream(
+    state: AppState,
+    principal: Principal,
+    request: Request,
+    version: Version,
+    token: Option<Value>,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Value>(32);
+    let progress = token.map(|t| Progress::new(t, tx.clone()));
+    let keep_alive = state.settings.sse.keep_alive;
+    tokio::spawn(async move {
+        let ctx = Context {
+            tools: &state.tools,
+            principal: &principal,
+            version,
+            progress,
+        };
+        let reply = respond(&ctx, &request);
+        drop(ctx);
+        let _ = tx.send(reply).await;
+    });
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let value = rx.recv().await?;
+        Some((Ok::<_, Infallible>(sse::message(&value)), rx))
+    });
+    sse::response(events, keep_alive)
+}
+
+/// The response message for a request: its result or its error.
+pub fn respond(ctx: &Context, request: &Request) -> Value {
+    match dispatch::handle(ctx, request) {
+        Ok(result) => jsonrpc::success(&request.id, result),
+        Err(e) => jsonrpc::failure(Some(&request.id), &e),
+    }
+}
+
+/// The HTTP status for an error raised while handling a request: initialize-era clients get
+/// dispatch errors with 200, as the official SDKs send and expect them.
+fn status(e: &McpError, version: Version) -> StatusCode {
+    if !version.is_stateless() && e.is_dispatch() {
+        StatusCode::OK
+    } else {
+        e.status()
+    }
+}
+
+/// A JSON-RPC error response with the given status.
+pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
+    let mut response = (status, axum::Json(jsonrpc::failure(id, e))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+    }
+    response
+}
+
+/// A batch (2025-03-26 only): every request answered, in order, in one JSON array.
+fn batch(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    items: Vec<Value>,
+) -> Response {
+    let version = match batch_version(headers, items.is_empty()) {
+        Ok(v) => v,
+        Err(e) => return error(None, &e, e.status()),
+    };
+    let ctx = Context {
+        tools: &state.tools,
+        principal,
+        version,
+        progress: None,
+    };
+    let mut replies = Vec::new();
+    for item in items {
+        match jsonrpc::classify(item) {
+            Ok(Incoming::Request(r)) if r.method == "initialize" => replies.push(jsonrpc::failure(
+                Some(&r.id),
+                &McpError::InvalidRequest(
+                    "initialize must be sent on its own, not in a batch".into(),
+                ),
+            )),
+            Ok(Incoming::Request(r)) => replies.push(respond(&ctx, &r)),
+            Ok(_) => {}
+            Err(invalid) => replies.push(jsonrpc::failure(invalid.id.as_ref(), &invalid.error)),
+        }
+    }
+    if replies.is_empty() {
+        StatusCode::ACCEPTED.into_response()
+    } else {
+        axum::Json(Value::Array(replies)).into_response()
+    }
+}
+
+fn batch_version(headers: &HeaderMap, empty: bool) -> Result<Version, McpError> {
+    if empty {
+        return Err(McpError::InvalidRequest(
+            "the batch is empty; send at least one message".into(),
+        ));
+    }
+    let version = match era::header(headers, "mcp-protocol-version") {
+        Some(v) if era::STATELESS.contains(&v) => Version::V2026_07_28,
+        _ => era::negotiated_version(headers)?,
+    };
+    if version == Version::V2025_03_26 {
+        Ok(version)
+    } else {
+        Err(McpError::InvalidRequest(format!(
+            "JSON-RPC batches are allowed only in protocol version 2025-03-26, not {}; send one message per POST",
+            version.as_str()
+        )))
+    }
+}

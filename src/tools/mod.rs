@@ -1,0 +1,231 @@
+//! The tools this server offers and the registry that lists and calls them (MCP "Tools";
+//! OpenAI's `search`/`fetch` contract for ChatGPT connectors and deep research).
+//!
+//! Each tool is one file with its definition and its call; adding a tool is a new file, one
+//! variant of [`Tool`] and one match arm in each of its methods. Tools receive the caller's
+//! [`Principal`] and report progress through an optional [`Progress`] sink.
+//!
+//! Results follow the ChatGPT contract: the structured object as `structuredContent` and the
+//! same JSON as text in `content[0]`. Bad arguments and business errors are results with
+//! `isError: true` whose text says what to change; an unknown tool is a JSON-RPC error.
+
+pub mod corpus;
+pub mod fetch;
+pub mod search;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::Principal;
+use crate::mcp::era::Version;
+pub use corpus::Corpus;
+
+/// Every tool, in the order `tools/list` shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Search,
+    Fetch,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 2] = [Tool::Search, Tool::Fetch];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Search => "search",
+            Tool::Fetch => "fetch",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Tool> {
+        Tool::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn definition(self) -> Definition {
+        match self {
+            Tool::Search => search::definition(),
+            Tool::Fetch => fetch::definition(),
+        }
+    }
+
+    fn call(self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
+        match self {
+            Tool::Search => search::call(args, ctx),
+            Tool::Fetch => fetch::call(args, ctx),
+        }
+    }
+}
+
+/// What a tool file declares about itself.
+pub struct Definition {
+    pub title: &'static str,
+    pub description: &'static str,
+    pub input_schema: Value,
+    pub output_schema: Value,
+}
+
+/// What a tool call produced.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The structured result.
+    Done(Value),
+    /// A message telling the caller what to change.
+    Failed(String),
+}
+
+/// What a tool call may use.
+pub struct Context<'a> {
+    pub corpus: &'a Corpus,
+    pub principal: &'a Principal,
+    pub progress: Option<&'a Progress>,
+}
+
+/// Sends `notifications/progress` for one request (MCP "Progress"). Sending never blocks: a
+/// notification the client is too slow to take is skipped, never the result.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    token: Value,
+    sink: mpsc::Sender<Value>,
+}
+
+impl Progress {
+    pub fn new(token: Value, sink: mpsc::Sender<Value>) -> Self {
+        Progress { token, sink }
+    }
+
+    pub fn report(&self, progress: u64, total: u64, message: &str) {
+        let params = json!({
+            "progressToken": self.token, "progress": progress, "total": total, "message": message,
+        });
+        let _ = self.sink.try_send(crate::mcp::jsonrpc::notification(
+            "notifications/progress",
+            params,
+        ));
+    }
+}
+
+/// The registry: the tool list, built once per output style, and the documents.
+pub struct Tools {
+    corpus: Corpus,
+    /// `tools/list` tools for 2025-06-18 and later (with `title` and `outputSchema`).
+    structured: Value,
+    /// `tools/list` tools for 2024-11-05 and 2025-03-26.
+    plain: Value,
+}
+
+impl Tools {
+    /// Builds the registry; `scopes` are the OAuth scopes every tool call needs.
+    pub fn new(corpus: Corpus, scopes: &[String]) -> Self {
+        let schemes = json!([{ "type": "oauth2", "scopes": scopes }]);
+        let list = |structured: bool| -> Value {
+            Tool::ALL
+                .iter()
+                .map(|t| describe(*t, &schemes, structured))
+                .collect()
+        };
+        Tools {
+            structured: list(true),
+            plain: list(false),
+            corpus,
+        }
+    }
+
+    /// The `tools` array of a `tools/list` result.
+    pub fn list(&self, version: Version) -> &Value {
+        if version.has_structured_output() {
+            &self.structured
+        } else {
+            &self.plain
+        }
+    }
+
+    pub fn corpus(&self) -> &Corpus {
+        &self.corpus
+    }
+
+    /// Calls a tool; `None` when there is no tool of that name.
+    pub fn call(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        principal: &Principal,
+        progress: Option<&Progress>,
+        version: Version,
+    ) -> Option<Value> {
+        let tool = Tool::by_name(name)?;
+        let ctx = Context {
+            corpus: &self.corpus,
+            principal,
+            progress,
+        };
+        Some(match tool.call(args, &ctx) {
+            Outcome::Done(value) => {
+                let text = value.to_string();
+                let mut result = json!({ "content": [{ "type": "text", "text": text }] });
+                if version.has_structured_output() {
+                    result["structuredContent"] = value;
+                }
+                result
+            }
+            Outcome::Failed(message) => json!({
+                "content": [{ "type": "text", "text": message }],
+                "isError": true,
+            }),
+        })
+    }
+}
+
+/// One entry of `tools/list`.
+fn describe(tool: Tool, schemes: &Value, structured: bool) -> Value {
+    let d = tool.definition();
+    let mut entry = json!({
+        "name": tool.name(),
+        "description": d.description,
+        "inputSchema": d.input_schema,
+        "annotations": {
+            "title": d.title,
+            "readOnlyHint": true,
+            "destructiveHint": false,
+            "idempotentHint": true,
+            "openWorldHint": false,
+        },
+        "securitySchemes": schemes,
+        "_meta": { "securitySchemes": schemes },
+    });
+    if structured {
+        entry["title"] = d.title.into();
+        entry["outputSchema"] = d.output_schema;
+    }
+    entry
+}
+
+/// Reads an optional whole number argument within bounds.
+pub fn integer_arg(
+    args: &Map<String, Value>,
+    key: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("`{key}` must be a whole number from 1 to {max}, not {v}")),
+    }
+}
+
+/// Refuses arguments the tool does not declare, so nothing a caller sent is silently ignored.
+pub fn only_known_args(args: &Map<String, Value>, known: &[&str]) -> Result<(), String> {
+    match args.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "unknown argument `{k}`; this tool takes {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => Ok(()),
+    }
+}
