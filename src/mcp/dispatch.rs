@@ -51,7 +51,7 @@ pub fn handle(ctx: &Context, request: &Request) -> Result<Value, McpError> {
 fn stateless(ctx: &Context, request: &Request) -> Result<Map<String, Value>, McpError> {
     match request.method.as_str() {
         "server/discover" => Ok(object(json!({
-            "supportedVersions": era::STATELESS,
+            "supportedVersions": era::SERVED,
             "capabilities": { "tools": {} },
             "instructions": INSTRUCTIONS,
             "ttlMs": DISCOVER_TTL_MS,

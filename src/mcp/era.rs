@@ -28,6 +28,9 @@ pub const STATELESS: &[&str] = &["2026-07-28"];
 pub const NEGOTIATED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 /// Revisions negotiated by `initialize` on the `/sse` transport, newest first.
 pub const SSE_NEGOTIATED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// Every revision `/mcp` serves, newest first: what `server/discover` lists and what an
+/// unsupported-version error names, so dual-era clients know `initialize` is available too.
+pub const SERVED: &[&str] = &["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
 /// The version assumed for an initialize-era request without `MCP-Protocol-Version`.
 pub const ASSUMED: &str = "2025-03-26";
 
@@ -135,7 +138,7 @@ pub fn check_stateless(headers: &HeaderMap, request: &Request) -> Result<Version
         .filter(|v| v.is_stateless())
         .ok_or_else(|| McpError::UnsupportedVersion {
             requested: version.to_owned(),
-            supported: STATELESS,
+            supported: SERVED,
         })
 }
 
@@ -192,7 +195,7 @@ pub fn negotiated_version(headers: &HeaderMap) -> Result<Version, McpError> {
         .filter(|v| NEGOTIATED.contains(&v.as_str()))
         .ok_or_else(|| McpError::UnsupportedVersion {
             requested: text.to_owned(),
-            supported: NEGOTIATED,
+            supported: SERVED,
         })
 }
 
@@ -219,7 +222,7 @@ mod tests {
 
     #[test]
     fn every_listed_version_parses_back_to_itself() {
-        for v in STATELESS.iter().chain(SSE_NEGOTIATED) {
+        for v in SERVED.iter().chain(SSE_NEGOTIATED) {
             assert_eq!(Version::parse(v).unwrap().as_str(), *v);
         }
     }

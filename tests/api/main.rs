@@ -2,6 +2,8 @@
 //! Each test name is the rule it proves.
 
 mod attacks;
+mod clients;
+mod conformance;
 mod gate;
 mod health;
 mod keys;

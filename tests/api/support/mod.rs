@@ -1,6 +1,7 @@
 //! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
 
 pub mod keycloak;
+pub mod peers;
 pub mod tokens;
 
 use std::collections::HashMap;
