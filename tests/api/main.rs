@@ -10,4 +10,6 @@ mod keys;
 mod metadata;
 mod origin;
 mod process;
+mod stateless;
+mod streamable;
 mod support;

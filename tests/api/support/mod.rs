@@ -1,6 +1,7 @@
 //! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
 
 pub mod keycloak;
+pub mod mcp;
 pub mod peers;
 pub mod tokens;
 
@@ -75,6 +76,15 @@ impl TestServer {
             base,
             client,
             stop: Some(stop),
+        }
+    }
+
+    /// A handle on an already running server (it does not stop it when dropped).
+    pub fn detached(base: &str) -> Self {
+        TestServer {
+            base: base.to_owned(),
+            client: reqwest::Client::new(),
+            stop: None,
         }
     }
 
