@@ -64,7 +64,9 @@ async fn headers_that_disagree_with_the_body_get_400_header_mismatch() {
         json!({"name": "search", "arguments": {"query": "x"}}),
     );
     let v = "2026-07-28";
-    let cases: Vec<(&Value, Vec<(&str, &str)>, &str)> = vec![
+    // The body, the headers sent with it, and what the error message must say.
+    type Case<'a> = (&'a Value, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             &list,
             vec![("mcp-protocol-version", v), ("mcp-method", "prompts/list")],

@@ -279,7 +279,9 @@ async fn malformed_requests_get_the_right_status_and_error() {
             ("accept".into(), accept.into()),
         ]
     };
-    let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, u16, i64, &str)> = vec![
+    // What is wrong, headers, body, expected status, code and part of the message.
+    type Case<'a> = (&'a str, Vec<(String, String)>, Vec<u8>, u16, i64, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "bad json",
             h("application/json", JSON_AND_SSE),
