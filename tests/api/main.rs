@@ -7,6 +7,7 @@ mod conformance;
 mod gate;
 mod health;
 mod keys;
+mod legacy_sse;
 mod metadata;
 mod origin;
 mod process;

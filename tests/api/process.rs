@@ -7,17 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::support::peers::free_port;
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-resource-server");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn temp_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mcp-rs-test-{}-{name}", std::process::id()))
@@ -151,6 +144,8 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
         ("KC_JWKS_URL", "keycloak:8080/certs"),
         ("MCP_ALLOWED_ORIGINS", "*"),
         ("MCP_CONFIG", "/nonexistent/mcp.toml"),
+        ("MCP_SSE_MAX_SESSIONS", "0"),
+        ("MCP_CORPUS", "/srv/docs"),
     ] {
         let mut env = base.to_vec();
         env.push((name, bad.to_owned()));
