@@ -85,6 +85,7 @@ pub struct Metrics {
     jwks_keys: Gauge,
     token_cache_entries: Gauge,
     unknown_kid_entries: Gauge,
+    sse_sessions: Gauge,
 }
 
 impl Default for Metrics {
@@ -155,6 +156,12 @@ impl Metrics {
             "Unknown key ids remembered",
             unknown_kid_entries.clone(),
         );
+        let sse_sessions = Gauge::default();
+        registry.register(
+            "sse_sessions",
+            "Open 2024-11-05 /sse streams",
+            sse_sessions.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -166,6 +173,7 @@ impl Metrics {
             jwks_keys,
             token_cache_entries,
             unknown_kid_entries,
+            sse_sessions,
         }
     }
 
@@ -211,6 +219,7 @@ impl Metrics {
             .set(keys.unknown_kids_cached as i64);
         self.token_cache_entries
             .set(state.validator.cached_tokens() as i64);
+        self.sse_sessions.set(state.sessions.len() as i64);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

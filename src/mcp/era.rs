@@ -86,12 +86,12 @@ pub fn negotiate(asked: Option<&str>, offered: &[&'static str]) -> Version {
     Version::parse(chosen).expect("offered versions are known")
 }
 
-/// A header's value with surrounding whitespace removed (RFC 9110 §5.5); `None` when absent or
-/// not visible ASCII.
+/// A header's value with surrounding whitespace removed (RFC 9110 §5.5); `None` when absent. A
+/// value that is not visible ASCII reads as a placeholder that matches nothing.
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
-        .map(|v| v.to_str().map(str::trim).unwrap_or("\u{0}"))
+        .map(|v| v.to_str().map(str::trim).unwrap_or("(not visible ASCII)"))
 }
 
 /// Whether a request on `/mcp` belongs to the stateless era.

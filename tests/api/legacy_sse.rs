@@ -18,10 +18,7 @@ async fn open(server: &TestServer, token: &str) -> (Events, String) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    assert_eq!(response.headers()["x-accel-buffering"], "no");
-    let mut events = Events::new(response);
+    let mut events = Events::open(response);
     let (name, data) = events.next_event(Duration::from_secs(5)).await.unwrap();
     assert_eq!(name, "endpoint", "the endpoint event comes first");
     assert!(data.starts_with("/messages?sessionId="), "{data}");
@@ -111,20 +108,10 @@ async fn a_message_for_an_unknown_or_missing_session_is_refused() {
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let r = post(&s.server, &t, "/messages?sessionId=0123456789abcdef", &ping).await;
     assert_eq!(r.status, 404);
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("GET /sse")
-    );
+    assert!(r.message().contains("GET /sse"));
     let r = post(&s.server, &t, "/messages", &ping).await;
     assert_eq!(r.status, 400);
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("sessionId")
-    );
+    assert!(r.message().contains("sessionId"));
 }
 
 #[tokio::test]
@@ -183,6 +170,7 @@ async fn sessions_past_the_limit_get_503_and_open_streams_keep_working() {
     let t = token(&s.keys);
     let (mut first, endpoint) = open(&s.server, &t).await;
     let (_second, _) = open(&s.server, &t).await;
+    assert_eq!(s.server.metric("mcp_sse_sessions").await, 2.0);
     let r = s
         .server
         .client

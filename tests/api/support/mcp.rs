@@ -23,6 +23,11 @@ impl Reply {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
+    /// The JSON-RPC error message, or "" if the body is not an error.
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
     /// The JSON-RPC error code, if the body is an error.
     pub fn code(&self) -> Option<i64> {
         self.body["error"]["code"].as_i64()
@@ -131,6 +136,14 @@ pub struct Events {
 }
 
 impl Events {
+    /// Reads `response`, asserting that it is a 200 event stream proxies will not buffer.
+    pub fn open(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_eq!(response.headers()["x-accel-buffering"], "no");
+        Self::new(response)
+    }
+
     pub fn new(response: reqwest::Response) -> Self {
         Events {
             response,
