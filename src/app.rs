@@ -204,6 +204,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let _refresher = AbortOnDrop(jwks::spawn_refresher(state.jwks.clone()));
+    let sessions = state.sessions.clone();
+    let shutdown = async move {
+        shutdown.await;
+        sessions.close_all();
+    };
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -60,6 +60,8 @@ struct Session {
 pub struct Sessions {
     open: Mutex<HashMap<String, Arc<Session>>>,
     max: usize,
+    /// Set to true when the server stops, which ends every stream.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sessions {
@@ -67,7 +69,13 @@ impl Sessions {
         Sessions {
             open: Mutex::new(HashMap::new()),
             max,
+            closing: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Ends every stream, so a graceful shutdown does not wait for clients that never hang up.
+    pub fn close_all(&self) {
+        self.closing.send_replace(true);
     }
 
     /// How many streams are open.
@@ -143,14 +151,23 @@ pub async fn open(State(state): State<AppState>, principal: Principal) -> Respon
         .event("endpoint")
         .data(format!("/messages?sessionId={id}"));
     let idle = state.settings.sse.idle;
+    let closing = sessions.closing.subscribe();
     let registration = Registration { sessions, id };
     let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
     let rest = futures_util::stream::unfold(
-        (inbox, registration),
-        move |(mut inbox, registration)| async move {
-            match tokio::time::timeout(idle, inbox.recv()).await {
-                Ok(Some(value)) => Some((Ok(sse::message(&value)), (inbox, registration))),
-                Ok(None) | Err(_) => None,
+        (inbox, registration, closing),
+        move |(mut inbox, registration, mut closing)| async move {
+            if *closing.borrow_and_update() {
+                return None;
+            }
+            tokio::select! {
+                received = tokio::time::timeout(idle, inbox.recv()) => match received {
+                    Ok(Some(value)) => {
+                        Some((Ok(sse::message(&value)), (inbox, registration, closing)))
+                    }
+                    Ok(None) | Err(_) => None,
+                },
+                _ = closing.changed() => None,
             }
         },
     );

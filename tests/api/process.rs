@@ -103,7 +103,21 @@ async fn serve_logs_one_start_up_line_and_never_a_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(terminate(&mut child), 0, "SIGTERM is a clean stop");
+    let mut stream = client
+        .get(format!("http://127.0.0.1:{port}/sse"))
+        .bearer_auth(&good)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stream.chunk().await.unwrap().is_some(),
+        "the endpoint event"
+    );
+    assert_eq!(
+        terminate(&mut child),
+        0,
+        "SIGTERM is a clean stop, even with an /sse stream open"
+    );
 
     let text = std::fs::read_to_string(&log).unwrap();
     let start: Vec<&str> = text
