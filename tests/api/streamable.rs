@@ -96,14 +96,7 @@ async fn notifications_and_responses_get_202_without_a_body() {
 async fn tools_list_describes_search_and_fetch_with_the_chatgpt_contract() {
     let s = Stack::start().await;
     let list = request(2, "tools/list", json!({}));
-    let r = s
-        .server
-        .rpc(
-            &token(&s.keys),
-            &list,
-            &[("mcp-protocol-version", "2025-11-25")],
-        )
-        .await;
+    let r = s.server.rpc_at(&token(&s.keys), &list, "2025-11-25").await;
     insta::assert_json_snapshot!("tools_list", r.body["result"]);
 }
 
@@ -143,14 +136,7 @@ async fn a_request_without_a_version_header_is_served_as_2025_03_26() {
 async fn an_unknown_version_header_gets_400_listing_the_supported_versions() {
     let s = Stack::start().await;
     let list = request(2, "tools/list", json!({}));
-    let r = s
-        .server
-        .rpc(
-            &token(&s.keys),
-            &list,
-            &[("mcp-protocol-version", "1999-01-01")],
-        )
-        .await;
+    let r = s.server.rpc_at(&token(&s.keys), &list, "1999-01-01").await;
     assert_eq!(r.status, 400);
     assert_eq!(r.code(), Some(-32022));
     assert_eq!(r.body["id"], 2);
@@ -171,14 +157,7 @@ async fn search_returns_structured_content_and_the_same_json_as_text() {
         "tools/call",
         json!({"name": "search", "arguments": {"query": "chocolate orders", "limit": 3}}),
     );
-    let r = s
-        .server
-        .rpc(
-            &token(&s.keys),
-            &call,
-            &[("mcp-protocol-version", "2025-06-18")],
-        )
-        .await;
+    let r = s.server.rpc_at(&token(&s.keys), &call, "2025-06-18").await;
     let result = &r.body["result"];
     let structured = &result["structuredContent"];
     let results = structured["results"].as_array().unwrap();
@@ -222,10 +201,7 @@ async fn bad_tool_arguments_are_error_results_that_say_what_to_change() {
         ("fetch", json!({}), "`id` is required"),
     ] {
         let call = request(4, "tools/call", json!({"name": name, "arguments": args}));
-        let r = s
-            .server
-            .rpc(&t, &call, &[("mcp-protocol-version", "2025-11-25")])
-            .await;
+        let r = s.server.rpc_at(&t, &call, "2025-11-25").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body["result"]["isError"], true, "{name} {args}");
         let text = r.body["result"]["content"][0]["text"].as_str().unwrap();
@@ -416,10 +392,7 @@ async fn batches_are_answered_in_2025_03_26_and_refused_in_later_versions() {
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": null, "method": "ping"},
     ]);
-    let r = s
-        .server
-        .rpc(&t, &batch, &[("mcp-protocol-version", "2025-03-26")])
-        .await;
+    let r = s.server.rpc_at(&t, &batch, "2025-03-26").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let replies = r.body.as_array().unwrap();
     assert_eq!(
@@ -485,8 +458,7 @@ async fn a_tool_call_with_a_progress_token_streams_progress_then_the_result() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut events = Events::new(response);
+    let mut events = Events::open(response);
     let first = events.next_message().await;
     assert_eq!(first["method"], "notifications/progress");
     assert_eq!(first["params"]["progressToken"], "tok-1");

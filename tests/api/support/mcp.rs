@@ -113,6 +113,12 @@ impl TestServer {
         .await
     }
 
+    /// One message as a client of an initialize-based `version` sends it after the handshake.
+    pub async fn rpc_at(&self, token: &str, body: &Value, version: &str) -> Reply {
+        self.rpc(token, body, &[("mcp-protocol-version", version)])
+            .await
+    }
+
     /// A 2026-07-28 request with the headers that go with it.
     pub async fn stateless(&self, token: &str, body: &Value) -> Reply {
         let headers = stateless_headers(body);
