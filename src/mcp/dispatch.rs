@@ -58,7 +58,7 @@ fn stateless(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mcp
             "cacheScope": "public",
         }))),
         "tools/list" => {
-            let mut result = tools_list(ctx)?;
+            let mut result = tools_list(ctx);
             result.insert("ttlMs".into(), TOOLS_TTL_MS.into());
             result.insert("cacheScope".into(), "public".into());
             Ok(result)
@@ -80,7 +80,7 @@ fn negotiated(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mc
             "instructions": INSTRUCTIONS,
         }))),
         "ping" => Ok(Map::new()),
-        "tools/list" => tools_list(ctx),
+        "tools/list" => Ok(tools_list(ctx)),
         "tools/call" => tools_call(ctx, request),
         other => Err(McpError::MethodNotFound(
             other.to_owned(),
@@ -89,10 +89,10 @@ fn negotiated(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mc
     }
 }
 
-fn tools_list(ctx: &Context) -> Result<Map<String, Value>, McpError> {
+fn tools_list(ctx: &Context) -> Map<String, Value> {
     let mut result = Map::new();
     result.insert("tools".into(), ctx.tools.list(ctx.version).clone());
-    Ok(result)
+    result
 }
 
 fn tools_call(ctx: &Context, request: &Request) -> Result<Map<String, Value>, McpError> {
