@@ -22,7 +22,8 @@ use crate::config::Settings;
 use crate::mcp::{self, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::telemetry::{self, Metrics};
-use crate::tools::{Corpus, Tools};
+use crate::tools::Tools;
+use crate::tools::corpus::{self, Corpus, CorpusError};
 
 /// Everything handlers share; each field is an `Arc`, so cloning is cheap.
 #[derive(Clone, FromRef)]
@@ -39,8 +40,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state; nothing is fetched until [`serve`] starts the key refresher.
-    pub fn new(settings: Settings) -> Self {
+    /// Builds the state and indexes the corpus; nothing is fetched from Keycloak until
+    /// [`serve`] starts the key refresher.
+    pub fn new(settings: Settings) -> Result<Self, CorpusError> {
+        let corpus = Corpus::open(corpus::Source::from_settings(&settings.corpus))?;
+        Ok(Self::with_corpus(settings, Arc::new(corpus)))
+    }
+
+    /// Builds the state around a corpus that is already indexed.
+    pub fn with_corpus(settings: Settings, corpus: Arc<Corpus>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let client = discovery::http_client(settings.jwks.http_timeout);
         let jwks = Arc::new(JwksKeyStore::new(
@@ -63,10 +71,16 @@ impl AppState {
             settings.token_cache_size,
             metrics.clone(),
         ));
+        let challenges = Challenges::new(&settings);
         AppState {
-            tools: Arc::new(Tools::new(Corpus::sample(), &settings.required_scopes)),
+            tools: Arc::new(Tools::new(
+                corpus,
+                &settings.required_scopes,
+                &settings.tool_scopes,
+                &challenges,
+            )),
             sessions: Arc::new(Sessions::new(settings.sse.max_sessions)),
-            challenges: Arc::new(Challenges::new(&settings)),
+            challenges: Arc::new(challenges),
             metadata: Arc::new(Metadata::new(&settings)),
             settings: Arc::new(settings),
             validator,
@@ -187,7 +201,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Aborts the wrapped task when dropped, so the key refresher ends with the server.
+/// Aborts the wrapped task when dropped, so the key refresher and the corpus reloader end with
+/// the server.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -196,7 +211,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Serves on an already bound listener until `shutdown` completes, refreshing keys meanwhile.
+/// Serves on an already bound listener until `shutdown` completes, refreshing keys and
+/// rebuilding the corpus index meanwhile.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -204,6 +220,11 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     let _refresher = AbortOnDrop(jwks::spawn_refresher(state.jwks.clone()));
+    let watch = corpus::reload::Watch {
+        enabled: state.settings.corpus.watch,
+        debounce: state.settings.corpus.debounce,
+    };
+    let _reloader = corpus::reload::spawn(state.tools.corpus().clone(), watch).map(AbortOnDrop);
     let sessions = state.sessions.clone();
     let shutdown = async move {
         shutdown.await;

@@ -27,13 +27,8 @@ use anyhow::Context;
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = config::load()?;
-    if let Some(folder) = &settings.corpus {
-        anyhow::bail!(
-            "MCP_CORPUS: loading documents from a folder ({}) is not available in this version; unset MCP_CORPUS to serve the built-in sample corpus",
-            folder.display()
-        );
-    }
     telemetry::init_logging(settings.log_format, &settings.log_filter);
+    let state = app::AppState::new(settings.clone())?;
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("MCP_BIND: cannot listen on {}", settings.bind))?;
@@ -50,7 +45,6 @@ pub async fn serve_main() -> anyhow::Result<()> {
         metadata = %settings.metadata_url(),
         "mcp-resource-server listening"
     );
-    let state = app::AppState::new(settings);
     app::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -86,6 +86,9 @@ pub struct Metrics {
     token_cache_entries: Gauge,
     unknown_kid_entries: Gauge,
     sse_sessions: Gauge,
+    corpus_documents: Gauge,
+    corpus_skipped: Gauge,
+    corpus_reloads: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -162,8 +165,29 @@ impl Metrics {
             "Open 2024-11-05 /sse streams",
             sse_sessions.clone(),
         );
+        let corpus_documents = Gauge::default();
+        registry.register(
+            "corpus_documents",
+            "Documents in the search index being served",
+            corpus_documents.clone(),
+        );
+        let corpus_skipped = Gauge::default();
+        registry.register(
+            "corpus_skipped",
+            "Corpus files and records skipped by the load that built the index being served",
+            corpus_skipped.clone(),
+        );
+        let corpus_reloads = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "corpus_reloads",
+            "Index builds by outcome (ok, failed)",
+            corpus_reloads.clone(),
+        );
         Metrics {
             registry,
+            corpus_documents,
+            corpus_skipped,
+            corpus_reloads,
             requests,
             durations,
             rejections,
@@ -220,6 +244,20 @@ impl Metrics {
         self.token_cache_entries
             .set(state.validator.cached_tokens() as i64);
         self.sse_sessions.set(state.sessions.len() as i64);
+        let corpus = state.tools.corpus().stats();
+        self.corpus_documents
+            .set(corpus.documents.load(Ordering::Relaxed) as i64);
+        self.corpus_skipped
+            .set(corpus.skipped.load(Ordering::Relaxed) as i64);
+        for (outcome, count) in [
+            ("ok", &corpus.reloads_ok),
+            ("failed", &corpus.reloads_failed),
+        ] {
+            self.corpus_reloads
+                .get_or_create(&OutcomeLabel { outcome })
+                .inner()
+                .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

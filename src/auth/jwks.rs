@@ -215,10 +215,10 @@ impl JwksKeyStore {
             let _ = self
                 .flight
                 .try_get_with((), async {
-                    if self.refetch_due() {
-                        if let Err(e) = self.refresh(false).await {
-                            tracing::warn!(error = %e, "refetching signing keys for an unknown kid failed");
-                        }
+                    if self.refetch_due()
+                        && let Err(e) = self.refresh(false).await
+                    {
+                        tracing::warn!(error = %e, "refetching signing keys for an unknown kid failed");
                     }
                     Ok::<(), std::convert::Infallible>(())
                 })

@@ -91,12 +91,12 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, AuthError> {
-    if let Some(query) = parts.uri.query() {
-        if url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token") {
-            return Err(AuthError::InvalidRequest(
-                "send the access token in the Authorization header; tokens in the URL are refused",
-            ));
-        }
+    if let Some(query) = parts.uri.query()
+        && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+    {
+        return Err(AuthError::InvalidRequest(
+            "send the access token in the Authorization header; tokens in the URL are refused",
+        ));
     }
     let mut values = parts.headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {

@@ -2,7 +2,9 @@
 //!
 //! Every setting has exactly one environment name; its key in the TOML file is that name without
 //! the `MCP_` or `KC_` prefix, in lower case (`MCP_SERVER_URL` is `server_url`, `KC_ISSUER` is
-//! `issuer`, `RUST_LOG` is `rust_log`). An environment variable wins over the file; an empty
+//! `issuer`, `RUST_LOG` is `rust_log`). A key may also be written in a table, the table names
+//! joined to the key by `_`: `[tools.search] scopes = [...]` is `tools_search_scopes`, i.e.
+//! `MCP_TOOLS_SEARCH_SCOPES`. An environment variable wins over the file; an empty
 //! variable counts as unset. Unknown keys in the file are errors, so nothing an operator wrote is
 //! silently ignored.
 
@@ -34,6 +36,30 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("MCP_ALLOWED_ORIGINS", "browser origins allowed"),
     ("MCP_ALLOWED_HOSTS", "Host header values allowed"),
     ("MCP_CORPUS", "folder of documents for search and fetch"),
+    (
+        "MCP_CORPUS_BASE_URL",
+        "URL prefix of corpus documents that do not name their own url",
+    ),
+    (
+        "MCP_INDEX_DIR",
+        "folder for an on-disk search index instead of memory",
+    ),
+    (
+        "MCP_CORPUS_WATCH",
+        "rebuild the index when corpus files change (true or false)",
+    ),
+    (
+        "MCP_CORPUS_DEBOUNCE_MS",
+        "quiet time after a corpus change before rebuilding",
+    ),
+    (
+        "MCP_TOOLS_SEARCH_SCOPES",
+        "scopes the search tool needs beyond MCP_REQUIRED_SCOPES",
+    ),
+    (
+        "MCP_TOOLS_FETCH_SCOPES",
+        "scopes the fetch tool needs beyond MCP_REQUIRED_SCOPES",
+    ),
     ("MCP_LOG_FORMAT", "log format, json or pretty"),
     ("RUST_LOG", "tracing filter"),
     (
@@ -127,7 +153,9 @@ pub enum RawError {
         path: String,
         known: String,
     },
-    #[error("{env} ({key} in {path}): expected a string, an integer or a list of strings")]
+    #[error(
+        "{env} ({key} in {path}): expected a string, an integer, true/false or a list of strings"
+    )]
     BadType {
         env: &'static str,
         key: String,
@@ -177,7 +205,26 @@ impl RawConfig {
             message: e.message().to_owned(),
         })?;
         let mut raw = Self::default();
+        raw.insert_table(table, "", path)?;
+        Ok(raw)
+    }
+
+    /// Adds the keys of `table`, whose own keys are prefixed by `prefix` (`tools_search_`).
+    fn insert_table(
+        &mut self,
+        table: toml::Table,
+        prefix: &str,
+        path: &str,
+    ) -> Result<(), RawError> {
         for (key, item) in table {
+            let key = format!("{prefix}{key}");
+            let item = match item {
+                toml::Value::Table(inner) => {
+                    self.insert_table(inner, &format!("{key}_"), path)?;
+                    continue;
+                }
+                item => item,
+            };
             let Some((env, _)) = SETTINGS.iter().find(|(env, _)| file_key(env) == key) else {
                 let known: Vec<String> = SETTINGS.iter().map(|(e, _)| file_key(e)).collect();
                 return Err(RawError::UnknownKey {
@@ -194,6 +241,7 @@ impl RawConfig {
             let value = match item {
                 toml::Value::String(s) => Value::Text(s),
                 toml::Value::Integer(i) => Value::Integer(i),
+                toml::Value::Boolean(b) => Value::Text(b.to_string()),
                 toml::Value::Array(items) => Value::List(
                     items
                         .into_iter()
@@ -205,7 +253,7 @@ impl RawConfig {
                 ),
                 _ => return Err(bad()),
             };
-            raw.values.insert(
+            self.values.insert(
                 env,
                 RawValue {
                     value,
@@ -213,7 +261,7 @@ impl RawConfig {
                 },
             );
         }
-        Ok(raw)
+        Ok(())
     }
 
     /// The raw value of a setting, by environment name.

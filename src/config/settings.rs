@@ -1,5 +1,6 @@
 //! Typed, validated settings built from a [`RawConfig`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,7 +34,9 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// Lower-case host names, with a port when the port must match too.
     pub allowed_hosts: Vec<String>,
-    pub corpus: Option<PathBuf>,
+    pub corpus: CorpusSettings,
+    /// Scopes single tools need beyond `required_scopes`, by tool name.
+    pub tool_scopes: BTreeMap<String, Vec<String>>,
     pub log_format: Option<LogFormat>,
     pub log_filter: String,
     pub leeway: Duration,
@@ -52,6 +55,17 @@ pub struct SseSettings {
     pub idle: Duration,
     /// How often a comment is sent on a quiet stream.
     pub keep_alive: Duration,
+}
+
+/// Where documents come from and how their index is kept.
+#[derive(Debug, Clone)]
+pub struct CorpusSettings {
+    /// `None` serves the sample corpus built into the binary.
+    pub folder: Option<PathBuf>,
+    pub base_url: Option<Url>,
+    pub index_dir: Option<PathBuf>,
+    pub watch: bool,
+    pub debounce: Duration,
 }
 
 /// How the key cache talks to Keycloak.
@@ -109,11 +123,17 @@ impl Settings {
             None => vec!["mcp:tools".to_owned()],
             Some(_) => r.list("MCP_REQUIRED_SCOPES", ' ')?,
         };
-        if let Some(bad) = required_scopes.iter().find(|s| !is_scope_token(s)) {
-            return Err(r.error(
-                "MCP_REQUIRED_SCOPES",
-                format!("`{bad}` is not a valid scope; scopes are printable ASCII without spaces, quotes or backslashes"),
-            ));
+        r.scopes("MCP_REQUIRED_SCOPES", &required_scopes)?;
+        let mut tool_scopes = BTreeMap::new();
+        for (tool, env) in [
+            ("search", "MCP_TOOLS_SEARCH_SCOPES"),
+            ("fetch", "MCP_TOOLS_FETCH_SCOPES"),
+        ] {
+            let scopes = r.list(env, ' ')?;
+            r.scopes(env, &scopes)?;
+            if !scopes.is_empty() {
+                tool_scopes.insert(tool.to_owned(), scopes);
+            }
         }
         let allowed_origins = r.origins(&server_url)?;
         let allowed_hosts = r.hosts(&server_url)?;
@@ -156,7 +176,8 @@ impl Settings {
             required_scopes,
             allowed_origins,
             allowed_hosts,
-            corpus: r.text("MCP_CORPUS")?.map(PathBuf::from),
+            corpus: r.corpus()?,
+            tool_scopes,
             log_format,
             log_filter: r.text("RUST_LOG")?.unwrap_or_else(|| "info".into()),
             leeway: r.secs("MCP_CLOCK_LEEWAY_SECS", 30, 0, 300)?,
@@ -265,6 +286,44 @@ impl Reader<'_> {
     fn secs(&self, env: &str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
         self.integer(env, default, min, max)
             .map(Duration::from_secs)
+    }
+
+    fn scopes(&self, env: &str, scopes: &[String]) -> Result<(), ConfigError> {
+        match scopes.iter().find(|s| !is_scope_token(s)) {
+            Some(bad) => Err(self.error(
+                env,
+                format!("`{bad}` is not a valid scope; scopes are printable ASCII without spaces, quotes or backslashes"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn boolean(&self, env: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.text(env)?.as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(self.error(env, format!("`{other}` is not true or false"))),
+        }
+    }
+
+    fn corpus(&self) -> Result<CorpusSettings, ConfigError> {
+        let base_url = match self.text("MCP_CORPUS_BASE_URL")? {
+            Some(v) => Some(self.http_url("MCP_CORPUS_BASE_URL", &v)?),
+            None => None,
+        };
+        Ok(CorpusSettings {
+            folder: self.text("MCP_CORPUS")?.map(PathBuf::from),
+            base_url,
+            index_dir: self.text("MCP_INDEX_DIR")?.map(PathBuf::from),
+            watch: self.boolean("MCP_CORPUS_WATCH", true)?,
+            debounce: Duration::from_millis(self.integer(
+                "MCP_CORPUS_DEBOUNCE_MS",
+                1000,
+                10,
+                600_000,
+            )?),
+        })
     }
 
     fn http_url(&self, env: &str, value: &str) -> Result<Url, ConfigError> {

@@ -1,5 +1,6 @@
 //! `fetch`: reads one document by the id `search` returned (ChatGPT connector contract: input
-//! `{id}`, result `{id, title, text, url, metadata?}`).
+//! `{id}`, result `{id, title, text, url, metadata?}`). A document the caller may not see gets
+//! the same answer as one that does not exist, so ids of hidden documents cannot be probed.
 
 use serde_json::{Map, Value, json};
 
@@ -44,14 +45,18 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
         }
         Some(other) => return Outcome::Failed(format!("`id` must be a string, not {other}")),
     };
-    let Some(doc) = ctx.corpus.get(id) else {
-        return Outcome::Failed(format!(
-            "no document has the id `{id}`; use an id from the results of `search`"
-        ));
+    let doc = match ctx.corpus.get(id, &ctx.access) {
+        Ok(Some(doc)) => doc,
+        Ok(None) => {
+            return Outcome::Failed(format!(
+                "no document has the id `{id}`; use an id from the results of `search`"
+            ));
+        }
+        Err(e) => return Outcome::Broken(e.to_string()),
     };
     let mut result = json!({ "id": doc.id, "title": doc.title, "text": doc.text, "url": doc.url });
-    if let Some(metadata) = &doc.metadata {
-        result["metadata"] = Value::Object(metadata.clone());
+    if let Some(metadata) = doc.metadata {
+        result["metadata"] = Value::Object(metadata);
     }
     Outcome::Done(result)
 }

@@ -8,17 +8,26 @@
 //! Results follow the ChatGPT contract: the structured object as `structuredContent` and the
 //! same JSON as text in `content[0]`. Bad arguments and business errors are results with
 //! `isError: true` whose text says what to change; an unknown tool is a JSON-RPC error.
+//!
+//! A tool may need scopes beyond `MCP_REQUIRED_SCOPES` (`[tools.<name>] scopes` in the
+//! configuration file). A call without them is answered with an error result carrying the
+//! tool-level challenge in `_meta["mcp/www_authenticate"]`, as ChatGPT expects, so the client
+//! can ask the user to grant more.
 
 pub mod corpus;
 pub mod fetch;
 pub mod search;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::auth::Principal;
+use crate::auth::challenge::Challenges;
 use crate::mcp::era::Version;
-pub use corpus::Corpus;
+pub use corpus::{Access, Corpus};
 
 /// Every tool, in the order `tools/list` shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +80,17 @@ pub enum Outcome {
     Done(Value),
     /// A message telling the caller what to change.
     Failed(String),
+    /// The server could not do its part (e.g. the index could not be read); logged, and told
+    /// to the caller without internal detail.
+    Broken(String),
 }
 
 /// What a tool call may use.
 pub struct Context<'a> {
     pub corpus: &'a Corpus,
     pub principal: &'a Principal,
+    /// What the caller may see.
+    pub access: Access,
     pub progress: Option<&'a Progress>,
 }
 
@@ -104,9 +118,17 @@ impl Progress {
     }
 }
 
-/// The registry: the tool list, built once per output style, and the documents.
+/// The scopes each tool needs, and the challenge sent when a token lacks them.
+struct Gate {
+    scopes: Vec<String>,
+    challenge: String,
+}
+
+/// The registry: the tool list, built once per output style, the scopes each tool needs, and
+/// the documents.
 pub struct Tools {
-    corpus: Corpus,
+    corpus: Arc<Corpus>,
+    gates: BTreeMap<&'static str, Gate>,
     /// `tools/list` tools for 2025-06-18 and later (with `title` and `outputSchema`).
     structured: Value,
     /// `tools/list` tools for 2024-11-05 and 2025-03-26.
@@ -114,18 +136,43 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// Builds the registry; `scopes` are the OAuth scopes every tool call needs.
-    pub fn new(corpus: Corpus, scopes: &[String]) -> Self {
-        let schemes = json!([{ "type": "oauth2", "scopes": scopes }]);
+    /// Builds the registry. `required` are the scopes every request needs; `per_tool` adds
+    /// scopes for single tools, by tool name.
+    pub fn new(
+        corpus: Arc<Corpus>,
+        required: &[String],
+        per_tool: &BTreeMap<String, Vec<String>>,
+        challenges: &Challenges,
+    ) -> Self {
+        let gates: BTreeMap<&'static str, Gate> = Tool::ALL
+            .iter()
+            .map(|t| {
+                let mut scopes = required.to_vec();
+                for s in per_tool.get(t.name()).into_iter().flatten() {
+                    if !scopes.contains(s) {
+                        scopes.push(s.clone());
+                    }
+                }
+                let description = format!(
+                    "the access token lacks a scope the `{}` tool needs; request the scopes {}",
+                    t.name(),
+                    scopes.join(" ")
+                );
+                let challenge = challenges.insufficient_scope_for(&scopes, &description);
+                let challenge = challenge.to_str().unwrap_or("Bearer").to_owned();
+                (t.name(), Gate { scopes, challenge })
+            })
+            .collect();
         let list = |structured: bool| -> Value {
             Tool::ALL
                 .iter()
-                .map(|t| describe(*t, &schemes, structured))
+                .map(|t| describe(*t, &gates[t.name()].scopes, structured))
                 .collect()
         };
         Tools {
             structured: list(true),
             plain: list(false),
+            gates,
             corpus,
         }
     }
@@ -139,7 +186,7 @@ impl Tools {
         }
     }
 
-    pub fn corpus(&self) -> &Corpus {
+    pub fn corpus(&self) -> &Arc<Corpus> {
         &self.corpus
     }
 
@@ -153,9 +200,22 @@ impl Tools {
         version: Version,
     ) -> Option<Value> {
         let tool = Tool::by_name(name)?;
+        let gate = &self.gates[tool.name()];
+        if let Some(missing) = gate.scopes.iter().find(|s| !principal.has_scope(s)) {
+            tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
+            return Some(json!({
+                "content": [{ "type": "text", "text": format!(
+                    "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
+                    gate.scopes.join(" ")
+                ) }],
+                "isError": true,
+                "_meta": { "mcp/www_authenticate": [gate.challenge] },
+            }));
+        }
         let ctx = Context {
             corpus: &self.corpus,
             principal,
+            access: Access::of(principal),
             progress,
         };
         Some(match tool.call(args, &ctx) {
@@ -167,17 +227,25 @@ impl Tools {
                 }
                 result
             }
-            Outcome::Failed(message) => json!({
-                "content": [{ "type": "text", "text": message }],
-                "isError": true,
-            }),
+            Outcome::Failed(message) => failed(message),
+            Outcome::Broken(detail) => {
+                tracing::error!(tool = name, error = %detail, "tool failed");
+                failed(format!(
+                    "the `{name}` tool could not complete because of a server problem; try again later, and tell the operator if it persists"
+                ))
+            }
         })
     }
 }
 
+fn failed(message: String) -> Value {
+    json!({ "content": [{ "type": "text", "text": message }], "isError": true })
+}
+
 /// One entry of `tools/list`.
-fn describe(tool: Tool, schemes: &Value, structured: bool) -> Value {
+fn describe(tool: Tool, scopes: &[String], structured: bool) -> Value {
     let d = tool.definition();
+    let schemes = json!([{ "type": "oauth2", "scopes": scopes }]);
     let mut entry = json!({
         "name": tool.name(),
         "description": d.description,

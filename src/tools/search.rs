@@ -1,6 +1,12 @@
 //! `search`: finds documents for a query (ChatGPT connector contract: input `{query}`, result
 //! `{results: [{id, title, url}]}`). An optional `limit` (1–50, default 10) leaves `query` the
-//! only required input.
+//! only required input. Each result also carries `text`, a short snippet with the matched words
+//! in `**bold**`, which the contract allows and which helps the model pick what to fetch.
+//!
+//! Queries are words, ranked by BM25 with title matches counting more and English word forms
+//! folded together ("orders" finds "order"). `"quoted words"` match as a phrase, `+word` and
+//! `-word` require or exclude a word, and `title:word` looks only in titles. Only documents the
+//! caller may see are searched.
 
 use serde_json::{Map, Value, json};
 
@@ -8,6 +14,8 @@ use super::{Context, Definition, Outcome, integer_arg, only_known_args};
 
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 50;
+/// Longest query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 1000;
 
 pub fn definition() -> Definition {
     Definition {
@@ -17,7 +25,10 @@ pub fn definition() -> Definition {
         input_schema: json!({
             "type": "object",
             "properties": {
-                "query": { "type": "string", "minLength": 1, "description": "What to look for, in words." },
+                "query": {
+                    "type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                    "description": "What to look for, in words. \"Quoted words\" match as a phrase."
+                },
                 "limit": {
                     "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
                     "description": "How many results to return at most."
@@ -36,7 +47,8 @@ pub fn definition() -> Definition {
                         "properties": {
                             "id": { "type": "string" },
                             "title": { "type": "string" },
-                            "url": { "type": "string" }
+                            "url": { "type": "string" },
+                            "text": { "type": "string", "description": "A short passage with the matched words in **bold**." }
                         },
                         "required": ["id", "title", "url"]
                     }
@@ -69,22 +81,33 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
             );
         }
     };
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Outcome::Failed(format!(
+            "`query` is longer than {MAX_QUERY_CHARS} characters; send a few words to search for"
+        ));
+    }
+    if !query.chars().any(char::is_alphanumeric) {
+        return Outcome::Failed(format!(
+            "`query` {query:?} has no words to search for; send words, e.g. {{\"query\": \"chocolate orders\"}}"
+        ));
+    }
     let limit = match integer_arg(args, "limit", DEFAULT_LIMIT, MAX_LIMIT) {
         Ok(n) => n as usize,
         Err(why) => return Outcome::Failed(why),
     };
-    let total = ctx.corpus.len() as u64;
     if let Some(p) = ctx.progress {
-        p.report(0, total, "searching");
+        p.report(0, 1, "searching");
     }
-    let results: Vec<Value> = ctx
-        .corpus
-        .search(query, limit)
+    let hits = match ctx.corpus.search(query, &ctx.access, limit) {
+        Ok(hits) => hits,
+        Err(e) => return Outcome::Broken(e.to_string()),
+    };
+    if let Some(p) = ctx.progress {
+        p.report(1, 1, "done");
+    }
+    let results: Vec<Value> = hits
         .into_iter()
-        .map(|hit| json!({ "id": hit.document.id, "title": hit.document.title, "url": hit.document.url }))
+        .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
         .collect();
-    if let Some(p) = ctx.progress {
-        p.report(total, total, "done");
-    }
     Outcome::Done(json!({ "results": results }))
 }

@@ -37,10 +37,9 @@ async fn start_ready(env: &[(&str, String)], log: &PathBuf, port: u16) -> (Child
             .get(format!("http://127.0.0.1:{port}/readyz"))
             .send()
             .await
+            && r.status() == 200
         {
-            if r.status() == 200 {
-                return (child, client);
-            }
+            return (child, client);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -47,7 +47,8 @@ fn the_defaults_follow_the_design_table() {
         s.allowed_hosts,
         vec!["mcp.localhost", "localhost", "127.0.0.1"]
     );
-    assert_eq!(s.corpus, None);
+    assert_eq!(s.corpus.folder, None);
+    assert!(s.corpus.watch && s.tool_scopes.is_empty());
     assert_eq!(s.log_format, None);
     assert_eq!(s.log_filter, "info");
     assert_eq!(
@@ -96,7 +97,7 @@ fn every_design_table_variable_is_read() {
         vec!["http://localhost:6274", "https://chatgpt.com"]
     );
     assert_eq!(s.allowed_hosts, vec!["mcp.example.com", "localhost:8000"]);
-    assert_eq!(s.corpus, Some(PathBuf::from("/srv/docs")));
+    assert_eq!(s.corpus.folder, Some(PathBuf::from("/srv/docs")));
     assert_eq!(s.log_format, Some(LogFormat::Json));
     assert_eq!(s.log_filter, "debug");
 }
@@ -223,7 +224,7 @@ fn an_unknown_key_in_the_file_is_an_error_not_ignored() {
         e.contains("unknown key `issuer_url`") && e.contains("issuer"),
         "{e}"
     );
-    let e = RawConfig::from_toml("issuer = true\n", "mcp.toml")
+    let e = RawConfig::from_toml("issuer = 1.5\n", "mcp.toml")
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("KC_ISSUER (issuer in mcp.toml)"), "{e}");

@@ -49,6 +49,15 @@ pub fn settings(env: &HashMap<String, String>) -> Settings {
     Settings::from_raw(&raw).expect("valid settings")
 }
 
+/// The built-in sample, indexed once for all in-process servers.
+pub fn sample_corpus() -> std::sync::Arc<mcp_resource_server::tools::Corpus> {
+    static SAMPLE: std::sync::OnceLock<std::sync::Arc<mcp_resource_server::tools::Corpus>> =
+        std::sync::OnceLock::new();
+    SAMPLE
+        .get_or_init(|| std::sync::Arc::new(mcp_resource_server::tools::Corpus::sample()))
+        .clone()
+}
+
 impl TestServer {
     /// Starts the server with the base settings changed by `overrides`; does not wait for keys.
     pub async fn start(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
@@ -62,7 +71,11 @@ impl TestServer {
     pub async fn start_with(settings: Settings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(settings);
+        let state = if settings.corpus.folder.is_none() {
+            AppState::with_corpus(settings, sample_corpus())
+        } else {
+            AppState::new(settings).expect("the test corpus indexes")
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             serve(listener, state, async {

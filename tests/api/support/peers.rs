@@ -127,10 +127,10 @@ impl InjectingProxy {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
         for _ in 0..200 {
-            if let Ok(r) = client.get(&url).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

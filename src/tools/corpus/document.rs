@@ -1,0 +1,305 @@
+//! One document, and how files become documents: JSON records (`.json` holding one record or an
+//! array, `.jsonl` holding one per line) and Markdown or plain-text files.
+//!
+//! A record has `id`, `title`, `text`, optional `url`, `metadata` (an object) and `acl` (a list
+//! of realm roles and groups). Fields a record does not define are refused, so a misspelt `acl`
+//! never leaves a document open. A Markdown or text file takes its id from its path relative to
+//! the corpus folder, its title from front matter, else its first heading, else its file name,
+//! and its url from front matter, else from `MCP_CORPUS_BASE_URL` and its path. Front-matter keys
+//! other than `id`, `title`, `url` and `acl` become metadata.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+/// Longest id accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// One document as `fetch` returns it, with the roles and groups that may read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub id: String,
+    pub title: String,
+    pub text: String,
+    /// An absolute http(s) URL, or empty when the document has none (ChatGPT then shows no
+    /// citation link).
+    pub url: String,
+    pub metadata: Option<Map<String, Value>>,
+    /// Empty when everyone may read the document.
+    pub acl: Vec<String>,
+}
+
+/// A record as written in a `.json` or `.jsonl` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    id: String,
+    title: String,
+    text: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    acl: Option<Vec<String>>,
+}
+
+impl Record {
+    /// Checks the record and fills in its url from `base` when it has none.
+    pub fn into_document(self, base: Option<&Url>) -> Result<Document, String> {
+        let url = match self.url {
+            Some(url) => checked_url(&url)?,
+            None => base.map(|b| join(b, &self.id)).unwrap_or_default(),
+        };
+        let acl = match self.acl {
+            Some(acl) => checked_acl(acl)?,
+            None => Vec::new(),
+        };
+        finish(Document {
+            id: self.id,
+            title: self.title,
+            text: self.text,
+            url,
+            metadata: self.metadata,
+            acl,
+        })
+    }
+}
+
+/// Builds a document from a Markdown (`markdown: true`) or text file at `path` (relative to the
+/// corpus folder, with `/` separators).
+pub fn from_text_file(
+    path: &str,
+    content: &str,
+    markdown: bool,
+    base: Option<&Url>,
+) -> Result<Document, String> {
+    let (front, body) = if markdown {
+        front_matter(content)?
+    } else {
+        (Vec::new(), content)
+    };
+    let mut id = path.to_owned();
+    let mut title = None;
+    let mut url = None;
+    let mut acl = Vec::new();
+    let mut metadata = Map::new();
+    for (key, value) in front {
+        match key.as_str() {
+            "id" => id = value,
+            "title" => title = Some(value),
+            "url" => url = Some(checked_url(&value)?),
+            "acl" => acl = checked_acl(list(&value))?,
+            _ => {
+                metadata.insert(key, Value::String(value));
+            }
+        }
+    }
+    let title = title
+        .or_else(|| markdown.then(|| first_heading(body)).flatten())
+        .unwrap_or_else(|| file_stem(path));
+    let url = url
+        .or_else(|| base.map(|b| join(b, path)))
+        .unwrap_or_default();
+    finish(Document {
+        id,
+        title,
+        text: body.trim().to_owned(),
+        url,
+        metadata: (!metadata.is_empty()).then_some(metadata),
+        acl,
+    })
+}
+
+fn finish(doc: Document) -> Result<Document, String> {
+    if doc.id.trim().is_empty() {
+        return Err("`id` is empty".into());
+    }
+    if doc.id.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "`id` is {} bytes long; the limit is {MAX_ID_BYTES}",
+            doc.id.len()
+        ));
+    }
+    if doc.title.trim().is_empty() {
+        return Err(format!("`title` of `{}` is empty", doc.id));
+    }
+    Ok(doc)
+}
+
+fn checked_url(url: &str) -> Result<String, String> {
+    match Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(url.to_owned()),
+        _ => Err(format!(
+            "`url` must be an absolute http(s) URL, not `{url}`"
+        )),
+    }
+}
+
+fn checked_acl(acl: Vec<String>) -> Result<Vec<String>, String> {
+    if acl.is_empty() {
+        return Err(
+            "`acl` is empty, which would hide the document from everyone; list the roles or groups that may read it, or remove `acl` to make it public"
+                .into(),
+        );
+    }
+    if let Some(bad) = acl
+        .iter()
+        .find(|e| super::access::entry_terms(e).is_empty())
+    {
+        return Err(format!(
+            "`acl` entry `{bad}` names no role or group; write `role-name`, `role:role-name`, `group:name` or `/group/path`"
+        ));
+    }
+    Ok(acl)
+}
+
+/// `key: value` pairs, in the order written.
+type Pairs = Vec<(String, String)>;
+
+/// Splits `---` front matter (`key: value` lines) from a Markdown body.
+fn front_matter(content: &str) -> Result<(Pairs, &str), String> {
+    let content = content.strip_prefix('\u{feff}').unwrap_or(content);
+    let Some(rest) = content
+        .strip_prefix("---\n")
+        .or_else(|| content.strip_prefix("---\r\n"))
+    else {
+        return Ok((Vec::new(), content));
+    };
+    let mut pairs = Vec::new();
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        offset += line.len();
+        let line = line.trim_end();
+        if line == "---" {
+            return Ok((pairs, &rest[offset..]));
+        }
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            return Err(format!("front matter line `{line}` is not `key: value`"));
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        pairs.push((key.trim().to_owned(), value.to_owned()));
+    }
+    Err("front matter opened with `---` is never closed with a `---` line".into())
+}
+
+/// `[a, b]`, `a, b` or `a` as a list.
+fn list(value: &str) -> Vec<String> {
+    let inner = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    inner
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').trim_matches('\'').to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn first_heading(body: &str) -> Option<String> {
+    body.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn file_stem(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.')
+        .map_or(name, |(stem, _)| stem)
+        .to_owned()
+}
+
+/// `base` followed by `path`, each segment percent-encoded.
+fn join(base: &Url, path: &str) -> String {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(path.split('/'));
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://docs.example.com/kb/").unwrap()
+    }
+
+    #[test]
+    fn markdown_takes_front_matter_then_heading_and_keeps_other_keys_as_metadata() {
+        let md = "---\nurl: https://wiki.example.com/refunds\nacl: [finance, /staff/kitchen]\nowner: Dana\n---\n\n# Refund policy\n\nRefunds within 30 days.\n";
+        let doc = from_text_file("policies/refunds.md", md, true, Some(&base())).unwrap();
+        assert_eq!(doc.id, "policies/refunds.md");
+        assert_eq!(doc.title, "Refund policy");
+        assert_eq!(doc.url, "https://wiki.example.com/refunds");
+        assert_eq!(doc.acl, ["finance", "/staff/kitchen"]);
+        assert_eq!(doc.metadata.unwrap()["owner"], "Dana");
+        assert!(doc.text.starts_with("# Refund policy"));
+    }
+
+    #[test]
+    fn a_text_file_is_titled_by_its_name_and_located_under_the_base_url() {
+        let doc = from_text_file(
+            "notes/oven log.txt",
+            "# not a heading\n",
+            false,
+            Some(&base()),
+        )
+        .unwrap();
+        assert_eq!(doc.title, "oven log");
+        assert_eq!(doc.url, "https://docs.example.com/kb/notes/oven%20log.txt");
+        assert!(doc.acl.is_empty());
+    }
+
+    #[test]
+    fn without_a_base_url_a_file_has_no_url() {
+        let doc = from_text_file("a.md", "plain", true, None).unwrap();
+        assert_eq!((doc.title.as_str(), doc.url.as_str()), ("a", ""));
+    }
+
+    #[test]
+    fn unclosed_front_matter_is_an_error() {
+        let err = from_text_file("a.md", "---\nurl: x\n# Title\n", true, None).unwrap_err();
+        assert!(err.contains("never closed"), "{err}");
+    }
+
+    #[test]
+    fn records_refuse_unknown_fields_empty_acls_and_relative_urls() {
+        let parse = |s: &str| {
+            serde_json::from_str::<Record>(s)
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.into_document(None))
+        };
+        assert!(
+            parse(r#"{"id":"a","title":"A","text":"t","acls":["x"]}"#)
+                .unwrap_err()
+                .contains("unknown field `acls`")
+        );
+        assert!(
+            parse(r#"{"id":"a","title":"A","text":"t","acl":[]}"#)
+                .unwrap_err()
+                .contains("remove `acl`")
+        );
+        assert!(
+            parse(r#"{"id":"a","title":"A","text":"t","url":"/a"}"#)
+                .unwrap_err()
+                .contains("absolute http(s)")
+        );
+        let doc = Record::into_document(
+            serde_json::from_str(r#"{"id":"o 1","title":"A","text":"t"}"#).unwrap(),
+            Some(&base()),
+        )
+        .unwrap();
+        assert_eq!(doc.url, "https://docs.example.com/kb/o%201");
+    }
+}

@@ -1,0 +1,283 @@
+//! The full-text index of one generation of the corpus (tantivy: BM25 ranking, English
+//! stemming, phrase queries, title matches boosted).
+//!
+//! Every document is stored in the index, so one structure answers both `search` and `fetch`:
+//! in memory for small corpora, on disk under `MCP_INDEX_DIR` for large ones. Each document also
+//! carries its access terms (see [`super::access`]); every search and fetch is filtered by the
+//! caller's terms inside the index, so hidden documents are never ranked or returned. An index is
+//! immutable once built: a reload builds a new one.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
+    TextOptions, Value as _,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Term};
+
+use super::access::{Access, document_terms};
+use super::document::Document;
+
+/// How much more a match in the title counts than one in the text.
+const TITLE_BOOST: f32 = 3.0;
+/// Longest snippet, in characters.
+const SNIPPET_CHARS: usize = 180;
+/// Indexing memory, shared by the indexing threads.
+const WRITER_BYTES: usize = 128 << 20;
+
+/// The fields of the index.
+#[derive(Debug, Clone, Copy)]
+struct Fields {
+    id: Field,
+    title: Field,
+    text: Field,
+    url: Field,
+    metadata: Field,
+    access: Field,
+}
+
+impl Fields {
+    fn schema() -> (Schema, Fields) {
+        let mut b = Schema::builder();
+        let words = TextOptions::default().set_stored().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("en_stem")
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
+        let fields = Fields {
+            id: b.add_text_field("id", STRING | STORED),
+            title: b.add_text_field("title", words.clone()),
+            text: b.add_text_field("text", words),
+            url: b.add_text_field("url", STORED),
+            metadata: b.add_text_field("metadata", STORED),
+            access: b.add_text_field("access", STRING),
+        };
+        (b.build(), fields)
+    }
+}
+
+/// A search hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    pub url: String,
+    /// A short passage of the text with the matched words in `**bold**`.
+    pub snippet: String,
+}
+
+/// A built, searchable index.
+pub struct Index {
+    fields: Fields,
+    reader: IndexReader,
+    parser: QueryParser,
+    documents: u64,
+    /// Declared last so the reader closes its files before the folder is removed.
+    _folder: Option<OwnedFolder>,
+}
+
+/// Adds documents to a new index.
+pub struct Builder {
+    index: tantivy::Index,
+    writer: IndexWriter,
+    fields: Fields,
+    folder: Option<OwnedFolder>,
+}
+
+impl Builder {
+    /// A new index in memory, or on disk in `folder` (which must not exist yet).
+    pub fn new(folder: Option<&Path>) -> tantivy::Result<Builder> {
+        let (schema, fields) = Fields::schema();
+        let owned = folder.map(|f| OwnedFolder(f.to_path_buf()));
+        let index = match folder {
+            None => tantivy::Index::create_in_ram(schema),
+            Some(folder) => {
+                std::fs::create_dir_all(folder)?;
+                tantivy::Index::create_in_dir(folder, schema)?
+            }
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let writer = index.writer_with_num_threads(threads, WRITER_BYTES)?;
+        Ok(Builder {
+            index,
+            writer,
+            fields,
+            folder: owned,
+        })
+    }
+
+    pub fn add(&mut self, doc: &Document) -> tantivy::Result<()> {
+        let f = self.fields;
+        let mut d = TantivyDocument::default();
+        d.add_text(f.id, &doc.id);
+        d.add_text(f.title, &doc.title);
+        d.add_text(f.text, &doc.text);
+        d.add_text(f.url, &doc.url);
+        if let Some(m) = &doc.metadata {
+            d.add_text(f.metadata, Value::Object(m.clone()).to_string());
+        }
+        for term in document_terms(&doc.acl) {
+            d.add_text(f.access, term);
+        }
+        self.writer.add_document(d)?;
+        Ok(())
+    }
+
+    /// Commits, merges into one segment for fast searches, and opens the index for reading.
+    pub fn finish(mut self) -> tantivy::Result<Index> {
+        self.writer.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            self.writer.merge(&segments).wait()?;
+        }
+        self.writer.wait_merging_threads()?;
+        let reader = self
+            .index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let mut parser =
+            QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
+        parser.set_field_boost(self.fields.title, TITLE_BOOST);
+        let searcher = reader.searcher();
+        let documents = searcher.num_docs();
+        Ok(Index {
+            fields: self.fields,
+            reader,
+            parser,
+            documents,
+            _folder: self.folder,
+        })
+    }
+}
+
+/// The folder of an on-disk index, removed when the index (or an unfinished build) is dropped.
+struct OwnedFolder(PathBuf);
+
+impl Drop for OwnedFolder {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            tracing::warn!(folder = %self.0.display(), error = %e, "cannot remove an old index");
+        }
+    }
+}
+
+impl Index {
+    pub fn len(&self) -> u64 {
+        self.documents
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.documents == 0
+    }
+
+    /// The best `limit` documents `access` may see for `query`, best first.
+    pub fn search(&self, query: &str, access: &Access, limit: usize) -> tantivy::Result<Vec<Hit>> {
+        let (user_query, _ignored) = self.parser.parse_query_lenient(query);
+        let filtered = BooleanQuery::new(vec![
+            (Occur::Must, user_query.box_clone()),
+            (Occur::Must, self.visible_to(access)),
+        ]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&filtered, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, self.fields.text)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        top.into_iter()
+            .map(|(_, address)| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let text = self.text(&doc, self.fields.text);
+                Ok(Hit {
+                    id: self.text(&doc, self.fields.id),
+                    title: self.text(&doc, self.fields.title),
+                    url: self.text(&doc, self.fields.url),
+                    snippet: snippet(&snippets.snippet(&text), &text),
+                })
+            })
+            .collect()
+    }
+
+    /// The document with this id, if `access` may see it.
+    pub fn get(&self, id: &str, access: &Access) -> tantivy::Result<Option<Document>> {
+        let by_id = TermQuery::new(
+            Term::from_field_text(self.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        let filtered = BooleanQuery::new(vec![
+            (Occur::Must, Box::new(by_id)),
+            (Occur::Must, self.visible_to(access)),
+        ]);
+        let searcher = self.reader.searcher();
+        let Some((_, address)) = searcher
+            .search(&filtered, &TopDocs::with_limit(1).order_by_score())?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let metadata = doc
+            .get_first(self.fields.metadata)
+            .and_then(|v| v.as_str())
+            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok());
+        Ok(Some(Document {
+            id: self.text(&doc, self.fields.id),
+            title: self.text(&doc, self.fields.title),
+            text: self.text(&doc, self.fields.text),
+            url: self.text(&doc, self.fields.url),
+            metadata,
+            acl: Vec::new(),
+        }))
+    }
+
+    fn visible_to(&self, access: &Access) -> Box<dyn Query> {
+        let terms = access
+            .terms()
+            .iter()
+            .map(|t| Term::from_field_text(self.fields.access, t));
+        Box::new(ConstScoreQuery::new(
+            Box::new(TermSetQuery::new(terms)),
+            0.0,
+        ))
+    }
+
+    fn text(&self, doc: &TantivyDocument, field: Field) -> String {
+        doc.get_first(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// The snippet with matches in `**bold**`; the start of the text when only the title matched.
+fn snippet(s: &tantivy::snippet::Snippet, text: &str) -> String {
+    if s.is_empty() {
+        let mut end = text.len().min(SNIPPET_CHARS);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = text[..end].trim();
+        return if end < text.len() {
+            format!("{head}…")
+        } else {
+            head.to_owned()
+        };
+    }
+    let fragment = s.fragment();
+    let mut out = String::with_capacity(fragment.len() + 16);
+    let mut at = 0;
+    for range in s.highlighted() {
+        out.push_str(&fragment[at..range.start]);
+        out.push_str("**");
+        out.push_str(&fragment[range.clone()]);
+        out.push_str("**");
+        at = range.end;
+    }
+    out.push_str(&fragment[at..]);
+    out.trim().to_owned()
+}

@@ -1,0 +1,250 @@
+//! The documents `search` and `fetch` serve, and their index.
+//!
+//! Documents come from the folder `MCP_CORPUS` (see [`loader`] and [`document`]) or, without it,
+//! from the sample corpus compiled into the binary: a bakery's orders, recipes, support tickets
+//! and policies. They are indexed with tantivy ([`index`]), in memory or under `MCP_INDEX_DIR`,
+//! and filtered by the caller's roles and groups ([`access`]).
+//!
+//! The corpus is rebuilt on request ([`Corpus::reload`], driven by [`reload`]): the new index is
+//! built beside the one in use, which keeps answering until the new one replaces it. A failed
+//! rebuild leaves the old index in place.
+
+pub mod access;
+pub mod document;
+pub mod index;
+pub mod loader;
+pub mod reload;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use access::Access;
+pub use document::Document;
+pub use index::{Hit, Index};
+pub use loader::{Folder, Problem, Report};
+
+/// The built-in sample: a JSON array of records.
+const SAMPLE: &str = include_str!("sample.json");
+
+/// Where the corpus comes from and where its index lives.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `None` serves the built-in sample.
+    pub folder: Option<Folder>,
+    /// Keep the index on disk here (`MCP_INDEX_DIR`) instead of in memory.
+    pub index_dir: Option<PathBuf>,
+}
+
+impl Source {
+    pub fn sample() -> Self {
+        Source {
+            folder: None,
+            index_dir: None,
+        }
+    }
+
+    pub fn from_settings(s: &crate::config::CorpusSettings) -> Self {
+        Source {
+            folder: s.folder.as_ref().map(|root| Folder {
+                root: root.canonicalize().unwrap_or_else(|_| root.clone()),
+                base_url: s.base_url.clone(),
+                skip: None,
+            }),
+            index_dir: s.index_dir.clone(),
+        }
+    }
+}
+
+/// Why the corpus could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CorpusError {
+    #[error("MCP_CORPUS: {path} is not a folder that can be read: {reason}")]
+    Folder { path: String, reason: String },
+    #[error("MCP_INDEX_DIR: cannot use {path}: {reason}")]
+    IndexDir { path: String, reason: String },
+    #[error("the search index failed: {0}")]
+    Index(#[from] tantivy::TantivyError),
+}
+
+/// Counts shown in `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Documents in the index being served.
+    pub documents: AtomicU64,
+    /// Files and records skipped by the load that built it.
+    pub skipped: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+}
+
+/// The corpus being served; cheap to read from many requests while a rebuild runs.
+pub struct Corpus {
+    source: Source,
+    current: RwLock<Arc<Index>>,
+    /// Held while a rebuild runs, so rebuilds never overlap.
+    building: Mutex<()>,
+    generation: AtomicU64,
+    stats: Stats,
+}
+
+impl Corpus {
+    /// The sample corpus built into the binary.
+    pub fn sample() -> Self {
+        Self::open(Source::sample()).expect("the built-in sample corpus indexes in memory")
+    }
+
+    /// Loads and indexes the corpus once, for start-up.
+    pub fn open(mut source: Source) -> Result<Self, CorpusError> {
+        if let Some(dir) = &source.index_dir {
+            prepare_index_dir(dir)?;
+            // An index kept inside the corpus folder must not be read as documents.
+            if let Some(folder) = &mut source.folder {
+                folder.skip = Some(dir.canonicalize().unwrap_or_else(|_| dir.clone()));
+            }
+        }
+        let started = std::time::Instant::now();
+        let (index, report) = build(&source, 1)?;
+        let corpus = Corpus {
+            current: RwLock::new(Arc::new(index)),
+            source,
+            building: Mutex::new(()),
+            generation: AtomicU64::new(1),
+            stats: Stats::default(),
+        };
+        corpus.installed(&report, started);
+        Ok(corpus)
+    }
+
+    /// Builds a new index from the source and serves it; the old one serves until then, and
+    /// stays when the build fails. Blocks for as long as the build takes.
+    pub fn reload(&self) -> Result<Report, CorpusError> {
+        let _one_at_a_time = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let started = std::time::Instant::now();
+        match build(&self.source, generation) {
+            Ok((index, report)) => {
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+                self.installed(&report, started);
+                Ok(report)
+            }
+            Err(error) => {
+                self.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "corpus not rebuilt; the previous index stays in use");
+                Err(error)
+            }
+        }
+    }
+
+    /// Records that the index built from `report` is now served.
+    fn installed(&self, report: &Report, started: std::time::Instant) {
+        self.stats
+            .documents
+            .store(report.documents, Ordering::Relaxed);
+        self.stats.skipped.store(report.problems, Ordering::Relaxed);
+        self.stats.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            documents = report.documents,
+            skipped = report.problems,
+            on_disk = self.source.index_dir.is_some(),
+            millis = started.elapsed().as_millis() as u64,
+            "corpus indexed"
+        );
+    }
+
+    /// The index being served.
+    pub fn current(&self) -> Arc<Index> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.current().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn search(
+        &self,
+        query: &str,
+        access: &Access,
+        limit: usize,
+    ) -> Result<Vec<Hit>, CorpusError> {
+        Ok(self.current().search(query, access, limit)?)
+    }
+
+    pub fn get(&self, id: &str, access: &Access) -> Result<Option<Document>, CorpusError> {
+        Ok(self.current().get(id, access)?)
+    }
+}
+
+/// Builds an index of generation `generation` from `source`.
+fn build(source: &Source, generation: u64) -> Result<(Index, Report), CorpusError> {
+    let disk = source
+        .index_dir
+        .as_ref()
+        .map(|d| d.join(format!("index-{}-{generation}", std::process::id())));
+    if let Some(folder) = &source.folder
+        && let Err(e) = std::fs::read_dir(&folder.root)
+    {
+        return Err(CorpusError::Folder {
+            path: folder.root.display().to_string(),
+            reason: e.to_string(),
+        });
+    }
+    let mut builder = index::Builder::new(disk.as_deref())?;
+    let mut sink = |doc: Document| builder.add(&doc);
+    let report = match &source.folder {
+        None => sample(&mut sink)?,
+        Some(folder) => loader::load(folder, &mut sink)?,
+    };
+    Ok((builder.finish()?, report))
+}
+
+/// Indexes the built-in sample.
+fn sample(
+    sink: &mut dyn FnMut(Document) -> tantivy::Result<()>,
+) -> Result<Report, tantivy::TantivyError> {
+    let records: Vec<document::Record> =
+        serde_json::from_str(SAMPLE).expect("the built-in sample corpus is valid");
+    let mut report = Report::default();
+    for record in records {
+        let doc = record
+            .into_document(None)
+            .expect("every built-in sample record is valid");
+        sink(doc)?;
+        report.documents += 1;
+    }
+    Ok(report)
+}
+
+/// Creates the index folder and removes indexes an earlier run of the server left behind.
+fn prepare_index_dir(dir: &std::path::Path) -> Result<(), CorpusError> {
+    let fail = |e: std::io::Error| CorpusError::IndexDir {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    for entry in std::fs::read_dir(dir).map_err(fail)?.flatten() {
+        let stale = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("index-"));
+        if stale && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(fail)?;
+        }
+    }
+    Ok(())
+}
