@@ -205,22 +205,29 @@ impl RawConfig {
             message: e.message().to_owned(),
         })?;
         let mut raw = Self::default();
-        raw.insert_table(table, "", path)?;
+        raw.insert_table(table, "", "", path)?;
         Ok(raw)
     }
 
-    /// Adds the keys of `table`, whose own keys are prefixed by `prefix` (`tools_search_`).
+    /// Adds the keys of `table`, whose keys are prefixed by `prefix` (`tools_search_`) and
+    /// shown in messages after `dotted` (`tools.search.`).
     fn insert_table(
         &mut self,
         table: toml::Table,
         prefix: &str,
+        dotted: &str,
         path: &str,
     ) -> Result<(), RawError> {
-        for (key, item) in table {
-            let key = format!("{prefix}{key}");
+        for (name, item) in table {
+            let key = format!("{prefix}{name}");
             let item = match item {
                 toml::Value::Table(inner) => {
-                    self.insert_table(inner, &format!("{key}_"), path)?;
+                    self.insert_table(
+                        inner,
+                        &format!("{key}_"),
+                        &format!("{dotted}{name}."),
+                        path,
+                    )?;
                     continue;
                 }
                 item => item,
@@ -228,7 +235,7 @@ impl RawConfig {
             let Some((env, _)) = SETTINGS.iter().find(|(env, _)| file_key(env) == key) else {
                 let known: Vec<String> = SETTINGS.iter().map(|(e, _)| file_key(e)).collect();
                 return Err(RawError::UnknownKey {
-                    key,
+                    key: format!("{dotted}{name}"),
                     path: path.to_owned(),
                     known: known.join(", "),
                 });

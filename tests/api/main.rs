@@ -4,6 +4,7 @@
 mod attacks;
 mod clients;
 mod conformance;
+mod corpus;
 mod gate;
 mod health;
 mod keys;

@@ -258,3 +258,63 @@ async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
     assert_eq!(usage.code(), Some(2));
     let _ = std::fs::remove_file(log);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_rebuilds_the_index_without_stopping_the_server() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let dir = crate::support::peers::TempDir::new("sighup");
+    std::fs::write(dir.0.join("a.md"), "# First\n\nfirst document\n").unwrap();
+    let port = free_port();
+    let log = temp_file("sighup.log");
+    let (mut child, client) = start_ready(
+        &[
+            ("MCP_BIND", format!("127.0.0.1:{port}")),
+            ("MCP_SERVER_URL", "https://mcp.localhost".into()),
+            ("KC_ISSUER", ISSUER.into()),
+            ("KC_JWKS_URL", kc.jwks_url()),
+            ("MCP_CORPUS", dir.0.to_string_lossy().into_owned()),
+            ("MCP_CORPUS_WATCH", "false".into()),
+        ],
+        &log,
+        port,
+    )
+    .await;
+    let documents = || async {
+        let text = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("mcp_corpus_documents "))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(documents().await, "1");
+    std::fs::write(dir.0.join("b.md"), "# Second\n\nsecond document\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        documents().await,
+        "1",
+        "without the watcher nothing changes by itself"
+    );
+    Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = documents().await;
+        if seen == "2" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, "2", "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(terminate(&mut child), 0, "the server survived SIGHUP");
+    let _ = std::fs::remove_file(log);
+}

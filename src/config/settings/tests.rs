@@ -261,3 +261,41 @@ fn every_setting_has_a_distinct_file_key() {
     keys.dedup();
     assert_eq!(keys.len(), crate::config::raw::SETTINGS.len());
 }
+
+#[test]
+fn per_tool_scopes_and_corpus_settings_can_be_written_in_tables() {
+    let file = r#"
+server_url = "https://mcp.localhost"
+issuer = "https://auth.localhost/realms/mcp"
+
+[corpus]
+watch = false
+debounce_ms = 250
+base_url = "https://kb.example.com/"
+
+[tools.search]
+scopes = ["docs:search"]
+
+[tools.fetch]
+scopes = ["docs:read", "docs:search"]
+"#;
+    let raw = RawConfig::from_toml(file, "mcp.toml").unwrap();
+    let s = Settings::from_raw(&raw).unwrap();
+    assert_eq!(s.tool_scopes["search"], ["docs:search"]);
+    assert_eq!(s.tool_scopes["fetch"], ["docs:read", "docs:search"]);
+    assert!(!s.corpus.watch);
+    assert_eq!(s.corpus.debounce, Duration::from_millis(250));
+    assert_eq!(
+        s.corpus.base_url.unwrap().as_str(),
+        "https://kb.example.com/"
+    );
+
+    let e = RawConfig::from_toml("[tools.serch]\nscopes = [\"x\"]\n", "mcp.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown key `tools.serch.scopes`"), "{e}");
+    let e = with(&[("MCP_TOOLS_FETCH_SCOPES", "docs:read \"x")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("MCP_TOOLS_FETCH_SCOPES: "), "{e}");
+}

@@ -4,7 +4,7 @@
 //! corpus. A file or record that cannot be read or parsed, is too large, or repeats an id already
 //! seen is reported with its path and reason and skipped; it never stops the load.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -55,7 +55,7 @@ pub fn load<E>(
     let mut files = Vec::new();
     let mut report = Report::default();
     collect(folder, &folder.root, 0, &mut files, &mut report);
-    let mut seen = HashSet::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
     for (path, kind) in files {
         let shown = relative(&folder.root, &path);
         let docs = match read(&path, &shown, kind, folder.base_url.as_ref()) {
@@ -67,12 +67,13 @@ pub fn load<E>(
         };
         for (at, doc) in docs {
             match doc {
-                Ok(doc) if !seen.insert(doc.id.clone()) => problem(
-                    &mut report,
-                    at,
-                    format!("the id `{}` is already used by another document", doc.id),
-                ),
                 Ok(doc) => {
+                    if let Some(first) = seen.get(&doc.id) {
+                        let reason = format!("the id `{}` is already used by {first}", doc.id);
+                        problem(&mut report, at, reason);
+                        continue;
+                    }
+                    seen.insert(doc.id.clone(), at);
                     sink(doc)?;
                     report.documents += 1;
                 }

@@ -14,6 +14,8 @@ pub mod document;
 pub mod index;
 pub mod loader;
 pub mod reload;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
