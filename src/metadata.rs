@@ -36,10 +36,18 @@ struct Document<'a> {
 
 impl Metadata {
     pub fn new(settings: &Settings) -> Self {
+        // The required scopes first, then those single tools need, so clients that request every
+        // advertised scope (as ChatGPT does) get a token that can call every tool.
+        let mut scopes = settings.required_scopes.clone();
+        for s in settings.tool_scopes.values().flatten() {
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
         let doc = Document {
             resource: &settings.resource,
             authorization_servers: [&settings.issuer],
-            scopes_supported: &settings.required_scopes,
+            scopes_supported: &scopes,
             bearer_methods_supported: ["header"],
             resource_name: &settings.resource_name,
             resource_documentation: &settings.resource_documentation,
@@ -65,7 +73,7 @@ impl Metadata {
             resource = settings.resource,
             metadata = settings.metadata_url(),
             issuer = settings.issuer,
-            scopes = settings.required_scopes.join(" "),
+            scopes = scopes.join(" "),
         );
         Metadata {
             body: body.into(),

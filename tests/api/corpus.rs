@@ -1,5 +1,6 @@
 //! `search` and `fetch` over HTTP: snippets, errors that say what to send, document access by
-//! the token's roles and groups, per-tool scopes with the tool-level challenge, a corpus folder
+//! the token's roles and groups, per-tool scopes (declared in `tools/list` and the metadata,
+//! enforced with the tool-level challenge), a corpus folder
 //! rebuilt when its files change, and the corpus counts in `/metrics`.
 
 use std::time::Duration;
@@ -136,6 +137,15 @@ async fn a_tool_scope_the_token_lacks_gets_the_tool_level_challenge() {
         tools[1]["_meta"]["securitySchemes"],
         tools[1]["securitySchemes"]
     );
+
+    let prm: Value = s
+        .server
+        .get("/.well-known/oauth-protected-resource/mcp")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["scopes_supported"], json!(["mcp:tools", "docs:read"]));
 
     let t = token(&s.keys);
     let refused = call(&s, &t, "fetch", json!({"id": "order-1001"})).await;

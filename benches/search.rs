@@ -1,0 +1,226 @@
+//! Search benchmark: builds indexes of generated documents and reports index build time, memory,
+//! and search latency (p50/p99) through the same code `search` and `fetch` use, with the
+//! per-caller access filter on.
+//!
+//!     cargo bench --bench search                       # 1k, 100k and 1M documents
+//!     cargo bench --bench search -- 1000 100000        # chosen sizes
+//!
+//! Indexes up to 100k documents are built in memory, larger ones on disk (as with
+//! `MCP_INDEX_DIR`), under the system temporary folder. Documents are made of words drawn from a
+//! skewed vocabulary so that common and rare words behave as in real text; one in ten carries an
+//! `acl`. Results go to standard output as a Markdown table (see docs/benchmarks.md).
+
+use std::time::{Duration, Instant};
+
+use mcp_resource_server::tools::corpus::index::{Builder, Index};
+use mcp_resource_server::tools::corpus::{Access, Document};
+
+const WARM_UP: usize = 200;
+const QUERIES: usize = 3000;
+const ON_DISK_FROM: usize = 200_000;
+
+/// A small deterministic generator (xorshift64*), so every run indexes the same documents.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A word index skewed towards the start of the vocabulary (roughly Zipf-like).
+    fn skewed(&mut self, n: usize) -> usize {
+        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
+    }
+}
+
+fn vocabulary() -> Vec<String> {
+    const ROOTS: &[&str] = &[
+        "cupcake",
+        "order",
+        "chocolate",
+        "vanilla",
+        "delivery",
+        "invoice",
+        "customer",
+        "refund",
+        "wedding",
+        "birthday",
+        "oven",
+        "flour",
+        "butter",
+        "sugar",
+        "caramel",
+        "lemon",
+        "ticket",
+        "supplier",
+        "shop",
+        "frosting",
+        "recipe",
+        "allergy",
+        "gluten",
+        "box",
+        "courier",
+        "payment",
+        "schedule",
+        "kitchen",
+        "staff",
+        "policy",
+        "price",
+        "discount",
+        "event",
+        "party",
+        "school",
+    ];
+    let mut words: Vec<String> = ROOTS.iter().map(|w| w.to_string()).collect();
+    // Made-up words fill the long tail of a real vocabulary.
+    let syllables = [
+        "ka", "lo", "mi", "ren", "tu", "sa", "vel", "dor", "pi", "quen", "bra", "zu",
+    ];
+    for i in 0..20_000usize {
+        let mut w = String::new();
+        let mut n = i;
+        for _ in 0..3 {
+            w.push_str(syllables[n % syllables.len()]);
+            n /= syllables.len();
+        }
+        w.push_str(&(i / 1728).to_string());
+        words.push(w);
+    }
+    words
+}
+
+fn document(rng: &mut Rng, words: &[String], n: usize) -> Document {
+    let mut sentence = |len: usize| -> String {
+        (0..len)
+            .map(|_| words[rng.skewed(words.len())].as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let title = sentence(6);
+    let text = sentence(60);
+    Document {
+        id: format!("doc-{n}"),
+        title,
+        text,
+        url: format!("https://docs.example.com/doc/{n}"),
+        metadata: None,
+        acl: if n.is_multiple_of(10) {
+            vec!["finance".into()]
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn queries(rng: &mut Rng, words: &[String]) -> Vec<String> {
+    (0..WARM_UP + QUERIES)
+        .map(|i| {
+            let mut w = || words[rng.skewed(words.len())].clone();
+            match i % 4 {
+                0 => w(),
+                1 => format!("{} {}", w(), w()),
+                2 => format!("{} {} {}", w(), w(), w()),
+                _ => format!("\"{} {}\"", w(), w()),
+            }
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn run(size: usize, words: &[String]) {
+    let folder = (size >= ON_DISK_FROM).then(|| {
+        std::env::temp_dir().join(format!("mcp-bench-index-{}-{size}", std::process::id()))
+    });
+    let before = rss_kib("VmRSS:");
+    let started = Instant::now();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ size as u64);
+    let mut builder = Builder::new(folder.as_deref()).expect("index builder");
+    for n in 0..size {
+        builder.add(&document(&mut rng, words, n)).expect("add");
+    }
+    let index: Index = builder.finish().expect("finish");
+    let build = started.elapsed();
+    let after = rss_kib("VmRSS:");
+
+    let access = Access::new(&["staff".into()], &[]);
+    let qs = queries(&mut rng, words);
+    let mut hits = 0usize;
+    let mut times = Vec::with_capacity(QUERIES);
+    for (i, q) in qs.iter().enumerate() {
+        let t = Instant::now();
+        hits += index.search(q, &access, 10).expect("search").len();
+        if i >= WARM_UP {
+            times.push(t.elapsed());
+        }
+    }
+    let fetch_started = Instant::now();
+    for n in (0..size).step_by((size / 1000).max(1)).take(1000) {
+        let _ = index.get(&format!("doc-{n}"), &access).expect("fetch");
+    }
+    let fetch = fetch_started.elapsed() / 1000.min(size as u32);
+    times.sort();
+    println!(
+        "| {size} | {} | {:.1} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
+        if folder.is_some() { "disk" } else { "memory" },
+        build.as_secs_f64(),
+        after.saturating_sub(before) / 1024,
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap()),
+        ms(fetch),
+        hits as f64 / (qs.len() as f64),
+    );
+    drop(index);
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        sizes
+    };
+    let words = vocabulary();
+    println!(
+        "search benchmark: {} queries per size after {} warm-up, limit 10, access filter on; {} CPUs",
+        QUERIES,
+        WARM_UP,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!();
+    println!(
+        "| documents | index | build s | RSS growth MiB | search p50 ms | search p99 ms | search max ms | fetch mean ms | hits/query |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for size in sizes {
+        run(size, &words);
+    }
+    println!();
+    println!(
+        "peak RSS of the whole run: {} MiB",
+        rss_kib("VmHWM:") / 1024
+    );
+}
