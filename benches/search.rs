@@ -125,11 +125,29 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Kinds of query, with how many in ten queries are of that kind.
+const KINDS: [(&str, usize); 4] = [
+    ("one word", 3),
+    ("two words", 3),
+    ("three words", 3),
+    ("quoted phrase", 1),
+];
+
+/// The kind of the `i`th query.
+fn kind(i: usize) -> usize {
+    match i % 10 {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=8 => 2,
+        _ => 3,
+    }
+}
+
 fn queries(rng: &mut Rng, words: &[String]) -> Vec<String> {
     (0..WARM_UP + QUERIES)
         .map(|i| {
             let mut w = || words[rng.skewed(words.len())].clone();
-            match i % 4 {
+            match kind(i) {
                 0 => w(),
                 1 => format!("{} {}", w(), w()),
                 2 => format!("{} {} {}", w(), w(), w()),
@@ -165,14 +183,28 @@ fn run(size: usize, words: &[String]) {
     let access = Access::new(&["staff".into()], &[]);
     let qs = queries(&mut rng, words);
     let mut hits = 0usize;
-    let mut times = Vec::with_capacity(QUERIES);
+    let mut times: Vec<(Duration, usize)> = Vec::with_capacity(QUERIES);
     for (i, q) in qs.iter().enumerate() {
         let t = Instant::now();
         hits += index.search(q, &access, 10).expect("search").len();
         if i >= WARM_UP {
-            times.push(t.elapsed());
+            times.push((t.elapsed(), kind(i)));
         }
     }
+    let by_kind: Vec<String> = KINDS
+        .iter()
+        .enumerate()
+        .map(|(k, (name, _))| {
+            let mut d: Vec<Duration> = times.iter().filter(|t| t.1 == k).map(|t| t.0).collect();
+            d.sort();
+            format!(
+                "{name} {:.2}/{:.2}",
+                ms(percentile(&d, 0.5)),
+                ms(percentile(&d, 0.99))
+            )
+        })
+        .collect();
+    let mut times: Vec<Duration> = times.into_iter().map(|t| t.0).collect();
     let fetch_started = Instant::now();
     for n in (0..size).step_by((size / 1000).max(1)).take(1000) {
         let _ = index.get(&format!("doc-{n}"), &access).expect("fetch");
@@ -180,7 +212,7 @@ fn run(size: usize, words: &[String]) {
     let fetch = fetch_started.elapsed() / 1000.min(size as u32);
     times.sort();
     println!(
-        "| {size} | {} | {:.1} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} |",
+        "| {size} | {} | {:.1} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.1} | {} |",
         if folder.is_some() { "disk" } else { "memory" },
         build.as_secs_f64(),
         after.saturating_sub(before) / 1024,
@@ -189,6 +221,7 @@ fn run(size: usize, words: &[String]) {
         ms(*times.last().unwrap()),
         ms(fetch),
         hits as f64 / (qs.len() as f64),
+        by_kind.join(", "),
     );
     drop(index);
 }
@@ -204,17 +237,20 @@ fn main() {
         sizes
     };
     let words = vocabulary();
+    let mix: Vec<String> = KINDS
+        .iter()
+        .map(|(n, tenths)| format!("{}0% {n}", tenths))
+        .collect();
     println!(
-        "search benchmark: {} queries per size after {} warm-up, limit 10, access filter on; {} CPUs",
-        QUERIES,
-        WARM_UP,
+        "search benchmark: {QUERIES} queries per size after {WARM_UP} warm-up ({}), limit 10, caller sees 90% of documents; {} CPUs",
+        mix.join(", "),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!();
     println!(
-        "| documents | index | build s | RSS growth MiB | search p50 ms | search p99 ms | search max ms | fetch mean ms | hits/query |"
+        "| documents | index | build s | RSS growth MiB | search p50 ms | search p99 ms | search max ms | fetch mean ms | hits/query | p50/p99 ms by query kind |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for size in sizes {
         run(size, &words);
     }

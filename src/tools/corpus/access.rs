@@ -88,11 +88,16 @@ impl Access {
         &self.terms
     }
 
+    /// Whether the caller holds this index term.
+    pub fn holds(&self, term: &str) -> bool {
+        self.terms
+            .binary_search_by(|t| t.as_str().cmp(term))
+            .is_ok()
+    }
+
     /// Whether a document with this `acl` is visible (the same rule the index applies).
     pub fn allows(&self, acl: &[String]) -> bool {
-        document_terms(acl)
-            .iter()
-            .any(|t| self.terms.binary_search(t).is_ok())
+        document_terms(acl).iter().any(|t| self.holds(t))
     }
 }
 

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use tantivy::collector::TopDocs;
-use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery, TermSetQuery,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
 use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value as _,
@@ -28,6 +26,10 @@ use super::document::Document;
 const TITLE_BOOST: f32 = 3.0;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 180;
+/// A search first takes this many times `limit` (plus [`OVERFETCH_MIN`]) best matches, before
+/// access filtering; see [`Index::search`].
+const OVERFETCH: usize = 3;
+const OVERFETCH_MIN: usize = 10;
 /// Indexing memory, shared by the indexing threads.
 const WRITER_BYTES: usize = 128 << 20;
 
@@ -56,7 +58,7 @@ impl Fields {
             text: b.add_text_field("text", words),
             url: b.add_text_field("url", STORED),
             metadata: b.add_text_field("metadata", STORED),
-            access: b.add_text_field("access", STRING),
+            access: b.add_text_field("access", STRING | STORED),
         };
         (b.build(), fields)
     }
@@ -180,26 +182,57 @@ impl Index {
     /// The best `limit` documents `access` may see for `query`, best first.
     pub fn search(&self, query: &str, access: &Access, limit: usize) -> tantivy::Result<Vec<Hit>> {
         let (user_query, _ignored) = self.parser.parse_query_lenient(query);
+        let searcher = self.reader.searcher();
+        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, self.fields.text)?;
+        snippets.set_max_num_chars(SNIPPET_CHARS);
+        // First the query alone, which tantivy can answer with block-max WAND, keeping the
+        // documents this caller may see. Any visible document ranked above the last one kept is
+        // among the candidates, so when enough are visible they are exactly the best ones.
+        let wanted = limit
+            .saturating_mul(OVERFETCH)
+            .saturating_add(OVERFETCH_MIN);
+        let candidates =
+            searcher.search(&*user_query, &TopDocs::with_limit(wanted).order_by_score())?;
+        let mut hits = Vec::with_capacity(limit);
+        for (_, address) in &candidates {
+            let doc: TantivyDocument = searcher.doc(*address)?;
+            if self.may_see(&doc, access) {
+                hits.push(self.hit(&doc, &snippets));
+                if hits.len() == limit {
+                    return Ok(hits);
+                }
+            }
+        }
+        if candidates.len() < wanted {
+            return Ok(hits); // every match was a candidate
+        }
+        // Most matches are hidden from this caller: filter inside the index instead.
         let filtered = BooleanQuery::new(vec![
             (Occur::Must, user_query.box_clone()),
             (Occur::Must, self.visible_to(access)),
         ]);
-        let searcher = self.reader.searcher();
         let top = searcher.search(&filtered, &TopDocs::with_limit(limit).order_by_score())?;
-        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, self.fields.text)?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
         top.into_iter()
-            .map(|(_, address)| {
-                let doc: TantivyDocument = searcher.doc(address)?;
-                let text = self.text(&doc, self.fields.text);
-                Ok(Hit {
-                    id: self.text(&doc, self.fields.id),
-                    title: self.text(&doc, self.fields.title),
-                    url: self.text(&doc, self.fields.url),
-                    snippet: snippet(&snippets.snippet(&text), &text),
-                })
-            })
+            .map(|(_, address)| Ok(self.hit(&searcher.doc(address)?, &snippets)))
             .collect()
+    }
+
+    fn hit(&self, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
+        let text = self.text(doc, self.fields.text);
+        Hit {
+            id: self.text(doc, self.fields.id),
+            title: self.text(doc, self.fields.title),
+            url: self.text(doc, self.fields.url),
+            snippet: snippet(&snippets.snippet(&text), &text),
+        }
+    }
+
+    /// Whether `access` holds one of the access terms stored with `doc`; a document without
+    /// any is seen by no one.
+    fn may_see(&self, doc: &TantivyDocument, access: &Access) -> bool {
+        doc.get_all(self.fields.access)
+            .filter_map(|v| v.as_str())
+            .any(|term| access.holds(term))
     }
 
     /// The document with this id, if `access` may see it.
@@ -235,13 +268,21 @@ impl Index {
         }))
     }
 
+    /// Matches the documents `access` may see: a union of term postings, which a search can
+    /// skip through, rather than a set query that marks every visible document on each query.
     fn visible_to(&self, access: &Access) -> Box<dyn Query> {
-        let terms = access
+        let terms: Vec<(Occur, Box<dyn Query>)> = access
             .terms()
             .iter()
-            .map(|t| Term::from_field_text(self.fields.access, t));
+            .map(|t| {
+                let term = Term::from_field_text(self.fields.access, t);
+                let query: Box<dyn Query> =
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic));
+                (Occur::Should, query)
+            })
+            .collect();
         Box::new(ConstScoreQuery::new(
-            Box::new(TermSetQuery::new(terms)),
+            Box::new(BooleanQuery::new(terms)),
             0.0,
         ))
     }

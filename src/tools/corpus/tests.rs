@@ -322,3 +322,31 @@ fn the_sample_has_hundreds_of_unique_records_with_absolute_urls() {
     );
     assert_eq!(Corpus::sample().len(), records.len() as u64);
 }
+
+#[test]
+fn a_caller_who_may_see_few_of_many_matches_still_gets_every_visible_one() {
+    let t = Temp::new("few-visible");
+    let hidden: Vec<String> = (0..80)
+        .map(|n| format!(r#"{{"id": "h{n}", "title": "Budget {n}", "text": "budget budget budget line {n}", "acl": ["finance"]}}"#))
+        .collect();
+    t.write("hidden.jsonl", hidden.join("\n"));
+    t.write(
+        "open.json",
+        r#"[{"id": "p1", "title": "Canteen", "text": "the canteen budget is small"},
+            {"id": "p2", "title": "Garden", "text": "a budget for plants"}]"#,
+    );
+    let corpus = Corpus::open(source(&t.0, None)).unwrap();
+    let mut public = ids(&corpus.search("budget", &Access::public(), 5).unwrap())
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    public.sort();
+    assert_eq!(public, ["p1", "p2"]);
+    let finance = corpus.search("budget", &roles(&["finance"]), 5).unwrap();
+    assert_eq!(finance.len(), 5);
+    assert!(
+        finance.iter().all(|h| h.id.starts_with('h')),
+        "{:?}",
+        ids(&finance)
+    );
+}
