@@ -16,7 +16,8 @@ use super::document::{self, Document, Record};
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Deepest folder nesting followed.
 const MAX_DEPTH: usize = 32;
-/// Problems kept for the report; all are counted and logged.
+/// Problems kept for the report and logged one by one; all are counted, and the rest are
+/// summed up in one line.
 const MAX_PROBLEMS_KEPT: usize = 100;
 
 /// Where documents come from.
@@ -81,13 +82,19 @@ pub fn load<E>(
             }
         }
     }
+    if report.problems > report.first_problems.len() as u64 {
+        tracing::warn!(
+            more = report.problems - report.first_problems.len() as u64,
+            "more corpus files or records were skipped than are logged one by one"
+        );
+    }
     Ok(report)
 }
 
 fn problem(report: &mut Report, path: String, reason: String) {
-    tracing::warn!(path = %path, reason = %reason, "skipped a corpus file or record");
     report.problems += 1;
     if report.first_problems.len() < MAX_PROBLEMS_KEPT {
+        tracing::warn!(path = %path, reason = %reason, "skipped a corpus file or record");
         report.first_problems.push(Problem { path, reason });
     }
 }

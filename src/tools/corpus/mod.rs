@@ -26,6 +26,9 @@ pub use document::Document;
 pub use index::{Hit, Index};
 pub use loader::{Folder, Problem, Report};
 
+/// Above this many documents an in-memory index earns a hint to use `MCP_INDEX_DIR`.
+const LARGE_IN_MEMORY: u64 = 200_000;
+
 /// The built-in sample: a JSON array of records.
 const SAMPLE: &str = include_str!("sample.json");
 
@@ -145,13 +148,24 @@ impl Corpus {
             .store(report.documents, Ordering::Relaxed);
         self.stats.skipped.store(report.problems, Ordering::Relaxed);
         self.stats.reloads_ok.fetch_add(1, Ordering::Relaxed);
+        let from = match &self.source.folder {
+            Some(f) => f.root.display().to_string(),
+            None => "the built-in sample".to_owned(),
+        };
         tracing::info!(
+            from = %from,
             documents = report.documents,
             skipped = report.problems,
             on_disk = self.source.index_dir.is_some(),
             millis = started.elapsed().as_millis() as u64,
             "corpus indexed"
         );
+        if self.source.index_dir.is_none() && report.documents > LARGE_IN_MEMORY {
+            tracing::warn!(
+                documents = report.documents,
+                "a large corpus is indexed in memory; set MCP_INDEX_DIR to keep the index on disk"
+            );
+        }
     }
 
     /// The index being served.
