@@ -350,3 +350,32 @@ fn a_caller_who_may_see_few_of_many_matches_still_gets_every_visible_one() {
         ids(&finance)
     );
 }
+
+#[test]
+fn query_syntax_cannot_reach_hidden_documents_or_fail_the_search() {
+    let corpus = Corpus::sample();
+    for q in [
+        "access:role:finance",
+        "id:invoice-3001",
+        "title:invoice",
+        "invoice AND supplier",
+        "text:[a TO z]",
+        "title:/.*/",
+        "*",
+        "\"unclosed phrase",
+        "((((",
+        "invoice^100",
+        "-cupcake",
+        "Ünïcödé 🧁 cupcakes",
+    ] {
+        let hits = corpus
+            .search(q, &Access::public(), 50)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert!(
+            hits.iter()
+                .all(|h| !h.id.starts_with("invoice-") && !h.id.starts_with("sales-")),
+            "{q}: {:?}",
+            ids(&hits)
+        );
+    }
+}
