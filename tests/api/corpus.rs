@@ -140,11 +140,8 @@ async fn a_tool_scope_the_token_lacks_gets_the_tool_level_challenge() {
 
     let prm: Value = s
         .server
-        .get("/.well-known/oauth-protected-resource/mcp")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-protected-resource/mcp")
+        .await;
     assert_eq!(prm["scopes_supported"], json!(["mcp:tools", "docs:read"]));
 
     let t = token(&s.keys);

@@ -27,11 +27,8 @@ async fn the_metadata_names_the_exact_resource_and_issuer() {
     let s = Stack::start().await;
     let doc: Value = s
         .server
-        .get("/.well-known/oauth-protected-resource/mcp")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-protected-resource/mcp")
+        .await;
     assert_eq!(doc["resource"], "https://mcp.localhost/mcp");
     assert_eq!(doc["authorization_servers"], serde_json::json!([ISSUER]));
     assert_eq!(
@@ -81,11 +78,8 @@ async fn the_metadata_follows_a_configured_resource_and_scopes() {
     .await;
     // RFC 9728 §3.1: the metadata for .../tools lives at /.well-known/oauth-protected-resource/tools.
     let doc: Value = server
-        .get("/.well-known/oauth-protected-resource/tools")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/.well-known/oauth-protected-resource/tools")
+        .await;
     assert_eq!(doc["resource"], "https://mcp.localhost/tools");
     assert_eq!(
         doc["scopes_supported"],

@@ -28,6 +28,22 @@ fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
     cmd.spawn().unwrap()
 }
 
+/// What a served binary needs: bound to `port`, reading keys from `kc`, plus `extra`.
+fn serve_env<'a>(
+    port: u16,
+    kc: &FakeKeycloak,
+    extra: &[(&'a str, String)],
+) -> Vec<(&'a str, String)> {
+    let mut env = vec![
+        ("MCP_BIND", format!("127.0.0.1:{port}")),
+        ("MCP_SERVER_URL", "https://mcp.localhost".into()),
+        ("KC_ISSUER", ISSUER.into()),
+        ("KC_JWKS_URL", kc.jwks_url()),
+    ];
+    env.extend_from_slice(extra);
+    env
+}
+
 /// Spawns the binary and waits until it reports ready; returns it and a client.
 async fn start_ready(env: &[(&str, String)], log: &PathBuf, port: u16) -> (Child, reqwest::Client) {
     let mut child = spawn(env, log);
@@ -73,14 +89,14 @@ async fn serve_logs_one_start_up_line_and_never_a_token() {
     let port = free_port();
     let log = temp_file("serve.log");
     let (mut child, client) = start_ready(
-        &[
-            ("MCP_BIND", format!("127.0.0.1:{port}")),
-            ("MCP_SERVER_URL", "https://mcp.localhost".into()),
-            ("KC_ISSUER", ISSUER.into()),
-            ("KC_JWKS_URL", kc.jwks_url()),
-            ("MCP_LOG_FORMAT", "json".into()),
-            ("RUST_LOG", "trace".into()),
-        ],
+        &serve_env(
+            port,
+            &kc,
+            &[
+                ("MCP_LOG_FORMAT", "json".into()),
+                ("RUST_LOG", "trace".into()),
+            ],
+        ),
         &log,
         port,
     )
@@ -268,14 +284,14 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
     let port = free_port();
     let log = temp_file("sighup.log");
     let (mut child, client) = start_ready(
-        &[
-            ("MCP_BIND", format!("127.0.0.1:{port}")),
-            ("MCP_SERVER_URL", "https://mcp.localhost".into()),
-            ("KC_ISSUER", ISSUER.into()),
-            ("KC_JWKS_URL", kc.jwks_url()),
-            ("MCP_CORPUS", dir.0.to_string_lossy().into_owned()),
-            ("MCP_CORPUS_WATCH", "false".into()),
-        ],
+        &serve_env(
+            port,
+            &kc,
+            &[
+                ("MCP_CORPUS", dir.0.to_string_lossy().into_owned()),
+                ("MCP_CORPUS_WATCH", "false".into()),
+            ],
+        ),
         &log,
         port,
     )

@@ -126,6 +126,11 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `GET path`, read as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     /// `POST /mcp` with an `initialize` request and, if given, a bearer token.
     pub async fn mcp(&self, token: Option<&str>) -> reqwest::Response {
         let mut req = self.initialize();
