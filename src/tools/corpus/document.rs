@@ -44,6 +44,42 @@ pub struct Record {
     acl: Option<Vec<String>>,
 }
 
+/// Builds a document from one JSON record, with messages that name the field to fix.
+pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, String> {
+    let Value::Object(fields) = &value else {
+        return Err(format!(
+            "a record must be an object with `id`, `title` and `text`, not {value:.40}"
+        ));
+    };
+    for (key, v) in fields {
+        let (ok, expected) = match key.as_str() {
+            "id" | "title" | "text" | "url" => (v.is_string(), "a string"),
+            "metadata" => (v.is_object(), "an object"),
+            "acl" => (
+                v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+                "a list of role and group names",
+            ),
+            _ => {
+                return Err(format!(
+                    "unknown field `{key}`; a record has `id`, `title`, `text`, `url`, `metadata` and `acl`"
+                ));
+            }
+        };
+        if !ok {
+            return Err(format!("`{key}` must be {expected}, not {v:.40}"));
+        }
+    }
+    if let Some(key) = ["id", "title", "text"]
+        .into_iter()
+        .find(|k| !fields.contains_key(*k))
+    {
+        return Err(format!("missing field `{key}`"));
+    }
+    serde_json::from_value::<Record>(value)
+        .map_err(|e| e.to_string())?
+        .into_document(base)
+}
+
 impl Record {
     /// Checks the record and fills in its url from `base` when it has none.
     pub fn into_document(self, base: Option<&Url>) -> Result<Document, String> {
@@ -275,11 +311,7 @@ mod tests {
 
     #[test]
     fn records_refuse_unknown_fields_empty_acls_and_relative_urls() {
-        let parse = |s: &str| {
-            serde_json::from_str::<Record>(s)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.into_document(None))
-        };
+        let parse = |s: &str| from_json(serde_json::from_str(s).unwrap(), None);
         assert!(
             parse(r#"{"id":"a","title":"A","text":"t","acls":["x"]}"#)
                 .unwrap_err()
@@ -295,7 +327,21 @@ mod tests {
                 .unwrap_err()
                 .contains("absolute http(s)")
         );
-        let doc = Record::into_document(
+        assert_eq!(
+            parse(r#"{"id":1,"title":"A","text":"t"}"#).unwrap_err(),
+            "`id` must be a string, not 1"
+        );
+        assert!(
+            parse(r#"{"id":"a","title":"A","text":"t","acl":"finance"}"#)
+                .unwrap_err()
+                .starts_with("`acl` must be a list")
+        );
+        assert!(
+            parse("[1]")
+                .unwrap_err()
+                .starts_with("a record must be an object")
+        );
+        let doc = from_json(
             serde_json::from_str(r#"{"id":"o 1","title":"A","text":"t"}"#).unwrap(),
             Some(&base()),
         )

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
-use super::document::{self, Document, Record};
+use super::document::{self, Document};
 
 /// Largest file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -204,11 +204,7 @@ fn read(path: &Path, shown: &str, kind: Kind, base: Option<&Url>) -> Result<Read
 fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let parse = |v: serde_json::Value| {
-        serde_json::from_value::<Record>(v)
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.into_document(base))
-    };
+    let parse = |v: serde_json::Value| document::from_json(v, base);
     Ok(match value {
         serde_json::Value::Array(items) => items
             .into_iter()
@@ -238,9 +234,9 @@ fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<R
         if line.trim().is_empty() {
             continue;
         }
-        let doc = serde_json::from_str::<Record>(&line)
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.into_document(base));
+        let doc = serde_json::from_str(&line)
+            .map_err(|e| format!("not valid JSON: {e}"))
+            .and_then(|v| document::from_json(v, base));
         out.push((at, doc));
     }
     Ok(out)
