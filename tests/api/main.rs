@@ -12,6 +12,7 @@ mod legacy_sse;
 mod metadata;
 mod origin;
 mod process;
+mod stack;
 mod stateless;
 mod streamable;
 mod support;
