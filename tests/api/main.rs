@@ -5,6 +5,7 @@ mod attacks;
 mod clients;
 mod conformance;
 mod corpus;
+mod edge;
 mod gate;
 mod health;
 mod keys;

@@ -1,5 +1,6 @@
 //! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
 
+pub mod edge;
 pub mod keycloak;
 pub mod mcp;
 pub mod peers;

@@ -1,0 +1,139 @@
+//! The stack's edge, run for real without Docker: the repository's Traefik configuration (real
+//! Traefik binary, certificate from `traefik/generate-certs.sh`) in front of this server and a
+//! real OpenID Provider shaped like the Keycloak realm. Clients reach
+//! `https://mcp.localhost:<port>` as ChatGPT reaches `https://mcp.localhost`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::edge::Edge;
+use crate::support::mcp::Events;
+
+const JSON_AND_SSE: &str = "application/json, text/event-stream";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_without_a_token_discovers_the_public_https_metadata_and_issuer() {
+    let edge = Edge::start().await;
+    let r = edge
+        .client
+        .post(edge.mcp_url("/mcp"))
+        .header("accept", JSON_AND_SSE)
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    let metadata_url = edge.mcp_url("/.well-known/oauth-protected-resource/mcp");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
+
+    let prm: Value = edge
+        .client
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], edge.resource);
+    assert_eq!(prm["authorization_servers"], json!([edge.issuer]));
+
+    // Both places a client looks for the authorization server's metadata reach it over https.
+    for path in [
+        "/realms/mcp/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/realms/mcp",
+    ] {
+        let meta: Value = edge
+            .client
+            .get(edge.auth_url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(meta["issuer"], edge.issuer, "{path}");
+        assert_eq!(
+            meta["token_endpoint"],
+            edge.auth_url("/realms/mcp/protocol/openid-connect/token"),
+            "{path}: endpoints use the public name"
+        );
+        assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_the_provider_calls_a_tool_through_traefik() {
+    let edge = Edge::start().await;
+    let token = edge.gate_token().await;
+    let r = edge
+        .client
+        .post(edge.mcp_url("/mcp"))
+        .bearer_auth(&token)
+        .header("accept", JSON_AND_SSE)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "search", "arguments": {"query": "chocolate orders", "limit": 2}},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let results = body["result"]["structuredContent"]["results"]
+        .as_array()
+        .unwrap();
+    assert_eq!(results.len(), 2, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_events_pass_through_traefik_as_they_are_sent() {
+    let edge = Edge::start().await;
+    let token = edge.gate_token().await;
+    let stream = edge
+        .client
+        .get(edge.mcp_url("/sse"))
+        .bearer_auth(&token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::open(stream);
+    // The endpoint event is the only thing sent before the client posts; a buffering proxy
+    // would hold it back and this would time out.
+    let (name, endpoint) = events.next_event(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(name, "endpoint");
+    let posted = edge
+        .client
+        .post(edge.mcp_url(&endpoint))
+        .bearer_auth(&token)
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    let answer = events.next_message().await;
+    assert_eq!(answer["id"], 3);
+    assert_eq!(answer["result"], json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_http_is_redirected_to_https() {
+    let edge = Edge::start().await;
+    let r = edge
+        .client
+        .get(format!("http://127.0.0.1:{}/mcp", edge.http))
+        .header("host", "mcp.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let location = r.headers()["location"].to_str().unwrap();
+    assert_eq!(location, edge.mcp_url("/mcp"));
+}

@@ -1,0 +1,203 @@
+//! The stack's edge without Docker: the Keycloak look-alike (npm `oidc-provider`) and the real
+//! Traefik binary running the repository's `traefik/` configuration with a certificate made by
+//! `traefik/generate-certs.sh`, in front of an in-process server. Clients reach
+//! `https://mcp.localhost:<port>` and `https://auth.localhost:<port>` as a browser would.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+
+use super::peers::{TempDir, clients_dir, free_port, node, traefik};
+use super::{TestServer, settings};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Everything running, and a client that trusts the local CA and resolves both names to Traefik.
+pub struct Edge {
+    /// Traefik's HTTPS and HTTP ports.
+    pub https: u16,
+    pub http: u16,
+    pub issuer: String,
+    pub resource: String,
+    pub client: reqwest::Client,
+    /// Kept so the server runs as long as the edge does.
+    _server: TestServer,
+    _idp: tokio::process::Child,
+    _traefik: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl Edge {
+    pub async fn start() -> Self {
+        let dir = TempDir::new("edge");
+        let certs = dir.0.join("certs");
+        let made = std::process::Command::new("sh")
+            .arg(repo("traefik/generate-certs.sh"))
+            .arg(&certs)
+            .output()
+            .expect("run traefik/generate-certs.sh");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+
+        let (https, http, idp_port) = (free_port(), free_port(), free_port());
+        let issuer = format!("https://auth.localhost:{https}/realms/mcp");
+        let resource = format!("https://mcp.localhost:{https}/mcp");
+        let idp = start_idp(idp_port, &issuer, &resource).await;
+
+        let env = [
+            ("MCP_SERVER_URL", format!("https://mcp.localhost:{https}")),
+            ("KC_ISSUER", issuer.clone()),
+            (
+                "KC_DISCOVERY_URL",
+                format!("http://127.0.0.1:{idp_port}/realms/mcp/.well-known/openid-configuration"),
+            ),
+            ("MCP_LOG_FORMAT", "pretty".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let server = TestServer::start_with(settings(&env)).await;
+        server.wait_ready().await;
+
+        let traefik = start_traefik(&dir.0, &certs, https, http, &server.base, idp_port);
+        let ca = std::fs::read(certs.join("local-ca.crt")).unwrap();
+        let at: SocketAddr = format!("127.0.0.1:{https}").parse().unwrap();
+        let client = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .resolve("mcp.localhost", at)
+            .resolve("auth.localhost", at)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let edge = Edge {
+            https,
+            http,
+            issuer,
+            resource,
+            client,
+            _server: server,
+            _idp: idp,
+            _traefik: traefik,
+            _dir: dir,
+        };
+        edge.wait_routing().await;
+        edge
+    }
+
+    pub fn mcp_url(&self, path: &str) -> String {
+        format!("https://mcp.localhost:{}{path}", self.https)
+    }
+
+    pub fn auth_url(&self, path: &str) -> String {
+        format!("https://auth.localhost:{}{path}", self.https)
+    }
+
+    /// A token for the MCP resource from the look-alike's token endpoint, through Traefik, with
+    /// the client credentials of `mcp-gate`.
+    pub async fn gate_token(&self) -> String {
+        let body: Value = self
+            .client
+            .post(self.auth_url("/realms/mcp/protocol/openid-connect/token"))
+            .basic_auth("mcp-gate", Some("gate-secret"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("scope", "mcp:tools"),
+                ("resource", self.resource.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token: {body}"))
+            .to_owned()
+    }
+
+    /// Waits until Traefik serves both hosts over TLS.
+    async fn wait_routing(&self) {
+        for _ in 0..200 {
+            let mcp = self.client.get(self.mcp_url("/healthz")).send().await;
+            let auth = self
+                .client
+                .get(self.auth_url("/realms/mcp/.well-known/openid-configuration"))
+                .send()
+                .await;
+            if matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("traefik did not serve mcp.localhost and auth.localhost within 10 s");
+    }
+}
+
+async fn start_idp(port: u16, issuer: &str, resource: &str) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(node())
+        .arg(clients_dir().join("keycloak_lookalike.mjs"))
+        .env("PORT", port.to_string())
+        .env("ISSUER", issuer)
+        .env("RESOURCE", resource)
+        .env("GATE_SECRET", "gate-secret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the Keycloak look-alike");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+    assert!(
+        matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
+        "the Keycloak look-alike did not start: {ready:?}"
+    );
+    child
+}
+
+/// Runs Traefik with `traefik/traefik.yml`, changed only where a test must: its listen
+/// addresses, the path of `traefik/dynamic.yml`, and no ping entry point on a fixed port.
+fn start_traefik(
+    dir: &Path,
+    certs: &Path,
+    https: u16,
+    http: u16,
+    upstream: &str,
+    idp_port: u16,
+) -> tokio::process::Child {
+    let text = std::fs::read_to_string(repo("traefik/traefik.yml")).unwrap();
+    let mut config: Value = serde_norway::from_str(&text).unwrap();
+    config["entryPoints"]["web"]["address"] = format!("127.0.0.1:{http}").into();
+    config["entryPoints"]["websecure"]["address"] = format!("127.0.0.1:{https}").into();
+    config["providers"]["file"]["filename"] =
+        repo("traefik/dynamic.yml").display().to_string().into();
+    config.as_object_mut().unwrap().remove("ping");
+    config["log"]["level"] = "ERROR".into();
+    config.as_object_mut().unwrap().remove("accessLog");
+    let file = dir.join("traefik.yml");
+    std::fs::write(&file, serde_norway::to_string(&config).unwrap()).unwrap();
+    tokio::process::Command::new(traefik())
+        .arg(format!("--configFile={}", file.display()))
+        .env("MCP_HOST", "mcp.localhost")
+        .env("AUTH_HOST", "auth.localhost")
+        .env("MCP_UPSTREAM", upstream)
+        .env("KEYCLOAK_UPSTREAM", format!("http://127.0.0.1:{idp_port}"))
+        .env("TLS_CERT_FILE", certs.join("local.crt"))
+        .env("TLS_KEY_FILE", certs.join("local.key"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start traefik")
+}

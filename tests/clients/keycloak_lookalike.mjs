@@ -1,0 +1,124 @@
+// A real OpenID Provider (npm oidc-provider, OpenID Certified) set up to look like the Keycloak
+// realm of keycloak/realm-mcp.json, for tests that cannot run Keycloak itself:
+// - mounted under /realms/mcp, with Keycloak's endpoint paths (protocol/openid-connect/...);
+// - OpenID discovery at the realm path and RFC 8414 metadata at /.well-known/oauth-authorization-server/realms/mcp;
+// - RS256 JWT access tokens for the MCP resource (RFC 8707 resource indicators) carrying Keycloak's
+//   claims: typ "Bearer", azp, scope with mcp:tools, realm_access.roles, groups, preferred_username;
+// - the confidential client mcp-gate (client credentials), dynamic registration, and
+//   authorization code with PKCE S256 required, with a login form (any password) for alice and bob.
+// It trusts X-Forwarded-* (it runs behind Traefik), so its URLs use the public https names.
+//
+// Environment: PORT, ISSUER (public, e.g. https://auth.localhost:8443/realms/mcp), RESOURCE (the MCP
+// URL, e.g. https://mcp.localhost:8443/mcp), GATE_SECRET. Prints "ready" when it listens.
+
+import http from "node:http";
+import Provider, { errors } from "oidc-provider";
+import { generateKeyPair, exportJWK } from "jose";
+
+const port = Number(process.env.PORT);
+const issuer = process.env.ISSUER;
+const resource = process.env.RESOURCE;
+const gateSecret = process.env.GATE_SECRET ?? "gate-secret";
+if (!port || !issuer || !resource) {
+  console.error("keycloak_lookalike: set PORT, ISSUER and RESOURCE");
+  process.exit(2);
+}
+
+const users = {
+  alice: { roles: ["default-roles-mcp", "offline_access", "support"], groups: ["/staff"] },
+  bob: { roles: ["default-roles-mcp", "offline_access", "finance"], groups: ["/staff/kitchen"] },
+};
+
+const { privateKey } = await generateKeyPair("RS256", { extractable: true });
+const signing = { ...(await exportJWK(privateKey)), kid: "lookalike-rs256", use: "sig", alg: "RS256" };
+
+const provider = new Provider(issuer, {
+  jwks: { keys: [signing] },
+  clients: [
+    {
+      client_id: "mcp-gate",
+      client_secret: gateSecret,
+      grant_types: ["client_credentials"],
+      response_types: [],
+      redirect_uris: [],
+      scope: "mcp:tools",
+    },
+  ],
+  scopes: ["openid", "offline_access", "profile", "email", "mcp:tools"],
+  routes: {
+    authorization: "/protocol/openid-connect/auth",
+    token: "/protocol/openid-connect/token",
+    userinfo: "/protocol/openid-connect/userinfo",
+    jwks: "/protocol/openid-connect/certs",
+    registration: "/clients-registrations/openid-connect",
+    end_session: "/protocol/openid-connect/logout",
+    revocation: "/protocol/openid-connect/revoke",
+    introspection: "/protocol/openid-connect/token/introspect",
+  },
+  pkce: { required: () => true },
+  ttl: { ClientCredentials: 300, AccessToken: 300 },
+  features: {
+    devInteractions: { enabled: true },
+    registration: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => resource,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, indicator) => {
+        if (indicator !== resource) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+        return {
+          scope: "mcp:tools",
+          audience: resource,
+          accessTokenTTL: 300,
+          accessTokenFormat: "jwt",
+          jwt: { sign: { alg: "RS256" } },
+        };
+      },
+    },
+  },
+  async findAccount(_ctx, id) {
+    if (!users[id]) return undefined;
+    return { accountId: id, claims: async () => ({ sub: id, preferred_username: id }) };
+  },
+  async extraTokenClaims(_ctx, token) {
+    const user = users[token.accountId];
+    return {
+      typ: "Bearer",
+      azp: token.clientId,
+      realm_access: { roles: user ? user.roles : ["default-roles-mcp"] },
+      ...(user ? { groups: user.groups, preferred_username: token.accountId } : {}),
+    };
+  },
+  // Grant what was asked for, as Keycloak does for default scopes, so no consent page appears.
+  async loadExistingGrant(ctx) {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope("openid offline_access profile email");
+    grant.addResourceScope(resource, "mcp:tools");
+    await grant.save();
+    return grant;
+  },
+});
+provider.proxy = true;
+
+const prefix = new URL(issuer).pathname.replace(/\/$/, "");
+const callback = provider.callback();
+http
+  .createServer((req, res) => {
+    // RFC 8414 metadata lives at the host root with the realm path appended, as in Keycloak.
+    if (req.url === `/.well-known/oauth-authorization-server${prefix}`) {
+      req.url = `${prefix}/.well-known/openid-configuration`;
+    }
+    if (req.url === prefix || req.url.startsWith(`${prefix}/`) || req.url.startsWith(`${prefix}?`)) {
+      req.originalUrl = req.url;
+      req.url = req.url.slice(prefix.length) || "/";
+      return callback(req, res);
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  })
+  .listen(port, "127.0.0.1", () => console.log("ready"));
