@@ -334,3 +334,75 @@ fn traefik_never_buffers_or_cuts_event_streams_and_routes_well_known_to_keycloak
         );
     }
 }
+
+/// Every document of every manifest under `deploy/kubernetes/`, by kind.
+fn manifests() -> Vec<Value> {
+    let dir = repo("deploy/kubernetes");
+    let mut docs = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for doc in serde_norway::Deserializer::from_str(&text) {
+                let value: Value = serde::Deserialize::deserialize(doc)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                docs.push(value);
+            }
+        }
+    }
+    docs
+}
+
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in deploy/kubernetes"))
+}
+
+#[test]
+fn the_kubernetes_manifests_run_probed_replicas_behind_traefik() {
+    let docs = manifests();
+    let deployment = of_kind(&docs, "Deployment");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() >= 2);
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&deployment["spec"]["selector"]["matchLabels"], labels);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    let config_name = &container["envFrom"][0]["configMapRef"]["name"];
+
+    let config = of_kind(&docs, "ConfigMap");
+    assert_eq!(&config["metadata"]["name"], config_name);
+    for key in ["MCP_SERVER_URL", "KC_ISSUER"] {
+        assert!(config["data"][key].is_string(), "{key}");
+    }
+    let service = of_kind(&docs, "Service");
+    assert_eq!(&service["spec"]["selector"], labels);
+    let route = of_kind(&docs, "IngressRoute");
+    let routes = route["spec"]["routes"].as_array().unwrap();
+    assert!(
+        routes
+            .iter()
+            .all(|r| r["services"][0]["name"] == service["metadata"]["name"])
+    );
+    assert!(
+        routes.iter().all(|r| r["middlewares"].is_null()),
+        "no compress on MCP routes"
+    );
+    let pdb = of_kind(&docs, "PodDisruptionBudget");
+    assert_eq!(&pdb["spec"]["selector"]["matchLabels"], labels);
+
+    let kustomization = yaml("deploy/kubernetes/kustomization.yaml");
+    let listed = strings(&kustomization["resources"]);
+    for entry in std::fs::read_dir(repo("deploy/kubernetes")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                listed.contains(&name.as_str()),
+                "kustomization.yaml lacks {name}"
+            );
+        }
+    }
+}
