@@ -31,15 +31,7 @@ async fn a_client_without_a_token_discovers_the_public_https_metadata_and_issuer
         "{challenge}"
     );
 
-    let prm: Value = edge
-        .client
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let prm = edge.get_json(&metadata_url).await;
     assert_eq!(prm["resource"], edge.resource);
     assert_eq!(prm["authorization_servers"], json!([edge.issuer]));
 
@@ -48,15 +40,7 @@ async fn a_client_without_a_token_discovers_the_public_https_metadata_and_issuer
         "/realms/mcp/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server/realms/mcp",
     ] {
-        let meta: Value = edge
-            .client
-            .get(edge.auth_url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let meta = edge.get_json(&edge.auth_url(path)).await;
         assert_eq!(meta["issuer"], edge.issuer, "{path}");
         assert_eq!(
             meta["token_endpoint"],

@@ -102,6 +102,18 @@ impl Edge {
         format!("https://auth.localhost:{}{path}", self.https)
     }
 
+    /// `GET url` through Traefik, read as JSON.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// A token for the MCP resource from the look-alike's token endpoint, through Traefik, with
     /// the client credentials of `mcp-gate`.
     pub async fn gate_token(&self) -> String {
