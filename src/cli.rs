@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default) and `healthcheck`.
+//! The command line: `serve` (the default), `check` and `healthcheck`.
 
 use std::process::ExitCode;
 
@@ -19,12 +19,43 @@ pub struct Cli {
 pub enum Command {
     /// Serve MCP over HTTP (the default).
     Serve,
+    /// Prove that Keycloak and this configuration agree (the staging gate); exit 0 only when
+    /// nothing fails. See docs/validation.md.
+    Check {
+        /// An access token to check and to call the server with (or MCP_CHECK_TOKEN).
+        #[arg(long, env = "MCP_CHECK_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Get a token with this client's credentials (client credentials grant).
+        #[arg(long, conflicts_with = "token")]
+        client_id: Option<String>,
+        /// The client's secret (or MCP_CHECK_CLIENT_SECRET, which keeps it out of `ps`).
+        #[arg(
+            long,
+            env = "MCP_CHECK_CLIENT_SECRET",
+            hide_env_values = true,
+            requires = "client_id"
+        )]
+        client_secret: Option<String>,
+        /// The public MCP URL to probe, e.g. https://mcp.example.com/mcp.
+        #[arg(long)]
+        url: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Exit 0 when the local server answers /healthz, 1 otherwise (for container health checks).
     Healthcheck {
         /// The URL to probe; by default /healthz on 127.0.0.1 at the port of MCP_BIND.
         #[arg(long)]
         url: Option<String>,
     },
+}
+
+/// How `check` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 /// Runs the chosen command: 0 ok, 1 a check failed, 2 usage, configuration or I/O error.
@@ -44,6 +75,21 @@ pub fn run(cli: Cli) -> ExitCode {
             .block_on(crate::serve_main())
             .map(|()| ExitCode::SUCCESS),
         Command::Healthcheck { url } => runtime.block_on(crate::healthcheck(url)),
+        Command::Check {
+            token,
+            client_id,
+            client_secret,
+            url,
+            format,
+        } => {
+            let args = crate::check::Args {
+                token,
+                client_id,
+                client_secret,
+                url,
+            };
+            runtime.block_on(crate::check_main(args, format == Format::Json))
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -9,10 +9,12 @@
 //! - [`tools`]: `search` and `fetch` and the documents they serve;
 //! - [`auth`]: the token gate: keys, validation, challenges;
 //! - [`metadata`]: the protected-resource metadata document;
+//! - [`check`]: the staging gate, proving that Keycloak and the configuration agree;
 //! - [`cli`]: the command line.
 
 pub mod app;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod mcp;
@@ -67,6 +69,23 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down");
+}
+
+/// `check`: runs the staging gate with the configuration `serve` would use and prints the
+/// report; 0 when nothing failed, 1 otherwise.
+pub async fn check_main(args: check::Args, json: bool) -> anyhow::Result<ExitCode> {
+    let settings = config::load()?;
+    let report = check::run(&settings, &args, &check::client(&settings)).await;
+    if json {
+        println!("{:#}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `healthcheck`: GET /healthz on the local server; 0 when it answers 200, else 1.

@@ -114,7 +114,7 @@ fn max_age(headers: &HeaderMap) -> Option<Duration> {
     age
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -71,6 +71,11 @@ impl TestServer {
 
     pub async fn start_with(settings: Settings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, settings).await
+    }
+
+    /// Serves on a listener bound beforehand, for settings that must name its port.
+    pub async fn start_on(listener: tokio::net::TcpListener, settings: Settings) -> Self {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = if settings.corpus.folder.is_none() {
             AppState::with_corpus(settings, sample_corpus())

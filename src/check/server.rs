@@ -1,0 +1,205 @@
+//! Gates C and D: the running server at its public URL. Without a token it must answer 401 with
+//! a challenge naming its metadata (RFC 9728 §5.1); the metadata must be served at the
+//! path-specific and the root well-known URL with `resource` equal to the URL and
+//! `authorization_servers` equal to the issuer; with a token, `tools/list` must offer `search`
+//! and `fetch` as ChatGPT expects them.
+
+use serde_json::{Value, json};
+use url::Url;
+
+use super::Report;
+use crate::config::Settings;
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+pub async fn check(
+    s: &Settings,
+    url: &str,
+    token: Option<&str>,
+    client: &reqwest::Client,
+    r: &mut Report,
+) {
+    let Ok(parsed) = Url::parse(url) else {
+        r.fail(
+            'C',
+            "challenge names the metadata",
+            format!("--url {url}"),
+            "an absolute URL such as https://mcp.example.com/mcp",
+            "pass the URL clients connect to",
+        );
+        return;
+    };
+    challenge(url, client, r).await;
+    let path = parsed.path().trim_end_matches('/');
+    let origin = parsed.origin().ascii_serialization();
+    for (check, at) in [
+        (
+            "metadata at the resource's well-known path",
+            format!("{origin}/.well-known/oauth-protected-resource{path}"),
+        ),
+        (
+            "metadata at the root well-known path",
+            format!("{origin}/.well-known/oauth-protected-resource"),
+        ),
+    ] {
+        metadata(s, url, check, &at, client, r).await;
+    }
+    match token {
+        Some(t) => tools(url, t, client, r).await,
+        None => r.skip(
+            'D',
+            "tools/list",
+            "pass --token or client credentials to call the server",
+        ),
+    }
+}
+
+async fn challenge(url: &str, client: &reqwest::Client, r: &mut Report) {
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let response = client
+        .post(url)
+        .header("accept", ACCEPT)
+        .json(&ping)
+        .send()
+        .await;
+    let check = "challenge names the metadata";
+    let expected = "401 with WWW-Authenticate: Bearer resource_metadata=\"…\"";
+    match response {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let header = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let ok = status == 401
+                && header.starts_with("Bearer")
+                && header.contains("resource_metadata=\"");
+            r.expect('C', check, ok, format!("{status} {header}"), expected,
+                "the URL must reach this server's /mcp (through the proxy) and nothing in front may swallow WWW-Authenticate");
+        }
+        Err(e) => r.fail(
+            'C',
+            check,
+            super::describe(e),
+            expected,
+            "the public URL must be reachable from here (DNS, TLS, proxy routes)",
+        ),
+    }
+}
+
+async fn metadata(
+    s: &Settings,
+    url: &str,
+    check: &'static str,
+    at: &str,
+    client: &reqwest::Client,
+    r: &mut Report,
+) {
+    let expected = format!(
+        "resource \"{url}\", authorization_servers [\"{}\"]",
+        s.issuer
+    );
+    let doc: Value = match client.get(at).send().await {
+        Ok(resp) if resp.status().is_success() => super::json_body(resp).await,
+        Ok(resp) => {
+            r.fail(
+                'C',
+                check,
+                format!("{} from {at}", resp.status()),
+                expected,
+                "route /.well-known/oauth-protected-resource* on the MCP host to this server",
+            );
+            return;
+        }
+        Err(e) => {
+            r.fail(
+                'C',
+                check,
+                super::describe(e),
+                expected,
+                "route /.well-known/oauth-protected-resource* on the MCP host to this server",
+            );
+            return;
+        }
+    };
+    let resource = doc["resource"].as_str().unwrap_or("(none)");
+    let servers = &doc["authorization_servers"];
+    let ok = resource == url && *servers == json!([s.issuer]);
+    r.expect('C', check, ok, format!("resource \"{resource}\", authorization_servers {servers}"), expected,
+        "MCP_RESOURCE (or MCP_SERVER_URL) must be exactly the URL clients connect to, and KC_ISSUER the issuer");
+}
+
+async fn tools(url: &str, token: &str, client: &reqwest::Client, r: &mut Report) {
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", ACCEPT)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&list)
+        .send()
+        .await;
+    let body: Value = match response {
+        Ok(resp) if resp.status().is_success() => super::json_body(resp).await,
+        Ok(resp) => {
+            let status = resp.status();
+            let challenge = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            r.fail('D', "tools/list", format!("{status} {challenge}"), "200 with the tools", "the server refused the token: the challenge's error_description says why (gate B shows the claims)");
+            return;
+        }
+        Err(e) => {
+            r.fail(
+                'D',
+                "tools/list",
+                super::describe(e),
+                "200 with the tools",
+                "the URL must be reachable",
+            );
+            return;
+        }
+    };
+    let tools = body["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    r.pass(
+        'D',
+        "tools/list",
+        format!("tools {names:?}"),
+        "search and fetch",
+    );
+    for (name, input) in [("search", "query"), ("fetch", "id")] {
+        let check = if name == "search" {
+            "search follows the ChatGPT contract"
+        } else {
+            "fetch follows the ChatGPT contract"
+        };
+        let expected = format!("input {{{input}: string}} required, readOnlyHint true");
+        let Some(tool) = tools.iter().find(|t| t["name"] == name) else {
+            r.fail(
+                'D',
+                check,
+                "not listed",
+                expected,
+                "the server must offer `search` and `fetch` for ChatGPT",
+            );
+            continue;
+        };
+        let schema = &tool["inputSchema"];
+        let ok = schema["properties"][input]["type"] == "string"
+            && schema["required"]
+                .as_array()
+                .is_some_and(|req| req.iter().any(|x| x == input))
+            && tool["annotations"]["readOnlyHint"] == true;
+        r.expect('D', check, ok, format!("input {}, annotations {}", schema["properties"], tool["annotations"]), expected,
+            "ChatGPT calls search with {query} and fetch with {id}, and treats tools without readOnlyHint as write actions");
+    }
+}
