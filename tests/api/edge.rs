@@ -121,3 +121,79 @@ async fn plain_http_is_redirected_to_https() {
     let location = r.headers()["location"].to_str().unwrap();
     assert_eq!(location, edge.mcp_url("/mcp"));
 }
+
+/// `check` against the stack as an operator runs it: discovery through Traefik, a token by
+/// client credentials, and the public URL; `overrides` change the settings it reads.
+async fn check_stack(
+    edge: &Edge,
+    overrides: &[(&str, &str)],
+) -> mcp_resource_server::check::Report {
+    let mut env: std::collections::HashMap<String, String> = [
+        ("MCP_SERVER_URL", edge.mcp_url("")),
+        ("KC_ISSUER", edge.issuer.clone()),
+        (
+            "KC_DISCOVERY_URL",
+            edge.auth_url("/realms/mcp/.well-known/openid-configuration"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let settings = crate::support::settings(&env);
+    let args = mcp_resource_server::check::Args {
+        client_id: Some("mcp-gate".into()),
+        client_secret: Some("gate-secret".into()),
+        url: Some(edge.resource.clone()),
+        ..Default::default()
+    };
+    mcp_resource_server::check::run(&settings, &args, &edge.client).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_passes_against_the_stack_and_fails_the_right_lines_when_it_is_misconfigured() {
+    use mcp_resource_server::check::Status;
+    let edge = Edge::start().await;
+    let good = check_stack(&edge, &[]).await;
+    assert!(good.ok(), "{}", good.text());
+    for line in [
+        "token obtained",
+        "signature verifies",
+        "aud contains MCP_AUDIENCE",
+        "client registration",
+        "search follows the ChatGPT contract",
+    ] {
+        assert_eq!(
+            good.line(line).unwrap().status,
+            Status::Pass,
+            "{line}:\n{}",
+            good.text()
+        );
+    }
+
+    let audience = check_stack(&edge, &[("MCP_AUDIENCE", "https://wrong.example/mcp")]).await;
+    let failed: Vec<&str> = audience
+        .lines
+        .iter()
+        .filter(|l| l.status == Status::Fail)
+        .map(|l| l.check)
+        .collect();
+    assert_eq!(failed, ["aud contains MCP_AUDIENCE"], "{}", audience.text());
+
+    let wrong_issuer = format!("{}-other", edge.issuer);
+    let issuer = check_stack(&edge, &[("KC_ISSUER", &wrong_issuer)]).await;
+    let failed: Vec<&str> = issuer
+        .lines
+        .iter()
+        .filter(|l| l.status == Status::Fail)
+        .map(|l| l.check)
+        .collect();
+    assert!(
+        failed.starts_with(&["issuer equals KC_ISSUER"]),
+        "{}",
+        issuer.text()
+    );
+    assert!(failed.contains(&"iss equals KC_ISSUER"), "{failed:?}");
+}
