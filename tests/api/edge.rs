@@ -197,3 +197,50 @@ async fn check_passes_against_the_stack_and_fails_the_right_lines_when_it_is_mis
     );
     assert!(failed.contains(&"iss equals KC_ISSUER"), "{failed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typescript_sdk_given_only_the_url_signs_in_and_uses_the_tools() {
+    let edge = Edge::start().await;
+    let script = crate::support::peers::clients_dir().join("ts_oauth.mjs");
+    let child = tokio::process::Command::new(crate::support::peers::node())
+        .arg(&script)
+        .arg(&edge.resource)
+        .arg("alice")
+        .env("NODE_EXTRA_CA_CERTS", &edge.ca_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the OAuth flow took longer than 60 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\nprovider log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        edge.idp_log()
+    );
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(report["tools"], json!(["search", "fetch"]));
+    assert!(
+        report["registeredClient"].is_string(),
+        "registered dynamically: {report}"
+    );
+    let auth = &report["authorization"];
+    assert_eq!(auth["codeChallengeMethod"], "S256");
+    assert_eq!(auth["resource"], edge.resource);
+    assert_eq!(auth["host"], format!("auth.localhost:{}", edge.https));
+    assert!(
+        auth["scope"].as_str().unwrap().contains("mcp:tools"),
+        "{report}"
+    );
+    assert_eq!(report["fetchedId"], report["firstResult"]);
+    assert!(
+        !report["ticketIds"].as_array().unwrap().is_empty(),
+        "alice holds the role support, so her token shows tickets: {report}"
+    );
+}

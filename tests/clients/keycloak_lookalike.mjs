@@ -94,10 +94,12 @@ const provider = new Provider(issuer, {
   },
   // Grant what was asked for, as Keycloak does for default scopes, so no consent page appears.
   async loadExistingGrant(ctx) {
-    const grant = new ctx.oidc.provider.Grant({
-      clientId: ctx.oidc.client.clientId,
-      accountId: ctx.oidc.session.accountId,
-    });
+    const accountId = ctx.oidc.session?.accountId;
+    if (!accountId) return undefined; // not signed in yet: the login prompt comes first
+    const grantId = ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    const existing = grantId && (await ctx.oidc.provider.Grant.find(grantId));
+    if (existing) return existing;
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId });
     grant.addOIDCScope("openid offline_access profile email");
     grant.addResourceScope(resource, "mcp:tools");
     await grant.save();

@@ -25,6 +25,8 @@ pub struct Edge {
     pub http: u16,
     pub issuer: String,
     pub resource: String,
+    /// The local CA that signed Traefik's certificate.
+    pub ca_file: PathBuf,
     pub client: reqwest::Client,
     /// Kept so the server runs as long as the edge does.
     _server: TestServer,
@@ -51,7 +53,7 @@ impl Edge {
         let (https, http, idp_port) = (free_port(), free_port(), free_port());
         let issuer = format!("https://auth.localhost:{https}/realms/mcp");
         let resource = format!("https://mcp.localhost:{https}/mcp");
-        let idp = start_idp(idp_port, &issuer, &resource).await;
+        let idp = start_idp(idp_port, &issuer, &resource, &dir.0.join("idp.log")).await;
 
         let env = [
             ("MCP_SERVER_URL", format!("https://mcp.localhost:{https}")),
@@ -84,6 +86,7 @@ impl Edge {
             http,
             issuer,
             resource,
+            ca_file: certs.join("local-ca.crt"),
             client,
             _server: server,
             _idp: idp,
@@ -100,6 +103,11 @@ impl Edge {
 
     pub fn auth_url(&self, path: &str) -> String {
         format!("https://auth.localhost:{}{path}", self.https)
+    }
+
+    /// What the Keycloak look-alike wrote to standard error, for failure messages.
+    pub fn idp_log(&self) -> String {
+        std::fs::read_to_string(self._dir.0.join("idp.log")).unwrap_or_default()
     }
 
     /// `GET url` through Traefik, read as JSON.
@@ -156,7 +164,7 @@ impl Edge {
     }
 }
 
-async fn start_idp(port: u16, issuer: &str, resource: &str) -> tokio::process::Child {
+async fn start_idp(port: u16, issuer: &str, resource: &str, log: &Path) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(node())
         .arg(clients_dir().join("keycloak_lookalike.mjs"))
         .env("PORT", port.to_string())
@@ -165,7 +173,7 @@ async fn start_idp(port: u16, issuer: &str, resource: &str) -> tokio::process::C
         .env("GATE_SECRET", "gate-secret")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
         .kill_on_drop(true)
         .spawn()
         .expect("start the Keycloak look-alike");
@@ -175,6 +183,8 @@ async fn start_idp(port: u16, issuer: &str, resource: &str) -> tokio::process::C
         matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
         "the Keycloak look-alike did not start: {ready:?}"
     );
+    // Keep reading: the provider prints notices, and a closed pipe would kill it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     child
 }
 
