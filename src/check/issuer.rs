@@ -60,6 +60,18 @@ pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Op
         Some(reg) => r.pass('A', "client registration", format!("dynamic registration at {reg}"), "a registration endpoint or a pre-registered client"),
         None => r.skip('A', "client registration", "no registration endpoint: clients such as ChatGPT need a pre-registered client (docs/chatgpt.md)"),
     }
+    let keys = signing_keys(s, &metadata, client, r).await?;
+    Some(Found { metadata, keys })
+}
+
+/// Reads the JWKS (from `KC_JWKS_URL` or discovery) and checks it holds a usable signing key and
+/// that the clocks agree.
+async fn signing_keys(
+    s: &Settings,
+    metadata: &serde_json::Value,
+    client: &reqwest::Client,
+    r: &mut Report,
+) -> Option<ParsedKeys> {
     let jwks_url = match (&s.jwks_url, metadata["jwks_uri"].as_str()) {
         (Some(u), _) => u.clone(),
         (None, Some(u)) => match Url::parse(u) {
@@ -133,7 +145,13 @@ pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Op
         "at least one use=sig key with an allowed algorithm",
         "the realm must publish an active signing key (RS256, PS256, ES256, ES384 or EdDSA)",
     );
-    match doc.date.as_deref().and_then(http_date) {
+    clock(s, doc.date.as_deref(), r);
+    Some(keys)
+}
+
+/// Compares this machine's clock with the JWKS server's `Date` header.
+fn clock(s: &Settings, date: Option<&str>, r: &mut Report) {
+    match date.and_then(http_date) {
         Some(theirs) => {
             let skew = crate::auth::validator::unix_now() - theirs;
             let leeway = s.leeway.as_secs() as i64;
@@ -147,7 +165,6 @@ pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Op
             "the JWKS response had no readable Date header",
         ),
     }
-    Some(Found { metadata, keys })
 }
 
 fn quoted(s: &str) -> String {

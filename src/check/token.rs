@@ -46,6 +46,40 @@ pub async fn obtain(
         );
         return None;
     };
+    let body = request(s, id, secret, endpoint, client, r).await?;
+    match body["access_token"].as_str() {
+        Some(t) => {
+            r.pass(
+                'B',
+                "token obtained",
+                format!("client credentials of {id} at {endpoint}"),
+                "an access token",
+            );
+            Some(t.to_owned())
+        }
+        None => {
+            r.fail(
+                'B',
+                "token obtained",
+                "no access_token in the answer",
+                "an access token",
+                "check the client's settings",
+            );
+            None
+        }
+    }
+}
+
+/// Asks the token endpoint for a token by client credentials; the answer's JSON, or `None` after
+/// a FAIL line.
+async fn request(
+    s: &Settings,
+    id: &str,
+    secret: &str,
+    endpoint: &str,
+    client: &reqwest::Client,
+    r: &mut Report,
+) -> Option<Value> {
     let scope = s.required_scopes.join(" ");
     let form = [
         ("grant_type", "client_credentials"),
@@ -84,27 +118,7 @@ pub async fn obtain(
             return None;
         }
     };
-    match body["access_token"].as_str() {
-        Some(t) => {
-            r.pass(
-                'B',
-                "token obtained",
-                format!("client credentials of {id} at {endpoint}"),
-                "an access token",
-            );
-            Some(t.to_owned())
-        }
-        None => {
-            r.fail(
-                'B',
-                "token obtained",
-                "no access_token in the answer",
-                "an access token",
-                "check the client's settings",
-            );
-            None
-        }
-    }
+    Some(body)
 }
 
 /// Checks each property of `token` on its own line.
@@ -143,7 +157,7 @@ pub fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
         'B',
         "typ is an access token",
         typ.is_none_or(|t| t.eq_ignore_ascii_case("Bearer")),
-        format!("{typ:?}"),
+        typ.map_or("(absent)".to_owned(), |t| format!("\"{t}\"")),
         "\"Bearer\" or absent",
         "pass the access token, not an ID or refresh token",
     );
