@@ -126,6 +126,15 @@ impl Report {
         self.lines.iter().all(|l| l.status != Status::Fail)
     }
 
+    /// The names of the checks that failed, in order.
+    pub fn failed(&self) -> Vec<&'static str> {
+        self.lines
+            .iter()
+            .filter(|l| l.status == Status::Fail)
+            .map(|l| l.check)
+            .collect()
+    }
+
     /// The line for a check, if it ran.
     pub fn line(&self, check: &str) -> Option<&Line> {
         self.lines.iter().find(|l| l.check == check)

@@ -174,22 +174,12 @@ async fn check_passes_against_the_stack_and_fails_the_right_lines_when_it_is_mis
     }
 
     let audience = check_stack(&edge, &[("MCP_AUDIENCE", "https://wrong.example/mcp")]).await;
-    let failed: Vec<&str> = audience
-        .lines
-        .iter()
-        .filter(|l| l.status == Status::Fail)
-        .map(|l| l.check)
-        .collect();
+    let failed = audience.failed();
     assert_eq!(failed, ["aud contains MCP_AUDIENCE"], "{}", audience.text());
 
     let wrong_issuer = format!("{}-other", edge.issuer);
     let issuer = check_stack(&edge, &[("KC_ISSUER", &wrong_issuer)]).await;
-    let failed: Vec<&str> = issuer
-        .lines
-        .iter()
-        .filter(|l| l.status == Status::Fail)
-        .map(|l| l.check)
-        .collect();
+    let failed = issuer.failed();
     assert!(
         failed.starts_with(&["issuer equals KC_ISSUER"]),
         "{}",
