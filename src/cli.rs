@@ -36,7 +36,7 @@ pub enum Command {
             requires = "client_id"
         )]
         client_secret: Option<String>,
-        /// The public MCP URL to probe, e.g. https://mcp.example.com/mcp.
+        /// The public MCP URL to probe, e.g. `https://mcp.example.com/mcp`.
         #[arg(long)]
         url: Option<String>,
         /// Output format.
