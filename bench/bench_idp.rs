@@ -1,0 +1,96 @@
+//! The identity provider of `bench/run`: serves OpenID discovery and a JWKS for realm `mcp` as
+//! Keycloak would, counts JWKS fetches (`GET /stats`), and writes RS256 access tokens for the
+//! benchmark: a valid one, and one signed with a key id it never publishes.
+//!
+//!     bench_idp <port> <out-dir>      writes <out-dir>/token and <out-dir>/unknown-kid-token
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use serde_json::{Value, json};
+
+const KEY: &str = include_str!("../tests/api/keys/sig.pem");
+
+struct Idp {
+    base: String,
+    jwks: Value,
+    fetches: AtomicUsize,
+}
+
+fn token(key: &RsaKeyPair, kid: &str, issuer: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
+    let claims = json!({
+        "iss": issuer, "aud": ["http://127.0.0.1/mcp", "account"], "sub": "bench-user", "typ": "Bearer",
+        "azp": "bench", "scope": "openid mcp:tools", "iat": now, "exp": now + 86_400,
+        "realm_access": { "roles": ["default-roles-mcp"] },
+    });
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut sig = vec![0; key.public().modulus_len()];
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("usage: bench_idp <port> <out-dir>");
+    let out = std::path::PathBuf::from(args.next().expect("usage: bench_idp <port> <out-dir>"));
+    let der: String = KEY.lines().filter(|l| !l.starts_with("-----")).collect();
+    let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(der).unwrap()).unwrap();
+    let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
+    let base = format!("http://127.0.0.1:{port}/realms/mcp");
+    std::fs::write(out.join("token"), token(&key, "bench-rs256", &base)).unwrap();
+    std::fs::write(
+        out.join("unknown-kid-token"),
+        token(&key, "never-published", &base),
+    )
+    .unwrap();
+    let idp = Arc::new(Idp {
+        jwks: json!({ "keys": [{
+            "kid": "bench-rs256", "kty": "RSA", "alg": "RS256", "use": "sig",
+            "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e),
+        }]}),
+        base,
+        fetches: AtomicUsize::new(0),
+    });
+    let app = Router::new()
+        .route("/realms/mcp/.well-known/openid-configuration", get(|State(i): State<Arc<Idp>>| async move {
+            axum::Json(json!({ "issuer": i.base, "jwks_uri": format!("{}/protocol/openid-connect/certs", i.base),
+                "token_endpoint": format!("{}/protocol/openid-connect/token", i.base),
+                "code_challenge_methods_supported": ["S256"] }))
+        }))
+        .route("/realms/mcp/protocol/openid-connect/certs", get(|State(i): State<Arc<Idp>>| async move {
+            i.fetches.fetch_add(1, Ordering::SeqCst);
+            ([("cache-control", "max-age=300")], axum::Json(i.jwks.clone()))
+        }))
+        .route("/stats", get(|State(i): State<Arc<Idp>>| async move { i.fetches.load(Ordering::SeqCst).to_string() }))
+        .with_state(idp);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    axum::serve(listener, app).await.expect("serve");
+}

@@ -1,0 +1,22 @@
+-- wrk script: POST the body in BENCH_BODY (a file) with the headers the MCP request needs.
+-- BENCH_TOKEN (a file) adds the bearer token; BENCH_HEADERS adds "name: value" pairs separated by |.
+-- wrk itself counts answers that are not 2xx or 3xx.
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+wrk.method = "POST"
+wrk.body = read(os.getenv("BENCH_BODY"))
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+local token = os.getenv("BENCH_TOKEN")
+if token and token ~= "" then
+  wrk.headers["Authorization"] = "Bearer " .. read(token):gsub("%s+$", "")
+end
+for pair in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^|]+") do
+  local name, value = pair:match("^%s*([^:]+):%s*(.-)%s*$")
+  wrk.headers[name] = value
+end
