@@ -30,7 +30,8 @@ use anyhow::Context;
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = config::load()?;
     telemetry::init_logging(settings.log_format, &settings.log_filter);
-    let state = app::AppState::new(settings.clone())?;
+    let state = app::AppState::new(settings)?;
+    let settings = state.settings.clone();
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("MCP_BIND: cannot listen on {}", settings.bind))?;

@@ -5,7 +5,7 @@
 //! seen is reported with its path and reason and skipped; it never stops the load.
 
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read as _};
 use std::path::{Path, PathBuf};
 
 use url::Url;
@@ -182,10 +182,15 @@ fn read(path: &Path, shown: &str, kind: Kind, base: Option<&Url>) -> Result<Read
             "the file is {size} bytes; files over {MAX_FILE_BYTES} bytes are skipped (split it, or use .jsonl)"
         ));
     }
+    // Read through the handle just measured, and never past the limit even if the file grows.
+    let mut bounded = file.take(MAX_FILE_BYTES);
     if let Kind::JsonLines = kind {
-        return read_lines(std::io::BufReader::new(file), shown, base);
+        return read_lines(std::io::BufReader::new(bounded), shown, base);
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    bounded
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
     Ok(match kind {
         Kind::Markdown => vec![(
