@@ -129,7 +129,11 @@ impl Corpus {
         let started = std::time::Instant::now();
         match build(&self.source, generation) {
             Ok((index, report)) => {
-                *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                let old = std::mem::replace(&mut *current, Arc::new(index));
+                drop(current);
+                // Dropped outside the lock: removing an on-disk index must not hold up searches.
+                drop(old);
                 self.installed(&report, started);
                 Ok(report)
             }
