@@ -2,13 +2,14 @@
 //! request, and Prometheus metrics (exposed in the OpenMetrics text format at `/metrics`).
 //!
 //! Only the path of a request is logged, never its query or headers, so tokens cannot reach
-//! the log; `Authorization` is also marked sensitive before this layer sees the request.
+//! the log; `Authorization` and `Cookie` are also marked sensitive, so a `Debug` print of a
+//! request shows them as `Sensitive`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -89,6 +90,7 @@ pub struct Metrics {
     corpus_documents: Gauge,
     corpus_skipped: Gauge,
     corpus_reloads: Family<OutcomeLabel, Counter>,
+    search_cache: Family<CacheLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -183,8 +185,15 @@ impl Metrics {
             "Index builds by outcome (ok, failed)",
             corpus_reloads.clone(),
         );
+        let search_cache = Family::<CacheLabel, Counter>::default();
+        registry.register(
+            "search_cache",
+            "Searches answered from the result cache (hit) and run on the index (miss)",
+            search_cache.clone(),
+        );
         Metrics {
             registry,
+            search_cache,
             corpus_documents,
             corpus_skipped,
             corpus_reloads,
@@ -258,6 +267,12 @@ impl Metrics {
                 .inner()
                 .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        for (result, count) in [("hit", &corpus.cache.hits), ("miss", &corpus.cache.misses)] {
+            self.search_cache
+                .get_or_create(&CacheLabel { result })
+                .inner()
+                .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -321,9 +336,22 @@ fn request_id(req: &Request) -> HeaderValue {
     HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex and a dash are valid")
 }
 
-/// Gives each request an id and a span, records its metrics and logs its completion.
+/// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
+fn hide_credentials(headers: &mut axum::http::HeaderMap) {
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        if let header::Entry::Occupied(mut entry) = headers.entry(name) {
+            for value in entry.iter_mut() {
+                value.set_sensitive(true);
+            }
+        }
+    }
+}
+
+/// Gives each request an id and a span, hides its credentials from `Debug`, records its
+/// metrics and logs its completion.
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
+    hide_credentials(req.headers_mut());
     let id = request_id(&req);
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     let route = route_label(req.uri().path());
@@ -344,4 +372,28 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     });
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn credentials_are_hidden_from_debug_output() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer secret-1"),
+        );
+        headers.append(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer secret-2"),
+        );
+        headers.append(header::COOKIE, HeaderValue::from_static("session=secret-3"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("application/json"));
+        super::hide_credentials(&mut headers);
+        let printed = format!("{headers:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+        assert!(printed.contains("application/json"), "{printed}");
+    }
 }

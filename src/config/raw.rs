@@ -53,6 +53,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "quiet time after a corpus change before rebuilding",
     ),
     (
+        "MCP_SEARCH_CACHE_MIB",
+        "MiB of search results kept per index generation, 0 for none",
+    ),
+    (
         "MCP_TOOLS_SEARCH_SCOPES",
         "scopes the search tool needs beyond MCP_REQUIRED_SCOPES",
     ),

@@ -67,6 +67,8 @@ pub struct CorpusSettings {
     pub index_dir: Option<PathBuf>,
     pub watch: bool,
     pub debounce: Duration,
+    /// MiB of search results kept per index generation; 0 keeps none.
+    pub search_cache_mib: u64,
 }
 
 /// How the key cache talks to Keycloak.

@@ -6,11 +6,13 @@
 //! results carry `resultType: "complete"` and the server's identity in `_meta`; cacheable ones
 //! carry `ttlMs` and `cacheScope`.
 
+use std::sync::LazyLock;
+
 use serde_json::{Map, Value, json};
 
 use super::era::{self, META_SERVER_INFO, Version};
 use super::error::McpError;
-use super::jsonrpc::Request;
+use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::tools::{Progress, Tools};
 
@@ -32,35 +34,51 @@ pub struct Context<'a> {
 }
 
 /// The result of `request`, or the error to answer with.
-pub fn handle(ctx: &Context, request: &Request) -> Result<Value, McpError> {
-    let mut result = if ctx.version.is_stateless() {
-        stateless(ctx, request)?
-    } else {
-        negotiated(ctx, request)?
-    };
-    if ctx.version.is_stateless() {
-        result.insert("resultType".into(), "complete".into());
-        let meta = result
-            .entry("_meta")
-            .or_insert_with(|| Value::Object(Map::new()));
-        meta[META_SERVER_INFO] = server_info();
+pub fn handle(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
+    if !ctx.version.is_stateless() {
+        return negotiated(ctx, request);
     }
-    Ok(Value::Object(result))
+    let mut result = stateless(ctx, request)?;
+    result.extend(&STATELESS_MEMBERS);
+    Ok(result)
 }
 
-fn stateless(ctx: &Context, request: &Request) -> Result<Map<String, Value>, McpError> {
+/// What every stateless result carries: `resultType` and the server's identity in `_meta`.
+static STATELESS_MEMBERS: LazyLock<Members> = LazyLock::new(|| {
+    let mut meta = Map::new();
+    meta.insert(META_SERVER_INFO.into(), server_info());
+    let mut members = Map::new();
+    members.insert("resultType".into(), "complete".into());
+    members.insert("_meta".into(), Value::Object(meta));
+    Members::new(members)
+});
+
+/// The `server/discover` result, serialised once.
+static DISCOVER: LazyLock<String> = LazyLock::new(|| {
+    json!({
+        "supportedVersions": era::SERVED,
+        "capabilities": { "tools": {} },
+        "instructions": INSTRUCTIONS,
+        "ttlMs": DISCOVER_TTL_MS,
+        "cacheScope": "public",
+    })
+    .to_string()
+});
+
+/// What a stateless `tools/list` result adds: how long it may be cached, and by whom.
+static LIST_CACHING: LazyLock<Members> = LazyLock::new(|| {
+    let mut members = Map::new();
+    members.insert("ttlMs".into(), TOOLS_TTL_MS.into());
+    members.insert("cacheScope".into(), "public".into());
+    Members::new(members)
+});
+
+fn stateless(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
     match request.method.as_str() {
-        "server/discover" => Ok(object(json!({
-            "supportedVersions": era::SERVED,
-            "capabilities": { "tools": {} },
-            "instructions": INSTRUCTIONS,
-            "ttlMs": DISCOVER_TTL_MS,
-            "cacheScope": "public",
-        }))),
+        "server/discover" => Ok(Payload::Rendered(DISCOVER.clone())),
         "tools/list" => {
             let mut result = tools_list(ctx);
-            result.insert("ttlMs".into(), TOOLS_TTL_MS.into());
-            result.insert("cacheScope".into(), "public".into());
+            result.extend(&LIST_CACHING);
             Ok(result)
         }
         "tools/call" => tools_call(ctx, request),
@@ -71,15 +89,15 @@ fn stateless(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mcp
     }
 }
 
-fn negotiated(ctx: &Context, request: &Request) -> Result<Map<String, Value>, McpError> {
+fn negotiated(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
     match request.method.as_str() {
-        "initialize" => Ok(object(json!({
+        "initialize" => Ok(Payload::Value(json!({
             "protocolVersion": ctx.version.as_str(),
             "capabilities": { "tools": { "listChanged": false } },
             "serverInfo": server_info(),
             "instructions": INSTRUCTIONS,
         }))),
-        "ping" => Ok(Map::new()),
+        "ping" => Ok(Payload::Value(json!({}))),
         "tools/list" => Ok(tools_list(ctx)),
         "tools/call" => tools_call(ctx, request),
         other => Err(McpError::MethodNotFound(
@@ -89,13 +107,11 @@ fn negotiated(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mc
     }
 }
 
-fn tools_list(ctx: &Context) -> Map<String, Value> {
-    let mut result = Map::new();
-    result.insert("tools".into(), ctx.tools.list(ctx.version).clone());
-    result
+fn tools_list(ctx: &Context) -> Payload {
+    Payload::Rendered(ctx.tools.list_result(ctx.version).to_owned())
 }
 
-fn tools_call(ctx: &Context, request: &Request) -> Result<Map<String, Value>, McpError> {
+fn tools_call(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
     let name = match request.params.get("name") {
         Some(Value::String(n)) => n,
         Some(_) => {
@@ -133,18 +149,11 @@ fn tools_call(ctx: &Context, request: &Request) -> Result<Map<String, Value>, Mc
                 "unknown tool `{name}`; the tools are `search` and `fetch`"
             ))
         })?;
-    Ok(object(result))
+    Ok(result)
 }
 
 fn server_info() -> Value {
     json!({ "name": SERVER_NAME, "title": SERVER_TITLE, "version": env!("CARGO_PKG_VERSION") })
-}
-
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
 }
 
 /// The `progressToken` of a request, if it asked for progress.

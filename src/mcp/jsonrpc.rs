@@ -120,25 +120,142 @@ fn invalid(id: Option<Id>, why: &str) -> Invalid {
     }
 }
 
+/// A result to answer with: a value, or an object the server serialised before (a cached
+/// search answer), written out as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Value(Value),
+    /// The text of a JSON object, made by `serde_json` from the server's own data.
+    Rendered(String),
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Payload::Value(value)
+    }
+}
+
+/// Members to add to result objects, kept as values and as JSON text so that adding them to a
+/// rendered result costs no serialising.
+#[derive(Debug, Clone)]
+pub struct Members {
+    map: Map<String, Value>,
+    text: String,
+}
+
+impl Members {
+    pub fn new(map: Map<String, Value>) -> Self {
+        let text = map
+            .iter()
+            .map(|(k, v)| format!("{}:{v}", Value::String(k.clone())))
+            .collect::<Vec<_>>()
+            .join(",");
+        Members { map, text }
+    }
+}
+
+impl Payload {
+    /// Adds members to a result object (the stateless era's `resultType` and `_meta`); an
+    /// object member already there is merged one level deep. A rendered object must not
+    /// already have them: rendered results are tool and list results, which carry neither.
+    pub fn extend(&mut self, members: &Members) {
+        match self {
+            Payload::Value(Value::Object(object)) => {
+                for (k, v) in &members.map {
+                    match (object.get_mut(k), v) {
+                        (Some(Value::Object(old)), Value::Object(new)) => {
+                            old.extend(new.iter().map(|(k, v)| (k.clone(), v.clone())))
+                        }
+                        (_, v) => {
+                            object.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            Payload::Value(_) => {}
+            Payload::Rendered(text) => {
+                debug_assert!(text.ends_with('}'));
+                if members.text.is_empty() {
+                    return;
+                }
+                text.pop();
+                if text.len() > 1 {
+                    text.push(',');
+                }
+                text.push_str(&members.text);
+                text.push('}');
+            }
+        }
+    }
+}
+
+/// One outgoing JSON-RPC message, serialised once: the body of a JSON answer or the data of an
+/// SSE event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message(String);
+
+impl Message {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// A JSON array of messages (a batch answer).
+    pub fn batch(messages: &[Message]) -> String {
+        let mut out =
+            String::with_capacity(messages.iter().map(|m| m.0.len() + 1).sum::<usize>() + 2);
+        out.push('[');
+        for (n, m) in messages.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&m.0);
+        }
+        out.push(']');
+        out
+    }
+
+    fn of(value: &Value) -> Message {
+        Message(value.to_string())
+    }
+}
+
 /// A success response.
-pub fn success(id: &Id, result: Value) -> Value {
-    serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result })
+pub fn success(id: &Id, result: Payload) -> Message {
+    match result {
+        Payload::Value(result) => {
+            Message::of(&serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result }))
+        }
+        Payload::Rendered(result) => {
+            let id = serde_json::to_string(id).expect("an id serialises");
+            let mut out = String::with_capacity(result.len() + id.len() + 36);
+            out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+            out.push_str(&id);
+            out.push_str(r#","result":"#);
+            out.push_str(&result);
+            out.push('}');
+            Message(out)
+        }
+    }
 }
 
 /// An error response; `id` is null when the request's id could not be read.
-pub fn failure(id: Option<&Id>, error: &McpError) -> Value {
+pub fn failure(id: Option<&Id>, error: &McpError) -> Message {
     let mut body = Map::new();
     body.insert("code".into(), error.code().into());
     body.insert("message".into(), error.to_string().into());
     if let Some(data) = error.data() {
         body.insert("data".into(), data);
     }
-    serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": body })
+    Message::of(&serde_json::json!({ "jsonrpc": "2.0", "id": id, "error": body }))
 }
 
 /// A notification the server sends (progress, on an SSE response).
-pub fn notification(method: &str, params: Value) -> Value {
-    serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params })
+pub fn notification(method: &str, params: Value) -> Message {
+    Message::of(&serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }))
 }
 
 #[cfg(test)]
@@ -148,6 +265,45 @@ mod tests {
 
     fn code(value: Value) -> i64 {
         classify(value).unwrap_err().error.code()
+    }
+
+    #[test]
+    fn a_rendered_result_reads_exactly_as_the_same_value_would() {
+        let value = json!({"content": [{"type": "text", "text": "a \"quoted\" word"}]});
+        let mut members = Map::new();
+        members.insert("resultType".into(), "complete".into());
+        members.insert("_meta".into(), json!({"k": {"name": "x"}}));
+        let members = Members::new(members);
+        let mut rendered = Payload::Rendered(value.to_string());
+        rendered.extend(&members);
+        let mut tree = Payload::Value(value);
+        tree.extend(&members);
+        let id = Id(json!("req-1"));
+        let a: Value = serde_json::from_str(success(&id, rendered).as_str()).unwrap();
+        let b: Value = serde_json::from_str(success(&id, tree).as_str()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a["result"]["_meta"]["k"]["name"], "x");
+        assert_eq!(a["id"], "req-1");
+    }
+
+    #[test]
+    fn members_are_added_to_an_empty_rendered_object() {
+        let mut empty = Payload::Rendered("{}".into());
+        let mut members = Map::new();
+        members.insert("a".into(), 1.into());
+        empty.extend(&Members::new(members));
+        assert_eq!(empty, Payload::Rendered(r#"{"a":1}"#.into()));
+    }
+
+    #[test]
+    fn a_batch_is_a_json_array_of_its_messages() {
+        let id = Id(json!(1));
+        let batch = Message::batch(&[
+            success(&id, Payload::Value(json!({}))),
+            failure(None, &McpError::InvalidRequest("x".into())),
+        ]);
+        let parsed: Value = serde_json::from_str(&batch).unwrap();
+        assert_eq!(parsed.as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use super::dispatch::Context;
 use super::era::{self, Version};
 use super::error::McpError;
-use super::jsonrpc::{self, Incoming};
+use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use super::streamable_http::{error, read_body, respond};
 use crate::app::AppState;
@@ -51,7 +51,7 @@ impl Owner {
 
 struct Session {
     owner: Owner,
-    outbox: mpsc::Sender<Value>,
+    outbox: mpsc::Sender<Message>,
     /// The version `initialize` agreed on this session.
     version: Mutex<Option<Version>>,
 }
@@ -91,7 +91,7 @@ impl Sessions {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open(&self, owner: Owner) -> Result<(String, mpsc::Receiver<Value>), McpError> {
+    fn open(&self, owner: Owner) -> Result<(String, mpsc::Receiver<Message>), McpError> {
         let mut open = self.lock();
         if open.len() >= self.max {
             return Err(McpError::SessionsExhausted(self.max));

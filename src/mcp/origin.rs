@@ -4,9 +4,15 @@
 //! A request whose `Host` is not in `MCP_ALLOWED_HOSTS` gets 421 Misdirected Request; a request
 //! with an `Origin` not in `MCP_ALLOWED_ORIGINS` gets 403. Requests without `Origin` (servers,
 //! command-line clients, ChatGPT's back end) are not browser requests and pass.
+//!
+//! The same middleware answers CORS for browser clients of allowed origins (Fetch standard,
+//! "CORS protocol"): a preflight gets the methods and headers MCP uses without needing a token,
+//! and every answer to an allowed origin names it and exposes `WWW-Authenticate`,
+//! `Mcp-Session-Id` and `Mcp-Protocol-Version`. All header values are static, so a request
+//! costs no allocation here.
 
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -30,6 +36,11 @@ pub fn host_allowed(allowed: &[String], host: &str) -> bool {
 
 /// Whether an `Origin` header value is allowed; `null` and unparsable origins never are.
 pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+    // Browsers send the serialised origin, which is how entries are stored, so an exact match
+    // is the common case; anything else is parsed and serialised before comparing.
+    if allowed.iter().any(|a| a == origin) {
+        return true;
+    }
     match url::Url::parse(origin) {
         Ok(url) if url.host_str().is_some() => {
             allowed.contains(&url.origin().ascii_serialization())
@@ -47,7 +58,33 @@ fn refuse(status: StatusCode, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Middleware applied to the MCP routes before authentication.
+const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, DELETE");
+const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
+    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, \
+     mcp-name, last-event-id",
+);
+const EXPOSE_HEADERS: HeaderValue =
+    HeaderValue::from_static("www-authenticate, mcp-session-id, mcp-protocol-version");
+const MAX_AGE: HeaderValue = HeaderValue::from_static("3600");
+const VARY: HeaderValue = HeaderValue::from_static("origin");
+const VARY_PREFLIGHT: HeaderValue = HeaderValue::from_static(
+    "origin, access-control-request-method, access-control-request-headers",
+);
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight(origin: HeaderValue) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, MAX_AGE);
+    h.append(header::VARY, VARY_PREFLIGHT);
+    response
+}
+
+/// Middleware applied to the MCP routes before authentication: Host and Origin checks, then
+/// CORS.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let settings = &state.settings;
     let host = req
@@ -63,8 +100,9 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             format!("Host `{host}` is not served here; add it to MCP_ALLOWED_HOSTS if it is yours"),
         );
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    if let Some(value) = &origin {
+        let origin = value.to_str().unwrap_or("");
         if !origin_allowed(&settings.allowed_origins, origin) {
             tracing::info!(origin, "refused a request from a foreign Origin");
             return refuse(
@@ -75,7 +113,24 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             );
         }
     }
-    next.run(req).await
+    if let Some(origin) = origin {
+        if req.method() == Method::OPTIONS
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+        {
+            return preflight(origin);
+        }
+        let mut response = next.run(req).await;
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
+        h.append(header::VARY, VARY);
+        return response;
+    }
+    let mut response = next.run(req).await;
+    response.headers_mut().append(header::VARY, VARY);
+    response
 }
 
 #[cfg(test)]

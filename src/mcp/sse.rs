@@ -5,15 +5,15 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use super::jsonrpc::Message;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use serde_json::Value;
 
 /// A JSON-RPC message as an SSE `message` event.
-pub fn message(value: &Value) -> Event {
-    Event::default().event("message").data(value.to_string())
+pub fn message(message: &Message) -> Event {
+    Event::default().event("message").data(message.as_str())
 }
 
 /// An SSE response: `text/event-stream`, no caching, `X-Accel-Buffering: no` so nginx-style

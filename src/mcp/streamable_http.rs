@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::dispatch::{self, Context};
 use super::era::{self, Version};
 use super::error::McpError;
-use super::jsonrpc::{self, Id, Incoming, Request};
+use super::jsonrpc::{self, Id, Incoming, Message, Request};
 use super::sse;
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -171,7 +171,10 @@ fn single(
         progress: None,
     };
     match dispatch::handle(&ctx, &request) {
-        Ok(result) => axum::Json(jsonrpc::success(&request.id, result)).into_response(),
+        Ok(result) => json(
+            StatusCode::OK,
+            jsonrpc::success(&request.id, result).into_string(),
+        ),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
     }
 }
@@ -184,7 +187,7 @@ fn stream(
     version: Version,
     token: Option<Value>,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<Value>(32);
+    let (tx, rx) = mpsc::channel::<Message>(32);
     let progress = token.map(|t| Progress::new(t, tx.clone()));
     let keep_alive = state.settings.sse.keep_alive;
     tokio::spawn(async move {
@@ -199,14 +202,14 @@ fn stream(
         let _ = tx.send(reply).await;
     });
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        let value = rx.recv().await?;
-        Some((Ok::<_, Infallible>(sse::message(&value)), rx))
+        let message = rx.recv().await?;
+        Some((Ok::<_, Infallible>(sse::message(&message)), rx))
     });
     sse::response(events, keep_alive)
 }
 
 /// The response message for a request: its result or its error.
-pub fn respond(ctx: &Context, request: &Request) -> Value {
+pub fn respond(ctx: &Context, request: &Request) -> Message {
     match dispatch::handle(ctx, request) {
         Ok(result) => jsonrpc::success(&request.id, result),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
@@ -223,9 +226,22 @@ fn status(e: &McpError, version: Version) -> StatusCode {
     }
 }
 
+/// A JSON answer made of text that is already JSON.
+pub fn json(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// A JSON-RPC error response with the given status.
 pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
-    let mut response = (status, axum::Json(jsonrpc::failure(id, e))).into_response();
+    let mut response = json(status, jsonrpc::failure(id, e).into_string());
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -269,7 +285,7 @@ fn batch(
     if replies.is_empty() {
         StatusCode::ACCEPTED.into_response()
     } else {
-        axum::Json(Value::Array(replies)).into_response()
+        json(StatusCode::OK, Message::batch(&replies))
     }
 }
 

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
 use crate::mcp::era::Version;
+use crate::mcp::jsonrpc::{Message, Payload};
 pub use corpus::{Access, Corpus};
 
 /// Every tool, in the order `tools/list` shows them.
@@ -78,6 +79,8 @@ pub struct Definition {
 pub enum Outcome {
     /// The structured result.
     Done(Value),
+    /// The whole `tools/call` result, already serialised (see [`result`]); a cached answer.
+    Answered(Arc<str>),
     /// A message telling the caller what to change.
     Failed(String),
     /// The server could not do its part (e.g. the index could not be read); logged, and told
@@ -92,6 +95,8 @@ pub struct Context<'a> {
     /// What the caller may see.
     pub access: Access,
     pub progress: Option<&'a Progress>,
+    /// Whether results carry `structuredContent` (the era has it).
+    pub structured: bool,
 }
 
 /// Sends `notifications/progress` for one request (MCP "Progress"). Sending never blocks: a
@@ -99,11 +104,11 @@ pub struct Context<'a> {
 #[derive(Debug, Clone)]
 pub struct Progress {
     token: Value,
-    sink: mpsc::Sender<Value>,
+    sink: mpsc::Sender<Message>,
 }
 
 impl Progress {
-    pub fn new(token: Value, sink: mpsc::Sender<Value>) -> Self {
+    pub fn new(token: Value, sink: mpsc::Sender<Message>) -> Self {
         Progress { token, sink }
     }
 
@@ -129,10 +134,11 @@ struct Gate {
 pub struct Tools {
     corpus: Arc<Corpus>,
     gates: BTreeMap<&'static str, Gate>,
-    /// `tools/list` tools for 2025-06-18 and later (with `title` and `outputSchema`).
-    structured: Value,
-    /// `tools/list` tools for 2024-11-05 and 2025-03-26.
-    plain: Value,
+    /// The `tools/list` result for 2025-06-18 and later (tools with `title` and
+    /// `outputSchema`), serialised once.
+    structured_result: String,
+    /// The `tools/list` result for 2024-11-05 and 2025-03-26.
+    plain_result: String,
 }
 
 impl Tools {
@@ -170,19 +176,19 @@ impl Tools {
                 .collect()
         };
         Tools {
-            structured: list(true),
-            plain: list(false),
+            structured_result: json!({ "tools": list(true) }).to_string(),
+            plain_result: json!({ "tools": list(false) }).to_string(),
             gates,
             corpus,
         }
     }
 
-    /// The `tools` array of a `tools/list` result.
-    pub fn list(&self, version: Version) -> &Value {
+    /// The `tools/list` result object, serialised.
+    pub fn list_result(&self, version: Version) -> &str {
         if version.has_structured_output() {
-            &self.structured
+            &self.structured_result
         } else {
-            &self.plain
+            &self.plain_result
         }
     }
 
@@ -198,44 +204,50 @@ impl Tools {
         principal: &Principal,
         progress: Option<&Progress>,
         version: Version,
-    ) -> Option<Value> {
+    ) -> Option<Payload> {
         let tool = Tool::by_name(name)?;
         let gate = &self.gates[tool.name()];
         if let Some(missing) = gate.scopes.iter().find(|s| !principal.has_scope(s)) {
             tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
-            return Some(json!({
+            return Some(Payload::Value(json!({
                 "content": [{ "type": "text", "text": format!(
                     "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
                     gate.scopes.join(" ")
                 ) }],
                 "isError": true,
                 "_meta": { "mcp/www_authenticate": [gate.challenge] },
-            }));
+            })));
         }
         let ctx = Context {
             corpus: &self.corpus,
             principal,
             access: Access::of(principal),
             progress,
+            structured: version.has_structured_output(),
         };
         Some(match tool.call(args, &ctx) {
-            Outcome::Done(value) => {
-                let text = value.to_string();
-                let mut result = json!({ "content": [{ "type": "text", "text": text }] });
-                if version.has_structured_output() {
-                    result["structuredContent"] = value;
-                }
-                result
-            }
-            Outcome::Failed(message) => failed(message),
+            Outcome::Done(value) => Payload::Value(result(value, ctx.structured)),
+            Outcome::Answered(text) => Payload::Rendered(text.to_string()),
+            Outcome::Failed(message) => Payload::Value(failed(message)),
             Outcome::Broken(detail) => {
                 tracing::error!(tool = name, error = %detail, "tool failed");
-                failed(format!(
+                Payload::Value(failed(format!(
                     "the `{name}` tool could not complete because of a server problem; try again later, and tell the operator if it persists"
-                ))
+                )))
             }
         })
     }
+}
+
+/// The `tools/call` result for a structured value: its JSON text as the content, and the value
+/// itself as `structuredContent` when the era has it.
+pub fn result(value: Value, structured: bool) -> Value {
+    let text = value.to_string();
+    let mut result = json!({ "content": [{ "type": "text", "text": text }] });
+    if structured {
+        result["structuredContent"] = value;
+    }
+    result
 }
 
 fn failed(message: String) -> Value {

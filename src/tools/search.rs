@@ -10,6 +10,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::corpus::results::Search;
 use super::{Context, Definition, Outcome, integer_arg, only_known_args};
 
 pub const DEFAULT_LIMIT: u64 = 10;
@@ -98,16 +99,24 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
     if let Some(p) = ctx.progress {
         p.report(0, 1, "searching");
     }
-    let hits = match ctx.corpus.search(query, &ctx.access, limit) {
-        Ok(hits) => hits,
-        Err(e) => return Outcome::Broken(e.to_string()),
+    // Answers are cached whole, serialised, per form; see corpus::results.
+    let search = Search {
+        query,
+        limit,
+        form: u8::from(ctx.structured),
     };
+    let answer = ctx.corpus.search_answer(search, &ctx.access, |hits| {
+        let results: Vec<Value> = hits
+            .into_iter()
+            .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
+            .collect();
+        super::result(json!({ "results": results }), ctx.structured).to_string()
+    });
     if let Some(p) = ctx.progress {
         p.report(1, 1, "done");
     }
-    let results: Vec<Value> = hits
-        .into_iter()
-        .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
-        .collect();
-    Outcome::Done(json!({ "results": results }))
+    match answer {
+        Ok(text) => Outcome::Answered(text),
+        Err(e) => Outcome::Broken(e.to_string()),
+    }
 }

@@ -113,6 +113,49 @@ async fn a_document_outside_the_callers_roles_is_indistinguishable_from_a_missin
     );
 }
 
+fn result_ids(result: &Value) -> Vec<String> {
+    result["structuredContent"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_result_cache_never_shows_one_callers_documents_to_another() {
+    let s = Stack::start().await;
+    let finance = with_roles(&s.keys, &["finance"]);
+    let staff = token(&s.keys);
+    let query = json!({"query": "invoice", "limit": 20});
+    let first = result_ids(&call(&s, &finance, "search", query.clone()).await);
+    assert!(
+        first.iter().any(|id| id.starts_with("invoice-")),
+        "{first:?}"
+    );
+    // The same query from someone without the role, right after: a cache keyed on the query
+    // alone would hand over finance's hits.
+    let others = result_ids(&call(&s, &staff, "search", query.clone()).await);
+    assert!(
+        !others.iter().any(|id| id.starts_with("invoice-")),
+        "{others:?}"
+    );
+    let again = result_ids(&call(&s, &finance, "search", query).await);
+    assert_eq!(again, first);
+    assert_eq!(
+        s.server
+            .metric("mcp_search_cache_total{result=\"hit\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        s.server
+            .metric("mcp_search_cache_total{result=\"miss\"}")
+            .await,
+        2.0
+    );
+}
+
 #[tokio::test]
 async fn a_tool_scope_the_token_lacks_gets_the_tool_level_challenge() {
     let s = Stack::with(&[("MCP_TOOLS_FETCH_SCOPES", "docs:read")]).await;

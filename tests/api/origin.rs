@@ -132,6 +132,33 @@ async fn a_cors_preflight_from_an_allowed_origin_needs_no_token() {
         allowed.contains("authorization") && allowed.contains("mcp-protocol-version"),
         "{allowed}"
     );
+    let methods = response.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    assert!(response.headers().contains_key("access-control-max-age"));
+    let vary = response.headers()["vary"].to_str().unwrap();
+    assert!(vary.contains("origin"), "{vary}");
+}
+
+#[tokio::test]
+async fn a_preflight_from_a_foreign_origin_is_refused() {
+    let s = Stack::start().await;
+    let response = s
+        .server
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/mcp", s.server.base))
+        .header("origin", "https://evil.example.com")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
 }
 
 #[tokio::test]

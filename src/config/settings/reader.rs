@@ -126,6 +126,12 @@ impl Reader<'_> {
                 10,
                 600_000,
             )?),
+            search_cache_mib: self.integer(
+                "MCP_SEARCH_CACHE_MIB",
+                crate::tools::corpus::DEFAULT_SEARCH_CACHE_MIB,
+                0,
+                4096,
+            )?,
         })
     }
 

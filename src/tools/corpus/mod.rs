@@ -14,6 +14,7 @@ pub mod document;
 pub mod index;
 pub mod loader;
 pub mod reload;
+pub mod results;
 #[cfg(test)]
 mod tests;
 
@@ -33,12 +34,17 @@ const LARGE_IN_MEMORY: u64 = 200_000;
 const SAMPLE: &str = include_str!("sample.json");
 
 /// Where the corpus comes from and where its index lives.
+/// The default of `MCP_SEARCH_CACHE_MIB`.
+pub const DEFAULT_SEARCH_CACHE_MIB: u64 = 16;
+
 #[derive(Debug, Clone)]
 pub struct Source {
     /// `None` serves the built-in sample.
     pub folder: Option<Folder>,
     /// Keep the index on disk here (`MCP_INDEX_DIR`) instead of in memory.
     pub index_dir: Option<PathBuf>,
+    /// Bytes of search results kept per index generation (`MCP_SEARCH_CACHE_MIB`); 0 keeps none.
+    pub search_cache_bytes: u64,
 }
 
 impl Source {
@@ -46,6 +52,7 @@ impl Source {
         Source {
             folder: None,
             index_dir: None,
+            search_cache_bytes: DEFAULT_SEARCH_CACHE_MIB << 20,
         }
     }
 
@@ -57,6 +64,7 @@ impl Source {
                 skip: None,
             }),
             index_dir: s.index_dir.clone(),
+            search_cache_bytes: s.search_cache_mib << 20,
         }
     }
 }
@@ -81,12 +89,20 @@ pub struct Stats {
     pub skipped: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// Searches answered from the result cache, and those that were run.
+    pub cache: results::CacheStats,
+}
+
+/// One generation of the index and the results of searches run on it.
+pub struct Served {
+    pub index: Index,
+    results: results::Results,
 }
 
 /// The corpus being served; cheap to read from many requests while a rebuild runs.
 pub struct Corpus {
     source: Source,
-    current: RwLock<Arc<Index>>,
+    current: RwLock<Arc<Served>>,
     /// Held while a rebuild runs, so rebuilds never overlap.
     building: Mutex<()>,
     generation: AtomicU64,
@@ -111,7 +127,7 @@ impl Corpus {
         let started = std::time::Instant::now();
         let (index, report) = build(&source, 1)?;
         let corpus = Corpus {
-            current: RwLock::new(Arc::new(index)),
+            current: RwLock::new(Arc::new(corpus_generation(index, &source))),
             source,
             building: Mutex::new(()),
             generation: AtomicU64::new(1),
@@ -130,7 +146,8 @@ impl Corpus {
         match build(&self.source, generation) {
             Ok((index, report)) => {
                 let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-                let old = std::mem::replace(&mut *current, Arc::new(index));
+                let served = Arc::new(corpus_generation(index, &self.source));
+                let old = std::mem::replace(&mut *current, served);
                 drop(current);
                 // Dropped outside the lock: removing an on-disk index must not hold up searches.
                 drop(old);
@@ -173,7 +190,7 @@ impl Corpus {
     }
 
     /// The index being served.
-    pub fn current(&self) -> Arc<Index> {
+    pub fn current(&self) -> Arc<Served> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -181,7 +198,7 @@ impl Corpus {
     }
 
     pub fn len(&self) -> u64 {
-        self.current().len()
+        self.current().index.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -202,11 +219,28 @@ impl Corpus {
         access: &Access,
         limit: usize,
     ) -> Result<Vec<Hit>, CorpusError> {
-        Ok(self.current().search(query, access, limit)?)
+        Ok(self.current().index.search(query, access, limit)?)
+    }
+
+    /// The answer `answer` makes from the hits of a search, from the result cache of the index
+    /// being served when the same search was answered before (see [`results`]).
+    pub fn search_answer(
+        &self,
+        search: results::Search,
+        access: &Access,
+        answer: impl FnOnce(Vec<Hit>) -> String,
+    ) -> Result<Arc<str>, CorpusError> {
+        let served = self.current();
+        served
+            .results
+            .get_or_answer(search, access, &self.stats.cache, || {
+                let hits = served.index.search(search.query, access, search.limit)?;
+                Ok(answer(hits))
+            })
     }
 
     pub fn get(&self, id: &str, access: &Access) -> Result<Option<Document>, CorpusError> {
-        Ok(self.current().get(id, access)?)
+        Ok(self.current().index.get(id, access)?)
     }
 }
 
@@ -231,6 +265,13 @@ fn build(source: &Source, generation: u64) -> Result<(Index, Report), CorpusErro
         Some(folder) => loader::load(folder, &mut sink)?,
     };
     Ok((builder.finish()?, report))
+}
+
+fn corpus_generation(index: Index, source: &Source) -> Served {
+    Served {
+        index,
+        results: results::Results::new(source.search_cache_bytes),
+    }
 }
 
 /// Indexes the built-in sample.

@@ -45,6 +45,7 @@ fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
             skip: None,
         }),
         index_dir,
+        search_cache_bytes: 1 << 20,
     }
 }
 
@@ -248,12 +249,19 @@ fn group_entries_match_the_groups_claim() {
 fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
     let t = every_format();
     let corpus = Corpus::open(source(&t.0, None)).unwrap();
-    assert!(
-        corpus
-            .search("sourdough", &Access::public(), 5)
-            .unwrap()
-            .is_empty()
-    );
+    let cached_ids = || {
+        let search = super::results::Search {
+            query: "sourdough",
+            limit: 5,
+            form: 0,
+        };
+        let answer = corpus.search_answer(search, &Access::public(), |hits| ids(&hits).join(","));
+        answer.unwrap().to_string()
+    };
+    assert_eq!(cached_ids(), "");
+    assert_eq!(cached_ids(), "");
+    // The second search came from the result cache; the reload must not answer from it.
+    assert_eq!(corpus.stats().cache.hits.load(Ordering::Relaxed), 1);
     t.write(
         "new/sourdough.md",
         "# Sourdough starter\n\nFeed it daily.\n",
@@ -261,8 +269,7 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
     std::fs::remove_file(t.0.join("notes/oven.txt")).unwrap();
     let report = corpus.reload().unwrap();
     assert_eq!(report.documents, 7);
-    let hits = corpus.search("sourdough", &Access::public(), 5).unwrap();
-    assert_eq!(ids(&hits), ["new/sourdough.md"]);
+    assert_eq!(cached_ids(), "new/sourdough.md");
     assert_eq!(
         corpus.get("notes/oven.txt", &Access::public()).unwrap(),
         None
