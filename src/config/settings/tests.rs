@@ -273,6 +273,9 @@ watch = false
 debounce_ms = 250
 base_url = "https://kb.example.com/"
 
+[search]
+cache_mib = 4
+
 [tools.search]
 scopes = ["docs:search"]
 
@@ -285,6 +288,7 @@ scopes = ["docs:read", "docs:search"]
     assert_eq!(s.tool_scopes["fetch"], ["docs:read", "docs:search"]);
     assert!(!s.corpus.watch);
     assert_eq!(s.corpus.debounce, Duration::from_millis(250));
+    assert_eq!(s.corpus.search_cache_mib, 4);
     assert_eq!(
         s.corpus.base_url.unwrap().as_str(),
         "https://kb.example.com/"
