@@ -1,6 +1,7 @@
 -- wrk script: POST the body in BENCH_BODY (a file) with the headers the MCP request needs.
 -- BENCH_TOKEN (a file) adds the bearer token; BENCH_HEADERS adds "name: value" pairs separated by |.
--- wrk itself counts answers that are not 2xx or 3xx.
+-- BENCH_VARY=1 replaces @N@ in the body with a number no other request of the run uses, so every
+-- request is a different search. wrk itself counts answers that are not 2xx or 3xx.
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")
@@ -19,4 +20,19 @@ end
 for pair in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^|]+") do
   local name, value = pair:match("^%s*([^:]+):%s*(.-)%s*$")
   wrk.headers[name] = value
+end
+
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+
+if os.getenv("BENCH_VARY") == "1" then
+  local sent = 0
+  function request()
+    sent = sent + 1
+    local body = wrk.body:gsub("@N@", thread_number .. "n" .. sent)
+    return wrk.format(nil, nil, nil, body)
+  end
 end
