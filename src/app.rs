@@ -20,6 +20,8 @@ use crate::config::Settings;
 use crate::mcp::{self, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::telemetry::{self, Metrics};
+
+mod connections;
 use crate::tools::Tools;
 use crate::tools::corpus::{self, Corpus, CorpusError};
 
@@ -211,7 +213,6 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
     let _refresher = AbortOnDrop(jwks::spawn_refresher(state.jwks.clone()));
     let watch = corpus::reload::Watch {
         enabled: state.settings.corpus.watch,
@@ -219,17 +220,13 @@ pub async fn serve(
     };
     let _reloader = corpus::reload::spawn(state.tools.corpus().clone(), watch).map(AbortOnDrop);
     let sessions = state.sessions.clone();
-    let shutdown = async move {
-        shutdown.await;
-        sessions.close_all();
-    };
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    // A make-service that clones the finished router per connection; serving the `Router`
-    // itself would rebuild its route table for every connection (about 6 KiB each, measured
-    // with massif in docs/benchmarks.md).
-    axum::serve(listener, build_router(state).into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.settings.connections.clone();
+    // One finished router, cloned (one reference count) per connection. Serving axum's
+    // `Router` as its own make-service rebuilt the route table for every connection, about
+    // 6 KiB each (measured with massif, docs/benchmarks.md).
+    let router = build_router(state);
+    connections::run(listener, router, &limits, shutdown, move || {
+        sessions.close_all()
+    })
+    .await
 }

@@ -6,7 +6,10 @@ pub mod raw;
 mod settings;
 
 pub use raw::RawConfig;
-pub use settings::{CorpusSettings, JwksSettings, LogFormat, Settings, SseSettings, bind_address};
+pub use settings::{
+    ConnectionSettings, CorpusSettings, JwksSettings, LogFormat, Settings, SseSettings,
+    bind_address,
+};
 
 /// A setting that is missing or invalid, named by its environment variable.
 #[derive(Debug, thiserror::Error)]

@@ -95,6 +95,19 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "how many verified tokens are remembered",
     ),
     ("MCP_MAX_BODY_BYTES", "largest request body accepted"),
+    (
+        "MCP_HEADER_TIMEOUT_SECS",
+        "time to receive a request's headers, and to keep an idle connection",
+    ),
+    ("MCP_BODY_TIMEOUT_SECS", "time to receive a request's body"),
+    (
+        "MCP_MAX_CONNECTIONS",
+        "most client connections open at once",
+    ),
+    (
+        "MCP_SHUTDOWN_GRACE_SECS",
+        "how long a stopping server waits for requests in flight",
+    ),
     ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
     (
         "MCP_SSE_IDLE_SECS",

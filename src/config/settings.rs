@@ -45,6 +45,21 @@ pub struct Settings {
     pub token_cache_size: u64,
     pub max_body_bytes: usize,
     pub sse: SseSettings,
+    pub connections: ConnectionSettings,
+}
+
+/// Limits of client connections (slow and idle clients, how many, how a stop ends them).
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// A request's headers must arrive within this long of the connection becoming ready for
+    /// one, which also closes keep-alive connections idle for this long.
+    pub header_timeout: Duration,
+    /// A request's body must arrive within this long.
+    pub body_timeout: Duration,
+    /// Most connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// How long a stopping server waits for requests in flight before it exits anyway.
+    pub shutdown_grace: Duration,
 }
 
 /// Limits of the event streams (`/sse` sessions and SSE answers on `/mcp`).
@@ -191,6 +206,12 @@ impl Settings {
                 max_sessions: r.integer("MCP_SSE_MAX_SESSIONS", 10_000, 1, 1_000_000)? as usize,
                 idle: r.secs("MCP_SSE_IDLE_SECS", 1800, 1, 86_400)?,
                 keep_alive: r.secs("MCP_SSE_KEEPALIVE_SECS", 15, 1, 300)?,
+            },
+            connections: ConnectionSettings {
+                header_timeout: r.secs("MCP_HEADER_TIMEOUT_SECS", 30, 1, 600)?,
+                body_timeout: r.secs("MCP_BODY_TIMEOUT_SECS", 30, 1, 600)?,
+                max_connections: r.integer("MCP_MAX_CONNECTIONS", 20_000, 16, 1_000_000)? as usize,
+                shutdown_grace: r.secs("MCP_SHUTDOWN_GRACE_SECS", 10, 0, 300)?,
             },
         })
     }

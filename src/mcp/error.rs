@@ -45,6 +45,10 @@ pub enum McpError {
     UnsupportedMediaType(String),
     #[error("the body is larger than {0} bytes (MCP_MAX_BODY_BYTES); send a smaller message")]
     TooLarge(usize),
+    #[error(
+        "the body did not arrive within {0} s (MCP_BODY_TIMEOUT_SECS); send the whole message at once"
+    )]
+    BodyTimeout(u64),
     #[error("no session `{0}`: it ended or never existed; open a new stream with GET /sse")]
     UnknownSession(String),
     #[error("the session belongs to another user or client; open your own stream with GET /sse")]
@@ -77,6 +81,7 @@ impl McpError {
             McpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             McpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             McpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            McpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             McpError::ForeignSession => StatusCode::FORBIDDEN,
             McpError::SessionsExhausted(_) | McpError::StreamBusy => {
                 StatusCode::SERVICE_UNAVAILABLE

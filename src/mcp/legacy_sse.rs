@@ -154,20 +154,24 @@ pub async fn open(State(state): State<AppState>, principal: Principal) -> Respon
     let closing = sessions.closing.subscribe();
     let registration = Registration { sessions, id };
     let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
+    // The stream ends when its session goes idle, its client leaves, or the server stops; a
+    // stop first sends a `close` event so the client knows to reconnect.
     let rest = futures_util::stream::unfold(
-        (inbox, registration, closing),
-        move |(mut inbox, registration, mut closing)| async move {
+        Some((inbox, registration, closing)),
+        move |open| async move {
+            let (mut inbox, registration, mut closing) = open?;
             if *closing.borrow_and_update() {
-                return None;
+                return Some((Ok(sse::closing()), None));
             }
             tokio::select! {
                 received = tokio::time::timeout(idle, inbox.recv()) => match received {
-                    Ok(Some(value)) => {
-                        Some((Ok(sse::message(&value)), (inbox, registration, closing)))
-                    }
+                    Ok(Some(message)) => Some((
+                        Ok(sse::message(&message)),
+                        Some((inbox, registration, closing)),
+                    )),
                     Ok(None) | Err(_) => None,
                 },
-                _ = closing.changed() => None,
+                _ = closing.changed() => Some((Ok(sse::closing()), None)),
             }
         },
     );
@@ -222,9 +226,7 @@ async fn deliver(
         return Err((None, McpError::ForeignSession));
     }
     super::streamable_http::check_content_type(headers).map_err(|e| (None, e))?;
-    let bytes = read_body(body, state.settings.max_body_bytes)
-        .await
-        .map_err(|e| (None, e))?;
+    let bytes = read_body(body, state).await.map_err(|e| (None, e))?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
     let request = match jsonrpc::classify(value) {

@@ -16,6 +16,15 @@ pub fn message(message: &Message) -> Event {
     Event::default().event("message").data(message.as_str())
 }
 
+/// The last event of an `/sse` stream when the server stops: a `close` event (which MCP clients
+/// ignore, and people reading the stream understand) with a reconnection delay.
+pub fn closing() -> Event {
+    Event::default()
+        .event("close")
+        .retry(Duration::from_secs(1))
+        .data(r#"{"reason":"the server is shutting down; open a new stream"}"#)
+}
+
 /// An SSE response: `text/event-stream`, no caching, `X-Accel-Buffering: no` so nginx-style
 /// proxies pass events on at once, and a comment every `keep_alive` so idle intermediaries do
 /// not close the stream.

@@ -92,10 +92,21 @@ fn quality(accept: &str, kind: &str, subtype: &str) -> f32 {
     best.1
 }
 
-/// Reads the whole body up to `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, McpError> {
+/// Reads the whole body, up to `max_body_bytes` and within `body_timeout` (so a client sending
+/// a byte now and then cannot hold a request open).
+pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes, McpError> {
     use http_body_util::BodyExt;
-    match http_body_util::Limited::new(body, limit).collect().await {
+    let limit = state.settings.max_body_bytes;
+    // A declared length past the limit is refused before a byte of the body is read.
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(McpError::TooLarge(limit));
+    }
+    let timeout = state.settings.connections.body_timeout;
+    let collect = http_body_util::Limited::new(body, limit).collect();
+    let Ok(collected) = tokio::time::timeout(timeout, collect).await else {
+        return Err(McpError::BodyTimeout(timeout.as_secs()));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(McpError::TooLarge(limit)),
         Err(e) => Err(McpError::InvalidRequest(format!(
@@ -115,7 +126,7 @@ pub async fn post(
         Ok(a) => a,
         Err(e) => return error(None, &e, e.status()),
     };
-    let bytes = match read_body(body, state.settings.max_body_bytes).await {
+    let bytes = match read_body(body, &state).await {
         Ok(b) => b,
         Err(e) => return error(None, &e, e.status()),
     };

@@ -12,12 +12,12 @@ use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-resource-server");
 
-fn temp_file(name: &str) -> PathBuf {
+pub(crate) fn temp_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mcp-rs-test-{}-{name}", std::process::id()))
 }
 
 /// The binary with a clean environment plus `env`, its standard error going to a file.
-fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
+pub(crate) fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .stdout(Stdio::null())
@@ -29,7 +29,7 @@ fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
 }
 
 /// What a served binary needs: bound to `port`, reading keys from `kc`, plus `extra`.
-fn serve_env<'a>(
+pub(crate) fn serve_env<'a>(
     port: u16,
     kc: &FakeKeycloak,
     extra: &[(&'a str, String)],
@@ -45,7 +45,11 @@ fn serve_env<'a>(
 }
 
 /// Spawns the binary and waits until it reports ready; returns it and a client.
-async fn start_ready(env: &[(&str, String)], log: &PathBuf, port: u16) -> (Child, reqwest::Client) {
+pub(crate) async fn start_ready(
+    env: &[(&str, String)],
+    log: &PathBuf,
+    port: u16,
+) -> (Child, reqwest::Client) {
     let mut child = spawn(env, log);
     let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
     for _ in 0..100 {
@@ -67,7 +71,7 @@ async fn start_ready(env: &[(&str, String)], log: &PathBuf, port: u16) -> (Child
     );
 }
 
-fn terminate(child: &mut Child) -> i32 {
+pub(crate) fn terminate(child: &mut Child) -> i32 {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
