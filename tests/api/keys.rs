@@ -167,6 +167,60 @@ async fn cached_keys_keep_verifying_while_keycloak_is_down() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_keycloak_never_holds_a_request_past_the_fetch_timeout() {
+    let s = Stack::with(&[
+        ("MCP_JWKS_COOLDOWN_SECS", "1"),
+        ("MCP_HTTP_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.kc.set_mode(Mode::Slow(Duration::from_secs(30)));
+    // An unknown kid waits for the refetch, which gives up after MCP_HTTP_TIMEOUT_SECS; the
+    // bound of 10 s here is far below Keycloak's 30 s, so a stall would fail the test.
+    let unknown = tokio::spawn({
+        let server = s.server.base.clone();
+        let token = rotated_token(&s.keys);
+        async move {
+            let client = reqwest::Client::new();
+            let started = tokio::time::Instant::now();
+            let r = client
+                .post(format!("{server}/mcp"))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2025-11-25")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), started.elapsed())
+        }
+    });
+    // Meanwhile, tokens signed by known keys are answered without waiting for the fetch.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let known = tokio::time::timeout(
+        Duration::from_millis(900),
+        s.server.mcp(Some(&token_with(&s.keys, |c| c["jti"] = json!("during")))),
+    )
+    .await
+    .expect("a known key waited for a refetch of other keys");
+    assert_eq!(known.status(), 200);
+    let (status, took) = tokio::time::timeout(Duration::from_secs(10), unknown)
+        .await
+        .expect("a request stalled behind a slow Keycloak")
+        .unwrap();
+    assert_eq!(status, 401);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // The timed-out fetch is counted as a network error.
+    assert!(
+        s.server
+            .metric("mcp_jwks_fetches_total{outcome=\"network_error\"}")
+            .await
+            >= 1.0
+    );
+}
+
 #[tokio::test]
 async fn a_garbage_jwks_does_not_replace_good_keys() {
     let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;

@@ -1,5 +1,5 @@
 //! An in-process stand-in for Keycloak's realm endpoints: discovery and the JWKS, with counters
-//! and switches for outages, garbage, rotation and `Cache-Control`.
+//! and switches for outages, slow answers, garbage, rotation and `Cache-Control`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,8 @@ pub enum Mode {
     Garbage,
     /// A JWK Set with only the encryption key.
     NoSigningKeys,
+    /// The JWKS answers after this long (discovery stays quick).
+    Slow(std::time::Duration),
 }
 
 pub struct FakeState {
@@ -127,6 +129,10 @@ async fn certs(State(s): State<Arc<FakeState>>) -> Response {
     let mode = s.mode.lock().unwrap().clone();
     let jwks = s.jwks.lock().unwrap().clone();
     let mut response = match mode {
+        Mode::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            axum::Json(jwks).into_response()
+        }
         Mode::Down => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
         Mode::Garbage => "<html>maintenance</html>".into_response(),
         Mode::NoSigningKeys => {
