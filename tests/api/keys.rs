@@ -201,7 +201,8 @@ async fn a_slow_keycloak_never_holds_a_request_past_the_fetch_timeout() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let known = tokio::time::timeout(
         Duration::from_millis(900),
-        s.server.mcp(Some(&token_with(&s.keys, |c| c["jti"] = json!("during")))),
+        s.server
+            .mcp(Some(&token_with(&s.keys, |c| c["jti"] = json!("during")))),
     )
     .await
     .expect("a known key waited for a refetch of other keys");
