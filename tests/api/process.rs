@@ -71,11 +71,21 @@ pub(crate) async fn start_ready(
     );
 }
 
+/// Sends SIGTERM and waits for the exit code (failing the test after 5 s).
 pub(crate) fn terminate(child: &mut Child) -> i32 {
+    sigterm(child);
+    wait_for_exit(child)
+}
+
+pub(crate) fn sigterm(child: &Child) {
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
+}
+
+/// The exit code, once the process has exited; fails the test after 5 s.
+pub(crate) fn wait_for_exit(child: &mut Child) -> i32 {
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {
             return status.code().unwrap_or(-1);
@@ -83,7 +93,7 @@ pub(crate) fn terminate(child: &mut Child) -> i32 {
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();
-    panic!("the binary did not stop on SIGTERM");
+    panic!("the binary did not exit within 5 s of SIGTERM");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::process::{serve_env, sigterm, start_ready, temp_file, terminate, wait_for_exit};
 use crate::support::peers::free_port;
 use crate::support::*;
 
@@ -45,13 +45,6 @@ async fn open_stream(port: u16, token: &str) -> BufReader<TcpStream> {
     reader
 }
 
-fn sigterm(pid: u32) {
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_a_request_in_flight_finish_and_ends_streams_with_a_close_event() {
     let keys = Keys::new();
@@ -65,7 +58,7 @@ async fn sigterm_lets_a_request_in_flight_finish_and_ends_streams_with_a_close_e
     let (mut in_flight, rest) = half_sent_request(port, &t).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    sigterm(child.id());
+    sigterm(&child);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         TcpStream::connect(("127.0.0.1", port)).await.is_err(),
@@ -86,7 +79,7 @@ async fn sigterm_lets_a_request_in_flight_finish_and_ends_streams_with_a_close_e
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"id\":5"), "{answer}");
 
-    assert_eq!(terminate(&mut child), 0);
+    assert_eq!(wait_for_exit(&mut child), 0);
     let _ = std::fs::remove_file(log);
 }
 
