@@ -339,6 +339,9 @@ fn request_id(req: &Request) -> HeaderValue {
 /// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
 fn hide_credentials(headers: &mut axum::http::HeaderMap) {
     for name in [header::AUTHORIZATION, header::COOKIE] {
+        if !headers.contains_key(&name) {
+            continue;
+        }
         if let header::Entry::Occupied(mut entry) = headers.entry(name) {
             for value in entry.iter_mut() {
                 value.set_sensitive(true);

@@ -36,16 +36,23 @@ pub struct Accept {
 /// ranges such as `*/*` count).
 pub fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
     check_content_type(headers)?;
-    let accept = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+    // One Accept header is the usual case; several are joined as RFC 9110 §5.3 allows.
+    let mut values = headers.get_all(header::ACCEPT).iter();
+    let accept: std::borrow::Cow<str> = match (values.next(), values.next()) {
+        (None, _) => "".into(),
+        (Some(one), None) => one.to_str().unwrap_or("").into(),
+        _ => headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",")
+            .into(),
+    };
     let json = quality(&accept, "application", "json");
     let sse = quality(&accept, "text", "event-stream");
     if json <= 0.0 || sse <= 0.0 {
-        return Err(McpError::NotAcceptable(accept));
+        return Err(McpError::NotAcceptable(accept.into_owned()));
     }
     Ok(Accept {
         prefers_sse: sse > json,
@@ -102,9 +109,16 @@ pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes
         return Err(McpError::TooLarge(limit));
     }
     let timeout = state.settings.connections.body_timeout;
-    let collect = http_body_util::Limited::new(body, limit).collect();
-    let Ok(collected) = tokio::time::timeout(timeout, collect).await else {
-        return Err(McpError::BodyTimeout(timeout.as_secs()));
+    let mut collect = std::pin::pin!(http_body_util::Limited::new(body, limit).collect());
+    // A small body usually arrives with the headers and is complete at the first poll; only a
+    // body still on its way needs the timer.
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match first {
+        std::task::Poll::Ready(collected) => collected,
+        std::task::Poll::Pending => match tokio::time::timeout(timeout, collect).await {
+            Ok(collected) => collected,
+            Err(_) => return Err(McpError::BodyTimeout(timeout.as_secs())),
+        },
     };
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),
