@@ -85,7 +85,7 @@ async fn main() {
         }))
         .route("/realms/mcp/protocol/openid-connect/certs", get(|State(i): State<Arc<Idp>>| async move {
             i.fetches.fetch_add(1, Ordering::SeqCst);
-            ([("cache-control", "max-age=300")], axum::Json(i.jwks.clone()))
+            ([("cache-control", "max-age=3600")], axum::Json(i.jwks.clone()))
         }))
         .route("/stats", get(|State(i): State<Arc<Idp>>| async move { i.fetches.load(Ordering::SeqCst).to_string() }))
         .with_state(idp);
