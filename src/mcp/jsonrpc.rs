@@ -129,12 +129,6 @@ pub enum Payload {
     Rendered(String),
 }
 
-impl From<Value> for Payload {
-    fn from(value: Value) -> Self {
-        Payload::Value(value)
-    }
-}
-
 /// Members to add to result objects, kept as values and as JSON text so that adding them to a
 /// rendered result costs no serialising.
 #[derive(Debug, Clone)]
