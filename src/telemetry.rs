@@ -8,9 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +17,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::config::LogFormat;
@@ -326,15 +324,31 @@ fn request_id(req: &Request) -> HeaderValue {
             return v.clone();
         }
     }
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static PREFIX: std::sync::OnceLock<[u8; 12]> = std::sync::OnceLock::new();
     let prefix = PREFIX.get_or_init(|| {
         let mut bytes = [0u8; 6];
         let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        let mut hex = [0u8; 12];
+        for (i, b) in bytes.iter().enumerate() {
+            hex[2 * i] = HEX[usize::from(b >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(b & 15)];
+        }
+        hex
     });
     let n = REQUEST_COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix}-{n:x}")).expect("hex and a dash are valid")
+    // `<prefix>-<counter in hex>`, written without the formatting machinery: this runs for
+    // every request.
+    let mut id = [0u8; 12 + 1 + 16];
+    id[..12].copy_from_slice(prefix);
+    id[12] = b'-';
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(1) as usize;
+    for i in 0..digits {
+        id[13 + i] = HEX[((n >> (4 * (digits - 1 - i))) & 15) as usize];
+    }
+    HeaderValue::from_bytes(&id[..13 + digits]).expect("hex and a dash are valid")
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
 fn hide_credentials(headers: &mut axum::http::HeaderMap) {
@@ -350,36 +364,81 @@ fn hide_credentials(headers: &mut axum::http::HeaderMap) {
     }
 }
 
-/// Gives each request an id and a span, hides its credentials from `Debug`, records its
-/// metrics and logs its completion.
-pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    hide_credentials(req.headers_mut());
-    let id = request_id(&req);
-    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
-    let route = route_label(req.uri().path());
-    let method = method_label(req.method());
-    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method, path = %req.uri().path());
-    let mut response = next.run(req).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    state
-        .metrics
-        .request(route, method, status, elapsed.as_secs_f64());
-    span.in_scope(|| {
-        tracing::debug!(
-            status,
-            latency_us = elapsed.as_micros() as u64,
-            "request finished"
-        )
-    });
-    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
-    response
+/// One request as telemetry sees it, from [`Observed::start`] to [`Observed::finish`].
+pub struct Observed {
+    started: Instant,
+    id: HeaderValue,
+    route: &'static str,
+    method: &'static str,
+    /// The request's span; what handles the request runs inside it.
+    pub span: tracing::Span,
+}
+
+impl Observed {
+    /// Gives the request an id and a span, and hides its credentials from `Debug`.
+    pub fn start(req: &mut Request) -> Self {
+        let started = Instant::now();
+        hide_credentials(req.headers_mut());
+        let id = request_id(req);
+        let route = route_label(req.uri().path());
+        let method = method_label(req.method());
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method, path = %req.uri().path());
+        Observed {
+            started,
+            id,
+            route,
+            method,
+            span,
+        }
+    }
+
+    /// The route the request is for, as its metric label (`other` for paths not served).
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+
+    /// Records the request's metrics, logs its completion and puts its id on the response.
+    pub fn finish(self, metrics: &Metrics, mut response: Response) -> Response {
+        let status = response.status().as_u16();
+        let elapsed = self.started.elapsed();
+        metrics.request(self.route, self.method, status, elapsed.as_secs_f64());
+        self.span.in_scope(|| {
+            tracing::debug!(
+                status,
+                latency_us = elapsed.as_micros() as u64,
+                "request finished"
+            )
+        });
+        response.headers_mut().insert(X_REQUEST_ID.clone(), self.id);
+        response
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn request_ids_are_a_random_prefix_and_a_hex_counter() {
+        let request = || axum::extract::Request::new(axum::body::Body::empty());
+        let first = super::request_id(&request());
+        let second = super::request_id(&request());
+        let split = |v: &HeaderValue| {
+            let (prefix, n) = v.to_str().unwrap().split_once('-').unwrap();
+            (prefix.to_owned(), u64::from_str_radix(n, 16).unwrap())
+        };
+        let (a, n) = split(&first);
+        let (b, m) = split(&second);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 12);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(m > n, "{first:?} then {second:?}");
+        super::REQUEST_COUNTER.store(u64::MAX, std::sync::atomic::Ordering::Relaxed);
+        let (_, max) = split(&super::request_id(&request()));
+        assert_eq!(max, u64::MAX);
+        let (_, zero) = split(&super::request_id(&request()));
+        assert_eq!(zero, 0);
+    }
 
     #[test]
     fn credentials_are_hidden_from_debug_output() {

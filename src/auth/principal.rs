@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 
 use super::error::{AuthError, AuthRejection};
 use crate::app::AppState;
+use crate::tools::Access;
 
 /// The claims of a validated access token that tools and logs use.
 #[derive(Debug, Clone)]
@@ -32,6 +33,9 @@ pub struct Identity {
     pub kid: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// The document access terms of the caller, worked out by the tools on the first call and
+    /// then kept with the verified token for as long as it stays in the token cache.
+    pub access: OnceLock<Access>,
 }
 
 /// A validated caller; cheap to clone.
@@ -63,13 +67,9 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
         match authenticate(parts, state).await {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
-                parts.extensions.insert(p.clone());
                 Ok(p)
             }
             Err(error) => {

@@ -315,6 +315,7 @@ impl Validator {
             token_id: c.jti,
             kid,
             exp,
+            access: Default::default(),
         }))
     }
 }

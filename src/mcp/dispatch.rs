@@ -8,6 +8,7 @@
 
 use std::sync::LazyLock;
 
+use axum::body::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::era::{self, META_SERVER_INFO, Version};
@@ -54,7 +55,7 @@ static STATELESS_MEMBERS: LazyLock<Members> = LazyLock::new(|| {
 });
 
 /// The `server/discover` result, serialised once.
-static DISCOVER: LazyLock<String> = LazyLock::new(|| {
+static DISCOVER: LazyLock<Bytes> = LazyLock::new(|| {
     json!({
         "supportedVersions": era::SERVED,
         "capabilities": { "tools": {} },
@@ -63,6 +64,7 @@ static DISCOVER: LazyLock<String> = LazyLock::new(|| {
         "cacheScope": "public",
     })
     .to_string()
+    .into()
 });
 
 /// What a stateless `tools/list` result adds: how long it may be cached, and by whom.
@@ -108,7 +110,7 @@ fn negotiated(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
 }
 
 fn tools_list(ctx: &Context) -> Payload {
-    Payload::Rendered(ctx.tools.list_result(ctx.version).to_owned())
+    Payload::Rendered(ctx.tools.list_result(ctx.version).clone())
 }
 
 fn tools_call(ctx: &Context, request: &Request) -> Result<Payload, McpError> {

@@ -4,6 +4,9 @@
 //! else becomes an [`McpError`] that says what to change. MCP narrows JSON-RPC: request ids are
 //! strings or integers (never null), and `params`, when present, is an object.
 
+use std::borrow::Cow;
+
+use axum::body::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -121,12 +124,13 @@ fn invalid(id: Option<Id>, why: &str) -> Invalid {
 }
 
 /// A result to answer with: a value, or an object the server serialised before (a cached
-/// search answer), written out as it is.
+/// search answer, the tool list), written out as it is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     Value(Value),
-    /// The text of a JSON object, made by `serde_json` from the server's own data.
-    Rendered(String),
+    /// The UTF-8 text of a JSON object, made by `serde_json` from the server's own data; shared
+    /// with the cache it came from, so answering with it copies nothing.
+    Rendered(Bytes),
 }
 
 /// Members to add to result objects, kept as values and as JSON text so that adding them to a
@@ -168,54 +172,87 @@ impl Payload {
             }
             Payload::Value(_) => {}
             Payload::Rendered(text) => {
-                debug_assert!(text.ends_with('}'));
+                debug_assert!(text.ends_with(b"}"));
                 if members.text.is_empty() {
                     return;
                 }
-                text.pop();
-                if text.len() > 1 {
-                    text.push(',');
+                let mut out = Vec::with_capacity(text.len() + members.text.len() + 1);
+                out.extend_from_slice(&text[..text.len() - 1]);
+                if text.len() > 2 {
+                    out.push(b',');
                 }
-                text.push_str(&members.text);
-                text.push('}');
+                out.extend_from_slice(members.text.as_bytes());
+                out.push(b'}');
+                *text = Bytes::from(out);
             }
         }
     }
 }
 
 /// One outgoing JSON-RPC message, serialised once: the body of a JSON answer or the data of an
-/// SSE event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message(String);
+/// SSE event. A result rendered before is not copied into it: the message is its head (up to
+/// `"result":`), that result, and the closing brace.
+#[derive(Debug, Clone)]
+pub struct Message {
+    head: String,
+    result: Option<Bytes>,
+}
 
 impl Message {
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The whole text (copied together only when the message has a rendered result).
+    pub fn text(&self) -> Cow<'_, str> {
+        match &self.result {
+            None => Cow::Borrowed(&self.head),
+            Some(result) => {
+                let mut out = String::with_capacity(self.head.len() + result.len() + 1);
+                out.push_str(&self.head);
+                // Rendered results are made from `String`s, so this never replaces anything.
+                out.push_str(&String::from_utf8_lossy(result));
+                out.push('}');
+                Cow::Owned(out)
+            }
+        }
     }
 
-    pub fn into_string(self) -> String {
-        self.0
+    /// The message as up to three pieces of bytes to send one after the other, without copying
+    /// a rendered result.
+    pub fn into_pieces(self) -> [Bytes; 3] {
+        match self.result {
+            None => [Bytes::from(self.head), Bytes::new(), Bytes::new()],
+            Some(result) => [Bytes::from(self.head), result, Bytes::from_static(b"}")],
+        }
     }
 
     /// A JSON array of messages (a batch answer).
     pub fn batch(messages: &[Message]) -> String {
-        let mut out =
-            String::with_capacity(messages.iter().map(|m| m.0.len() + 1).sum::<usize>() + 2);
+        let texts: Vec<Cow<str>> = messages.iter().map(Message::text).collect();
+        let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum::<usize>() + 2);
         out.push('[');
-        for (n, m) in messages.iter().enumerate() {
+        for (n, text) in texts.iter().enumerate() {
             if n > 0 {
                 out.push(',');
             }
-            out.push_str(&m.0);
+            out.push_str(text);
         }
         out.push(']');
         out
     }
 
     fn of(value: &Value) -> Message {
-        Message(value.to_string())
+        Message {
+            head: value.to_string(),
+            result: None,
+        }
     }
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.text() == other.text()
+    }
+}
+
+impl Eq for Message {}
 
 /// A success response.
 pub fn success(id: &Id, result: Payload) -> Message {
@@ -225,13 +262,14 @@ pub fn success(id: &Id, result: Payload) -> Message {
         }
         Payload::Rendered(result) => {
             let id = serde_json::to_string(id).expect("an id serialises");
-            let mut out = String::with_capacity(result.len() + id.len() + 36);
-            out.push_str(r#"{"jsonrpc":"2.0","id":"#);
-            out.push_str(&id);
-            out.push_str(r#","result":"#);
-            out.push_str(&result);
-            out.push('}');
-            Message(out)
+            let mut head = String::with_capacity(id.len() + 34);
+            head.push_str(r#"{"jsonrpc":"2.0","id":"#);
+            head.push_str(&id);
+            head.push_str(r#","result":"#);
+            Message {
+                head,
+                result: Some(result),
+            }
         }
     }
 }
@@ -268,13 +306,16 @@ mod tests {
         members.insert("resultType".into(), "complete".into());
         members.insert("_meta".into(), json!({"k": {"name": "x"}}));
         let members = Members::new(members);
-        let mut rendered = Payload::Rendered(value.to_string());
+        let mut rendered = Payload::Rendered(value.to_string().into());
         rendered.extend(&members);
         let mut tree = Payload::Value(value);
         tree.extend(&members);
         let id = Id(json!("req-1"));
-        let a: Value = serde_json::from_str(success(&id, rendered).as_str()).unwrap();
-        let b: Value = serde_json::from_str(success(&id, tree).as_str()).unwrap();
+        let rendered = success(&id, rendered);
+        let a: Value = serde_json::from_str(&rendered.text()).unwrap();
+        let b: Value = serde_json::from_str(&success(&id, tree).text()).unwrap();
+        let pieces: Vec<u8> = rendered.into_pieces().concat();
+        assert_eq!(serde_json::from_slice::<Value>(&pieces).unwrap(), a);
         assert_eq!(a, b);
         assert_eq!(a["result"]["_meta"]["k"]["name"], "x");
         assert_eq!(a["id"], "req-1");
@@ -282,11 +323,11 @@ mod tests {
 
     #[test]
     fn members_are_added_to_an_empty_rendered_object() {
-        let mut empty = Payload::Rendered("{}".into());
+        let mut empty = Payload::Rendered(Bytes::from_static(b"{}"));
         let mut members = Map::new();
         members.insert("a".into(), 1.into());
         empty.extend(&Members::new(members));
-        assert_eq!(empty, Payload::Rendered(r#"{"a":1}"#.into()));
+        assert_eq!(empty, Payload::Rendered(Bytes::from_static(br#"{"a":1}"#)));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! `Mcp-Session-Id` and `Mcp-Protocol-Version`. All header values are static, so a request
 //! costs no allocation here.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -83,9 +83,13 @@ fn preflight(origin: HeaderValue) -> Response {
     response
 }
 
-/// Middleware applied to the MCP routes before authentication: Host and Origin checks, then
-/// CORS.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The paths this guard applies to: the MCP endpoints.
+pub fn guards(route: &str) -> bool {
+    matches!(route, "/mcp" | "/sse" | "/messages")
+}
+
+/// Runs in front of the MCP routes, before authentication: Host and Origin checks, then CORS.
+pub async fn guard(state: &AppState, req: Request, next: Next) -> Response {
     let settings = &state.settings;
     let host = req
         .headers()

@@ -13,7 +13,7 @@ use futures_util::Stream;
 
 /// A JSON-RPC message as an SSE `message` event.
 pub fn message(message: &Message) -> Event {
-    Event::default().event("message").data(message.as_str())
+    Event::default().event("message").data(message.text())
 }
 
 /// The last event of an `/sse` stream when the server stops: a `close` event (which MCP clients

@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +40,10 @@ pub fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
     let mut values = headers.get_all(header::ACCEPT).iter();
     let accept: std::borrow::Cow<str> = match (values.next(), values.next()) {
         (None, _) => "".into(),
+        // What the official SDKs send, word for word, needs no parsing: both at quality 1.
+        (Some(one), None) if one.as_bytes() == b"application/json, text/event-stream" => {
+            return Ok(Accept { prefers_sse: false });
+        }
         (Some(one), None) => one.to_str().unwrap_or("").into(),
         _ => headers
             .get_all(header::ACCEPT)
@@ -129,14 +133,15 @@ pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes
     }
 }
 
-/// `POST /mcp`.
+/// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
 pub async fn post(
     State(state): State<AppState>,
     principal: Principal,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
-    let accept = match check_media(&headers) {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let accept = match check_media(headers) {
         Ok(a) => a,
         Err(e) => return error(None, &e, e.status()),
     };
@@ -145,8 +150,8 @@ pub async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Array(items)) => batch(&state, &principal, &headers, items),
-        Ok(value) => single(state, principal, &headers, accept, value),
+        Ok(Value::Array(items)) => batch(&state, &principal, headers, items),
+        Ok(value) => single(state, principal, headers, accept, value),
         Err(e) => {
             let e = McpError::Parse(e.to_string());
             error(None, &e, e.status())
@@ -196,10 +201,7 @@ fn single(
         progress: None,
     };
     match dispatch::handle(&ctx, &request) {
-        Ok(result) => json(
-            StatusCode::OK,
-            jsonrpc::success(&request.id, result).into_string(),
-        ),
+        Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
     }
 }
@@ -251,8 +253,29 @@ fn status(e: &McpError, version: Version) -> StatusCode {
     }
 }
 
+/// A JSON answer carrying one message.
+pub fn json(status: StatusCode, message: Message) -> Response {
+    let [head, result, tail] = message.into_pieces();
+    if result.is_empty() {
+        return json_body(status, Body::from(head));
+    }
+    let length = (head.len() + result.len() + tail.len()) as u64;
+    json_body(
+        status,
+        Body::new(Pieces {
+            pieces: [head, result, tail],
+            next: 0,
+            remaining: length,
+        }),
+    )
+}
+
 /// A JSON answer made of text that is already JSON.
-pub fn json(status: StatusCode, body: String) -> Response {
+pub fn json_text(status: StatusCode, body: String) -> Response {
+    json_body(status, Body::from(body))
+}
+
+fn json_body(status: StatusCode, body: Body) -> Response {
     (
         status,
         [(
@@ -264,9 +287,47 @@ pub fn json(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
+/// A body of a few pieces of bytes whose total length is known, so that hyper sends a
+/// `Content-Length` and writes the pieces after the head in one system call, and a cached
+/// result is sent from the cache without being copied.
+struct Pieces {
+    pieces: [Bytes; 3],
+    next: usize,
+    remaining: u64,
+}
+
+impl axum::body::HttpBody for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        while let Some(piece) = this.pieces.get_mut(this.next) {
+            this.next += 1;
+            let piece = std::mem::take(piece);
+            if !piece.is_empty() {
+                this.remaining -= piece.len() as u64;
+                return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))));
+            }
+        }
+        std::task::Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
 /// A JSON-RPC error response with the given status.
 pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
-    let mut response = json(status, jsonrpc::failure(id, e).into_string());
+    let mut response = json(status, jsonrpc::failure(id, e));
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.headers_mut().insert(
             header::RETRY_AFTER,
@@ -310,7 +371,7 @@ fn batch(
     if replies.is_empty() {
         StatusCode::ACCEPTED.into_response()
     } else {
-        json(StatusCode::OK, Message::batch(&replies))
+        json_text(StatusCode::OK, Message::batch(&replies))
     }
 }
 
@@ -331,5 +392,66 @@ fn batch_version(headers: &HeaderMap, empty: bool) -> Result<Version, McpError> 
             "JSON-RPC batches are allowed only in protocol version 2025-03-26, not {}; send one message per POST",
             version.as_str()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(accept: &[&'static str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for a in accept {
+            h.append(header::ACCEPT, HeaderValue::from_static(a));
+        }
+        h
+    }
+
+    #[test]
+    fn the_sdk_accept_value_gets_the_answer_parsing_would_give() {
+        let sdk = "application/json, text/event-stream";
+        assert_eq!(quality(sdk, "application", "json"), 1.0);
+        assert_eq!(quality(sdk, "text", "event-stream"), 1.0);
+        assert_eq!(
+            check_media(&headers(&[sdk])).unwrap(),
+            Accept { prefers_sse: false }
+        );
+        // Any other spelling goes through the parser.
+        assert_eq!(
+            check_media(&headers(&["application/json;q=0.5, text/event-stream"])).unwrap(),
+            Accept { prefers_sse: true }
+        );
+        assert_eq!(
+            check_media(&headers(&["application/json", "text/event-stream"])).unwrap(),
+            Accept { prefers_sse: false }
+        );
+        assert!(check_media(&headers(&["application/json"])).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_message_with_a_rendered_result_is_sent_whole_with_its_length() {
+        let ping = serde_json::json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
+        let Ok(Incoming::Request(request)) = jsonrpc::classify(ping) else {
+            panic!("a ping is a request");
+        };
+        let message = jsonrpc::success(
+            &request.id,
+            jsonrpc::Payload::Rendered(Bytes::from_static(br#"{"content":[]}"#)),
+        );
+        let text = message.text().into_owned();
+        let response = json(StatusCode::OK, message);
+        let body = response.into_body();
+        assert_eq!(
+            axum::body::HttpBody::size_hint(&body).exact(),
+            Some(text.len() as u64)
+        );
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        assert_eq!(&bytes[..], text.as_bytes());
+        assert_eq!(text, r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#);
     }
 }

@@ -45,7 +45,7 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
         }
         Some(other) => return Outcome::Failed(format!("`id` must be a string, not {other}")),
     };
-    let doc = match ctx.corpus.get(id, &ctx.access) {
+    let doc = match ctx.corpus.get(id, ctx.access) {
         Ok(Some(doc)) => doc,
         Ok(None) => {
             return Outcome::Failed(format!(

@@ -21,6 +21,7 @@ pub mod search;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -80,7 +81,7 @@ pub enum Outcome {
     /// The structured result.
     Done(Value),
     /// The whole `tools/call` result, already serialised (see [`result`]); a cached answer.
-    Answered(Arc<str>),
+    Answered(Bytes),
     /// A message telling the caller what to change.
     Failed(String),
     /// The server could not do its part (e.g. the index could not be read); logged, and told
@@ -93,7 +94,7 @@ pub struct Context<'a> {
     pub corpus: &'a Corpus,
     pub principal: &'a Principal,
     /// What the caller may see.
-    pub access: Access,
+    pub access: &'a Access,
     pub progress: Option<&'a Progress>,
     /// Whether results carry `structuredContent` (the era has it).
     pub structured: bool,
@@ -136,9 +137,9 @@ pub struct Tools {
     gates: BTreeMap<&'static str, Gate>,
     /// The `tools/list` result for 2025-06-18 and later (tools with `title` and
     /// `outputSchema`), serialised once.
-    structured_result: String,
+    structured_result: Bytes,
     /// The `tools/list` result for 2024-11-05 and 2025-03-26.
-    plain_result: String,
+    plain_result: Bytes,
 }
 
 impl Tools {
@@ -176,15 +177,15 @@ impl Tools {
                 .collect()
         };
         Tools {
-            structured_result: json!({ "tools": list(true) }).to_string(),
-            plain_result: json!({ "tools": list(false) }).to_string(),
+            structured_result: json!({ "tools": list(true) }).to_string().into(),
+            plain_result: json!({ "tools": list(false) }).to_string().into(),
             gates,
             corpus,
         }
     }
 
     /// The `tools/list` result object, serialised.
-    pub fn list_result(&self, version: Version) -> &str {
+    pub fn list_result(&self, version: Version) -> &Bytes {
         if version.has_structured_output() {
             &self.structured_result
         } else {
@@ -227,7 +228,7 @@ impl Tools {
         };
         Some(match tool.call(args, &ctx) {
             Outcome::Done(value) => Payload::Value(result(value, ctx.structured)),
-            Outcome::Answered(text) => Payload::Rendered(text.to_string()),
+            Outcome::Answered(text) => Payload::Rendered(text),
             Outcome::Failed(message) => Payload::Value(failed(message)),
             Outcome::Broken(detail) => {
                 tracing::error!(tool = name, error = %detail, "tool failed");

@@ -105,7 +105,7 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
         limit,
         form: u8::from(ctx.structured),
     };
-    let answer = ctx.corpus.search_answer(search, &ctx.access, |hits| {
+    let answer = ctx.corpus.search_answer(search, ctx.access, |hits| {
         let results: Vec<Value> = hits
             .into_iter()
             .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))

@@ -80,8 +80,11 @@ impl Access {
         Access { terms }
     }
 
-    pub fn of(principal: &Principal) -> Self {
-        Access::new(&principal.realm_roles, &principal.groups)
+    /// The caller's access, worked out once per verified token.
+    pub fn of(principal: &Principal) -> &Access {
+        principal
+            .access
+            .get_or_init(|| Access::new(&principal.realm_roles, &principal.groups))
     }
 
     pub fn terms(&self) -> &[String] {

@@ -22,6 +22,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use axum::body::Bytes;
+
 pub use access::Access;
 pub use document::Document;
 pub use index::{Hit, Index};
@@ -229,7 +231,7 @@ impl Corpus {
         search: results::Search,
         access: &Access,
         answer: impl FnOnce(Vec<Hit>) -> String,
-    ) -> Result<Arc<str>, CorpusError> {
+    ) -> Result<Bytes, CorpusError> {
         let served = self.current();
         served
             .results

@@ -13,7 +13,7 @@
 //! It is bounded by the bytes of the entries it holds (`MCP_SEARCH_CACHE_MIB`; 0 turns it off)
 //! and evicts the least useful entries first.
 
-use std::sync::Arc;
+use axum::body::Bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::access::Access;
@@ -39,7 +39,7 @@ pub struct Search<'a> {
 
 /// Search answers of one index generation.
 pub struct Results {
-    cache: Option<moka::sync::Cache<Vec<u8>, Arc<str>>>,
+    cache: Option<moka::sync::Cache<Vec<u8>, Bytes>>,
 }
 
 impl Results {
@@ -48,7 +48,7 @@ impl Results {
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
-                .weigher(|key: &Vec<u8>, answer: &Arc<str>| {
+                .weigher(|key: &Vec<u8>, answer: &Bytes| {
                     let total = key.len() + answer.len() + ENTRY_OVERHEAD;
                     u32::try_from(total).unwrap_or(u32::MAX)
                 })
@@ -65,9 +65,9 @@ impl Results {
         access: &Access,
         stats: &CacheStats,
         answer: impl FnOnce() -> Result<String, E>,
-    ) -> Result<Arc<str>, E> {
+    ) -> Result<Bytes, E> {
         let Some(cache) = &self.cache else {
-            return answer().map(Arc::from);
+            return answer().map(Bytes::from);
         };
         let key = key(search, access);
         if let Some(found) = cache.get(&key) {
@@ -75,7 +75,7 @@ impl Results {
             return Ok(found);
         }
         stats.misses.fetch_add(1, Ordering::Relaxed);
-        let made: Arc<str> = answer()?.into();
+        let made = Bytes::from(answer()?);
         cache.insert(key, made.clone());
         Ok(made)
     }
@@ -129,7 +129,7 @@ mod tests {
                     Ok::<_, ()>("a".to_owned())
                 })
                 .unwrap();
-            assert_eq!(&*answer, "a");
+            assert_eq!(&answer[..], b"a");
         }
         assert_eq!(runs, 1);
         assert_eq!(stats.hits.load(Ordering::Relaxed), 2);
@@ -141,10 +141,10 @@ mod tests {
         let results = Results::new(1 << 20);
         let stats = CacheStats::default();
         let ask = |s: Search, access: &Access, made: &str| {
-            results
+            let answer = results
                 .get_or_answer(s, access, &stats, || Ok::<_, ()>(made.to_owned()))
-                .unwrap()
-                .to_string()
+                .unwrap();
+            String::from_utf8(answer.to_vec()).unwrap()
         };
         let finance = roles(&["finance"]);
         assert_eq!(ask(search("invoice", 10), &finance, "secret"), "secret");
@@ -193,7 +193,7 @@ mod tests {
                 Ok::<_, &str>("b".to_owned())
             })
             .unwrap();
-        assert_eq!(&*answer, "b");
+        assert_eq!(&answer[..], b"b");
     }
 
     #[test]

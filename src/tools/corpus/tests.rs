@@ -256,7 +256,7 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
             form: 0,
         };
         let answer = corpus.search_answer(search, &Access::public(), |hits| ids(&hits).join(","));
-        answer.unwrap().to_string()
+        String::from_utf8(answer.unwrap().to_vec()).unwrap()
     };
     assert_eq!(cached_ids(), "");
     assert_eq!(cached_ids(), "");
