@@ -5,6 +5,7 @@
 //! the log; `Authorization` and `Cookie` are also marked sensitive, so a `Debug` print of a
 //! request shows them as `Sensitive`.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -76,10 +77,14 @@ struct CacheLabel {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    durations: Family<RouteLabel, Histogram>,
+    /// `requests` by route, method and [`STATUSES`] index, filled in on first use.
+    request_counters: Box<[OnceLock<Counter>]>,
+    /// `http_request_duration_seconds` by route.
+    route_durations: [Histogram; ROUTES.len()],
     rejections: Family<ReasonLabel, Counter>,
     jwks_fetches: Family<OutcomeLabel, Counter>,
-    token_cache: Family<CacheLabel, Counter>,
+    token_cache_hits: Counter,
+    token_cache_misses: Counter,
     jwks_age: Gauge<f64, AtomicU64>,
     jwks_keys: Gauge,
     token_cache_entries: Gauge,
@@ -189,17 +194,30 @@ impl Metrics {
             "Searches answered from the result cache (hit) and run on the index (miss)",
             search_cache.clone(),
         );
+        let request_counters = (0..ROUTES.len() * METHODS.len() * STATUSES.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        let route_durations =
+            ROUTES.map(|route| durations.get_or_create(&RouteLabel { route }).clone());
+        let token_cache_hits = token_cache
+            .get_or_create(&CacheLabel { result: "hit" })
+            .clone();
+        let token_cache_misses = token_cache
+            .get_or_create(&CacheLabel { result: "miss" })
+            .clone();
         Metrics {
             registry,
+            request_counters,
+            route_durations,
+            token_cache_hits,
+            token_cache_misses,
             search_cache,
             corpus_documents,
             corpus_skipped,
             corpus_reloads,
             requests,
-            durations,
             rejections,
             jwks_fetches,
-            token_cache,
             jwks_age,
             jwks_keys,
             token_cache_entries,
@@ -223,21 +241,33 @@ impl Metrics {
     }
 
     pub fn token_cache(&self, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.token_cache.get_or_create(&CacheLabel { result }).inc();
+        if hit {
+            self.token_cache_hits.inc();
+        } else {
+            self.token_cache_misses.inc();
+        }
     }
 
-    fn request(&self, route: &'static str, method: &'static str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route,
-                method,
-                status,
-            })
-            .inc();
-        self.durations
-            .get_or_create(&RouteLabel { route })
-            .observe(seconds);
+    /// Counts a request and records its duration; `route` and `method` index [`ROUTES`] and
+    /// [`METHODS`].
+    fn request(&self, route: usize, method: usize, status: u16, seconds: f64) {
+        let labels = || RequestLabels {
+            route: ROUTES[route],
+            method: METHODS[method],
+            status,
+        };
+        match STATUSES.iter().position(|s| *s == status) {
+            Some(s) => {
+                let slot = (route * METHODS.len() + method) * STATUSES.len() + s;
+                self.request_counters[slot]
+                    .get_or_init(|| self.requests.get_or_create(&labels()).clone())
+                    .inc();
+            }
+            None => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
+        self.route_durations[route].observe(seconds);
     }
 
     /// Renders the registry after refreshing the gauges that are read at scrape time.
@@ -279,34 +309,56 @@ impl Metrics {
 }
 
 /// The routes this server has, as bounded metric labels.
-fn route_label(path: &str) -> &'static str {
+const ROUTES: [&str; 9] = [
+    "/mcp",
+    "/sse",
+    "/messages",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/",
+    "/.well-known/oauth-protected-resource",
+    "other",
+];
+
+/// The index in [`ROUTES`] of the route a path belongs to.
+fn route_index(path: &str) -> usize {
     match path {
-        "/mcp" => "/mcp",
-        "/sse" => "/sse",
-        "/messages" => "/messages",
-        "/healthz" => "/healthz",
-        "/readyz" => "/readyz",
-        "/metrics" => "/metrics",
-        "/" => "/",
-        p if p.starts_with("/.well-known/oauth-protected-resource") => {
-            "/.well-known/oauth-protected-resource"
-        }
-        _ => "other",
+        "/mcp" => 0,
+        "/sse" => 1,
+        "/messages" => 2,
+        "/healthz" => 3,
+        "/readyz" => 4,
+        "/metrics" => 5,
+        "/" => 6,
+        p if p.starts_with("/.well-known/oauth-protected-resource") => 7,
+        _ => 8,
     }
 }
 
-fn method_label(method: &axum::http::Method) -> &'static str {
+/// Request methods as bounded metric labels.
+const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "PUT", "other"];
+
+fn method_index(method: &axum::http::Method) -> usize {
     use axum::http::Method;
     match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::DELETE => "DELETE",
-        Method::PUT => "PUT",
-        _ => "other",
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::HEAD => 2,
+        Method::OPTIONS => 3,
+        Method::DELETE => 4,
+        Method::PUT => 5,
+        _ => 6,
     }
 }
+
+/// The statuses this server answers with; a request counter for each of them and every route
+/// and method is looked up in the metric family once and then kept, so counting a request
+/// takes no lock and no hashing. Other statuses go through the family every time.
+const STATUSES: [u16; 20] = [
+    200, 202, 204, 304, 400, 401, 403, 404, 405, 406, 408, 413, 415, 421, 429, 431, 500, 502, 503,
+    504,
+];
 
 static REQUEST_COUNTER: AtomicU64 = AtomicU64::new(0);
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -351,15 +403,11 @@ fn request_id(req: &Request) -> HeaderValue {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
+/// One pass over the headers comparing names, rather than a lookup per name.
 fn hide_credentials(headers: &mut axum::http::HeaderMap) {
-    for name in [header::AUTHORIZATION, header::COOKIE] {
-        if !headers.contains_key(&name) {
-            continue;
-        }
-        if let header::Entry::Occupied(mut entry) = headers.entry(name) {
-            for value in entry.iter_mut() {
-                value.set_sensitive(true);
-            }
+    for (name, value) in headers.iter_mut() {
+        if name == header::AUTHORIZATION || name == header::COOKIE {
+            value.set_sensitive(true);
         }
     }
 }
@@ -368,8 +416,8 @@ fn hide_credentials(headers: &mut axum::http::HeaderMap) {
 pub struct Observed {
     started: Instant,
     id: HeaderValue,
-    route: &'static str,
-    method: &'static str,
+    route: usize,
+    method: usize,
     /// The request's span; what handles the request runs inside it.
     pub span: tracing::Span,
 }
@@ -380,9 +428,9 @@ impl Observed {
         let started = Instant::now();
         hide_credentials(req.headers_mut());
         let id = request_id(req);
-        let route = route_label(req.uri().path());
-        let method = method_label(req.method());
-        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method, path = %req.uri().path());
+        let route = route_index(req.uri().path());
+        let method = method_index(req.method());
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
         Observed {
             started,
             id,
@@ -394,7 +442,7 @@ impl Observed {
 
     /// The route the request is for, as its metric label (`other` for paths not served).
     pub fn route(&self) -> &'static str {
-        self.route
+        ROUTES[self.route]
     }
 
     /// Records the request's metrics, logs its completion and puts its id on the response.

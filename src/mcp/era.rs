@@ -12,7 +12,7 @@
 //! A request belongs to the stateless era when its `_meta` names a protocol version, when its
 //! `MCP-Protocol-Version` header is a stateless revision, or when its method is `server/discover`.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use serde_json::{Map, Value};
 
 use super::error::McpError;
@@ -86,9 +86,14 @@ pub fn negotiate(asked: Option<&str>, offered: &[&'static str]) -> Version {
     Version::parse(chosen).expect("offered versions are known")
 }
 
+/// The MCP request headers, as names parsed once (a lookup by `&str` parses the name each time).
+pub static PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
+pub static METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+pub static NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+
 /// A header's value with surrounding whitespace removed (RFC 9110 §5.5); `None` when absent. A
 /// value that is not visible ASCII reads as a placeholder that matches nothing.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .map(|v| v.to_str().map(str::trim).unwrap_or("(not visible ASCII)"))
@@ -100,7 +105,7 @@ pub fn is_stateless(headers: &HeaderMap, request: &Request) -> bool {
         .meta()
         .is_some_and(|m| m.contains_key(META_PROTOCOL_VERSION))
         || request.method == "server/discover"
-        || header(headers, "mcp-protocol-version").is_some_and(|v| STATELESS.contains(&v))
+        || header(headers, &PROTOCOL_VERSION_HEADER).is_some_and(|v| STATELESS.contains(&v))
 }
 
 /// Checks a stateless request's envelope: the routing headers, `_meta`, then the version.
@@ -121,7 +126,7 @@ pub fn check_stateless(headers: &HeaderMap, request: &Request) -> Result<Version
             "params._meta[\"{META_CLIENT_CAPABILITIES}\"] is required and must be an object (use {{}} for none)"
         )));
     }
-    match header(headers, "mcp-protocol-version") {
+    match header(headers, &PROTOCOL_VERSION_HEADER) {
         Some(h) if h == version => {}
         Some(h) => {
             return Err(McpError::HeaderMismatch(format!(
@@ -154,7 +159,7 @@ fn meta_str<'a>(meta: &'a Map<String, Value>, key: &str) -> Result<&'a str, McpE
 /// `Mcp-Method` must equal the body's method; for `tools/call`, `Mcp-Name` must equal the
 /// tool's name (SEP-2243). Header names are case-insensitive, values are not.
 fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), McpError> {
-    match header(headers, "mcp-method") {
+    match header(headers, &METHOD_HEADER) {
         Some(m) if m == request.method => {}
         Some(m) => {
             return Err(McpError::HeaderMismatch(format!(
@@ -175,7 +180,7 @@ fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), M
     let Some(name) = request.str_param("name") else {
         return Ok(());
     };
-    match header(headers, "mcp-name") {
+    match header(headers, &NAME_HEADER) {
         Some(h) if h == name => Ok(()),
         Some(h) => Err(McpError::HeaderMismatch(format!(
             "the Mcp-Name header ({h}) must equal params.name ({name})"
@@ -188,7 +193,7 @@ fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), M
 
 /// The version of an initialize-era request other than `initialize`, from its header.
 pub fn negotiated_version(headers: &HeaderMap) -> Result<Version, McpError> {
-    let Some(text) = header(headers, "mcp-protocol-version") else {
+    let Some(text) = header(headers, &PROTOCOL_VERSION_HEADER) else {
         return Ok(Version::parse(ASSUMED).expect("known"));
     };
     Version::parse(text)

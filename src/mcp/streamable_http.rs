@@ -381,7 +381,7 @@ fn batch_version(headers: &HeaderMap, empty: bool) -> Result<Version, McpError> 
             "the batch is empty; send at least one message".into(),
         ));
     }
-    let version = match era::header(headers, "mcp-protocol-version") {
+    let version = match era::header(headers, &era::PROTOCOL_VERSION_HEADER) {
         Some(v) if era::STATELESS.contains(&v) => Version::V2026_07_28,
         _ => era::negotiated_version(headers)?,
     };
