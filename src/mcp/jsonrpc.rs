@@ -68,52 +68,233 @@ pub struct Invalid {
     pub error: McpError,
 }
 
+/// A POST body as first read: one message, a batch, or a value that is neither (answered as an
+/// invalid request).
+#[derive(Debug)]
+pub enum Body {
+    One(Envelope),
+    Batch(Vec<Value>),
+    Neither,
+}
+
+impl Body {
+    /// Reads a body. A single message is read member by member, keeping only those JSON-RPC
+    /// defines and skipping the others unread, so no map is built for the message itself
+    /// (this runs for every request; docs/benchmarks.md).
+    pub fn parse(bytes: &[u8]) -> Result<Body, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// The members of one message that JSON-RPC defines. As in a JSON object read into a map, a
+/// member given twice counts with its last value.
+#[derive(Debug, Default)]
+pub struct Envelope {
+    /// `"jsonrpc": "2.0"` is there.
+    version: bool,
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    /// A `result` or an `error` member is there (the message is a response).
+    answered: bool,
+}
+
+impl Envelope {
+    fn of(mut object: Map<String, Value>) -> Envelope {
+        Envelope {
+            version: object.get("jsonrpc").and_then(Value::as_str) == Some("2.0"),
+            id: object.remove("id"),
+            method: object.remove("method"),
+            params: object.remove("params"),
+            answered: object.contains_key("result") || object.contains_key("error"),
+        }
+    }
+
+    /// Classifies the message.
+    pub fn classify(self) -> Result<Incoming, Invalid> {
+        let id = match &self.id {
+            None => None,
+            Some(raw) => match Id::parse(raw) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(invalid(
+                        None,
+                        "the request id must be a string or an integer; null and other types are not allowed",
+                    ));
+                }
+            },
+        };
+        if !self.version {
+            return Err(invalid(id, "the message must have \"jsonrpc\": \"2.0\""));
+        }
+        let method = match self.method {
+            Some(Value::String(m)) => m,
+            Some(_) => return Err(invalid(id, "\"method\" must be a string")),
+            None if self.answered => {
+                return if id.is_some() {
+                    Ok(Incoming::Response)
+                } else {
+                    Err(invalid(None, "a response must carry the id of its request"))
+                };
+            }
+            None => return Err(invalid(id, "the message has no \"method\"")),
+        };
+        let params = match self.params {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(p)) => p,
+            Some(_) => {
+                return Err(Invalid {
+                    id,
+                    error: McpError::InvalidParams("\"params\" must be an object".into()),
+                });
+            }
+        };
+        Ok(match id {
+            Some(id) => Incoming::Request(Request { id, method, params }),
+            None => Incoming::Notification { method },
+        })
+    }
+}
+
 /// Classifies one JSON value as a JSON-RPC message.
 pub fn classify(value: Value) -> Result<Incoming, Invalid> {
-    let Value::Object(mut object) = value else {
-        return Err(invalid(None, "a JSON-RPC message must be a JSON object"));
-    };
-    let id = match object.get("id") {
-        None => None,
-        Some(raw) => match Id::parse(raw) {
-            Some(id) => Some(id),
-            None => {
-                return Err(invalid(
-                    None,
-                    "the request id must be a string or an integer; null and other types are not allowed",
-                ));
-            }
-        },
-    };
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(invalid(id, "the message must have \"jsonrpc\": \"2.0\""));
+    match value {
+        Value::Object(object) => Envelope::of(object).classify(),
+        _ => Err(not_an_object()),
     }
-    let method = match object.remove("method") {
-        Some(Value::String(m)) => m,
-        Some(_) => return Err(invalid(id, "\"method\" must be a string")),
-        None if object.contains_key("result") || object.contains_key("error") => {
-            return if id.is_some() {
-                Ok(Incoming::Response)
-            } else {
-                Err(invalid(None, "a response must carry the id of its request"))
-            };
+}
+
+/// What a message that is not a JSON object gets.
+pub fn not_an_object() -> Invalid {
+    invalid(None, "a JSON-RPC message must be a JSON object")
+}
+
+impl<'de> serde::Deserialize<'de> for Body {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Body, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+/// The members of a message, by name; `Other` for names JSON-RPC does not define.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Member {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Result,
+    Error,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message or a batch of them")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut e = Envelope::default();
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Jsonrpc => e.version = map.next_value::<IsVersion>()?.0,
+                Member::Id => e.id = Some(map.next_value()?),
+                Member::Method => e.method = Some(map.next_value()?),
+                Member::Params => e.params = Some(map.next_value()?),
+                Member::Result | Member::Error => {
+                    map.next_value::<IgnoredAny>()?;
+                    e.answered = true;
+                }
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
-        None => return Err(invalid(id, "the message has no \"method\"")),
-    };
-    let params = match object.remove("params") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(p)) => p,
-        Some(_) => {
-            return Err(Invalid {
-                id,
-                error: McpError::InvalidParams("\"params\" must be an object".into()),
-            });
+        Ok(Body::One(e))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
         }
-    };
-    Ok(match id {
-        Some(id) => Incoming::Request(Request { id, method, params }),
-        None => Incoming::Notification { method },
-    })
+        Ok(Body::Batch(items))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_unit<E>(self) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+}
+
+/// Whether a `jsonrpc` member is the string `2.0`; any other value, of any type, is read and
+/// answers no.
+struct IsVersion(bool);
+
+impl<'de> serde::Deserialize<'de> for IsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IsVersion, D::Error> {
+        d.deserialize_any(IsVersionVisitor)
+    }
+}
+
+struct IsVersionVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IsVersionVisitor {
+    type Value = IsVersion;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<IsVersion, E> {
+        Ok(IsVersion(v == "2.0"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_unit<E>(self) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<IsVersion, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(IsVersion(false))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<IsVersion, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(IsVersion(false))
+    }
 }
 
 fn invalid(id: Option<Id>, why: &str) -> Invalid {
@@ -339,6 +520,60 @@ mod tests {
         ]);
         let parsed: Value = serde_json::from_str(&batch).unwrap();
         assert_eq!(parsed.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn reading_a_body_member_by_member_classifies_as_reading_it_whole() {
+        let bodies = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"q"}}}"#,
+            r#"{"method":"ping","id":"a","jsonrpc":"2.0","extra":{"deep":[1,{"x":null}]}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            r#"{"jsonrpc":"2.0","id":3,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"error":null}"#,
+            r#"{"jsonrpc":"2.0","error":{}}"#,
+            r#"{"jsonrpc":"1.0","id":9,"method":"x"}"#,
+            r#"{"jsonrpc":["2.0"],"id":9,"method":"x"}"#,
+            r#"{"jsonrpc":{"v":"2.0"},"id":9,"method":"x"}"#,
+            r#"{"jsonrpc":2.0,"id":9,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1.5,"method":"x"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"x","params":null}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b","id":2}"#,
+            r#"{"jsonrpc":"2.0","jsonrpc":"1.0","id":1,"method":"x"}"#,
+            r#"{"json\u0072pc":"2.0","id":1,"method":"escaped name"}"#,
+            r#"{}"#,
+        ];
+        for body in bodies {
+            let whole = classify(serde_json::from_str(body).unwrap());
+            let Body::One(message) = Body::parse(body.as_bytes()).unwrap() else {
+                panic!("{body} is one message");
+            };
+            assert_eq!(
+                format!("{:?}", message.classify()),
+                format!("{whole:?}"),
+                "{body}"
+            );
+        }
+        for neither in ["1", "\"text\"", "null", "true", "2.5"] {
+            assert!(matches!(Body::parse(neither.as_bytes()), Ok(Body::Neither)));
+            let whole = classify(serde_json::from_str(neither).unwrap());
+            assert_eq!(
+                format!("{whole:?}"),
+                format!("{:?}", Err::<Incoming, _>(not_an_object()))
+            );
+        }
+        let Ok(Body::Batch(items)) =
+            Body::parse(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},3]"#)
+        else {
+            panic!("an array is a batch");
+        };
+        assert_eq!(items.len(), 2);
+        for broken in ["", "{", "{\"id\":1,}", "[1,]", "{} {}", "{\"a\":1}x"] {
+            assert!(Body::parse(broken.as_bytes()).is_err(), "{broken}");
+        }
     }
 
     #[test]

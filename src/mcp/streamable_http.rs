@@ -149,9 +149,18 @@ pub async fn post(
         Ok(b) => b,
         Err(e) => return error(None, &e, e.status()),
     };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Array(items)) => batch(&state, &principal, headers, items),
-        Ok(value) => single(state, principal, headers, accept, value),
+    match jsonrpc::Body::parse(&bytes) {
+        Ok(jsonrpc::Body::Batch(items)) => batch(&state, &principal, headers, items),
+        Ok(jsonrpc::Body::One(message)) => {
+            single(state, principal, headers, accept, message.classify())
+        }
+        Ok(jsonrpc::Body::Neither) => single(
+            state,
+            principal,
+            headers,
+            accept,
+            Err(jsonrpc::not_an_object()),
+        ),
         Err(e) => {
             let e = McpError::Parse(e.to_string());
             error(None, &e, e.status())
@@ -164,9 +173,9 @@ fn single(
     principal: Principal,
     headers: &HeaderMap,
     accept: Accept,
-    value: Value,
+    message: Result<Incoming, jsonrpc::Invalid>,
 ) -> Response {
-    let request = match jsonrpc::classify(value) {
+    let request = match message {
         Ok(Incoming::Request(r)) => r,
         Ok(Incoming::Notification { .. } | Incoming::Response) => {
             return StatusCode::ACCEPTED.into_response();
