@@ -1,0 +1,226 @@
+//! Reading a POST body: one message member by member, or a batch.
+//!
+//! Only the members JSON-RPC defines are kept and the others are skipped unread, so no map is
+//! built for the message itself (this runs for every request; docs/benchmarks.md). A member
+//! given twice counts with its last value, as when the object is read into a map.
+
+use serde_json::{Map, Value};
+
+use super::{Id, Incoming, Invalid, Request, invalid};
+use crate::mcp::error::McpError;
+
+/// A POST body as first read: one message, a batch, or a value that is neither (answered as an
+/// invalid request).
+#[derive(Debug)]
+pub enum Body {
+    One(Envelope),
+    Batch(Vec<Value>),
+    Neither,
+}
+
+impl Body {
+    /// Reads a body. A single message is read member by member, keeping only those JSON-RPC
+    /// defines and skipping the others unread, so no map is built for the message itself
+    /// (this runs for every request; docs/benchmarks.md).
+    pub fn parse(bytes: &[u8]) -> Result<Body, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// The members of one message that JSON-RPC defines. As in a JSON object read into a map, a
+/// member given twice counts with its last value.
+#[derive(Debug, Default)]
+pub struct Envelope {
+    /// `"jsonrpc": "2.0"` is there.
+    version: bool,
+    id: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    /// A `result` or an `error` member is there (the message is a response).
+    answered: bool,
+}
+
+impl Envelope {
+    pub(super) fn of(mut object: Map<String, Value>) -> Envelope {
+        Envelope {
+            version: object.get("jsonrpc").and_then(Value::as_str) == Some("2.0"),
+            id: object.remove("id"),
+            method: object.remove("method"),
+            params: object.remove("params"),
+            answered: object.contains_key("result") || object.contains_key("error"),
+        }
+    }
+
+    /// Classifies the message.
+    pub fn classify(self) -> Result<Incoming, Invalid> {
+        let id = match &self.id {
+            None => None,
+            Some(raw) => match Id::parse(raw) {
+                Some(id) => Some(id),
+                None => {
+                    return Err(invalid(
+                        None,
+                        "the request id must be a string or an integer; null and other types are not allowed",
+                    ));
+                }
+            },
+        };
+        if !self.version {
+            return Err(invalid(id, "the message must have \"jsonrpc\": \"2.0\""));
+        }
+        let method = match self.method {
+            Some(Value::String(m)) => m,
+            Some(_) => return Err(invalid(id, "\"method\" must be a string")),
+            None if self.answered => {
+                return if id.is_some() {
+                    Ok(Incoming::Response)
+                } else {
+                    Err(invalid(None, "a response must carry the id of its request"))
+                };
+            }
+            None => return Err(invalid(id, "the message has no \"method\"")),
+        };
+        let params = match self.params {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(p)) => p,
+            Some(_) => {
+                return Err(Invalid {
+                    id,
+                    error: McpError::InvalidParams("\"params\" must be an object".into()),
+                });
+            }
+        };
+        Ok(match id {
+            Some(id) => Incoming::Request(Request { id, method, params }),
+            None => Incoming::Notification { method },
+        })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Body {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Body, D::Error> {
+        d.deserialize_any(BodyVisitor)
+    }
+}
+
+struct BodyVisitor;
+
+/// The members of a message, by name; `Other` for names JSON-RPC does not define.
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Member {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Result,
+    Error,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> serde::de::Visitor<'de> for BodyVisitor {
+    type Value = Body;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message or a batch of them")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut e = Envelope::default();
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Jsonrpc => e.version = map.next_value::<IsVersion>()?.0,
+                Member::Id => e.id = Some(map.next_value()?),
+                Member::Method => e.method = Some(map.next_value()?),
+                Member::Params => e.params = Some(map.next_value()?),
+                Member::Result | Member::Error => {
+                    map.next_value::<IgnoredAny>()?;
+                    e.answered = true;
+                }
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Body::One(e))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Body::Batch(items))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+    fn visit_unit<E>(self) -> Result<Body, E> {
+        Ok(Body::Neither)
+    }
+}
+
+/// Whether a `jsonrpc` member is the string `2.0`; any other value, of any type, is read and
+/// answers no.
+struct IsVersion(bool);
+
+impl<'de> serde::Deserialize<'de> for IsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<IsVersion, D::Error> {
+        d.deserialize_any(IsVersionVisitor)
+    }
+}
+
+struct IsVersionVisitor;
+
+impl<'de> serde::de::Visitor<'de> for IsVersionVisitor {
+    type Value = IsVersion;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<IsVersion, E> {
+        Ok(IsVersion(v == "2.0"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_unit<E>(self) -> Result<IsVersion, E> {
+        Ok(IsVersion(false))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<IsVersion, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(IsVersion(false))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<IsVersion, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(IsVersion(false))
+    }
+}
