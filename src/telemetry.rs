@@ -54,35 +54,30 @@ const ROUTES: [&str; 9] = [
     "other",
 ];
 
-/// The index in [`ROUTES`] of the route a path belongs to.
+/// The index in [`ROUTES`] of the route a path belongs to: an exact path, else the metadata
+/// documents (every path under the well-known prefix), else `other`.
 fn route_index(path: &str) -> usize {
-    match path {
-        "/mcp" => 0,
-        "/sse" => 1,
-        "/messages" => 2,
-        "/healthz" => 3,
-        "/readyz" => 4,
-        "/metrics" => 5,
-        "/" => 6,
-        p if p.starts_with("/.well-known/oauth-protected-resource") => 7,
-        _ => 8,
-    }
+    const METADATA: usize = 7;
+    ROUTES[..METADATA]
+        .iter()
+        .position(|r| *r == path)
+        .unwrap_or(if path.starts_with(ROUTES[METADATA]) {
+            METADATA
+        } else {
+            ROUTES.len() - 1
+        })
 }
 
 /// Request methods as bounded metric labels.
 const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "PUT", "other"];
 
+/// The index in [`METHODS`] of a method (`other` for the rest).
 fn method_index(method: &axum::http::Method) -> usize {
-    use axum::http::Method;
-    match *method {
-        Method::GET => 0,
-        Method::POST => 1,
-        Method::HEAD => 2,
-        Method::OPTIONS => 3,
-        Method::DELETE => 4,
-        Method::PUT => 5,
-        _ => 6,
-    }
+    let named = &METHODS[..METHODS.len() - 1];
+    named
+        .iter()
+        .position(|m| *m == method.as_str())
+        .unwrap_or(named.len())
 }
 
 /// The statuses this server answers with; a request counter for each of them and every route
@@ -198,6 +193,25 @@ impl Observed {
 #[cfg(test)]
 mod tests {
     use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn paths_and_methods_get_their_labels() {
+        use super::{METHODS, ROUTES, method_index, route_index};
+        let route = |p| ROUTES[route_index(p)];
+        assert_eq!(route("/mcp"), "/mcp");
+        assert_eq!(route("/"), "/");
+        assert_eq!(route("/metrics"), "/metrics");
+        assert_eq!(
+            route("/.well-known/oauth-protected-resource/mcp"),
+            "/.well-known/oauth-protected-resource"
+        );
+        assert_eq!(route("/mcp/"), "other");
+        assert_eq!(route("/nothing"), "other");
+        use axum::http::Method;
+        assert_eq!(METHODS[method_index(&Method::DELETE)], "DELETE");
+        assert_eq!(METHODS[method_index(&Method::GET)], "GET");
+        assert_eq!(METHODS[method_index(&Method::PATCH)], "other");
+    }
 
     #[test]
     fn request_ids_are_a_random_prefix_and_a_hex_counter() {
