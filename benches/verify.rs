@@ -9,7 +9,6 @@
 //! before the clock starts. Each algorithm runs `ROUNDS` rounds of `TOKENS` verifications after
 //! a warm-up; the table shows the median and the fastest round in microseconds per token.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,31 +18,15 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
-use mcp_resource_server::auth::jwks::{BoxFuture, KeyError, KeyStatus};
-use mcp_resource_server::auth::keys::{VerifyingKey, parse_jwks};
-use mcp_resource_server::auth::{KeyStore, Policy, Validator};
+use mcp_resource_server::auth::jwks::FixedKeys;
+use mcp_resource_server::auth::keys::parse_jwks;
+use mcp_resource_server::auth::{Policy, Validator};
 use mcp_resource_server::telemetry::Metrics;
 
 const ISSUER: &str = "https://auth.localhost/realms/mcp";
 const AUDIENCE: &str = "https://mcp.localhost/mcp";
 const TOKENS: usize = 1000;
 const ROUNDS: usize = 5;
-
-/// Keys fixed for the whole run: the benchmark measures verification, not fetching.
-struct FixedKeys(HashMap<String, Arc<VerifyingKey>>);
-
-impl KeyStore for FixedKeys {
-    fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyingKey>, KeyError>> {
-        let key = self.0.get(kid).cloned().ok_or(KeyError::UnknownKid);
-        Box::pin(async move { key })
-    }
-    fn publishes(&self, kid: &str) -> bool {
-        self.0.contains_key(kid)
-    }
-    fn status(&self) -> KeyStatus {
-        KeyStatus::default()
-    }
-}
 
 enum Signer {
     Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
@@ -160,7 +143,7 @@ fn main() {
         };
         let validator = Validator::new(
             policy,
-            Arc::new(FixedKeys(parsed.keys)),
+            Arc::new(FixedKeys::new(parsed.keys)),
             (TOKENS * (ROUNDS + 1)) as u64,
             Arc::new(Metrics::new()),
         );

@@ -67,13 +67,8 @@ impl AppState {
             metrics.clone(),
         ));
         let keys: Arc<dyn KeyStore> = jwks.clone();
-        let policy = Policy {
-            issuer: settings.issuer.clone(),
-            audiences: settings.audiences.clone(),
-            leeway: settings.leeway,
-        };
         let validator = Arc::new(Validator::new(
-            policy,
+            Policy::from_settings(&settings),
             keys.clone(),
             settings.token_cache_size,
             metrics.clone(),

@@ -109,6 +109,14 @@ fn description(s: &Settings, reason: Reason) -> String {
             "the token is not an access token; send the access token, not an ID or refresh token"
                 .into()
         }
+        Reason::DpopBound => {
+            "the access token is DPoP-bound (cnf.jkt) and cannot be used as a Bearer token; request a token without DPoP for this resource"
+                .into()
+        }
+        Reason::SenderConstrained => {
+            "the access token is bound to a key or certificate (cnf) this server cannot check; request an unbound token for this resource"
+                .into()
+        }
         Reason::InsufficientScope => format!(
             "the access token lacks a required scope; request the scopes {}",
             s.required_scopes.join(" ")

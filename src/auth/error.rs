@@ -23,11 +23,16 @@ pub enum Reason {
     WrongIssuer,
     WrongAudience,
     WrongType,
+    /// A DPoP-bound token (`cnf.jkt`, RFC 9449) sent with the Bearer scheme.
+    DpopBound,
+    /// A token bound some other way (`cnf`, e.g. to a client certificate, RFC 8705) that this
+    /// server cannot check.
+    SenderConstrained,
     InsufficientScope,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::BadSignature,
@@ -37,6 +42,8 @@ impl Reason {
         Reason::WrongIssuer,
         Reason::WrongAudience,
         Reason::WrongType,
+        Reason::DpopBound,
+        Reason::SenderConstrained,
         Reason::InsufficientScope,
     ];
 
@@ -51,6 +58,8 @@ impl Reason {
             Reason::WrongIssuer => "wrong_issuer",
             Reason::WrongAudience => "wrong_audience",
             Reason::WrongType => "wrong_type",
+            Reason::DpopBound => "dpop_bound",
+            Reason::SenderConstrained => "sender_constrained",
             Reason::InsufficientScope => "insufficient_scope",
         }
     }

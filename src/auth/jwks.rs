@@ -3,15 +3,19 @@
 //! Follows RFC 8725 §3 and the rotation rules of reference.md §4:
 //! - a background task refreshes the set at the interval `Cache-Control: max-age` asks for,
 //!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=MCP_JWKS_MAX_REFRESH_SECS`, retrying with backoff;
-//! - a token with an unknown `kid` triggers at most one refetch per `MCP_JWKS_COOLDOWN_SECS`,
-//!   concurrent misses share that one fetch, and unknown kids are remembered (bounded) until
-//!   the next key set arrives;
+//! - a token with an unknown `kid` causes a refetch at once, unless another unknown `kid`
+//!   caused one less than `MCP_JWKS_REFETCH_INTERVAL_SECS` ago; concurrent misses share one
+//!   fetch. The start-up load and the scheduled refreshes never count against that interval,
+//!   so a key Keycloak has just started publishing is accepted on its first token, whenever
+//!   it comes. Unknown kids are not remembered: the interval already bounds what they cost
+//!   (one fetch per interval however many arrive), and a remembered kid could only delay the
+//!   retry a rotation needs;
 //! - when Keycloak is down the last good keys keep verifying for `MCP_JWKS_MAX_STALE_SECS`;
 //! - a document with no usable key never replaces a good set.
 //!
 //! No lock is held across a fetch: readers see the current set through a short read lock.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
@@ -44,20 +48,50 @@ pub struct KeyStatus {
     /// Time since the keys in use were fetched; `None` when no usable keys are held.
     pub age: Option<Duration>,
     pub last_error: Option<String>,
-    pub unknown_kids_cached: u64,
 }
 
 /// Where verifying keys come from.
 pub trait KeyStore: Send + Sync + 'static {
-    /// The key for `kid`, refetching the set if the kid is new (within the cooldown rules).
+    /// The key for `kid`, refetching the set if the kid is new (at most once per refetch interval).
     fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyingKey>, KeyError>>;
     /// Whether `kid` is in the usable key set now, without fetching.
     fn publishes(&self, kid: &str) -> bool;
     fn status(&self) -> KeyStatus;
 }
 
+/// A key set that never changes: the keys `check` read from the JWKS once, or a benchmark's.
+pub struct FixedKeys(HashMap<String, Arc<VerifyingKey>>);
+
+impl FixedKeys {
+    pub fn new(keys: HashMap<String, Arc<VerifyingKey>>) -> Self {
+        FixedKeys(keys)
+    }
+}
+
+impl KeyStore for FixedKeys {
+    fn key<'a>(&'a self, kid: &'a str) -> BoxFuture<'a, Result<Arc<VerifyingKey>, KeyError>> {
+        let key = self.0.get(kid).cloned().ok_or(KeyError::UnknownKid);
+        Box::pin(std::future::ready(key))
+    }
+
+    fn publishes(&self, kid: &str) -> bool {
+        self.0.contains_key(kid)
+    }
+
+    fn status(&self) -> KeyStatus {
+        let mut kids: Vec<String> = self.0.keys().cloned().collect();
+        kids.sort();
+        KeyStatus {
+            keys: kids.len(),
+            kids,
+            age: None,
+            last_error: None,
+        }
+    }
+}
+
 struct KeySet {
-    keys: std::collections::HashMap<String, Arc<VerifyingKey>>,
+    keys: HashMap<String, Arc<VerifyingKey>>,
     fetched_at: Instant,
 }
 
@@ -72,11 +106,11 @@ pub struct JwksKeyStore {
     current: RwLock<Option<Arc<KeySet>>>,
     discovered_jwks_url: RwLock<Option<Url>>,
     last_error: RwLock<Option<String>>,
-    last_attempt: Mutex<Option<Instant>>,
-    /// Coalesces concurrent refetches caused by unknown kids into one fetch.
-    flight: moka::future::Cache<(), ()>,
-    /// Kids looked up and not found since the last key set arrived.
-    unknown: moka::sync::Cache<String, ()>,
+    /// When the last refetch caused by an unknown kid started; nothing else sets it.
+    last_refetch: Mutex<Option<Instant>>,
+    /// Coalesces concurrent refetches caused by unknown kids into one fetch; the value says
+    /// whether the refetch interval allowed a fetch.
+    flight: moka::future::Cache<(), bool>,
 }
 
 impl JwksKeyStore {
@@ -88,10 +122,6 @@ impl JwksKeyStore {
         settings: JwksSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let unknown = moka::sync::Cache::builder()
-            .max_capacity(10_000)
-            .time_to_live(settings.cooldown)
-            .build();
         JwksKeyStore {
             client,
             discovery_url,
@@ -102,16 +132,14 @@ impl JwksKeyStore {
             current: RwLock::new(None),
             discovered_jwks_url: RwLock::new(None),
             last_error: RwLock::new(None),
-            last_attempt: Mutex::new(None),
+            last_refetch: Mutex::new(None),
             flight: moka::future::Cache::new(1),
-            unknown,
         }
     }
 
     /// Fetches and installs the key set now; returns how long until the next refresh is due.
     /// With `rediscover`, the discovery document is read again even if a JWKS URL is known.
     pub async fn refresh(&self, rediscover: bool) -> Result<Duration, FetchError> {
-        *self.last_attempt.lock().expect("lock poisoned") = Some(Instant::now());
         let result = self.fetch(rediscover).await;
         self.metrics.jwks_fetch(match &result {
             Ok(_) => "success",
@@ -187,7 +215,6 @@ impl JwksKeyStore {
             fetched_at: Instant::now(),
         };
         *self.current.write().expect("lock poisoned") = Some(Arc::new(set));
-        self.unknown.invalidate_all();
     }
 
     /// The current set if it is fresh enough to use.
@@ -196,48 +223,49 @@ impl JwksKeyStore {
         (set.fetched_at.elapsed() <= self.settings.max_stale).then_some(set)
     }
 
-    fn refetch_due(&self) -> bool {
-        match *self.last_attempt.lock().expect("lock poisoned") {
-            Some(at) => at.elapsed() >= self.settings.cooldown,
-            None => true,
+    /// Whether an unknown kid may cause a refetch now; if so, the interval starts again.
+    fn take_refetch(&self) -> bool {
+        let mut last = self.last_refetch.lock().expect("lock poisoned");
+        if last.is_some_and(|at| at.elapsed() < self.settings.refetch_interval) {
+            return false;
         }
+        *last = Some(Instant::now());
+        true
     }
 
     async fn lookup(&self, kid: &str) -> Result<Arc<VerifyingKey>, KeyError> {
         if let Some(key) = self.usable().and_then(|s| s.keys.get(kid).cloned()) {
             return Ok(key);
         }
-        if !self.unknown.contains_key(kid) {
-            // Everyone who misses while a fetch is under way waits for that one fetch. The
-            // cooldown is checked inside, by whoever runs the future, so a miss right after a
-            // fetch started still waits for its result, and a failed fetch is not retried by
-            // the waiters.
-            let _ = self
-                .flight
-                .try_get_with((), async {
-                    if self.refetch_due()
-                        && let Err(e) = self.refresh(false).await
-                    {
-                        tracing::warn!(error = %e, "refetching signing keys for an unknown kid failed");
-                    }
-                    Ok::<(), std::convert::Infallible>(())
-                })
-                .await;
-            self.flight.invalidate(&()).await;
-        }
+        // Everyone who misses while a refetch is under way waits for that one fetch. The
+        // interval is checked inside, by whoever runs the future, so a miss right after a
+        // fetch started still waits for its result, and a failed fetch is not retried by the
+        // waiters. The answer says whether a fetch was allowed.
+        let fetched = self
+            .flight
+            .try_get_with((), async {
+                if !self.take_refetch() {
+                    return Ok::<bool, std::convert::Infallible>(false);
+                }
+                if let Err(e) = self.refresh(false).await {
+                    tracing::warn!(error = %e, "refetching signing keys for an unknown kid failed");
+                }
+                Ok(true)
+            })
+            .await
+            .unwrap_or(true);
+        self.flight.invalidate(&()).await;
         let Some(set) = self.usable() else {
             let why = self.last_error.read().expect("lock poisoned").clone();
             return Err(KeyError::Unavailable(
                 why.unwrap_or_else(|| "signing keys are not loaded yet".into()),
             ));
         };
-        match set.keys.get(kid) {
-            Some(key) => Ok(key.clone()),
-            None => {
-                self.unknown.insert(kid.to_owned(), ());
-                Err(KeyError::UnknownKid)
-            }
+        let key = set.keys.get(kid).cloned();
+        if key.is_none() && !fetched {
+            self.metrics.jwks_refetch_limited();
         }
+        key.ok_or(KeyError::UnknownKid)
     }
 }
 
@@ -254,13 +282,11 @@ impl KeyStore for JwksKeyStore {
         let set = self.usable();
         let mut kids: Vec<String> = set.iter().flat_map(|s| s.keys.keys().cloned()).collect();
         kids.sort();
-        self.unknown.run_pending_tasks();
         KeyStatus {
             keys: kids.len(),
             kids,
             age: set.map(|s| s.fetched_at.elapsed()),
             last_error: self.last_error.read().expect("lock poisoned").clone(),
-            unknown_kids_cached: self.unknown.entry_count(),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Signature keys: parsing a JWK Set (RFC 7517) into verifying keys and checking JWS signatures
-//! (RFC 7515, RFC 7518 §3) with `ring`.
+//! Signature keys: parsing a JWK Set (RFC 7517) into the verifying keys `jsonwebtoken` checks
+//! JWS signatures with (RFC 7515, RFC 7518 §3).
 //!
 //! Only keys published for signing (`use: "sig"`) with an `alg` from [`Alg`] are kept; each key
 //! pins its algorithm, so a token can never choose how it is verified (RFC 8725 §3.1). Encryption
@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
-/// The signature algorithms this server accepts, all asymmetric.
+/// The longest `kid` a token may name, or a published key may carry (Keycloak's are 43 bytes).
+pub const MAX_KID_BYTES: usize = 256;
+
+/// The signature algorithms this server accepts, all asymmetric. Declared in the order of
+/// [`Alg::ALL`], so `alg as usize` indexes per-algorithm tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Alg {
     RS256,
@@ -45,6 +49,22 @@ impl Alg {
         Alg::ALL.into_iter().find(|a| a.name() == name)
     }
 
+    /// The same algorithm as `jsonwebtoken` names it.
+    pub fn jwt(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
+        match self {
+            Alg::RS256 => J::RS256,
+            Alg::RS384 => J::RS384,
+            Alg::RS512 => J::RS512,
+            Alg::PS256 => J::PS256,
+            Alg::PS384 => J::PS384,
+            Alg::PS512 => J::PS512,
+            Alg::ES256 => J::ES256,
+            Alg::ES384 => J::ES384,
+            Alg::EdDSA => J::EdDSA,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Alg::RS256 => "RS256",
@@ -60,58 +80,14 @@ impl Alg {
     }
 }
 
-#[derive(Debug)]
-enum Material {
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-    /// An uncompressed SEC1 point, `0x04 || x || y`.
-    Ec(Vec<u8>),
-    Ed25519(Vec<u8>),
-}
-
 /// A public key that verifies signatures of exactly one algorithm.
 #[derive(Debug)]
 pub struct VerifyingKey {
     pub kid: String,
     pub alg: Alg,
-    material: Material,
-}
-
-impl VerifyingKey {
-    /// Checks `signature` over `message` (the JWS signing input).
-    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        match &self.material {
-            Material::Rsa { n, e } => {
-                let params = match self.alg {
-                    Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-                    Alg::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Alg::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    Alg::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-                    Alg::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-                    Alg::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-                    _ => return false,
-                };
-                RsaPublicKeyComponents { n, e }
-                    .verify(params, message, sig)
-                    .is_ok()
-            }
-            Material::Ec(point) => {
-                let alg: &dyn signature::VerificationAlgorithm = match self.alg {
-                    Alg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-                    Alg::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
-                    _ => return false,
-                };
-                UnparsedPublicKey::new(alg, point)
-                    .verify(message, sig)
-                    .is_ok()
-            }
-            Material::Ed25519(x) => UnparsedPublicKey::new(&signature::ED25519, x)
-                .verify(message, sig)
-                .is_ok(),
-        }
-    }
+    /// The key as `jsonwebtoken` takes it: RSA `(n, e)`, an uncompressed EC point
+    /// (`0x04 || x || y`), or the 32 bytes of an Ed25519 key.
+    pub decoding: DecodingKey,
 }
 
 /// The fields of a JWK this server reads; everything else (`x5c`, `x5t`, ...) is ignored.
@@ -179,6 +155,11 @@ pub fn parse_jwks(body: &[u8]) -> Result<ParsedKeys, String> {
 
 fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
     let kid = jwk.kid.clone().filter(|k| !k.is_empty()).ok_or("no kid")?;
+    if kid.len() > MAX_KID_BYTES {
+        return Err(format!(
+            "kid is longer than {MAX_KID_BYTES} bytes, so no token could name it"
+        ));
+    }
     if jwk.use_.as_deref() != Some("sig") {
         return Err(format!(
             "use is {:?}, only \"sig\" keys verify tokens",
@@ -188,7 +169,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
     let alg_name = jwk.alg.as_deref().ok_or("no alg to pin")?;
     let alg = Alg::from_name(alg_name).ok_or_else(|| format!("alg {alg_name} is not allowed"))?;
     let kty = jwk.kty.as_deref().unwrap_or("");
-    let material = match alg {
+    let decoding = match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
             expect(kty, "RSA")?;
             let n = b64(&jwk.n, "n")?;
@@ -197,7 +178,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
             if bits < 2048 {
                 return Err(format!("RSA modulus of {bits} bits is below 2048"));
             }
-            Material::Rsa { n, e }
+            DecodingKey::from_rsa_raw_components(&n, &e)
         }
         Alg::ES256 | Alg::ES384 => {
             expect(kty, "EC")?;
@@ -217,7 +198,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            Material::Ec(point)
+            DecodingKey::from_ec_der(&point)
         }
         Alg::EdDSA => {
             expect(kty, "OKP")?;
@@ -228,10 +209,10 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
             if x.len() != 32 {
                 return Err("Ed25519 key must be 32 bytes".into());
             }
-            Material::Ed25519(x)
+            DecodingKey::from_ed_der(&x)
         }
     };
-    Ok(VerifyingKey { kid, alg, material })
+    Ok(VerifyingKey { kid, alg, decoding })
 }
 
 fn expect(kty: &str, want: &str) -> Result<(), String> {
@@ -284,6 +265,14 @@ mod tests {
     fn a_document_without_keys_is_an_error() {
         assert!(parse_jwks(b"<html>").is_err());
         assert!(parse_jwks(b"{}").is_err());
+    }
+
+    #[test]
+    fn algorithms_are_declared_in_the_order_of_all() {
+        for (i, alg) in Alg::ALL.into_iter().enumerate() {
+            assert_eq!(alg as usize, i, "{alg:?}");
+            assert_eq!(format!("{:?}", alg.jwt()), alg.name());
+        }
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! validation against Keycloak's keys.
 //!
 //! - [`discovery`]: the outbound client, OpenID discovery and bounded document fetches;
-//! - [`keys`]: JWK parsing and signature verification;
+//! - [`keys`]: JWK parsing into the keys `jsonwebtoken` verifies with;
+//! - [`crypto`]: the verify-only `ring` backend of `jsonwebtoken`;
 //! - [`jwks`]: the [`KeyStore`] trait and the cached, self-refreshing JWKS store;
 //! - [`validator`]: token validation and the verified-token cache;
 //! - [`principal`]: the [`Principal`] extractor that guards routes;
 //! - [`challenge`] and [`error`]: the 401/403/503 answers.
 
 pub mod challenge;
+pub mod crypto;
 pub mod discovery;
 pub mod error;
 pub mod jwks;
@@ -20,4 +22,4 @@ pub mod validator;
 pub use error::{AuthError, Reason};
 pub use jwks::{JwksKeyStore, KeyStore};
 pub use principal::{Identity, Principal};
-pub use validator::{Policy, Validator};
+pub use validator::{Policy, Rule, Validator};

@@ -118,15 +118,19 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Auth
             )
         })?;
     let principal = state.validator.validate(token).await?;
-    let missing: Vec<String> = state
-        .settings
-        .required_scopes
+    require_scopes(&principal, &state.settings.required_scopes)?;
+    Ok(principal)
+}
+
+/// The scope rule: a token must carry every scope in `required` (`MCP_REQUIRED_SCOPES`).
+pub fn require_scopes(principal: &Principal, required: &[String]) -> Result<(), AuthError> {
+    let missing: Vec<String> = required
         .iter()
         .filter(|s| !principal.has_scope(s))
         .cloned()
         .collect();
     if missing.is_empty() {
-        Ok(principal)
+        Ok(())
     } else {
         Err(AuthError::InsufficientScope { missing })
     }

@@ -1,11 +1,22 @@
-//! Access-token validation: a JWS (RFC 7515) carrying Keycloak's JWT claims (RFC 7519),
-//! checked as RFC 8725 and RFC 9068 ask.
+//! Access-token validation: a JWS (RFC 7515) carrying Keycloak's JWT claims (RFC 7519), checked
+//! as RFC 8725 and RFC 9068 ask. This is the only place a token is judged; `serve` and `check`
+//! both call [`Validator::verify`].
 //!
-//! Order of checks: size (16 KiB, before any parsing), shape, header (`alg` from the allowlist,
-//! `kid` present, no `crit`), key by `kid` from the key store, `alg` equal to the key's pinned
-//! algorithm, signature, then the claims: `typ`, `iss` exact, `aud` contains an accepted
-//! audience, `exp` required, `nbf` and `iat` not in the future, each with the configured leeway.
-//! Header fields that point at other keys (`jku`, `x5u`, `jwk`, `x5c`) are never read.
+//! `jsonwebtoken` decodes the JWS and verifies the signature (with [`super::crypto::RING`]), and
+//! is told the rules it can enforce: the one algorithm the key is pinned to, `exp`, `iss` and
+//! `aud` required, `iss` equal to `KC_ISSUER`, `aud` holding an accepted audience, `exp` and
+//! `nbf` with the leeway. The policy around it is ours, in this order:
+//!
+//! 1. form: at most 16 KiB before any parsing, three parts, a header naming an allowed `alg`, a
+//!    `kid` of at most 256 bytes, and no `crit`;
+//! 2. signature: the key published for the `kid` (`use: sig` only), its pinned `alg`, then the
+//!    signature itself;
+//! 3. type: header `typ` JWT or at+jwt, claim `typ` exactly `Bearer` when present;
+//! 4. lifetime, issuer and audience: `iat` not in the future (ours), then the crate's checks;
+//! 5. binding: no `cnf` (a sender-constrained token is refused as a bearer token, RFC 9449 §7.1).
+//!
+//! Claims are read into a typed struct, so duplicate members, an `iss` that is not one string or
+//! an `aud` that is not a string or an array of strings make the token malformed.
 //!
 //! Verified tokens are remembered by their SHA-256, bounded in number and never past `exp`, so
 //! a client reusing its token costs one hash and one lookup.
@@ -16,13 +27,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
+use jsonwebtoken::{Validation, dangerous};
 use serde::Deserialize;
-use serde::de::Deserializer;
+use serde::de::{Deserializer, IgnoredAny};
 
 use super::error::{AuthError, Reason};
 use super::jwks::{KeyError, KeyStore};
-use super::keys::Alg;
+use super::keys::{Alg, MAX_KID_BYTES};
 use super::principal::{Identity, Principal};
+use crate::config::Settings;
 use crate::telemetry::Metrics;
 
 /// Tokens longer than this are refused before any parsing.
@@ -36,20 +50,80 @@ pub struct Policy {
     pub leeway: Duration,
 }
 
+impl Policy {
+    /// The policy the configuration asks for: `KC_ISSUER`, `MCP_AUDIENCE` and
+    /// `MCP_ALT_AUDIENCE`, `MCP_CLOCK_LEEWAY_SECS`.
+    pub fn from_settings(settings: &Settings) -> Self {
+        Policy {
+            issuer: settings.issuer.clone(),
+            audiences: settings.audiences.clone(),
+            leeway: settings.leeway,
+        }
+    }
+
+    /// What `jsonwebtoken` is told for a key pinned to `alg`.
+    fn validation(&self, alg: Alg) -> Validation {
+        let mut v = Validation::new(alg.jwt());
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&self.audiences);
+        v.leeway = self.leeway.as_secs();
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        // RFC 7519 §4.1.4: a token is usable only *before* `exp`. The crate alone would also
+        // accept it during the second `exp` names; this makes `exp + leeway <= now` expired.
+        v.reject_tokens_expiring_in_less_than = 1;
+        v
+    }
+}
+
+/// The rules of the module documentation, in the order they are applied; every refusal names
+/// the first rule its token broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rule {
+    Form,
+    Signature,
+    Type,
+    /// Lifetime, issuer and audience: the crate judges these together, so which of them a
+    /// token with several faults is refused for is not fixed.
+    Claims,
+    Binding,
+    /// The scopes `MCP_REQUIRED_SCOPES` names ([`super::principal::require_scopes`]).
+    Scope,
+}
+
+impl Reason {
+    /// The rule a refusal for this reason broke.
+    pub fn rule(self) -> Rule {
+        use Reason::*;
+        match self {
+            Missing | Malformed => Rule::Form,
+            BadSignature | UnknownKid => Rule::Signature,
+            WrongType => Rule::Type,
+            Expired | NotYetValid | WrongIssuer | WrongAudience => Rule::Claims,
+            DpopBound | SenderConstrained => Rule::Binding,
+            InsufficientScope => Rule::Scope,
+        }
+    }
+}
+
 /// Validates tokens and remembers the ones that passed.
 pub struct Validator {
     policy: Policy,
+    /// What `jsonwebtoken` is told, by [`Alg`].
+    validations: [Validation; Alg::ALL.len()],
     keys: Arc<dyn KeyStore>,
     cache: moka::sync::Cache<[u8; 32], Principal>,
     metrics: Arc<Metrics>,
 }
 
+/// The header members the policy reads; `jsonwebtoken` reads the header again for itself.
 #[derive(Deserialize)]
 struct Header {
     alg: Option<String>,
     kid: Option<String>,
     typ: Option<String>,
-    crit: Option<serde_json::Value>,
+    crit: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -65,6 +139,7 @@ struct Roles {
     roles: Vec<String>,
 }
 
+/// The claims the policy and the [`Identity`] use.
 #[derive(Deserialize)]
 struct Claims {
     iss: Option<String>,
@@ -76,6 +151,7 @@ struct Claims {
     #[serde(default, deserialize_with = "numeric_date")]
     iat: Option<i64>,
     typ: Option<String>,
+    cnf: Option<HashMap<String, IgnoredAny>>,
     sub: Option<String>,
     azp: Option<String>,
     scope: Option<String>,
@@ -121,17 +197,24 @@ impl moka::Expiry<[u8; 32], Principal> for UntilExpiry {
 }
 
 impl Validator {
+    /// Installs the `jsonwebtoken` crypto provider, so no token can be decoded before it is.
     pub fn new(
         policy: Policy,
         keys: Arc<dyn KeyStore>,
         cache_size: u64,
         metrics: Arc<Metrics>,
     ) -> Self {
+        if let Err(why) = super::crypto::install() {
+            // Only a library linked into this binary could have done it; decoding would then
+            // use its cryptography, which this server has not vetted.
+            panic!("{why}");
+        }
         let cache = moka::sync::Cache::builder()
             .max_capacity(cache_size)
             .expire_after(UntilExpiry)
             .build();
         Validator {
+            validations: Alg::ALL.map(|alg| policy.validation(alg)),
             policy,
             keys,
             cache,
@@ -147,15 +230,8 @@ impl Validator {
 
     /// Validates a bearer token, from the cache when it was verified before.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::invalid(
-                Reason::Malformed,
-                format!(
-                    "token of {} bytes is over the {MAX_TOKEN_BYTES}-byte limit",
-                    token.len()
-                ),
-            ));
-        }
+        // Refused before it is even hashed.
+        check_size(token)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         let key: [u8; 32] = digest.as_ref().try_into().expect("SHA-256 is 32 bytes");
         if let Some(p) = self.cache.get(&key) {
@@ -174,155 +250,275 @@ impl Validator {
         Ok(principal)
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Judges a token by every rule, without the cache: the verdict `serve` gives on a cache
+    /// miss, and the one `check` reports.
+    pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         use Reason::*;
-        let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(AuthError::invalid(
-                Malformed,
-                "not three dot-separated parts (encrypted tokens are not accepted)",
-            ));
-        };
-        let header: Header =
-            decode_json(h64).map_err(|e| AuthError::invalid(Malformed, format!("header: {e}")))?;
-        let alg_name = header.alg.as_deref().unwrap_or("");
-        let alg = Alg::from_name(alg_name).ok_or_else(|| {
-            AuthError::invalid(BadSignature, format!("alg `{alg_name}` is not accepted"))
-        })?;
-        if header.crit.is_some() {
-            return Err(AuthError::invalid(
-                Malformed,
-                "the crit header names extensions this server does not implement",
-            ));
-        }
-        let kid = header
-            .kid
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| AuthError::invalid(Malformed, "header has no kid"))?;
-        let key = self.keys.key(&kid).await.map_err(|e| match e {
+        let header = read_header(token)?;
+        let key = self.keys.key(&header.kid).await.map_err(|e| match e {
             KeyError::UnknownKid => AuthError::invalid(
                 UnknownKid,
-                format!("kid `{kid}` is not published by the issuer"),
+                format!("kid `{}` is not published by the issuer", header.kid),
             ),
             KeyError::Unavailable(why) => AuthError::Unavailable(why),
         })?;
-        if key.alg != alg {
+        if key.alg != header.alg {
             return Err(AuthError::invalid(
                 BadSignature,
                 format!(
-                    "alg {} does not match key {kid}, which is pinned to {}",
-                    alg.name(),
+                    "alg {} does not match key {}, which is pinned to {}",
+                    header.alg.name(),
+                    key.kid,
                     key.alg.name()
                 ),
             ));
         }
-        let signature = URL_SAFE_NO_PAD
-            .decode(s64)
-            .map_err(|_| AuthError::invalid(BadSignature, "signature is not base64url"))?;
-        let signed = &token[..h64.len() + 1 + p64.len()];
-        if !key.verify(signed.as_bytes(), &signature) {
-            return Err(AuthError::invalid(
-                BadSignature,
-                format!("signature does not verify with key {kid}"),
-            ));
-        }
-        if let Some(typ) = header.typ.as_deref() {
-            let typ = typ.to_ascii_lowercase();
-            let typ = typ.strip_prefix("application/").unwrap_or(&typ);
-            if typ != "jwt" && typ != "at+jwt" {
-                return Err(AuthError::invalid(
-                    WrongType,
-                    format!("header typ `{typ}` is not JWT or at+jwt"),
-                ));
-            }
-        }
-        let claims: Claims =
-            decode_json(p64).map_err(|e| AuthError::invalid(Malformed, format!("claims: {e}")))?;
-        self.check_claims(claims, kid)
+        let validation = &self.validations[key.alg as usize];
+        let claims = match jsonwebtoken::decode::<Claims>(token, &key.decoding, validation) {
+            Ok(data) => data.claims,
+            Err(e) => return Err(self.refusal(token, &header, e)),
+        };
+        check_type(&header, &claims)?;
+        self.check_issued_at(&claims)?;
+        check_binding(&claims)?;
+        Ok(principal(claims, header.kid))
     }
 
-    fn check_claims(&self, c: Claims, kid: String) -> Result<Principal, AuthError> {
+    /// Why `jsonwebtoken` refused a token whose header passed [`read_header`].
+    fn refusal(&self, token: &str, header: &TokenHeader, e: JwtError) -> AuthError {
         use Reason::*;
-        let p = &self.policy;
-        if let Some(typ) = c.typ.as_deref().filter(|t| *t != "Bearer") {
-            return Err(AuthError::invalid(
-                WrongType,
-                format!("typ `{typ}` is not Bearer"),
-            ));
+        match e.kind() {
+            ErrorKind::ExpiredSignature
+            | ErrorKind::ImmatureSignature
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::MissingRequiredClaim(_)
+            | ErrorKind::InvalidClaimFormat(_) => self.claims_refusal(token, header, e),
+            ErrorKind::InvalidSignature => AuthError::invalid(
+                BadSignature,
+                format!("signature does not verify with key {}", header.kid),
+            ),
+            ErrorKind::Base64(_) if !is_base64url(token.rsplit('.').next().unwrap_or("")) => {
+                AuthError::invalid(BadSignature, "signature is not base64url")
+            }
+            ErrorKind::InvalidAlgorithm
+            | ErrorKind::MissingAlgorithm
+            | ErrorKind::UnsupportedAlgorithm
+            | ErrorKind::InvalidAlgorithmName
+            | ErrorKind::InvalidKeyFormat
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::Provider(_) => AuthError::invalid(
+                BadSignature,
+                format!("key {} cannot verify this token: {e}", header.kid),
+            ),
+            _ => AuthError::invalid(Malformed, format!("token: {e}")),
         }
-        let iss = c.iss.unwrap_or_default();
-        if iss != p.issuer {
-            return Err(AuthError::invalid(
-                WrongIssuer,
-                format!("iss `{iss}` is not `{}`", p.issuer),
-            ));
-        }
-        let aud = match c.aud {
-            None => Vec::new(),
-            Some(Audience::One(a)) => vec![a],
-            Some(Audience::Many(a)) => a,
+    }
+
+    /// A refusal after the signature verified: the type and `iat` are judged first, as on a
+    /// token the crate accepted, then the crate's finding is named.
+    fn claims_refusal(&self, token: &str, header: &TokenHeader, e: JwtError) -> AuthError {
+        use Reason::*;
+        // The crate read these claims into the same struct before judging them.
+        let Ok(c) = dangerous::insecure_decode_claims::<Claims>(token) else {
+            return AuthError::invalid(Malformed, format!("claims: {e}"));
         };
-        if !aud.iter().any(|a| p.audiences.contains(a)) {
-            return Err(AuthError::invalid(
-                WrongAudience,
-                format!("aud {aud:?} does not contain any of {:?}", p.audiences),
-            ));
+        if let Err(refused) = check_type(header, &c).and_then(|()| self.check_issued_at(&c)) {
+            return refused;
         }
+        let p = &self.policy;
         let now = unix_now();
-        let leeway = p.leeway.as_secs() as i64;
-        let exp = c
-            .exp
-            .ok_or_else(|| AuthError::invalid(Malformed, "token has no exp"))?;
-        if exp.saturating_add(leeway) <= now {
-            return Err(AuthError::invalid(
+        match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::invalid(
                 Expired,
-                format!("expired {} s ago", now - exp),
-            ));
-        }
-        if let Some(nbf) = c.nbf.filter(|nbf| *nbf > now.saturating_add(leeway)) {
-            return Err(AuthError::invalid(
+                format!("expired {} s ago", now - c.exp.unwrap_or(now)),
+            ),
+            ErrorKind::ImmatureSignature => AuthError::invalid(
                 NotYetValid,
-                format!("nbf is {} s in the future", nbf - now),
-            ));
+                format!("nbf is {} s in the future", c.nbf.unwrap_or(now) - now),
+            ),
+            ErrorKind::InvalidIssuer => AuthError::invalid(
+                WrongIssuer,
+                format!("iss `{}` is not `{}`", c.iss.unwrap_or_default(), p.issuer),
+            ),
+            ErrorKind::InvalidAudience => AuthError::invalid(
+                WrongAudience,
+                format!(
+                    "aud {:?} does not contain any of {:?}",
+                    audiences(c.aud),
+                    p.audiences
+                ),
+            ),
+            // The crate looks for required claims in no fixed order; name the first missing.
+            ErrorKind::MissingRequiredClaim(_) if c.exp.is_none() => {
+                AuthError::invalid(Malformed, "token has no exp")
+            }
+            ErrorKind::MissingRequiredClaim(_) if c.iss.is_none() => {
+                AuthError::invalid(WrongIssuer, "token has no iss")
+            }
+            ErrorKind::MissingRequiredClaim(_) => {
+                AuthError::invalid(WrongAudience, "token has no aud")
+            }
+            _ => AuthError::invalid(Malformed, format!("claims: {e}")),
         }
-        if let Some(iat) = c.iat.filter(|iat| *iat > now.saturating_add(leeway)) {
-            return Err(AuthError::invalid(
-                NotYetValid,
+    }
+
+    fn check_issued_at(&self, c: &Claims) -> Result<(), AuthError> {
+        let now = unix_now();
+        let leeway = self.policy.leeway.as_secs() as i64;
+        match c.iat.filter(|iat| *iat > now.saturating_add(leeway)) {
+            Some(iat) => Err(AuthError::invalid(
+                Reason::NotYetValid,
                 format!("iat is {} s in the future", iat - now),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(Principal::new(Identity {
-            subject: c.sub,
-            client_id: c.azp,
-            username: c.preferred_username,
-            scopes: c
-                .scope
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            realm_roles: c.realm_access.unwrap_or_default().roles,
-            client_roles: c
-                .resource_access
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.roles))
-                .collect(),
-            groups: c.groups.unwrap_or_default(),
-            session_id: c.sid,
-            token_id: c.jti,
-            kid,
-            exp,
-            access: Default::default(),
-        }))
     }
 }
 
-fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Result<T, String> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| "not base64url".to_owned())?;
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+/// The header as the policy needs it.
+struct TokenHeader {
+    alg: Alg,
+    kid: String,
+    typ: Option<String>,
+}
+
+/// Rule 1, form: size, shape and header, before any key is looked up.
+fn read_header(token: &str) -> Result<TokenHeader, AuthError> {
+    use Reason::*;
+    check_size(token)?;
+    let mut parts = token.split('.');
+    let (Some(h64), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AuthError::invalid(
+            Malformed,
+            "not three dot-separated parts (encrypted tokens are not accepted)",
+        ));
+    };
+    let header: Header = URL_SAFE_NO_PAD
+        .decode(h64)
+        .map_err(|_| "not base64url".to_owned())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+        .map_err(|e| AuthError::invalid(Malformed, format!("header: {e}")))?;
+    let alg_name = header.alg.as_deref().unwrap_or("");
+    let alg = Alg::from_name(alg_name).ok_or_else(|| {
+        AuthError::invalid(BadSignature, format!("alg `{alg_name}` is not accepted"))
+    })?;
+    if header.crit.is_some() {
+        return Err(AuthError::invalid(
+            Malformed,
+            "the crit header names extensions this server does not implement",
+        ));
+    }
+    let kid = header
+        .kid
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| AuthError::invalid(Malformed, "header has no kid"))?;
+    if kid.len() > MAX_KID_BYTES {
+        return Err(AuthError::invalid(
+            Malformed,
+            format!("kid of {} bytes is longer than {MAX_KID_BYTES}", kid.len()),
+        ));
+    }
+    Ok(TokenHeader {
+        alg,
+        kid,
+        typ: header.typ,
+    })
+}
+
+fn check_size(token: &str) -> Result<(), AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::invalid(
+            Reason::Malformed,
+            format!(
+                "token of {} bytes is over the {MAX_TOKEN_BYTES}-byte limit",
+                token.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Rule 3, type: an access token, not an ID, refresh or logout token.
+fn check_type(header: &TokenHeader, c: &Claims) -> Result<(), AuthError> {
+    if let Some(typ) = header.typ.as_deref() {
+        let typ = typ.to_ascii_lowercase();
+        let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+        if typ != "jwt" && typ != "at+jwt" {
+            return Err(AuthError::invalid(
+                Reason::WrongType,
+                format!("header typ `{typ}` is not JWT or at+jwt"),
+            ));
+        }
+    }
+    match c.typ.as_deref() {
+        Some(typ) if typ != "Bearer" => Err(AuthError::invalid(
+            Reason::WrongType,
+            format!("typ `{typ}` is not Bearer"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Rule 5, binding: a token bound to a key (`cnf`, RFC 7800) is useless to a thief only if the
+/// binding is checked; sent here as a bearer token, it is refused.
+fn check_binding(c: &Claims) -> Result<(), AuthError> {
+    let Some(cnf) = &c.cnf else { return Ok(()) };
+    if cnf.contains_key("jkt") {
+        return Err(AuthError::invalid(
+            Reason::DpopBound,
+            "the token is DPoP-bound (cnf.jkt) and was sent as a Bearer token",
+        ));
+    }
+    let mut members: Vec<&str> = cnf.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    Err(AuthError::invalid(
+        Reason::SenderConstrained,
+        format!("the token is bound by cnf {members:?}, which this server cannot check"),
+    ))
+}
+
+fn audiences(aud: Option<Audience>) -> Vec<String> {
+    match aud {
+        None => Vec::new(),
+        Some(Audience::One(a)) => vec![a],
+        Some(Audience::Many(a)) => a,
+    }
+}
+
+fn is_base64url(text: &str) -> bool {
+    URL_SAFE_NO_PAD.decode(text).is_ok()
+}
+
+fn principal(c: Claims, kid: String) -> Principal {
+    Principal::new(Identity {
+        subject: c.sub,
+        client_id: c.azp,
+        username: c.preferred_username,
+        // RFC 6749 §3.3: scope tokens are separated by single spaces (U+0020) only.
+        scopes: c
+            .scope
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        realm_roles: c.realm_access.unwrap_or_default().roles,
+        client_roles: c
+            .resource_access
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.roles))
+            .collect(),
+        groups: c.groups.unwrap_or_default(),
+        session_id: c.sid,
+        token_id: c.jti,
+        kid,
+        exp: c.exp.unwrap_or_default(),
+        access: Default::default(),
+    })
 }

@@ -49,6 +49,10 @@ pub struct Line {
     /// What to change, naming the setting; empty on PASS.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub hint: String,
+    /// On a token line that fails: the reason the server refuses the token for, as its
+    /// `mcp_token_rejections_total` label says it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// Every line, in order.
@@ -58,6 +62,7 @@ pub struct Report {
 }
 
 impl Report {
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         gate: char,
@@ -66,6 +71,7 @@ impl Report {
         actual: impl Into<String>,
         expected: impl Into<String>,
         hint: impl Into<String>,
+        reason: Option<&'static str>,
     ) {
         let hint = if status == Status::Pass {
             String::new()
@@ -79,6 +85,7 @@ impl Report {
             actual: actual.into(),
             expected: expected.into(),
             hint,
+            reason,
         });
     }
 
@@ -89,7 +96,7 @@ impl Report {
         actual: impl Into<String>,
         expected: impl Into<String>,
     ) {
-        self.push(gate, check, Status::Pass, actual, expected, "");
+        self.push(gate, check, Status::Pass, actual, expected, "", None);
     }
 
     fn fail(
@@ -100,11 +107,11 @@ impl Report {
         expected: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        self.push(gate, check, Status::Fail, actual, expected, hint);
+        self.push(gate, check, Status::Fail, actual, expected, hint, None);
     }
 
     fn skip(&mut self, gate: char, check: &'static str, why: impl Into<String>) {
-        self.push(gate, check, Status::Skip, "", "", why);
+        self.push(gate, check, Status::Skip, "", "", why, None);
     }
 
     /// PASS when `ok`, else FAIL with `hint`.
@@ -118,7 +125,7 @@ impl Report {
         hint: impl Into<String>,
     ) {
         let status = if ok { Status::Pass } else { Status::Fail };
-        self.push(gate, check, status, actual, expected, hint);
+        self.push(gate, check, status, actual, expected, hint, None);
     }
 
     /// Whether nothing failed.
@@ -152,7 +159,10 @@ impl Report {
             out.push_str(&format!("{status}  {}  {}", l.gate, l.check));
             match l.status {
                 Status::Fail => {
-                    out.push_str(&format!(": got {}, expected {}", l.actual, l.expected))
+                    out.push_str(&format!(": got {}, expected {}", l.actual, l.expected));
+                    if let Some(reason) = l.reason {
+                        out.push_str(&format!(" (the server refuses it: {reason})"));
+                    }
                 }
                 _ if !l.actual.is_empty() => out.push_str(&format!(": {}", l.actual)),
                 _ => {}
@@ -186,7 +196,7 @@ pub async fn run(settings: &Settings, args: &Args, client: &reqwest::Client) -> 
     let found = issuer::check(settings, client, &mut report).await;
     let token = token::obtain(settings, args, found.as_ref(), client, &mut report).await;
     match (&token, &found) {
-        (Some(t), Some(f)) => token::check(settings, t, f, &mut report),
+        (Some(t), Some(f)) => token::check(settings, t, f, &mut report).await,
         (Some(_), None) => report.skip(
             'B',
             "token checks",

@@ -1,17 +1,22 @@
 //! Gate B: a real access token. It is taken from `--token`, or fetched from the token endpoint
 //! with `--client-id`/`--client-secret` (client credentials, asking for `MCP_REQUIRED_SCOPES`
-//! and `resource=MCP_RESOURCE`), then checked claim by claim against the configuration: the
-//! signature with the published key, `iss`, `aud`, `typ`, `exp`/`nbf` and the scopes.
+//! and `resource=MCP_RESOURCE`), then judged by the server's own validator and scope rule
+//! ([`crate::auth::Validator::verify`]), shown one line per rule.
+
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::issuer::Found;
-use super::{Args, Report};
-use crate::auth::keys::Alg;
+use super::{Args, Report, Status};
+use crate::auth::jwks::FixedKeys;
+use crate::auth::principal::require_scopes;
 use crate::auth::validator::unix_now;
+use crate::auth::{AuthError, Policy, Reason, Rule, Validator};
 use crate::config::Settings;
+use crate::telemetry::Metrics;
 
 /// The token to check, or `None` (with a line saying why) when there is none.
 pub async fn obtain(
@@ -121,107 +126,194 @@ async fn request(
     Some(body)
 }
 
-/// Checks each property of `token` on its own line.
-pub fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
-    let parts: Vec<&str> = token.split('.').collect();
-    let (header, claims) = match parts.as_slice() {
-        [h, p, _] => (decode(h), decode(p)),
-        _ => (None, None),
+/// Judges `token` once with the server's own validator (over the keys gate A read) and the
+/// server's scope rule, then shows one line per rule: the rule the token broke fails, the rules
+/// the validator applies before it pass, and the ones after it are skipped, because the server
+/// stops at the first failure too.
+pub async fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
+    let keys = FixedKeys::new(found.keys.keys.clone());
+    let validator = Validator::new(
+        Policy::from_settings(s),
+        Arc::new(keys),
+        0,
+        Arc::new(Metrics::new()),
+    );
+    let verdict = match validator.verify(token).await {
+        Ok(p) => require_scopes(&p, &s.required_scopes).map(|()| p),
+        Err(e) => Err(e),
     };
-    let (Some(header), Some(claims)) = (header, claims) else {
-        r.fail(
+    let refused = match &verdict {
+        Ok(_) => None,
+        Err(e) => match e.reason() {
+            Some(reason) => Some((reason, detail(e))),
+            None => {
+                r.fail(
+                    'B',
+                    "token checks",
+                    detail(e),
+                    "a verdict on the token",
+                    "the keys gate A read could not be used",
+                );
+                return;
+            }
+        },
+    };
+    let shown = Shown::read(token);
+    let mut line = |check: &'static str,
+                    reasons: &[Reason],
+                    actual: String,
+                    expected: String,
+                    hint: String| {
+        let rule = reasons[0].rule();
+        let (status, actual, reason) = match &refused {
+            None => (Status::Pass, actual, None),
+            Some((reason, detail)) if reasons.contains(reason) => {
+                // Where the token's own value says little, the validator's finding says more.
+                let actual = if rule <= Rule::Signature {
+                    detail.clone()
+                } else {
+                    actual
+                };
+                (Status::Fail, actual, Some(*reason))
+            }
+            Some((reason, _)) if rule < reason.rule() => (Status::Pass, actual, None),
+            Some((reason, _)) => {
+                let why = format!(
+                    "not judged: the server refuses the token for {} first",
+                    reason.as_str()
+                );
+                r.push('B', check, Status::Skip, actual, expected, why, None);
+                return;
+            }
+        };
+        r.push(
             'B',
-            "token is a signed JWT",
-            format!("{} dot-separated parts", parts.len()),
-            "three base64url JSON parts (a signed JWT)",
-            "Keycloak issues JWT access tokens; pass the access token, not a refresh or ID token",
+            check,
+            status,
+            actual,
+            expected,
+            hint,
+            reason.map(Reason::as_str),
         );
-        return;
     };
-    signature(&parts, &header, found, r);
-    let iss = claims["iss"].as_str().unwrap_or("(none)");
-    r.expect('B', "iss equals KC_ISSUER", iss == s.issuer, format!("\"{iss}\""), format!("\"{}\"", s.issuer),
-        "the token comes from another issuer than KC_ISSUER: fix KC_ISSUER or Keycloak's KC_HOSTNAME");
-    let aud = match &claims["aud"] {
-        Value::String(a) => vec![a.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
-    r.expect('B', "aud contains MCP_AUDIENCE", aud.iter().any(|a| s.audiences.contains(a)), format!("{aud:?}"), format!("one of {:?}", s.audiences),
-        format!("add an Audience mapper for {} to the client scope `mcp:tools` (docs/keycloak.md), or set MCP_AUDIENCE to the audience Keycloak sends", s.audiences[0]));
-    let typ = claims["typ"].as_str();
-    r.expect(
-        'B',
+    use Reason::*;
+    line(
+        "token is a signed JWT",
+        &[Malformed],
+        shown.form(),
+        "three base64url parts, a JSON header with alg and kid, at most 16 KiB".into(),
+        "Keycloak issues JWT access tokens; pass the access token, not a refresh or ID token"
+            .into(),
+    );
+    line("signature verifies", &[BadSignature, UnknownKid], shown.signer(), "signed by a published use=sig key with its pinned alg".into(),
+        "the token was altered, or signed by another realm or a rotated-out key; get a fresh token from KC_ISSUER".into());
+    line(
         "typ is an access token",
-        typ.is_none_or(|t| t.eq_ignore_ascii_case("Bearer")),
-        typ.map_or("(absent)".to_owned(), |t| format!("\"{t}\"")),
-        "\"Bearer\" or absent",
-        "pass the access token, not an ID or refresh token",
+        &[WrongType],
+        shown.text("typ"),
+        "\"Bearer\" or absent (header typ JWT or at+jwt)".into(),
+        "pass the access token, not an ID or refresh token".into(),
     );
-    let now = unix_now();
-    let leeway = s.leeway.as_secs() as i64;
-    let exp = claims["exp"].as_i64();
-    let nbf = claims["nbf"].as_i64();
-    let live = exp.is_some_and(|e| e + leeway > now) && nbf.is_none_or(|n| n - leeway <= now);
-    r.expect(
-        'B',
+    line(
         "exp and nbf admit now",
-        live,
+        &[Expired, NotYetValid],
+        shown.lifetime(),
         format!(
-            "exp {} s from now{}",
-            exp.map_or("(none)".into(), |e| (e - now).to_string()),
-            nbf.map_or(String::new(), |n| format!(", nbf {} s from now", n - now))
+            "exp in the future, nbf and iat not (±{} s)",
+            s.leeway.as_secs()
         ),
-        format!("exp in the future, nbf not (±{leeway} s)"),
-        "get a fresh token; if it was fresh, synchronise the clocks",
+        "get a fresh token; if it was fresh, synchronise the clocks".into(),
     );
-    let scopes: Vec<&str> = claims["scope"]
-        .as_str()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let missing: Vec<&String> = s
-        .required_scopes
-        .iter()
-        .filter(|w| !scopes.contains(&w.as_str()))
-        .collect();
-    r.expect('B', "scope holds MCP_REQUIRED_SCOPES", missing.is_empty(), format!("\"{}\"", scopes.join(" ")), format!("contains {}", s.required_scopes.join(" ")),
-        format!("the client must get the scope(s) {missing:?}: make `mcp:tools` a default client scope (docs/keycloak.md) or change MCP_REQUIRED_SCOPES"));
+    line("iss equals KC_ISSUER", &[WrongIssuer], shown.text("iss"), format!("\"{}\"", s.issuer),
+        "the token comes from another issuer than KC_ISSUER: fix KC_ISSUER or Keycloak's KC_HOSTNAME".into());
+    line(
+        "aud contains MCP_AUDIENCE",
+        &[WrongAudience],
+        shown.audiences(),
+        format!("one of {:?}", s.audiences),
+        format!(
+            "add an Audience mapper for {} to the client scope `mcp:tools` (docs/keycloak.md), or set MCP_AUDIENCE to the audience Keycloak sends",
+            s.audiences[0]
+        ),
+    );
+    line(
+        "token is not sender-constrained",
+        &[DpopBound, SenderConstrained],
+        shown.text("cnf"),
+        "no cnf claim (a bearer token)".into(),
+        "this server takes bearer tokens: turn off DPoP or certificate binding for this client"
+            .into(),
+    );
+    line("scope holds MCP_REQUIRED_SCOPES", &[InsufficientScope], shown.text("scope"), format!("contains {}", s.required_scopes.join(" ")),
+        "the client must get the required scope(s): make `mcp:tools` a default client scope (docs/keycloak.md) or change MCP_REQUIRED_SCOPES".into());
 }
 
-fn signature(parts: &[&str], header: &Value, found: &Found, r: &mut Report) {
-    let alg = header["alg"].as_str().unwrap_or("(none)");
-    let kid = header["kid"].as_str().unwrap_or("(none)");
-    let expected = "signed by a published use=sig key with its pinned alg";
-    let Some(key) = found.keys.keys.get(kid) else {
-        r.fail('B', "signature verifies", format!("kid {kid} is not published"), expected, "the token was signed by another realm or a rotated-out key; get a fresh token from KC_ISSUER");
-        return;
-    };
-    if Alg::from_name(alg) != Some(key.alg) {
-        r.fail(
-            'B',
-            "signature verifies",
-            format!("alg {alg}"),
-            format!("{} (pinned by key {kid})", key.alg.name()),
-            "the token's alg must match the published key",
-        );
-        return;
+/// What a refusal says, without the reason label in front.
+fn detail(e: &AuthError) -> String {
+    match e {
+        AuthError::InvalidToken { detail, .. } => detail.clone(),
+        other => other.to_string(),
     }
-    let signed = format!("{}.{}", parts[0], parts[1]);
-    let ok = URL_SAFE_NO_PAD
-        .decode(parts[2])
-        .is_ok_and(|sig| key.verify(signed.as_bytes(), &sig));
-    r.expect(
-        'B',
-        "signature verifies",
-        ok,
-        format!("{alg} with key {kid}"),
-        expected,
-        "the signature is wrong: the token was altered or signed by another key",
-    );
+}
+
+/// The token's header and claims as written, for display only: nothing here judges them.
+struct Shown {
+    header: Value,
+    claims: Value,
+}
+
+impl Shown {
+    fn read(token: &str) -> Self {
+        let mut parts = token.split('.');
+        let mut part = || parts.next().and_then(decode).unwrap_or(Value::Null);
+        Shown {
+            header: part(),
+            claims: part(),
+        }
+    }
+
+    fn text(&self, claim: &str) -> String {
+        match &self.claims[claim] {
+            Value::Null => "(absent)".into(),
+            value => value.to_string(),
+        }
+    }
+
+    fn form(&self) -> String {
+        match &self.header {
+            Value::Null => "(no readable header)".into(),
+            header => header.to_string(),
+        }
+    }
+
+    fn signer(&self) -> String {
+        let field = |name: &str| self.header[name].as_str().unwrap_or("(none)").to_owned();
+        format!("{} with key {}", field("alg"), field("kid"))
+    }
+
+    fn audiences(&self) -> String {
+        let aud: Vec<&str> = match &self.claims["aud"] {
+            Value::String(a) => vec![a.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        format!("{aud:?}")
+    }
+
+    fn lifetime(&self) -> String {
+        let now = unix_now() as f64;
+        let from_now = |name: &str| {
+            self.claims[name]
+                .as_f64()
+                .map(|t| format!(", {name} {} s from now", (t - now).round()))
+                .unwrap_or_default()
+        };
+        let text = format!("{}{}{}", from_now("exp"), from_now("nbf"), from_now("iat"));
+        match text.strip_prefix(", ") {
+            Some(text) => text.to_owned(),
+            None => "no exp".into(),
+        }
+    }
 }
 
 fn decode(part: &str) -> Option<Value> {

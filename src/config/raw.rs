@@ -71,8 +71,12 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "clock skew tolerated on exp, nbf and iat",
     ),
     (
+        "MCP_JWKS_REFETCH_INTERVAL_SECS",
+        "least time between JWKS fetches caused by unknown key ids",
+    ),
+    (
         "MCP_JWKS_COOLDOWN_SECS",
-        "minimum time between JWKS fetches caused by unknown key ids",
+        "the old name of MCP_JWKS_REFETCH_INTERVAL_SECS",
     ),
     (
         "MCP_JWKS_MIN_REFRESH_SECS",

@@ -89,7 +89,8 @@ pub struct CorpusSettings {
 /// How the key cache talks to Keycloak.
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
-    pub cooldown: Duration,
+    /// Least time between JWKS fetches caused by tokens with an unknown `kid`.
+    pub refetch_interval: Duration,
     pub min_refresh: Duration,
     pub max_refresh: Duration,
     pub max_stale: Duration,
@@ -164,7 +165,11 @@ impl Settings {
             }
         };
         let jwks = JwksSettings {
-            cooldown: r.secs("MCP_JWKS_COOLDOWN_SECS", 30, 1, 3600)?,
+            refetch_interval: r.renamed_secs(
+                "MCP_JWKS_REFETCH_INTERVAL_SECS",
+                "MCP_JWKS_COOLDOWN_SECS",
+                (5, 1, 3600),
+            )?,
             min_refresh: r.secs("MCP_JWKS_MIN_REFRESH_SECS", 60, 1, 86_400)?,
             max_refresh: r.secs("MCP_JWKS_MAX_REFRESH_SECS", 3600, 1, 86_400)?,
             max_stale: r.secs("MCP_JWKS_MAX_STALE_SECS", 86_400, 1, 7 * 86_400)?,

@@ -55,7 +55,7 @@ pub struct Metrics {
     jwks_age: Gauge<f64, AtomicU64>,
     jwks_keys: Gauge,
     token_cache_entries: Gauge,
-    unknown_kid_entries: Gauge,
+    jwks_refetches_limited: Counter,
     sse_sessions: Gauge,
     corpus_documents: Gauge,
     corpus_skipped: Gauge,
@@ -125,11 +125,11 @@ impl Metrics {
             "Verified tokens remembered",
             token_cache_entries.clone(),
         );
-        let unknown_kid_entries = Gauge::default();
+        let jwks_refetches_limited = Counter::default();
         registry.register(
-            "unknown_kid_cache_entries",
-            "Unknown key ids remembered",
-            unknown_kid_entries.clone(),
+            "jwks_refetches_limited",
+            "Tokens with an unknown key id refused without a JWKS fetch, because one such fetch ran less than MCP_JWKS_REFETCH_INTERVAL_SECS before",
+            jwks_refetches_limited.clone(),
         );
         let sse_sessions = Gauge::default();
         registry.register(
@@ -188,7 +188,7 @@ impl Metrics {
             jwks_age,
             jwks_keys,
             token_cache_entries,
-            unknown_kid_entries,
+            jwks_refetches_limited,
             sse_sessions,
         }
     }
@@ -205,6 +205,10 @@ impl Metrics {
         self.jwks_fetches
             .get_or_create(&OutcomeLabel { outcome })
             .inc();
+    }
+
+    pub fn jwks_refetch_limited(&self) {
+        self.jwks_refetches_limited.inc();
     }
 
     pub fn token_cache(&self, hit: bool) {
@@ -243,8 +247,6 @@ impl Metrics {
         self.jwks_age
             .set(keys.age.map_or(-1.0, |a| a.as_secs_f64()));
         self.jwks_keys.set(keys.keys as i64);
-        self.unknown_kid_entries
-            .set(keys.unknown_kids_cached as i64);
         self.token_cache_entries
             .set(state.validator.cached_tokens() as i64);
         self.sse_sessions.set(state.sessions.len() as i64);

@@ -384,3 +384,54 @@ async fn a_flood_of_random_unknown_kids_causes_at_most_one_jwks_fetch() {
     s.assert_refused(&t, "unknown_kid").await;
     assert_eq!(s.kc.jwks_fetches() - before, 1);
 }
+
+#[tokio::test]
+async fn every_token_of_the_attack_corpus_gets_the_verdict_it_names() {
+    let s = Stack::start().await;
+    for attack in crate::support::corpus::attacks(&s.keys) {
+        assert_eq!(
+            s.server.verdict(&attack.token).await.as_deref(),
+            attack.verdict,
+            "{}",
+            attack.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_sent_as_bearer_is_refused_and_the_description_says_why() {
+    let s = Stack::start().await;
+    let t = token_with(&s.keys, |c| {
+        c["cnf"] = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
+    });
+    s.assert_refused(&t, "dpop_bound").await;
+    let response = s.server.mcp(Some(&t)).await;
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("DPoP-bound"), "{description}");
+    assert!(challenge.contains("DPoP-bound"), "{challenge}");
+}
+
+#[tokio::test]
+async fn scopes_are_split_on_spaces_only() {
+    let s = Stack::start().await;
+    for scope in [
+        "openid\tmcp:tools",
+        "openid\nmcp:tools",
+        "openid\u{a0}mcp:tools",
+    ] {
+        let t = token_with(&s.keys, |c| c["scope"] = json!(scope));
+        let response = s.server.mcp(Some(&t)).await;
+        assert_eq!(
+            response.status(),
+            403,
+            "{scope:?} was read as holding mcp:tools"
+        );
+    }
+    let t = token_with(&s.keys, |c| c["scope"] = json!("  openid  mcp:tools "));
+    s.assert_accepted(&t).await;
+}

@@ -58,6 +58,22 @@ impl Gate {
     }
 }
 
+/// `check`'s verdict on the token it was given: `None` when no token line fails, otherwise the
+/// reason the failing line names.
+fn check_verdict(report: &Report) -> Option<String> {
+    let failed: Vec<_> = report
+        .lines
+        .iter()
+        .filter(|l| l.gate == 'B' && l.status == Status::Fail)
+        .collect();
+    assert!(failed.len() <= 1, "{}", report.text());
+    failed.first().map(|l| {
+        l.reason
+            .unwrap_or_else(|| panic!("a failing token line names no reason:\n{}", report.text()))
+            .to_owned()
+    })
+}
+
 fn status(report: &Report, check: &str) -> Status {
     report
         .line(check)
@@ -212,5 +228,57 @@ async fn the_binary_exits_0_when_nothing_fails_and_1_with_a_json_report_when_som
     assert!(
         !out.contains(env["MCP_CHECK_TOKEN"].as_str()),
         "the token is never printed"
+    );
+}
+
+#[tokio::test]
+async fn check_and_the_server_give_every_token_of_the_attack_corpus_the_same_verdict() {
+    let g = Gate::start().await;
+    let server = TestServer::detached(g.url.trim_end_matches("/mcp"));
+    let settings = settings(&g.env);
+    let client = check::client(&settings);
+    for attack in crate::support::corpus::attacks(&g.keys) {
+        let args = Args {
+            token: Some(attack.token.clone()),
+            ..Args::default()
+        };
+        let report = check::run(&settings, &args, &client).await;
+        let served = server.verdict(&attack.token).await;
+        assert_eq!(
+            check_verdict(&report),
+            served,
+            "{}: check and the server disagree:\n{}",
+            attack.name,
+            report.text()
+        );
+        assert_eq!(served.as_deref(), attack.verdict, "{}", attack.name);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_fails_one_line_passes_the_rules_before_it_and_skips_the_rest() {
+    let g = Gate::start().await;
+    let expired = token_with(&g.keys, |c| c["exp"] = json!(now() - 600));
+    let report = g.check(Some(expired), &[]).await;
+    for (line, want) in [
+        ("token is a signed JWT", Status::Pass),
+        ("signature verifies", Status::Pass),
+        ("typ is an access token", Status::Pass),
+        ("exp and nbf admit now", Status::Fail),
+        ("iss equals KC_ISSUER", Status::Skip),
+        ("aud contains MCP_AUDIENCE", Status::Skip),
+        ("token is not sender-constrained", Status::Skip),
+        ("scope holds MCP_REQUIRED_SCOPES", Status::Skip),
+    ] {
+        assert_eq!(status(&report, line), want, "{line}:\n{}", report.text());
+    }
+    assert_eq!(
+        report.line("exp and nbf admit now").unwrap().reason,
+        Some("expired")
+    );
+    assert!(
+        report.text().contains("(the server refuses it: expired)"),
+        "{}",
+        report.text()
     );
 }

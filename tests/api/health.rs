@@ -30,7 +30,8 @@ async fn metrics_count_requests_rejections_fetches_and_cache_sizes() {
         "mcp_jwks_fetches_total{outcome=\"success\"} 1",
         "mcp_jwks_keys 3",
         "mcp_token_cache_entries 1",
-        "mcp_unknown_kid_cache_entries 0",
+        "mcp_jwks_refetches_limited_total 0",
+        "mcp_token_rejections_total{reason=\"dpop_bound\"} 0",
     ] {
         assert!(
             text.lines().any(|l| l == sample),

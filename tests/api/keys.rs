@@ -123,18 +123,124 @@ async fn concurrent_requests_with_a_new_kid_share_one_fetch() {
     assert_eq!(s.kc.jwks_fetches() - before, 1);
 }
 
+// A key Keycloak has just started publishing must be accepted on the first token it signed,
+// whatever the key store did just before: each timing below is one a user meets.
+
 #[tokio::test]
-async fn a_new_kid_within_the_cooldown_is_not_refetched() {
+async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_start_up() {
     let s = Stack::start().await;
     s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let before = s.kc.jwks_fetches();
-    s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
-        .await;
+    s.assert_accepted(&rotated_token(&s.keys)).await;
+    assert_eq!(
+        s.kc.jwks_fetches() - before,
+        1,
+        "one refetch for the new kid"
+    );
+}
+
+#[tokio::test]
+async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_a_scheduled_refresh() {
+    let s = Stack::with(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+    ])
+    .await;
+    // Wait for a scheduled refresh to happen, then publish the new key just after it.
+    let before = s.kc.jwks_fetches();
+    while s.kc.jwks_fetches() == before {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.assert_accepted(&rotated_token(&s.keys)).await;
+}
+
+#[tokio::test]
+async fn a_new_key_is_accepted_on_its_first_token_right_after_keycloak_comes_back() {
+    let s = Stack::with(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+    ])
+    .await;
+    s.kc.set_mode(Mode::Down);
+    // The scheduled refreshes fail while Keycloak is down; none of them may hold back the
+    // refetch the new key needs once it is back.
+    let failed = "mcp_jwks_fetches_total{outcome=\"http_error\"}";
+    while s.server.metric(failed).await < 2.0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    s.kc.set_mode(Mode::Up);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.assert_accepted(&rotated_token(&s.keys)).await;
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passed() {
+    let s = Stack::with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")]).await;
+    let t = rotated_token(&s.keys);
+    s.assert_refused(&t, "unknown_kid").await;
+    // Published now, but the refetch its first token caused was under a second ago.
+    s.kc.set_jwks(rotated_jwks(&s.keys, true));
+    let fetches = s.kc.jwks_fetches();
+    s.assert_refused(&t, "unknown_kid").await;
     assert_eq!(
         s.kc.jwks_fetches(),
-        before,
-        "the initial load was under 30 s ago"
+        fetches,
+        "refetched within the interval"
     );
+    assert_eq!(
+        s.server.metric("mcp_jwks_refetches_limited_total").await,
+        1.0
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    s.assert_accepted(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_random_kids_over_ten_seconds_cause_at_most_three_fetches() {
+    let s = Stack::start().await;
+    let before = s.kc.jwks_fetches();
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..1000u64 {
+        // 100 tokens a second for 10 s, each naming a kid never seen before.
+        tokio::time::sleep_until(started + Duration::from_millis(i * 10)).await;
+        let t = mint(&header(&format!("random-{i}")), &claims(), &s.keys.rs256());
+        let req = s.server.initialize().bearer_auth(t);
+        tasks.push(tokio::spawn(
+            async move { req.send().await.unwrap().status() },
+        ));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 401);
+    }
+    let fetches = s.kc.jwks_fetches() - before;
+    assert!(
+        (1..=3).contains(&fetches),
+        "{fetches} JWKS fetches for 1 000 unknown kids in 10 s"
+    );
+    assert_eq!(s.server.rejections("unknown_kid").await, 1000.0);
+}
+
+#[tokio::test]
+async fn an_over_long_kid_is_refused_before_any_lookup() {
+    let s = Stack::start().await;
+    let fetches = s.kc.jwks_fetches();
+    for kid in ["k".repeat(257), "k".repeat(12_000)] {
+        let t = mint(&header(&kid), &claims(), &s.keys.rs256());
+        s.assert_refused(&t, "malformed").await;
+    }
+    assert_eq!(
+        s.kc.jwks_fetches(),
+        fetches,
+        "an over-long kid caused a fetch"
+    );
+    // 256 bytes is still a kid: unknown here, so it is looked up.
+    let t = mint(&header(&"k".repeat(256)), &claims(), &s.keys.rs256());
+    s.assert_refused(&t, "unknown_kid").await;
 }
 
 #[tokio::test]

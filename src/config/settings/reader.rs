@@ -91,6 +91,23 @@ impl Reader<'_> {
             .map(Duration::from_secs)
     }
 
+    /// Seconds under `env`, or under `old`, the name it had before; setting both is an error,
+    /// so neither is silently ignored.
+    pub(super) fn renamed_secs(
+        &self,
+        env: &str,
+        old: &str,
+        (default, min, max): (u64, u64, u64),
+    ) -> Result<Duration, ConfigError> {
+        match (self.raw.get(env), self.raw.get(old)) {
+            (Some(_), Some(_)) => {
+                Err(self.error(old, format!("is the old name of {env}; set only {env}")))
+            }
+            (None, Some(_)) => self.secs(old, default, min, max),
+            _ => self.secs(env, default, min, max),
+        }
+    }
+
     pub(super) fn scopes(&self, env: &str, scopes: &[String]) -> Result<(), ConfigError> {
         match scopes.iter().find(|s| !is_scope_token(s)) {
             Some(bad) => Err(self.error(

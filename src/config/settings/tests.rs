@@ -303,3 +303,35 @@ scopes = ["docs:read", "docs:search"]
         .to_string();
     assert!(e.starts_with("MCP_TOOLS_FETCH_SCOPES: "), "{e}");
 }
+
+#[test]
+fn unknown_kid_refetches_are_spaced_by_five_seconds_unless_told_otherwise() {
+    assert_eq!(
+        with(&[]).unwrap().jwks.refetch_interval,
+        Duration::from_secs(5)
+    );
+    let s = with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "2")]).unwrap();
+    assert_eq!(s.jwks.refetch_interval, Duration::from_secs(2));
+}
+
+#[test]
+fn the_old_name_of_the_refetch_interval_still_works_but_not_beside_the_new_one() {
+    let s = with(&[("MCP_JWKS_COOLDOWN_SECS", "3")]).unwrap();
+    assert_eq!(s.jwks.refetch_interval, Duration::from_secs(3));
+    let e = with(&[
+        ("MCP_JWKS_COOLDOWN_SECS", "3"),
+        ("MCP_JWKS_REFETCH_INTERVAL_SECS", "3"),
+    ])
+    .unwrap_err();
+    assert!(
+        e.to_string().starts_with("MCP_JWKS_COOLDOWN_SECS")
+            && e.to_string()
+                .contains("set only MCP_JWKS_REFETCH_INTERVAL_SECS"),
+        "{e}"
+    );
+    let e = with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "0")]).unwrap_err();
+    assert!(
+        e.to_string().starts_with("MCP_JWKS_REFETCH_INTERVAL_SECS"),
+        "{e}"
+    );
+}

@@ -1,5 +1,6 @@
 //! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
 
+pub mod corpus;
 pub mod edge;
 pub mod keycloak;
 pub mod mcp;
@@ -172,6 +173,42 @@ impl TestServer {
             })
             .map(|v| v.trim().parse().unwrap())
             .unwrap_or(0.0)
+    }
+
+    /// Every `mcp_token_rejections_total` sample, by reason.
+    pub async fn rejection_counts(&self) -> HashMap<String, f64> {
+        let prefix = "mcp_token_rejections_total{reason=\"";
+        self.metrics()
+            .await
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix))
+            .filter_map(|l| l.split_once("\"} "))
+            .map(|(reason, v)| (reason.to_owned(), v.trim().parse().unwrap()))
+            .collect()
+    }
+
+    /// The server's verdict on `token`: `None` when it lets the token in, otherwise the one
+    /// reason its refusal was counted under.
+    pub async fn verdict(&self, token: &str) -> Option<String> {
+        let before = self.rejection_counts().await;
+        let status = self.mcp(Some(token)).await.status();
+        let after = self.rejection_counts().await;
+        let counted: Vec<&String> = after
+            .iter()
+            .filter(|(reason, n)| before.get(*reason) != Some(n))
+            .map(|(reason, _)| reason)
+            .collect();
+        match status.as_u16() {
+            200 => {
+                assert!(counted.is_empty(), "let in, yet counted as {counted:?}");
+                None
+            }
+            401 | 403 => {
+                assert_eq!(counted.len(), 1, "HTTP {status} counted as {counted:?}");
+                Some(counted[0].clone())
+            }
+            other => panic!("HTTP {other} is neither a verdict nor a refusal"),
+        }
     }
 
     pub async fn rejections(&self, reason: &str) -> f64 {
