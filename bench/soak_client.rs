@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -153,7 +156,9 @@ impl Soak {
     }
 
     /// Requests with a token that must be refused: unknown key, altered signature, altered
-    /// claims, garbage, none at all.
+    /// claims, garbage, none at all, a key id never seen before (200 bytes, new on every
+    /// request) and a 12 kB key id. The last two would grow the memory of a server that
+    /// remembered the key ids it refused.
     async fn invalid(&self, n: usize) {
         let (head, rest) = self.token.split_once('.').unwrap();
         let (claims, signature) = rest.split_once('.').unwrap();
@@ -163,18 +168,31 @@ impl Soak {
         let mut body = claims.to_owned().into_bytes();
         body[5] = if body[5] == b'A' { b'B' } else { b'A' };
         let altered_claims = format!("{head}.{}.{signature}", String::from_utf8(body).unwrap());
+        let with_kid = |kid: &str| {
+            let head = json!({"alg": "RS256", "typ": "JWT", "kid": kid}).to_string();
+            format!("{}.{claims}.{signature}", URL_SAFE_NO_PAD.encode(head))
+        };
+        let long_kid = with_kid(&"k".repeat(12_000));
         let bad = [
             Some(self.unknown_kid.as_str()),
             Some(altered_signature.as_str()),
             Some(altered_claims.as_str()),
             Some("not.a.token"),
             None,
+            Some(long_kid.as_str()),
         ];
         let mut i = n;
         let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
         while Instant::now() < self.until {
             i += 1;
-            match self.rpc(bad[i % bad.len()], "2025-11-25", &ping).await {
+            let fresh;
+            let token = if i % (bad.len() + 1) == bad.len() {
+                fresh = with_kid(&format!("{i:0>200}"));
+                Some(fresh.as_str())
+            } else {
+                bad[i % (bad.len() + 1)]
+            };
+            match self.rpc(token, "2025-11-25", &ping).await {
                 Ok((401, _)) => {
                     self.counts.invalid_refused.fetch_add(1, Ordering::Relaxed);
                 }
