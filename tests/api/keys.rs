@@ -87,8 +87,7 @@ async fn keys_are_fetched_once_for_many_requests() {
 
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_within_one_request_without_restart() {
-    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = Stack::start().await;
     s.kc.set_jwks(rotated_jwks(&s.keys, true));
     s.assert_accepted(&rotated_token(&s.keys)).await;
     // Tokens signed by the old key stay valid while it is still published.
@@ -97,8 +96,7 @@ async fn a_rotated_key_is_picked_up_within_one_request_without_restart() {
 
 #[tokio::test]
 async fn concurrent_requests_with_a_new_kid_share_one_fetch() {
-    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = Stack::start().await;
     s.kc.set_jwks(rotated_jwks(&s.keys, true));
     let before = s.kc.jwks_fetches();
     let mut tasks = Vec::new();
@@ -245,10 +243,9 @@ async fn an_over_long_kid_is_refused_before_any_lookup() {
 
 #[tokio::test]
 async fn a_removed_key_is_refused_after_the_next_refresh_even_for_cached_tokens() {
-    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    let s = Stack::start().await;
     let old = token(&s.keys);
     s.assert_accepted(&old).await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     s.kc.set_jwks(rotated_jwks(&s.keys, false));
     s.assert_accepted(&rotated_token(&s.keys)).await;
     s.assert_refused(&old, "unknown_kid").await;
@@ -256,9 +253,8 @@ async fn a_removed_key_is_refused_after_the_next_refresh_even_for_cached_tokens(
 
 #[tokio::test]
 async fn cached_keys_keep_verifying_while_keycloak_is_down() {
-    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    let s = Stack::start().await;
     s.kc.set_mode(Mode::Down);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     // An unknown kid makes the store try Keycloak, which fails; the known keys stay.
     s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
         .await;
@@ -275,12 +271,7 @@ async fn cached_keys_keep_verifying_while_keycloak_is_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_keycloak_never_holds_a_request_past_the_fetch_timeout() {
-    let s = Stack::with(&[
-        ("MCP_JWKS_COOLDOWN_SECS", "1"),
-        ("MCP_HTTP_TIMEOUT_SECS", "1"),
-    ])
-    .await;
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let s = Stack::with(&[("MCP_HTTP_TIMEOUT_SECS", "1")]).await;
     s.kc.set_mode(Mode::Slow(Duration::from_secs(30)));
     // An unknown kid waits for the refetch, which gives up after MCP_HTTP_TIMEOUT_SECS; the
     // bound of 10 s here is far below Keycloak's 30 s, so a stall would fail the test.
@@ -330,7 +321,8 @@ async fn a_slow_keycloak_never_holds_a_request_past_the_fetch_timeout() {
 
 #[tokio::test]
 async fn a_garbage_jwks_does_not_replace_good_keys() {
-    let s = Stack::with(&[("MCP_JWKS_COOLDOWN_SECS", "1")]).await;
+    // Each round's unknown kid needs a refetch of its own, a second after the last.
+    let s = Stack::with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")]).await;
     for (mode, n) in [(Mode::Garbage, 1.0), (Mode::NoSigningKeys, 2.0)] {
         s.kc.set_mode(mode);
         tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -349,11 +341,7 @@ async fn a_garbage_jwks_does_not_replace_good_keys() {
 
 #[tokio::test]
 async fn stale_keys_are_dropped_after_the_configured_bound() {
-    let s = Stack::with(&[
-        ("MCP_JWKS_MAX_STALE_SECS", "2"),
-        ("MCP_JWKS_COOLDOWN_SECS", "1"),
-    ])
-    .await;
+    let s = Stack::with(&[("MCP_JWKS_MAX_STALE_SECS", "2")]).await;
     s.kc.set_mode(Mode::Down);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(s.server.mcp(Some(&token(&s.keys))).await.status(), 503);
