@@ -13,6 +13,7 @@ pub mod access;
 pub mod document;
 pub mod index;
 pub mod loader;
+pub mod query;
 pub mod reload;
 pub mod results;
 #[cfg(test)]

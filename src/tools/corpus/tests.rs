@@ -386,3 +386,21 @@ fn query_syntax_cannot_reach_hidden_documents_or_fail_the_search() {
         );
     }
 }
+
+#[test]
+fn a_range_written_as_a_query_is_searched_as_its_words() {
+    let corpus = Corpus::sample();
+    let everyone = roles(&["support", "finance"]);
+    let search = |q: &str| corpus.search(q, &everyone, 50).unwrap();
+    // Read as a range, `title:>aardvark` would match nearly every document; as a word, none.
+    assert!(search("title:>aardvark").is_empty(), "the range ran");
+    assert_eq!(
+        ids(&search("title:{aardvark TO *}")),
+        ids(&search("title:aardvark TO"))
+    );
+    assert_eq!(
+        ids(&search("title:IN [aardvark zebu]")),
+        ids(&search("title:IN aardvark zebu"))
+    );
+    assert_eq!(ids(&search("title:>refund")), ids(&search("title:refund")));
+}
