@@ -153,6 +153,8 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let response = async {
         if guarded {
             mcp::origin::guard(&state, req, next).await
+        } else if let Err(refused) = mcp::origin::request_host(&req) {
+            refused
         } else {
             next.run(req).await
         }
@@ -185,7 +187,7 @@ async fn readyz(State(keys): State<Arc<dyn KeyStore>>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             axum::Json(serde_json::json!({
                 "status": "not_ready",
-                "reason": status.last_error.unwrap_or_else(|| "signing keys are not loaded yet".into()),
+                "reason": status.last_error.map_or_else(|| "signing keys are not loaded yet".into(), |e| e.public()),
             })),
         )
             .into_response(),

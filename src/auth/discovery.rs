@@ -26,7 +26,8 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("the TLS provider is installed, so the client builds")
 }
 
-/// Why a document could not be fetched; the variant is the metric outcome label.
+/// Why a document could not be fetched; the variant is the metric outcome label. The
+/// `Display` text, with URLs and causes, is for the log; [`FetchError::public`] is for anyone.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("cannot reach {url}: {message}")]
@@ -34,7 +35,12 @@ pub enum FetchError {
     #[error("{url} answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("{url}: {message}")]
-    Invalid { url: String, message: String },
+    Invalid {
+        url: String,
+        message: String,
+        /// What was wrong, in words that name no URL and quote no answer.
+        public: &'static str,
+    },
 }
 
 impl FetchError {
@@ -43,6 +49,22 @@ impl FetchError {
             FetchError::Network { .. } => "network_error",
             FetchError::Status { .. } => "http_error",
             FetchError::Invalid { .. } => "invalid",
+        }
+    }
+
+    /// The failure in words fit for an unauthenticated caller (`/readyz`): no internal URL, no
+    /// error chain. The log has the rest.
+    pub fn public(&self) -> String {
+        match self {
+            FetchError::Network { .. } => {
+                "the signing keys could not be fetched: Keycloak did not answer (the server log has the details)".into()
+            }
+            FetchError::Status { status, .. } => {
+                format!("the signing keys could not be fetched: Keycloak answered HTTP {status}")
+            }
+            FetchError::Invalid { public, .. } => {
+                format!("the signing keys could not be used: {public}")
+            }
         }
     }
 }
@@ -87,6 +109,7 @@ pub async fn get(client: &reqwest::Client, url: &Url) -> Result<Document, FetchE
             return Err(FetchError::Invalid {
                 url: shown,
                 message: format!("document is larger than {MAX_DOCUMENT_BYTES} bytes"),
+                public: "Keycloak's document is larger than this server reads",
             });
         }
         body.extend_from_slice(&chunk);
@@ -139,22 +162,32 @@ pub async fn discover_jwks_uri(
     expected_issuer: &str,
 ) -> Result<Url, FetchError> {
     let doc = get(client, discovery_url).await?;
-    let invalid = |message: String| FetchError::Invalid {
+    let invalid = |message: String, public| FetchError::Invalid {
         url: discovery_url.to_string(),
         message,
+        public,
     };
-    let parsed: DiscoveryDocument = serde_json::from_slice(&doc.body)
-        .map_err(|e| invalid(format!("not an OpenID discovery document: {e}")))?;
+    let parsed: DiscoveryDocument = serde_json::from_slice(&doc.body).map_err(|e| {
+        invalid(
+            format!("not an OpenID discovery document: {e}"),
+            "the discovery document is not OpenID configuration JSON; check KC_DISCOVERY_URL",
+        )
+    })?;
     let issuer = parsed.issuer.unwrap_or_default();
     if issuer != expected_issuer {
-        return Err(invalid(format!(
-            "discovery reports issuer `{issuer}` but KC_ISSUER is `{expected_issuer}`; set KC_ISSUER to the issuer Keycloak uses (check KC_HOSTNAME)"
-        )));
+        return Err(invalid(
+            format!(
+                "discovery reports issuer `{issuer}` but KC_ISSUER is `{expected_issuer}`; set KC_ISSUER to the issuer Keycloak uses (check KC_HOSTNAME)"
+            ),
+            "the discovery document names another issuer than KC_ISSUER; set KC_ISSUER to the issuer Keycloak uses (check KC_HOSTNAME)",
+        ));
     }
+    let no_jwks = "the discovery document has no usable jwks_uri; set KC_JWKS_URL";
     let jwks_uri = parsed
         .jwks_uri
-        .ok_or_else(|| invalid("discovery document has no jwks_uri".into()))?;
-    Url::parse(&jwks_uri).map_err(|e| invalid(format!("jwks_uri `{jwks_uri}` is not a URL: {e}")))
+        .ok_or_else(|| invalid("discovery document has no jwks_uri".into(), no_jwks))?;
+    Url::parse(&jwks_uri)
+        .map_err(|e| invalid(format!("jwks_uri `{jwks_uri}` is not a URL: {e}"), no_jwks))
 }
 
 #[cfg(test)]

@@ -47,7 +47,8 @@ pub struct KeyStatus {
     pub kids: Vec<String>,
     /// Time since the keys in use were fetched; `None` when no usable keys are held.
     pub age: Option<Duration>,
-    pub last_error: Option<String>,
+    /// Why the last fetch failed, if it did.
+    pub last_error: Option<FetchError>,
 }
 
 /// Where verifying keys come from.
@@ -105,7 +106,7 @@ pub struct JwksKeyStore {
     metrics: Arc<Metrics>,
     current: RwLock<Option<Arc<KeySet>>>,
     discovered_jwks_url: RwLock<Option<Url>>,
-    last_error: RwLock<Option<String>>,
+    last_error: RwLock<Option<FetchError>>,
     /// When the last refetch caused by an unknown kid started; nothing else sets it.
     last_refetch: Mutex<Option<Instant>>,
     /// Coalesces concurrent refetches caused by unknown kids into one fetch; the value says
@@ -153,7 +154,7 @@ impl JwksKeyStore {
                 Ok(wanted.clamp(self.settings.min_refresh, self.settings.max_refresh))
             }
             Err(error) => {
-                *self.last_error.write().expect("lock poisoned") = Some(error.to_string());
+                *self.last_error.write().expect("lock poisoned") = Some(error.clone());
                 Err(error)
             }
         }
@@ -184,19 +185,24 @@ impl JwksKeyStore {
             }
         };
         let doc = discovery::get(&self.client, &url).await?;
-        let invalid = |message: String| FetchError::Invalid {
+        let invalid = |message: String, public| FetchError::Invalid {
             url: url.to_string(),
             message,
+            public,
         };
-        let parsed = parse_jwks(&doc.body).map_err(invalid)?;
+        let parsed = parse_jwks(&doc.body)
+            .map_err(|e| invalid(e, "the JWKS is not a JWK Set; check KC_JWKS_URL"))?;
         for reason in &parsed.skipped {
             tracing::debug!(jwks_url = %url, reason, "JWKS key not used");
         }
         if parsed.keys.is_empty() {
-            return Err(invalid(format!(
-                "no usable signing key (need use \"sig\" with one of RS256..512, PS256..512, ES256, ES384, EdDSA); left out: {}",
-                parsed.skipped.join("; ")
-            )));
+            return Err(invalid(
+                format!(
+                    "no usable signing key (need use \"sig\" with one of RS256..512, PS256..512, ES256, ES384, EdDSA); left out: {}",
+                    parsed.skipped.join("; ")
+                ),
+                "the JWKS has no usable signing key (use \"sig\", an allowed alg, RSA of 2048 bits or more)",
+            ));
         }
         Ok((parsed, url, doc.max_age))
     }
@@ -257,9 +263,10 @@ impl JwksKeyStore {
         self.flight.invalidate(&()).await;
         let Some(set) = self.usable() else {
             let why = self.last_error.read().expect("lock poisoned").clone();
-            return Err(KeyError::Unavailable(
-                why.unwrap_or_else(|| "signing keys are not loaded yet".into()),
-            ));
+            return Err(KeyError::Unavailable(why.map_or_else(
+                || "signing keys are not loaded yet".into(),
+                |e| e.to_string(),
+            )));
         };
         let key = set.keys.get(kid).cloned();
         if key.is_none() && !fetched {

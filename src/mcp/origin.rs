@@ -88,15 +88,43 @@ pub fn guards(route: &str) -> bool {
     matches!(route, "/mcp" | "/sse" | "/messages")
 }
 
+/// The host a request is for (RFC 9112 §3.2): the authority of an absolute-form target, which
+/// a server must use instead of `Host` (§3.2.2), else the one `Host` header. A request without
+/// a `Host` header, or with more than one, gets 400, as §3.2 requires; every route checks this.
+pub fn request_host(req: &Request) -> Result<&str, Response> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Host header; send exactly one".into(),
+        ));
+    }
+    if req.uri().scheme().is_some()
+        && let Some(authority) = req.uri().authority()
+    {
+        return Ok(authority.as_str());
+    }
+    match host.map(|h| h.to_str()) {
+        Some(Ok(host)) => Ok(host),
+        Some(Err(_)) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "the Host header is not visible ASCII".into(),
+        )),
+        None => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "the request has no Host header; send exactly one".into(),
+        )),
+    }
+}
+
 /// Runs in front of the MCP routes, before authentication: Host and Origin checks, then CORS.
 pub async fn guard(state: &AppState, req: Request, next: Next) -> Response {
     let settings = &state.settings;
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-        .unwrap_or("");
+    let host = match request_host(&req) {
+        Ok(host) => host,
+        Err(refused) => return refused,
+    };
     if !host_allowed(&settings.allowed_hosts, host) {
         tracing::info!(host, "refused a request for an unknown Host");
         return refuse(

@@ -80,3 +80,45 @@ async fn an_unknown_path_gets_a_json_404() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
 }
+
+#[tokio::test]
+async fn readyz_names_the_reason_in_words_without_internal_urls() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    // Keycloak not listening at all, then answering with another issuer.
+    for (overrides, words) in [
+        (
+            vec![(
+                "KC_DISCOVERY_URL",
+                "http://127.0.0.1:9/realms/mcp/.well-known/openid-configuration".to_owned(),
+            )],
+            "did not answer",
+        ),
+        (vec![], "KC_ISSUER"),
+    ] {
+        kc.set_discovery_issuer(if words == "KC_ISSUER" {
+            "http://keycloak:8080/realms/mcp"
+        } else {
+            ISSUER
+        });
+        let overrides: Vec<(&str, &str)> =
+            overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = TestServer::start(&kc, &overrides).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let ready = server.get("/readyz").await;
+        assert_eq!(ready.status(), 503);
+        let body = ready.text().await.unwrap();
+        assert!(body.contains(words), "{body}");
+        for internal in [
+            "127.0.0.1",
+            "http://",
+            "keycloak:8080",
+            "error trying to connect",
+        ] {
+            assert!(
+                !body.contains(internal),
+                "/readyz shows `{internal}`: {body}"
+            );
+        }
+    }
+}

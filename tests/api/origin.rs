@@ -177,3 +177,51 @@ async fn the_challenge_header_is_readable_by_browser_clients() {
         .unwrap();
     assert!(exposed.contains("www-authenticate"), "{exposed}");
 }
+
+/// Sends `request` as written on a new connection; returns the status line of the answer.
+async fn raw(s: &Stack, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = s.server.base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tcp.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    answer.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn two_host_headers_get_400_on_every_route() {
+    let s = Stack::start().await;
+    for path in ["/mcp", "/healthz", "/.well-known/oauth-protected-resource"] {
+        let status = raw(
+            &s,
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example.com\r\n\r\n"),
+        )
+        .await;
+        assert!(status.starts_with("HTTP/1.1 400"), "{path}: {status}");
+    }
+    let status = raw(&s, "GET /healthz HTTP/1.1\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 400"), "no Host: {status}");
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_is_judged_by_its_own_authority() {
+    let s = Stack::start().await;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let post = |authority: &str, host: &str| {
+        format!(
+            "POST http://{authority}/mcp HTTP/1.1\r\nHost: {host}\r\ncontent-type: application/json\r\n\
+             accept: application/json, text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // RFC 9112 §3.2.2: the target's authority wins over Host, whichever of them is foreign.
+    let status = raw(&s, &post("evil.example.com", "127.0.0.1")).await;
+    assert!(status.starts_with("HTTP/1.1 421"), "{status}");
+    let status = raw(&s, &post("127.0.0.1", "evil.example.com")).await;
+    assert!(
+        status.starts_with("HTTP/1.1 401"),
+        "an allowed authority went on to the token gate: {status}"
+    );
+}
