@@ -153,8 +153,8 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let response = async {
         if guarded {
             mcp::origin::guard(&state, req, next).await
-        } else if let Err(refused) = mcp::origin::request_host(&req) {
-            refused
+        } else if let Err(bad) = mcp::origin::request_host(&req) {
+            bad.into_response()
         } else {
             next.run(req).await
         }

@@ -91,13 +91,12 @@ pub fn guards(route: &str) -> bool {
 /// The host a request is for (RFC 9112 §3.2): the authority of an absolute-form target, which
 /// a server must use instead of `Host` (§3.2.2), else the one `Host` header. A request without
 /// a `Host` header, or with more than one, gets 400, as §3.2 requires; every route checks this.
-pub fn request_host(req: &Request) -> Result<&str, Response> {
+pub fn request_host(req: &Request) -> Result<&str, BadHost> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let host = hosts.next();
     if hosts.next().is_some() {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "the request has more than one Host header; send exactly one".into(),
+        return Err(BadHost(
+            "the request has more than one Host header; send exactly one",
         ));
     }
     if req.uri().scheme().is_some()
@@ -107,14 +106,18 @@ pub fn request_host(req: &Request) -> Result<&str, Response> {
     }
     match host.map(|h| h.to_str()) {
         Some(Ok(host)) => Ok(host),
-        Some(Err(_)) => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "the Host header is not visible ASCII".into(),
-        )),
-        None => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "the request has no Host header; send exactly one".into(),
-        )),
+        Some(Err(_)) => Err(BadHost("the Host header is not visible ASCII")),
+        None => Err(BadHost("the request has no Host header; send exactly one")),
+    }
+}
+
+/// A request whose `Host` cannot be told; answered 400.
+#[derive(Debug)]
+pub struct BadHost(&'static str);
+
+impl IntoResponse for BadHost {
+    fn into_response(self) -> Response {
+        refuse(StatusCode::BAD_REQUEST, self.0.into())
     }
 }
 
@@ -123,7 +126,7 @@ pub async fn guard(state: &AppState, req: Request, next: Next) -> Response {
     let settings = &state.settings;
     let host = match request_host(&req) {
         Ok(host) => host,
-        Err(refused) => return refused,
+        Err(bad) => return bad.into_response(),
     };
     if !host_allowed(&settings.allowed_hosts, host) {
         tracing::info!(host, "refused a request for an unknown Host");
