@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::auth::challenge::Challenges;
 use crate::auth::{JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
 use crate::config::Settings;
+use crate::fair::Fair;
 use crate::mcp::{self, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::telemetry::{self, Metrics};
@@ -44,6 +45,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub tools: Arc<Tools>,
     pub sessions: Arc<Sessions>,
+    pub fair: Arc<Fair>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
                 &challenges,
             )),
             sessions: Arc::new(Sessions::new(settings.sse.max_sessions)),
+            fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
             challenges: Arc::new(challenges),
             metadata: Arc::new(Metadata::new(&settings)),
             settings: Arc::new(settings),

@@ -8,6 +8,7 @@
 //! - [`mcp`]: MCP over HTTP in every era, and its Origin/Host guard;
 //! - [`tools`]: `search` and `fetch` and the documents they serve;
 //! - [`auth`]: the token gate: keys, validation, challenges;
+//! - [`fair`]: per-caller allowances of tool calls and shares of the ranking pool;
 //! - [`metadata`]: the protected-resource metadata document;
 //! - [`check`]: the staging gate, proving that Keycloak and the configuration agree;
 //! - [`cli`]: the command line.
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod fair;
 pub mod mcp;
 pub mod metadata;
 pub mod telemetry;

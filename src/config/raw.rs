@@ -114,6 +114,36 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
     ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
     (
+        "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
+        "most /sse streams one caller may hold",
+    ),
+    (
+        "MCP_SSE_OUTBOX_KIB",
+        "KiB of answers waiting on one /sse stream",
+    ),
+    (
+        "MCP_SSE_OUTBOX_TOTAL_MIB",
+        "MiB of answers waiting on all /sse streams together",
+    ),
+    ("MCP_MAX_BATCH", "most requests in one JSON-RPC batch"),
+    (
+        "MCP_RATE_LIMIT_PER_MIN",
+        "tool calls one caller may make a minute, 0 for no limit",
+    ),
+    (
+        "MCP_RATE_LIMIT_BURST",
+        "tool calls one caller may make at once",
+    ),
+    ("MCP_RANKING_THREADS", "threads that rank searches"),
+    (
+        "MCP_RANKING_PER_CALLER",
+        "searches of one caller ranking at once",
+    ),
+    (
+        "MCP_RANKING_QUEUE_PER_CALLER",
+        "searches of one caller waiting to rank",
+    ),
+    (
         "MCP_SSE_IDLE_SECS",
         "how long an /sse stream may go without a message",
     ),

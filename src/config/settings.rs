@@ -46,6 +46,24 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub sse: SseSettings,
     pub connections: ConnectionSettings,
+    /// Most requests in one JSON-RPC batch (`MCP_MAX_BATCH`).
+    pub max_batch: usize,
+    pub fair: FairSettings,
+}
+
+/// What one caller (`sub` and `azp`) may use: tool calls a minute and the ranking pool.
+#[derive(Debug, Clone)]
+pub struct FairSettings {
+    /// Tool calls a caller may make a minute; 0 sets no limit.
+    pub rate_per_minute: u32,
+    /// Tool calls a caller may make at once after a quiet spell.
+    pub rate_burst: u32,
+    /// Threads that rank searches, beside the async workers.
+    pub ranking_threads: usize,
+    /// Searches of one caller ranking at once.
+    pub ranking_per_caller: usize,
+    /// Searches of one caller waiting for the pool, beyond those ranking.
+    pub ranking_queue_per_caller: usize,
 }
 
 /// Limits of client connections (slow and idle clients, how many, how a stop ends them).
@@ -67,6 +85,12 @@ pub struct ConnectionSettings {
 pub struct SseSettings {
     /// Most `/sse` streams open at once.
     pub max_sessions: usize,
+    /// Most `/sse` streams one caller (`sub` and `azp`) may hold.
+    pub max_sessions_per_subject: usize,
+    /// Bytes of answers waiting on one `/sse` stream its client is not reading.
+    pub outbox_bytes: usize,
+    /// Bytes of answers waiting on all `/sse` streams together.
+    pub outbox_total_bytes: usize,
     /// An `/sse` stream with no message for this long is closed.
     pub idle: Duration,
     /// How often a comment is sent on a quiet stream.
@@ -209,6 +233,15 @@ impl Settings {
             max_body_bytes: r.integer("MCP_MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20)? as usize,
             sse: SseSettings {
                 max_sessions: r.integer("MCP_SSE_MAX_SESSIONS", 10_000, 1, 1_000_000)? as usize,
+                max_sessions_per_subject: r.integer(
+                    "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
+                    8,
+                    1,
+                    10_000,
+                )? as usize,
+                outbox_bytes: (r.integer("MCP_SSE_OUTBOX_KIB", 256, 16, 65_536)? << 10) as usize,
+                outbox_total_bytes: (r.integer("MCP_SSE_OUTBOX_TOTAL_MIB", 64, 1, 65_536)? << 20)
+                    as usize,
                 idle: r.secs("MCP_SSE_IDLE_SECS", 1800, 1, 86_400)?,
                 keep_alive: r.secs("MCP_SSE_KEEPALIVE_SECS", 15, 1, 300)?,
             },
@@ -218,6 +251,8 @@ impl Settings {
                 max_connections: r.integer("MCP_MAX_CONNECTIONS", 20_000, 16, 1_000_000)? as usize,
                 shutdown_grace: r.secs("MCP_SHUTDOWN_GRACE_SECS", 10, 0, 300)?,
             },
+            max_batch: r.integer("MCP_MAX_BATCH", 32, 1, 1000)? as usize,
+            fair: r.fair()?,
         })
     }
 

@@ -15,7 +15,8 @@ use super::era::{self, META_SERVER_INFO, Version};
 use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
-use crate::tools::{Progress, Tools};
+use crate::fair::Fair;
+use crate::tools::{Call, Progress, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -32,14 +33,19 @@ pub struct Context<'a> {
     pub version: Version,
     /// Where progress notifications go, when the response is a stream.
     pub progress: Option<Progress>,
+    /// The caller's allowance of tool calls and share of the ranking pool.
+    pub fair: &'a Fair,
+    /// Whether the tool call was already taken from the allowance (a batch takes all of its
+    /// calls at once, before answering any).
+    pub counted: bool,
 }
 
 /// The result of `request`, or the error to answer with.
-pub fn handle(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
+pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     if !ctx.version.is_stateless() {
-        return negotiated(ctx, request);
+        return negotiated(ctx, request).await;
     }
-    let mut result = stateless(ctx, request)?;
+    let mut result = stateless(ctx, request).await?;
     result.extend(&STATELESS_MEMBERS);
     Ok(result)
 }
@@ -75,7 +81,7 @@ static LIST_CACHING: LazyLock<Members> = LazyLock::new(|| {
     Members::new(members)
 });
 
-fn stateless(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
+async fn stateless(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     match request.method.as_str() {
         "server/discover" => Ok(Payload::Rendered(DISCOVER.clone())),
         "tools/list" => {
@@ -83,7 +89,7 @@ fn stateless(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
             result.extend(&LIST_CACHING);
             Ok(result)
         }
-        "tools/call" => tools_call(ctx, request),
+        "tools/call" => tools_call(ctx, request).await,
         other => Err(McpError::MethodNotFound(
             other.to_owned(),
             "; this server offers server/discover, tools/list and tools/call",
@@ -91,7 +97,7 @@ fn stateless(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
     }
 }
 
-fn negotiated(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
+async fn negotiated(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     match request.method.as_str() {
         "initialize" => Ok(Payload::Value(json!({
             "protocolVersion": ctx.version.as_str(),
@@ -101,7 +107,7 @@ fn negotiated(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
         }))),
         "ping" => Ok(Payload::Value(json!({}))),
         "tools/list" => Ok(tools_list(ctx)),
-        "tools/call" => tools_call(ctx, request),
+        "tools/call" => tools_call(ctx, request).await,
         other => Err(McpError::MethodNotFound(
             other.to_owned(),
             "; this server offers initialize, ping, tools/list and tools/call",
@@ -113,7 +119,11 @@ fn tools_list(ctx: &Context) -> Payload {
     Payload::Rendered(ctx.tools.list_result(ctx.version).clone())
 }
 
-fn tools_call(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
+async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+    let caller = ctx.fair.caller(ctx.principal);
+    if !ctx.counted {
+        ctx.fair.admit(caller, 1).map_err(McpError::Limited)?;
+    }
     let name = match request.params.get("name") {
         Some(Value::String(n)) => n,
         Some(_) => {
@@ -137,7 +147,7 @@ fn tools_call(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
             ));
         }
     };
-    let result = ctx
+    let call = ctx
         .tools
         .call(
             name,
@@ -151,7 +161,10 @@ fn tools_call(ctx: &Context, request: &Request) -> Result<Payload, McpError> {
                 "unknown tool `{name}`; the tools are `search` and `fetch`"
             ))
         })?;
-    Ok(result)
+    match call {
+        Call::Done(payload) => Ok(payload),
+        Call::Rank(work) => ctx.fair.rank(caller, work).await.map_err(McpError::Limited),
+    }
 }
 
 fn server_info() -> Value {

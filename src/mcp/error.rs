@@ -57,6 +57,12 @@ pub enum McpError {
     SessionsExhausted(usize),
     #[error("the session's event stream is not being read; retry later")]
     StreamBusy,
+    #[error("{0}")]
+    Limited(crate::fair::Limited),
+    #[error(
+        "the batch holds {0} requests, more than MCP_MAX_BATCH ({1}); send at most {1} per POST"
+    )]
+    BatchTooLarge(usize, usize),
 }
 
 impl McpError {
@@ -64,7 +70,7 @@ impl McpError {
     pub fn code(&self) -> i64 {
         match self {
             McpError::Parse(_) => PARSE_ERROR,
-            McpError::InvalidRequest(_) => INVALID_REQUEST,
+            McpError::InvalidRequest(_) | McpError::BatchTooLarge(..) => INVALID_REQUEST,
             McpError::MethodNotFound(..) => METHOD_NOT_FOUND,
             McpError::InvalidParams(_) => INVALID_PARAMS,
             McpError::HeaderMismatch(_) => HEADER_MISMATCH,
@@ -86,6 +92,7 @@ impl McpError {
             McpError::SessionsExhausted(_) | McpError::StreamBusy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            McpError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -106,6 +113,20 @@ impl McpError {
                 requested,
                 supported,
             } => Some(json!({ "supported": supported, "requested": requested })),
+            McpError::Limited(limited) => Some(json!({
+                "limit": limited.label(),
+                "retryAfterSeconds": limited.retry_after_secs(),
+            })),
+            McpError::BatchTooLarge(_, max) => Some(json!({ "maxBatch": max })),
+            _ => None,
+        }
+    }
+
+    /// Seconds for `Retry-After`, on answers that ask the client to come back.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            McpError::Limited(limited) => Some(limited.retry_after_secs()),
+            McpError::SessionsExhausted(_) | McpError::StreamBusy => Some(5),
             _ => None,
         }
     }

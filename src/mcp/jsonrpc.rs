@@ -192,20 +192,6 @@ impl Message {
     }
 
     /// A JSON array of messages (a batch answer).
-    pub fn batch(messages: &[Message]) -> String {
-        let texts: Vec<Cow<str>> = messages.iter().map(Message::text).collect();
-        let mut out = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum::<usize>() + 2);
-        out.push('[');
-        for (n, text) in texts.iter().enumerate() {
-            if n > 0 {
-                out.push(',');
-            }
-            out.push_str(text);
-        }
-        out.push(']');
-        out
-    }
-
     fn of(value: &Value) -> Message {
         Message {
             head: value.to_string(),

@@ -26,7 +26,7 @@ use super::era::{self, Version};
 use super::error::McpError;
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
-use super::streamable_http::{error, read_body, respond};
+use super::streamable_http::{error, read_body};
 use crate::app::AppState;
 use crate::auth::Principal;
 
@@ -249,8 +249,15 @@ async fn deliver(
         principal,
         version,
         progress: None,
+        fair: &state.fair,
+        counted: false,
     };
-    let reply = respond(&ctx, &request);
+    // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
+    let reply = match super::dispatch::handle(&ctx, &request).await {
+        Ok(result) => jsonrpc::success(&request.id, result),
+        Err(e @ McpError::Limited(_)) => return Err((Some(request.id.clone()), e)),
+        Err(e) => jsonrpc::failure(Some(&request.id), &e),
+    };
     session
         .outbox
         .try_send(reply)

@@ -13,6 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -150,17 +151,20 @@ pub async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match jsonrpc::Body::parse(&bytes) {
-        Ok(jsonrpc::Body::Batch(items)) => batch(&state, &principal, headers, items),
+        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, headers, items),
         Ok(jsonrpc::Body::One(message)) => {
-            single(state, principal, headers, accept, message.classify())
+            single(state, principal, headers, accept, message.classify()).await
         }
-        Ok(jsonrpc::Body::Neither) => single(
-            state,
-            principal,
-            headers,
-            accept,
-            Err(jsonrpc::not_an_object()),
-        ),
+        Ok(jsonrpc::Body::Neither) => {
+            single(
+                state,
+                principal,
+                headers,
+                accept,
+                Err(jsonrpc::not_an_object()),
+            )
+            .await
+        }
         Err(e) => {
             let e = McpError::Parse(e.to_string());
             error(None, &e, e.status())
@@ -168,7 +172,7 @@ pub async fn post(
     }
 }
 
-fn single(
+async fn single(
     state: AppState,
     principal: Principal,
     headers: &HeaderMap,
@@ -208,8 +212,10 @@ fn single(
         principal: &principal,
         version,
         progress: None,
+        fair: &state.fair,
+        counted: false,
     };
-    match dispatch::handle(&ctx, &request) {
+    match dispatch::handle(&ctx, &request).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
     }
@@ -232,8 +238,10 @@ fn stream(
             principal: &principal,
             version,
             progress,
+            fair: &state.fair,
+            counted: false,
         };
-        let reply = respond(&ctx, &request);
+        let reply = respond(&ctx, &request).await;
         drop(ctx);
         let _ = tx.send(reply).await;
     });
@@ -245,8 +253,8 @@ fn stream(
 }
 
 /// The response message for a request: its result or its error.
-pub fn respond(ctx: &Context, request: &Request) -> Message {
-    match dispatch::handle(ctx, request) {
+pub async fn respond(ctx: &Context<'_>, request: &Request) -> Message {
+    match dispatch::handle(ctx, request).await {
         Ok(result) => jsonrpc::success(&request.id, result),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
     }
@@ -334,22 +342,26 @@ impl axum::body::HttpBody for Pieces {
     }
 }
 
-/// A JSON-RPC error response with the given status.
+/// A JSON-RPC error response with the given status, and `Retry-After` when the client should
+/// come back later.
 pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
     let mut response = json(status, jsonrpc::failure(id, e));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("5"),
-        );
+    if let Some(secs) = e.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
     }
     response
 }
 
-/// A batch (2025-03-26 only): every request answered, in order, in one JSON array.
+/// A batch (2025-03-26 only): every request answered, in order, in one JSON array. At most
+/// `MCP_MAX_BATCH` messages; the batch's tool calls are taken from the caller's allowance all
+/// at once, before any is answered. Each answer is worked out when the client is ready to read
+/// it and written out at once, so a batch holds one answer at a time however slowly its
+/// client reads.
 fn batch(
-    state: &AppState,
-    principal: &Principal,
+    state: AppState,
+    principal: Principal,
     headers: &HeaderMap,
     items: Vec<Value>,
 ) -> Response {
@@ -357,31 +369,61 @@ fn batch(
         Ok(v) => v,
         Err(e) => return error(None, &e, e.status()),
     };
-    let ctx = Context {
-        tools: &state.tools,
-        principal,
-        version,
-        progress: None,
-    };
-    let mut replies = Vec::new();
-    for item in items {
-        match jsonrpc::classify(item) {
-            Ok(Incoming::Request(r)) if r.method == "initialize" => replies.push(jsonrpc::failure(
-                Some(&r.id),
-                &McpError::InvalidRequest(
-                    "initialize must be sent on its own, not in a batch".into(),
-                ),
-            )),
-            Ok(Incoming::Request(r)) => replies.push(respond(&ctx, &r)),
-            Ok(_) => {}
-            Err(invalid) => replies.push(jsonrpc::failure(invalid.id.as_ref(), &invalid.error)),
-        }
+    let max = state.settings.max_batch;
+    if items.len() > max {
+        let e = McpError::BatchTooLarge(items.len(), max);
+        return error(None, &e, e.status());
     }
-    if replies.is_empty() {
-        StatusCode::ACCEPTED.into_response()
-    } else {
-        json_text(StatusCode::OK, Message::batch(&replies))
+    // Notifications and responses are taken and not answered.
+    let answered: Vec<Result<Request, jsonrpc::Invalid>> = items
+        .into_iter()
+        .filter_map(|item| match jsonrpc::classify(item) {
+            Ok(Incoming::Request(r)) => Some(Ok(r)),
+            Ok(_) => None,
+            Err(invalid) => Some(Err(invalid)),
+        })
+        .collect();
+    if answered.is_empty() {
+        return StatusCode::ACCEPTED.into_response();
     }
+    let calls = answered
+        .iter()
+        .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
+        .count() as u32;
+    if let Err(limited) = state.fair.admit(state.fair.caller(&principal), calls) {
+        let e = McpError::Limited(limited);
+        return error(None, &e, e.status());
+    }
+    let replies =
+        futures_util::stream::iter(answered.into_iter().enumerate()).then(move |(n, item)| {
+            let (state, principal) = (state.clone(), principal.clone());
+            async move {
+                let reply = match item {
+                    Ok(r) if r.method == "initialize" => jsonrpc::failure(
+                        Some(&r.id),
+                        &McpError::InvalidRequest(
+                            "initialize must be sent on its own, not in a batch".into(),
+                        ),
+                    ),
+                    Ok(r) => {
+                        let ctx = Context {
+                            tools: &state.tools,
+                            principal: &principal,
+                            version,
+                            progress: None,
+                            fair: &state.fair,
+                            counted: true,
+                        };
+                        respond(&ctx, &r).await
+                    }
+                    Err(invalid) => jsonrpc::failure(invalid.id.as_ref(), &invalid.error),
+                };
+                let separator = if n == 0 { "[" } else { "," };
+                Ok::<_, Infallible>(Bytes::from(format!("{separator}{}", reply.text())))
+            }
+        });
+    let end = futures_util::stream::once(async { Ok(Bytes::from_static(b"]")) });
+    json_body(StatusCode::OK, Body::from_stream(replies.chain(end)))
 }
 
 fn batch_version(headers: &HeaderMap, empty: bool) -> Result<Version, McpError> {

@@ -36,6 +36,11 @@ struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabel {
+    limit: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     result: &'static str,
 }
@@ -56,6 +61,8 @@ pub struct Metrics {
     jwks_keys: Gauge,
     token_cache_entries: Gauge,
     jwks_refetches_limited: Counter,
+    fair_use_refusals: Family<LimitLabel, Counter>,
+    ranking: Gauge,
     sse_sessions: Gauge,
     corpus_documents: Gauge,
     corpus_skipped: Gauge,
@@ -131,6 +138,21 @@ impl Metrics {
             "Tokens with an unknown key id refused without a JWKS fetch, because one such fetch ran less than MCP_JWKS_REFETCH_INTERVAL_SECS before",
             jwks_refetches_limited.clone(),
         );
+        let fair_use_refusals = Family::<LimitLabel, Counter>::default();
+        registry.register(
+            "fair_use_refusals",
+            "Tool calls refused by a per-caller limit: rate (MCP_RATE_LIMIT_PER_MIN), queue (MCP_RANKING_QUEUE_PER_CALLER), sse_sessions (MCP_SSE_MAX_SESSIONS_PER_SUBJECT), sse_outbox (an /sse stream not read)",
+            fair_use_refusals.clone(),
+        );
+        for limit in ["rate", "queue", "sse_sessions", "sse_outbox"] {
+            let _ = fair_use_refusals.get_or_create(&LimitLabel { limit });
+        }
+        let ranking = Gauge::default();
+        registry.register(
+            "ranking_searches",
+            "Searches ranking on the ranking pool now (at most MCP_RANKING_THREADS)",
+            ranking.clone(),
+        );
         let sse_sessions = Gauge::default();
         registry.register(
             "sse_sessions",
@@ -189,6 +211,8 @@ impl Metrics {
             jwks_keys,
             token_cache_entries,
             jwks_refetches_limited,
+            fair_use_refusals,
+            ranking,
             sse_sessions,
         }
     }
@@ -204,6 +228,13 @@ impl Metrics {
     pub fn jwks_fetch(&self, outcome: &'static str) {
         self.jwks_fetches
             .get_or_create(&OutcomeLabel { outcome })
+            .inc();
+    }
+
+    /// A call refused by a per-caller limit, named as in `mcp_fair_use_refusals_total`.
+    pub fn fair_use_refusal(&self, limit: &'static str) {
+        self.fair_use_refusals
+            .get_or_create(&LimitLabel { limit })
             .inc();
     }
 
@@ -250,6 +281,7 @@ impl Metrics {
         self.token_cache_entries
             .set(state.validator.cached_tokens() as i64);
         self.sse_sessions.set(state.sessions.len() as i64);
+        self.ranking.set(state.fair.ranking() as i64);
         let corpus = state.tools.corpus().stats();
         self.corpus_documents
             .set(corpus.documents.load(Ordering::Relaxed) as i64);

@@ -76,7 +76,6 @@ pub struct Definition {
 }
 
 /// What a tool call produced.
-#[derive(Debug)]
 pub enum Outcome {
     /// The structured result.
     Done(Value),
@@ -87,11 +86,20 @@ pub enum Outcome {
     /// The server could not do its part (e.g. the index could not be read); logged, and told
     /// to the caller without internal detail.
     Broken(String),
+    /// Ranking work that gives the outcome, to be run where ranking runs (`crate::fair`), off
+    /// the async workers.
+    Rank(Box<dyn FnOnce() -> Outcome + Send>),
+}
+
+/// A tool call: answered, or work for the ranking pool that answers it.
+pub enum Call {
+    Done(Payload),
+    Rank(Box<dyn FnOnce() -> Payload + Send>),
 }
 
 /// What a tool call may use.
 pub struct Context<'a> {
-    pub corpus: &'a Corpus,
+    pub corpus: &'a Arc<Corpus>,
     pub principal: &'a Principal,
     /// What the caller may see.
     pub access: &'a Access,
@@ -205,19 +213,19 @@ impl Tools {
         principal: &Principal,
         progress: Option<&Progress>,
         version: Version,
-    ) -> Option<Payload> {
+    ) -> Option<Call> {
         let tool = Tool::by_name(name)?;
         let gate = &self.gates[tool.name()];
         if let Some(missing) = gate.scopes.iter().find(|s| !principal.has_scope(s)) {
             tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
-            return Some(Payload::Value(json!({
+            return Some(Call::Done(Payload::Value(json!({
                 "content": [{ "type": "text", "text": format!(
                     "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
                     gate.scopes.join(" ")
                 ) }],
                 "isError": true,
                 "_meta": { "mcp/www_authenticate": [gate.challenge] },
-            })));
+            }))));
         }
         let ctx = Context {
             corpus: &self.corpus,
@@ -226,17 +234,30 @@ impl Tools {
             progress,
             structured: version.has_structured_output(),
         };
+        let structured = ctx.structured;
         Some(match tool.call(args, &ctx) {
-            Outcome::Done(value) => Payload::Value(result(value, ctx.structured)),
-            Outcome::Answered(text) => Payload::Rendered(text),
-            Outcome::Failed(message) => Payload::Value(failed(message)),
-            Outcome::Broken(detail) => {
-                tracing::error!(tool = name, error = %detail, "tool failed");
-                Payload::Value(failed(format!(
-                    "the `{name}` tool could not complete because of a server problem; try again later, and tell the operator if it persists"
-                )))
+            Outcome::Rank(work) => {
+                Call::Rank(Box::new(move || payload(tool.name(), work(), structured)))
             }
+            outcome => Call::Done(payload(tool.name(), outcome, structured)),
         })
+    }
+}
+
+/// The `tools/call` result of an outcome.
+fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
+    match outcome {
+        Outcome::Done(value) => Payload::Value(result(value, structured)),
+        Outcome::Answered(text) => Payload::Rendered(text),
+        Outcome::Failed(message) => Payload::Value(failed(message)),
+        Outcome::Broken(detail) => {
+            tracing::error!(tool = name, error = %detail, "tool failed");
+            Payload::Value(failed(format!(
+                "the `{name}` tool could not complete because of a server problem; try again later, and tell the operator if it persists"
+            )))
+        }
+        // A tool's work gives a final outcome; more work from it would be a bug in the tool.
+        Outcome::Rank(work) => payload(name, work(), structured),
     }
 }
 

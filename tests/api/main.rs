@@ -7,6 +7,7 @@ mod clients;
 mod conformance;
 mod corpus;
 mod edge;
+mod fair;
 mod fuzz;
 mod gate;
 mod health;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{CHATGPT_ORIGINS, CorpusSettings};
+use super::{CHATGPT_ORIGINS, CorpusSettings, FairSettings};
 use crate::config::ConfigError;
 use crate::config::raw::{Origin, RawConfig, Value, file_key};
 
@@ -106,6 +106,25 @@ impl Reader<'_> {
             (None, Some(_)) => self.secs(old, default, min, max),
             _ => self.secs(env, default, min, max),
         }
+    }
+
+    /// The fair-use limits; the pool defaults to one thread per CPU, and one caller to half.
+    pub(super) fn fair(&self) -> Result<FairSettings, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let threads = self.integer("MCP_RANKING_THREADS", cpus, 1, 256)?;
+        Ok(FairSettings {
+            rate_per_minute: self.integer("MCP_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000)? as u32,
+            rate_burst: self.integer("MCP_RATE_LIMIT_BURST", 60, 1, 100_000)? as u32,
+            ranking_threads: threads as usize,
+            ranking_per_caller: self.integer(
+                "MCP_RANKING_PER_CALLER",
+                threads.div_ceil(2),
+                1,
+                threads,
+            )? as usize,
+            ranking_queue_per_caller: self.integer("MCP_RANKING_QUEUE_PER_CALLER", 16, 0, 10_000)?
+                as usize,
+        })
     }
 
     pub(super) fn scopes(&self, env: &str, scopes: &[String]) -> Result<(), ConfigError> {

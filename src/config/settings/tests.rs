@@ -335,3 +335,25 @@ fn the_old_name_of_the_refetch_interval_still_works_but_not_beside_the_new_one()
         "{e}"
     );
 }
+
+#[test]
+fn fair_use_defaults_leave_room_for_any_real_client() {
+    let s = with(&[]).unwrap();
+    assert_eq!(s.max_batch, 32);
+    assert_eq!((s.fair.rate_per_minute, s.fair.rate_burst), (600, 60));
+    assert!(s.fair.ranking_threads >= 1);
+    assert_eq!(
+        s.fair.ranking_per_caller,
+        s.fair.ranking_threads.div_ceil(2)
+    );
+    assert_eq!(s.fair.ranking_queue_per_caller, 16);
+    assert_eq!(s.sse.max_sessions_per_subject, 8);
+    let e = with(&[
+        ("MCP_RANKING_THREADS", "2"),
+        ("MCP_RANKING_PER_CALLER", "3"),
+    ])
+    .unwrap_err();
+    assert!(e.to_string().starts_with("MCP_RANKING_PER_CALLER"), "{e}");
+    let off = with(&[("MCP_RATE_LIMIT_PER_MIN", "0")]).unwrap();
+    assert_eq!(off.fair.rate_per_minute, 0);
+}

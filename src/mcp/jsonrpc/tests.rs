@@ -37,17 +37,6 @@ fn members_are_added_to_an_empty_rendered_object() {
 }
 
 #[test]
-fn a_batch_is_a_json_array_of_its_messages() {
-    let id = Id(json!(1));
-    let batch = Message::batch(&[
-        success(&id, Payload::Value(json!({}))),
-        failure(None, &McpError::InvalidRequest("x".into())),
-    ]);
-    let parsed: Value = serde_json::from_str(&batch).unwrap();
-    assert_eq!(parsed.as_array().unwrap().len(), 2);
-}
-
-#[test]
 fn reading_a_body_member_by_member_classifies_as_reading_it_whole() {
     let bodies = [
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"q"}}}"#,

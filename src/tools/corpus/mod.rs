@@ -225,6 +225,14 @@ impl Corpus {
         Ok(self.current().index.search(query, access, limit)?)
     }
 
+    /// The answer to a search from the result cache of the index being served, if it was
+    /// answered before; cheap enough for the async workers.
+    pub fn cached_answer(&self, search: results::Search, access: &Access) -> Option<Bytes> {
+        self.current()
+            .results
+            .cached(search, access, &self.stats.cache)
+    }
+
     /// The answer `answer` makes from the hits of a search, from the result cache of the index
     /// being served when the same search was answered before (see [`results`]).
     pub fn search_answer(

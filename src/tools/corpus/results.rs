@@ -57,6 +57,14 @@ impl Results {
         Results { cache }
     }
 
+    /// The cached answer to this search, if there is one (counted as a hit; a miss is counted
+    /// by the [`Results::get_or_answer`] that answers it).
+    pub fn cached(&self, search: Search, access: &Access, stats: &CacheStats) -> Option<Bytes> {
+        let found = self.cache.as_ref()?.get(&key(search, access))?;
+        stats.hits.fetch_add(1, Ordering::Relaxed);
+        Some(found)
+    }
+
     /// The cached answer to this search, or the one `answer` makes (kept for next time when
     /// it succeeds).
     pub fn get_or_answer<E>(

@@ -1,0 +1,331 @@
+//! Fair use: one signed-in caller must not be able to starve the others.
+//!
+//! A caller is the pair of the token's `sub` and `azp` (one user through one client). Each has
+//! - an allowance of tool calls: a token bucket (GCRA, by `governor`) refilled at
+//!   `MCP_RATE_LIMIT_PER_MIN` with room for `MCP_RATE_LIMIT_BURST` at once; past it a call is
+//!   refused with the time to wait ([`Fair::admit`]);
+//! - a share of the ranking pool: searches that miss the result cache run on
+//!   `MCP_RANKING_THREADS` threads beside the async workers, so `/healthz`, `tools/list`, the
+//!   token gate and cached answers keep being served while ranking runs; one caller ranks at
+//!   most `MCP_RANKING_PER_CALLER` searches at once and may have at most
+//!   `MCP_RANKING_QUEUE_PER_CALLER` more waiting ([`Fair::rank`]). Waiting is first come, first
+//!   served across callers, and a caller waits for its own share before it queues for the pool,
+//!   so many calls of one caller never stand in front of another caller's one call.
+//!
+//! Callers are kept by a hash of their names, in caches bounded in entries of fixed size; a
+//! caller not seen for a while is forgotten, which costs nothing (a new bucket is full, a new
+//! share is free).
+
+use std::hash::BuildHasher;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Semaphore;
+
+use crate::auth::Principal;
+use crate::config::FairSettings;
+use crate::telemetry::Metrics;
+
+/// Callers remembered at once, for allowances and for shares of the pool each.
+const MAX_CALLERS: u64 = 100_000;
+/// A caller's state is dropped after this long without a call (a full bucket and an idle share
+/// are what a new caller gets anyway).
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+
+/// One user through one client: a hash of the token's `sub` and `azp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Caller(u64);
+
+/// Why a call was not taken, and when to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limited {
+    /// The caller's allowance of tool calls is spent.
+    Rate {
+        retry_after: Duration,
+        per_minute: u32,
+    },
+    /// The caller already has as many searches ranking and waiting as it may.
+    Queue { in_flight: usize },
+}
+
+impl Limited {
+    /// Whole seconds for `Retry-After`, at least one.
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            Limited::Rate { retry_after, .. } => retry_after.as_secs_f64().ceil().max(1.0) as u64,
+            Limited::Queue { .. } => 1,
+        }
+    }
+
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Limited::Rate { .. } => "rate",
+            Limited::Queue { .. } => "queue",
+        }
+    }
+}
+
+impl std::fmt::Display for Limited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limited::Rate { per_minute, .. } => write!(
+                f,
+                "too many tool calls: one caller may make {per_minute} a minute (MCP_RATE_LIMIT_PER_MIN); retry in {} s",
+                self.retry_after_secs()
+            ),
+            Limited::Queue { in_flight } => write!(
+                f,
+                "too many searches in progress for this caller ({in_flight}, MCP_RANKING_QUEUE_PER_CALLER); wait for their answers before sending more"
+            ),
+        }
+    }
+}
+
+/// One caller's share of the ranking pool.
+struct Share {
+    /// Searches of this caller that may rank at once.
+    running: Semaphore,
+    /// Searches of this caller ranking or waiting.
+    in_flight: AtomicUsize,
+}
+
+/// The allowances and the ranking pool.
+pub struct Fair {
+    settings: FairSettings,
+    quota: Option<Quota>,
+    allowances: moka::sync::Cache<Caller, Arc<DefaultDirectRateLimiter>>,
+    shares: moka::sync::Cache<Caller, Arc<Share>>,
+    pool: Arc<Semaphore>,
+    hasher: std::collections::hash_map::RandomState,
+    metrics: Arc<Metrics>,
+}
+
+impl Fair {
+    pub fn new(settings: &FairSettings, metrics: Arc<Metrics>) -> Self {
+        let quota = NonZeroU32::new(settings.rate_per_minute).map(|per_minute| {
+            let burst = NonZeroU32::new(settings.rate_burst).unwrap_or(NonZeroU32::MIN);
+            Quota::per_minute(per_minute).allow_burst(burst)
+        });
+        Fair {
+            settings: settings.clone(),
+            quota,
+            allowances: callers(),
+            shares: callers(),
+            pool: Arc::new(Semaphore::new(settings.ranking_threads)),
+            hasher: Default::default(),
+            metrics,
+        }
+    }
+
+    /// The caller a token speaks for.
+    pub fn caller(&self, principal: &Principal) -> Caller {
+        Caller(
+            self.hasher
+                .hash_one((&principal.subject, &principal.client_id)),
+        )
+    }
+
+    /// Takes `calls` tool calls from the caller's allowance, all or none.
+    pub fn admit(&self, caller: Caller, calls: u32) -> Result<(), Limited> {
+        let (Some(quota), Some(n)) = (self.quota, NonZeroU32::new(calls)) else {
+            return Ok(());
+        };
+        let limiter = self
+            .allowances
+            .get_with(caller, || Arc::new(RateLimiter::direct(quota)));
+        let retry_after = match limiter.check_n(n) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => not_until.wait_time_from(limiter.clock().now()),
+            // More calls at once than the bucket ever holds: they can never pass together.
+            Err(_) => Duration::from_secs(60),
+        };
+        self.refuse(Limited::Rate {
+            retry_after,
+            per_minute: self.settings.rate_per_minute,
+        })
+    }
+
+    /// Runs `work` on the ranking pool, within the caller's share of it.
+    pub async fn rank<T: Send + 'static>(
+        &self,
+        caller: Caller,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Limited> {
+        let share = self.shares.get_with(caller, || {
+            Arc::new(Share {
+                running: Semaphore::new(self.settings.ranking_per_caller),
+                in_flight: AtomicUsize::new(0),
+            })
+        });
+        let most = self.settings.ranking_per_caller + self.settings.ranking_queue_per_caller;
+        let in_flight = share.in_flight.fetch_add(1, Ordering::AcqRel);
+        let _counted = Counted(&share.in_flight);
+        if in_flight >= most {
+            return self.refuse(Limited::Queue { in_flight });
+        }
+        let _running = share.running.acquire().await.expect("never closed");
+        let _thread = self.pool.acquire().await.expect("never closed");
+        match tokio::task::spawn_blocking(work).await {
+            Ok(value) => Ok(value),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Searches ranking now, across all callers.
+    pub fn ranking(&self) -> usize {
+        self.settings.ranking_threads - self.pool.available_permits()
+    }
+
+    fn refuse<T>(&self, limited: Limited) -> Result<T, Limited> {
+        self.metrics.fair_use_refusal(limited.label());
+        Err(limited)
+    }
+}
+
+fn callers<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<Caller, V> {
+    moka::sync::Cache::builder()
+        .max_capacity(MAX_CALLERS)
+        .time_to_idle(FORGET_AFTER)
+        .build()
+}
+
+/// Gives back one count of a caller's searches in flight, however the search ends.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn fair(threads: usize, per_caller: usize, queue: usize) -> Arc<Fair> {
+        let settings = FairSettings {
+            rate_per_minute: 60,
+            rate_burst: 3,
+            ranking_threads: threads,
+            ranking_per_caller: per_caller,
+            ranking_queue_per_caller: queue,
+        };
+        Arc::new(Fair::new(&settings, Arc::new(Metrics::new())))
+    }
+
+    #[test]
+    fn an_allowance_lets_its_burst_through_then_says_when_to_retry() {
+        let f = fair(1, 1, 0);
+        let (a, b) = (Caller(1), Caller(2));
+        assert_eq!(f.admit(a, 2), Ok(()));
+        assert_eq!(f.admit(a, 1), Ok(()));
+        let Err(Limited::Rate { retry_after, .. }) = f.admit(a, 1) else {
+            panic!("a fourth call in a burst of three went through");
+        };
+        assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}");
+        assert_eq!(
+            f.admit(b, 3),
+            Ok(()),
+            "another caller has its own allowance"
+        );
+        assert!(
+            f.admit(b, 4).is_err(),
+            "more than the burst at once never fits"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_with_many_searches_waiting_never_stands_before_another_callers_one() {
+        // Two threads, one per caller: the second caller's search starts while the first
+        // caller's others wait for its share.
+        let f = fair(2, 1, 8);
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let job = |who: &'static str| {
+            let started = started.clone();
+            move || {
+                started.lock().unwrap().push(who);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (f, job) = (f.clone(), job("a"));
+            tasks.push(tokio::spawn(async move { f.rank(Caller(1), job).await }));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let (g, job_b) = (f.clone(), job("b"));
+        tasks.push(tokio::spawn(async move { g.rank(Caller(2), job_b).await }));
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let order = started.lock().unwrap().clone();
+        assert_eq!(order, ["a", "b", "a", "a", "a"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_its_queue_a_caller_is_refused_at_once() {
+        let f = fair(1, 1, 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (f, rx) = (f.clone(), rx.clone());
+            held.push(tokio::spawn(async move {
+                f.rank(Caller(7), move || rx.lock().unwrap().recv().unwrap())
+                    .await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // One ranking, one waiting: a third is over the queue of one.
+        assert_eq!(
+            f.rank(Caller(7), || ()).await,
+            Err(Limited::Queue { in_flight: 2 })
+        );
+        // Another caller is not refused: it waits for the pool like everyone else.
+        let other = tokio::spawn({
+            let f = f.clone();
+            async move { f.rank(Caller(8), || 5).await }
+        });
+        tx.send(()).unwrap();
+        tx.send(()).unwrap();
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(other.await.unwrap(), Ok(5));
+        assert_eq!(f.rank(Caller(7), || 3).await, Ok(3), "the queue empties");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn ranking_runs_beside_the_async_workers_not_on_them() {
+        // On a runtime of one thread, a search that takes 300 ms must not stop a timer task.
+        let f = fair(1, 1, 0);
+        let search = tokio::spawn({
+            let f = f.clone();
+            async move {
+                f.rank(Caller(1), || std::thread::sleep(Duration::from_millis(300)))
+                    .await
+            }
+        });
+        let ticks = tokio::spawn(async {
+            let mut n = 0;
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                n += 1;
+            }
+            n
+        });
+        let ticked = tokio::time::timeout(Duration::from_millis(250), ticks).await;
+        assert_eq!(
+            ticked.map(|t| t.unwrap()),
+            Ok(5),
+            "the timer waited for the search"
+        );
+        search.await.unwrap().unwrap();
+    }
+}
