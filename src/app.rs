@@ -83,7 +83,7 @@ impl AppState {
                 &settings.tool_scopes,
                 &challenges,
             )),
-            sessions: Arc::new(Sessions::new(settings.sse.max_sessions)),
+            sessions: Arc::new(Sessions::new(&settings.sse)),
             fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
             challenges: Arc::new(challenges),
             metadata: Arc::new(Metadata::new(&settings)),

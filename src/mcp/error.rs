@@ -55,8 +55,14 @@ pub enum McpError {
     ForeignSession,
     #[error("too many open /sse streams ({0}); retry later or use Streamable HTTP at /mcp")]
     SessionsExhausted(usize),
-    #[error("the session's event stream is not being read; retry later")]
+    #[error(
+        "the session's event stream is not being read, or the server holds as many unread answers as it may; read the stream, then retry"
+    )]
     StreamBusy,
+    #[error(
+        "this caller already holds {0} open /sse streams (MCP_SSE_MAX_SESSIONS_PER_SUBJECT); close one, or use Streamable HTTP at /mcp"
+    )]
+    TooManyStreams(usize),
     #[error("{0}")]
     Limited(crate::fair::Limited),
     #[error(
@@ -92,7 +98,7 @@ impl McpError {
             McpError::SessionsExhausted(_) | McpError::StreamBusy => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            McpError::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            McpError::Limited(_) | McpError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -126,7 +132,9 @@ impl McpError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             McpError::Limited(limited) => Some(limited.retry_after_secs()),
-            McpError::SessionsExhausted(_) | McpError::StreamBusy => Some(5),
+            McpError::SessionsExhausted(_) | McpError::StreamBusy | McpError::TooManyStreams(_) => {
+                Some(5)
+            }
             _ => None,
         }
     }

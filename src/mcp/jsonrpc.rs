@@ -191,7 +191,15 @@ impl Message {
         }
     }
 
-    /// A JSON array of messages (a batch answer).
+    /// Its length in bytes, as sent.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.result.as_ref().map_or(0, |r| r.len() + 1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn of(value: &Value) -> Message {
         Message {
             head: value.to_string(),

@@ -3,13 +3,17 @@
 //!
 //! `GET /sse` opens a stream whose first event, `endpoint`, names `/messages?sessionId=…`; each
 //! `POST` there is answered 202 and its response arrives on the stream as a `message` event.
-//! Sessions are bounded in number (`MCP_SSE_MAX_SESSIONS`, 503 with `Retry-After` past it) and
-//! in idle time (`MCP_SSE_IDLE_SECS` without a message closes the stream); comments keep idle
-//! streams open through proxies. Both routes need a token, and a POST must come from the same
-//! subject and client as the stream it writes to.
+//! Sessions are bounded in number (`MCP_SSE_MAX_SESSIONS`, 503 with `Retry-After` past it; one
+//! caller, `sub` and `azp`, at most `MCP_SSE_MAX_SESSIONS_PER_SUBJECT`, 429 past it) and in idle
+//! time (`MCP_SSE_IDLE_SECS` without a message closes the stream); comments keep idle streams
+//! open through proxies. Answers waiting for a client that does not read are bounded in bytes,
+//! per stream (`MCP_SSE_OUTBOX_KIB`) and over all streams (`MCP_SSE_OUTBOX_TOTAL_MIB`): past
+//! either, a POST gets 503 with `Retry-After` before any work is done for it. Both routes need
+//! a token, and a POST must come from the same subject and client as the stream it writes to.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -29,12 +33,10 @@ use super::sse;
 use super::streamable_http::{error, read_body};
 use crate::app::AppState;
 use crate::auth::Principal;
-
-/// Messages waiting to be written to one stream.
-const QUEUE: usize = 64;
+use crate::config::SseSettings;
 
 /// Who may write to a session: the token's `sub` and `azp`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Owner {
     subject: Option<String>,
     client: Option<String>,
@@ -51,24 +53,37 @@ impl Owner {
 
 struct Session {
     owner: Owner,
-    outbox: mpsc::Sender<Message>,
+    /// Unbounded in count: what bounds it is [`Outbox`], in bytes.
+    outbox: mpsc::UnboundedSender<Message>,
+    /// Bytes of answers sent to `outbox` and not yet taken by the stream.
+    queued: AtomicUsize,
     /// The version `initialize` agreed on this session.
     version: Mutex<Option<Version>>,
 }
 
+/// The open sessions, and how many each owner holds.
+#[derive(Default)]
+struct Open {
+    sessions: HashMap<String, Arc<Session>>,
+    per_owner: HashMap<Owner, usize>,
+}
+
 /// The open `/sse` sessions.
 pub struct Sessions {
-    open: Mutex<HashMap<String, Arc<Session>>>,
-    max: usize,
+    open: Mutex<Open>,
+    limits: SseSettings,
+    /// Bytes of answers waiting on all streams together.
+    queued: AtomicUsize,
     /// Set to true when the server stops, which ends every stream.
     closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sessions {
-    pub fn new(max: usize) -> Self {
+    pub fn new(limits: &SseSettings) -> Self {
         Sessions {
-            open: Mutex::new(HashMap::new()),
-            max,
+            open: Mutex::new(Open::default()),
+            limits: limits.clone(),
+            queued: AtomicUsize::new(0),
             closing: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -80,39 +95,95 @@ impl Sessions {
 
     /// How many streams are open.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().sessions.len()
+    }
+
+    /// Bytes of answers waiting on all streams.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open(&self, owner: Owner) -> Result<(String, mpsc::Receiver<Message>), McpError> {
+    fn open(
+        &self,
+        owner: Owner,
+    ) -> Result<(String, Arc<Session>, mpsc::UnboundedReceiver<Message>), McpError> {
         let mut open = self.lock();
-        if open.len() >= self.max {
-            return Err(McpError::SessionsExhausted(self.max));
+        if open.sessions.len() >= self.limits.max_sessions {
+            return Err(McpError::SessionsExhausted(self.limits.max_sessions));
+        }
+        let held = open.per_owner.get(&owner).copied().unwrap_or(0);
+        if held >= self.limits.max_sessions_per_subject {
+            return Err(McpError::TooManyStreams(
+                self.limits.max_sessions_per_subject,
+            ));
         }
         let id = new_session_id();
-        let (outbox, inbox) = mpsc::channel(QUEUE);
-        let session = Session {
-            owner,
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let session = Arc::new(Session {
+            owner: owner.clone(),
             outbox,
+            queued: AtomicUsize::new(0),
             version: Mutex::new(None),
-        };
-        open.insert(id.clone(), Arc::new(session));
-        Ok((id, inbox))
+        });
+        open.sessions.insert(id.clone(), session.clone());
+        *open.per_owner.entry(owner).or_default() += 1;
+        Ok((id, session, inbox))
     }
 
     fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.lock().get(id).cloned()
+        self.lock().sessions.get(id).cloned()
     }
 
     fn close(&self, id: &str) {
-        self.lock().remove(id);
+        let mut open = self.lock();
+        let Some(session) = open.sessions.remove(id) else {
+            return;
+        };
+        if let Some(held) = open.per_owner.get_mut(&session.owner) {
+            *held -= 1;
+            if *held == 0 {
+                open.per_owner.remove(&session.owner);
+            }
+        }
+    }
+
+    /// Whether a session has room for more answers now, before any work is done for one.
+    fn has_room(&self, session: &Session) -> bool {
+        session.queued.load(Ordering::Acquire) < self.limits.outbox_bytes
+            && self.queued.load(Ordering::Acquire) < self.limits.outbox_total_bytes
+    }
+
+    /// Queues an answer on a session, unless its stream or all streams together already hold
+    /// as much as they may. An answer larger than a stream's whole outbox still goes to an
+    /// empty one, so no answer is undeliverable.
+    fn queue(&self, session: &Session, message: Message) -> Result<(), McpError> {
+        let size = message.len();
+        let mine = session.queued.fetch_add(size, Ordering::AcqRel);
+        let all = self.queued.fetch_add(size, Ordering::AcqRel);
+        if (mine > 0 && mine + size > self.limits.outbox_bytes)
+            || all + size > self.limits.outbox_total_bytes
+        {
+            self.taken(session, size);
+            return Err(McpError::StreamBusy);
+        }
+        session.outbox.send(message).map_err(|_| {
+            self.taken(session, size);
+            McpError::StreamBusy
+        })
+    }
+
+    /// `size` bytes left a session's outbox.
+    fn taken(&self, session: &Session, size: usize) {
+        session.queued.fetch_sub(size, Ordering::AcqRel);
+        self.queued.fetch_sub(size, Ordering::AcqRel);
     }
 }
 
@@ -130,11 +201,26 @@ fn new_session_id() -> String {
 struct Registration {
     sessions: Arc<Sessions>,
     id: String,
+    session: Arc<Session>,
+    inbox: mpsc::UnboundedReceiver<Message>,
+}
+
+impl Registration {
+    async fn next(&mut self) -> Option<Message> {
+        let message = self.inbox.recv().await?;
+        self.sessions.taken(&self.session, message.len());
+        Some(message)
+    }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         self.sessions.close(&self.id);
+        // Nothing more can be queued; what is still waiting no longer counts.
+        self.inbox.close();
+        while let Ok(message) = self.inbox.try_recv() {
+            self.sessions.taken(&self.session, message.len());
+        }
         tracing::debug!(session = %self.id, "sse stream closed");
     }
 }
@@ -142,9 +228,14 @@ impl Drop for Registration {
 /// `GET /sse`.
 pub async fn open(State(state): State<AppState>, principal: Principal) -> Response {
     let sessions = state.sessions.clone();
-    let (id, inbox) = match sessions.open(Owner::of(&principal)) {
+    let (id, session, inbox) = match sessions.open(Owner::of(&principal)) {
         Ok(opened) => opened,
-        Err(e) => return error(None, &e, e.status()),
+        Err(e) => {
+            if matches!(e, McpError::TooManyStreams(_)) {
+                state.metrics.fair_use_refusal("sse_sessions");
+            }
+            return error(None, &e, e.status());
+        }
     };
     tracing::debug!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "sse stream opened");
     let endpoint = Event::default()
@@ -152,29 +243,32 @@ pub async fn open(State(state): State<AppState>, principal: Principal) -> Respon
         .data(format!("/messages?sessionId={id}"));
     let idle = state.settings.sse.idle;
     let closing = sessions.closing.subscribe();
-    let registration = Registration { sessions, id };
+    let registration = Registration {
+        sessions,
+        id,
+        session,
+        inbox,
+    };
     let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
     // The stream ends when its session goes idle, its client leaves, or the server stops; a
     // stop first sends a `close` event so the client knows to reconnect.
-    let rest = futures_util::stream::unfold(
-        Some((inbox, registration, closing)),
-        move |open| async move {
-            let (mut inbox, registration, mut closing) = open?;
+    let rest =
+        futures_util::stream::unfold(Some((registration, closing)), move |open| async move {
+            let (mut registration, mut closing) = open?;
             if *closing.borrow_and_update() {
                 return Some((Ok(sse::closing()), None));
             }
             tokio::select! {
-                received = tokio::time::timeout(idle, inbox.recv()) => match received {
+                received = tokio::time::timeout(idle, registration.next()) => match received {
                     Ok(Some(message)) => Some((
                         Ok(sse::message(&message)),
-                        Some((inbox, registration, closing)),
+                        Some((registration, closing)),
                     )),
                     Ok(None) | Err(_) => None,
                 },
                 _ = closing.changed() => Some((Ok(sse::closing()), None)),
             }
-        },
-    );
+        });
     use futures_util::StreamExt;
     sse::response(first.chain(rest), state.settings.sse.keep_alive)
 }
@@ -225,6 +319,10 @@ async fn deliver(
         tracing::warn!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "refused a message for another subject's sse session");
         return Err((None, McpError::ForeignSession));
     }
+    if !state.sessions.has_room(&session) {
+        state.metrics.fair_use_refusal("sse_outbox");
+        return Err((None, McpError::StreamBusy));
+    }
     super::streamable_http::check_content_type(headers).map_err(|e| (None, e))?;
     let bytes = read_body(body, state).await.map_err(|e| (None, e))?;
     let value: Value =
@@ -258,8 +356,8 @@ async fn deliver(
         Err(e @ McpError::Limited(_)) => return Err((Some(request.id.clone()), e)),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
     };
-    session
-        .outbox
-        .try_send(reply)
-        .map_err(|_| (Some(request.id.clone()), McpError::StreamBusy))
+    state.sessions.queue(&session, reply).map_err(|e| {
+        state.metrics.fair_use_refusal("sse_outbox");
+        (Some(request.id.clone()), e)
+    })
 }

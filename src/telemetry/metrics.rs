@@ -63,6 +63,7 @@ pub struct Metrics {
     jwks_refetches_limited: Counter,
     fair_use_refusals: Family<LimitLabel, Counter>,
     ranking: Gauge,
+    sse_queued_bytes: Gauge,
     sse_sessions: Gauge,
     corpus_documents: Gauge,
     corpus_skipped: Gauge,
@@ -153,6 +154,12 @@ impl Metrics {
             "Searches ranking on the ranking pool now (at most MCP_RANKING_THREADS)",
             ranking.clone(),
         );
+        let sse_queued_bytes = Gauge::default();
+        registry.register(
+            "sse_queued_bytes",
+            "Bytes of answers waiting on /sse streams for their clients to read (at most MCP_SSE_OUTBOX_TOTAL_MIB)",
+            sse_queued_bytes.clone(),
+        );
         let sse_sessions = Gauge::default();
         registry.register(
             "sse_sessions",
@@ -213,6 +220,7 @@ impl Metrics {
             jwks_refetches_limited,
             fair_use_refusals,
             ranking,
+            sse_queued_bytes,
             sse_sessions,
         }
     }
@@ -282,6 +290,8 @@ impl Metrics {
             .set(state.validator.cached_tokens() as i64);
         self.sse_sessions.set(state.sessions.len() as i64);
         self.ranking.set(state.fair.ranking() as i64);
+        self.sse_queued_bytes
+            .set(state.sessions.queued_bytes() as i64);
         let corpus = state.tools.corpus().stats();
         self.corpus_documents
             .set(corpus.documents.load(Ordering::Relaxed) as i64);

@@ -226,3 +226,122 @@ async fn quiet_streams_get_keep_alive_comments_and_idle_ones_are_closed() {
     }
     assert!(ended, "an idle stream is closed after MCP_SSE_IDLE_SECS");
 }
+
+#[tokio::test]
+async fn one_caller_holds_at_most_eight_streams_and_others_still_get_theirs() {
+    let s = Stack::start().await;
+    let t = token(&s.keys);
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(open(&s.server, &t).await);
+    }
+    let refused = s
+        .server
+        .client
+        .get(format!("{}/sse", s.server.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("MCP_SSE_MAX_SESSIONS_PER_SUBJECT"),
+        "{message}"
+    );
+    let bob = token_with(&s.keys, |c| c["sub"] = json!("1b2c3d4e-2222-4c2b-9d7e-bob"));
+    let _theirs = open(&s.server, &bob).await;
+    assert_eq!(
+        s.server
+            .metric("mcp_fair_use_refusals_total{limit=\"sse_sessions\"}")
+            .await,
+        1.0
+    );
+    // A stream closed frees its place.
+    held.pop();
+    let mut reopened = false;
+    for _ in 0..100 {
+        let r = s
+            .server
+            .client
+            .get(format!("{}/sse", s.server.base))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reopened, "a closed stream did not free its place");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_for_a_stream_nobody_reads_are_bounded_in_bytes() {
+    // The allowance of tool calls would stop this caller long before; it is off here so the
+    // outbox bound (the default, 256 KiB a stream) is what is tested.
+    let s = Stack::with(&[("MCP_RATE_LIMIT_PER_MIN", "0")]).await;
+    let t = token(&s.keys);
+    let (mut events, endpoint) = open(&s.server, &t).await;
+    let mut busy = None;
+    for i in 0..5000 {
+        let search = request(
+            i,
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": format!("order cupcake {i}"), "limit": 50}}),
+        );
+        let r = post(&s.server, &t, &endpoint, &search).await;
+        if r.status == 503 {
+            busy = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let busy = busy.expect("5 000 answers nobody read were all queued");
+    assert!(busy.header("retry-after").is_some());
+    assert!(
+        busy.message().contains("not being read"),
+        "{}",
+        busy.message()
+    );
+    let queued = s.server.metric("mcp_sse_queued_bytes").await;
+    assert!(
+        queued > 0.0 && queued <= (256 * 1024 + 64 * 1024) as f64,
+        "{queued} bytes queued for one stream"
+    );
+    assert!(
+        s.server
+            .metric("mcp_fair_use_refusals_total{limit=\"sse_outbox\"}")
+            .await
+            >= 1.0
+    );
+    // Reading the stream makes room again.
+    for _ in 0..20 {
+        events.next_message().await;
+    }
+    let ping = json!({"jsonrpc": "2.0", "id": "after", "method": "ping"});
+    let mut accepted = false;
+    for _ in 0..200 {
+        if post(&s.server, &t, &endpoint, &ping).await.status == 202 {
+            accepted = true;
+            break;
+        }
+        for _ in 0..5 {
+            events.next_message().await;
+        }
+    }
+    assert!(accepted, "reading the stream did not make room");
+    drop(events);
+    // A closed stream's unread answers no longer count.
+    for _ in 0..100 {
+        if s.server.metric("mcp_sse_queued_bytes").await == 0.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the answers of a closed stream still count as queued");
+}
