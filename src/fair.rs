@@ -12,6 +12,10 @@
 //!   served across callers, and a caller waits for its own share before it queues for the pool,
 //!   so many calls of one caller never stand in front of another caller's one call.
 //!
+//! A refusal is answered after a pause of up to a second ([`held`]): a client that honours
+//! `Retry-After` loses nothing by it, and one that retries at once can send a request a second
+//! per connection instead of thousands, so refusing a flood costs the server next to nothing.
+//!
 //! Callers are kept by a hash of their names, in caches bounded in entries of fixed size; a
 //! caller not seen for a while is forgotten, which costs nothing (a new bucket is full, a new
 //! share is free).
@@ -67,6 +71,31 @@ impl Limited {
             Limited::Rate { .. } => "rate",
             Limited::Queue { .. } => "queue",
         }
+    }
+}
+
+/// The longest a refusal is held before it is answered.
+pub const MOST_HELD: Duration = Duration::from_secs(1);
+
+/// Waits before a refusal is answered: until the caller may try again, at most [`MOST_HELD`].
+pub async fn held<T>(refusal: T, retry_after: Duration) -> T {
+    tokio::time::sleep(retry_after.min(MOST_HELD)).await;
+    refusal
+}
+
+impl Limited {
+    /// How long until the caller may try again.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Limited::Rate { retry_after, .. } => *retry_after,
+            Limited::Queue { .. } => Duration::from_secs(1),
+        }
+    }
+
+    /// Waits before the refusal is answered (see [`held`]).
+    pub async fn held(self) -> Self {
+        let wait = self.retry_after();
+        held(self, wait).await
     }
 }
 

@@ -121,8 +121,10 @@ fn tools_list(ctx: &Context) -> Payload {
 
 async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     let caller = ctx.fair.caller(ctx.principal);
-    if !ctx.counted {
-        ctx.fair.admit(caller, 1).map_err(McpError::Limited)?;
+    if !ctx.counted
+        && let Err(limited) = ctx.fair.admit(caller, 1)
+    {
+        return Err(McpError::Limited(limited.held().await));
     }
     let name = match request.params.get("name") {
         Some(Value::String(n)) => n,
@@ -163,7 +165,10 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
         })?;
     match call {
         Call::Done(payload) => Ok(payload),
-        Call::Rank(work) => ctx.fair.rank(caller, work).await.map_err(McpError::Limited),
+        Call::Rank(work) => match ctx.fair.rank(caller, work).await {
+            Ok(payload) => Ok(payload),
+            Err(limited) => Err(McpError::Limited(limited.held().await)),
+        },
     }
 }
 

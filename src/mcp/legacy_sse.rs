@@ -233,6 +233,8 @@ pub async fn open(State(state): State<AppState>, principal: Principal) -> Respon
         Err(e) => {
             if matches!(e, McpError::TooManyStreams(_)) {
                 state.metrics.fair_use_refusal("sse_sessions");
+                let e = crate::fair::held(e, crate::fair::MOST_HELD).await;
+                return error(None, &e, e.status());
             }
             return error(None, &e, e.status());
         }

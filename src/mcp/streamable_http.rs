@@ -151,7 +151,7 @@ pub async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match jsonrpc::Body::parse(&bytes) {
-        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, headers, items),
+        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, headers, items).await,
         Ok(jsonrpc::Body::One(message)) => {
             single(state, principal, headers, accept, message.classify()).await
         }
@@ -359,7 +359,7 @@ pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
 /// at once, before any is answered. Each answer is worked out when the client is ready to read
 /// it and written out at once, so a batch holds one answer at a time however slowly its
 /// client reads.
-fn batch(
+async fn batch(
     state: AppState,
     principal: Principal,
     headers: &HeaderMap,
@@ -391,7 +391,7 @@ fn batch(
         .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
         .count() as u32;
     if let Err(limited) = state.fair.admit(state.fair.caller(&principal), calls) {
-        let e = McpError::Limited(limited);
+        let e = McpError::Limited(limited.held().await);
         return error(None, &e, e.status());
     }
     let replies =

@@ -68,14 +68,23 @@ async fn a_caller_past_its_allowance_gets_429_with_retry_after_and_others_do_not
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(r.body["error"]["data"]["limit"], "rate");
     assert_eq!(r.body["error"]["data"]["retryAfterSeconds"], retry);
-    // The same refusal in the stateless era.
+    // The refusal was held until a call could be made again (a tenth of a second at 600 a
+    // minute), so the next call may pass; the one after it is refused, in the stateless era too.
     let call = stateless(
         62,
         "tools/call",
         json!({"name": "fetch", "arguments": {"id": "order-1001"}}),
     );
-    let r = s.server.stateless(&t, &call).await;
-    assert_eq!((r.status, r.code()), (429, Some(-32000)), "{}", r.text);
+    let mut refused = None;
+    for _ in 0..3 {
+        let r = s.server.stateless(&t, &call).await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("the stateless era let a caller past its allowance");
+    assert_eq!(r.code(), Some(-32000), "{}", r.text);
     // Calls that are not tool calls are not counted, and other users keep their own allowance.
     let r = s
         .server
@@ -87,11 +96,11 @@ async fn a_caller_past_its_allowance_gets_429_with_retry_after_and_others_do_not
         .rpc_at(&other_user(&s.keys), &fetch(64), "2025-11-25")
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(
+    assert!(
         s.server
             .metric("mcp_fair_use_refusals_total{limit=\"rate\"}")
-            .await,
-        2.0
+            .await
+            >= 2.0
     );
 }
 
