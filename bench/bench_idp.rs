@@ -2,7 +2,8 @@
 //! Keycloak would, counts JWKS fetches (`GET /stats`), and writes RS256 access tokens for the
 //! benchmark: a valid one, and one signed with a key id it never publishes.
 //!
-//!     bench_idp <port> <out-dir>      writes <out-dir>/token and <out-dir>/unknown-kid-token
+//!     bench_idp <port> <out-dir>      writes <out-dir>/token, <out-dir>/other-user-token (another
+//!                                     `sub`) and <out-dir>/unknown-kid-token
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,14 +25,14 @@ struct Idp {
     fetches: AtomicUsize,
 }
 
-fn token(key: &RsaKeyPair, kid: &str, issuer: &str) -> String {
+fn token(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     let header = json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
     let claims = json!({
-        "iss": issuer, "aud": ["http://127.0.0.1/mcp", "account"], "sub": "bench-user", "typ": "Bearer",
+        "iss": issuer, "aud": ["http://127.0.0.1/mcp", "account"], "sub": sub, "typ": "Bearer",
         "azp": "bench", "scope": "openid mcp:tools", "iat": now, "exp": now + 86_400,
         "realm_access": { "roles": ["default-roles-mcp"] },
     });
@@ -63,10 +64,19 @@ async fn main() {
     let key = RsaKeyPair::from_pkcs8(&STANDARD.decode(der).unwrap()).unwrap();
     let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
     let base = format!("http://127.0.0.1:{port}/realms/mcp");
-    std::fs::write(out.join("token"), token(&key, "bench-rs256", &base)).unwrap();
+    std::fs::write(
+        out.join("token"),
+        token(&key, "bench-rs256", &base, "bench-user"),
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("other-user-token"),
+        token(&key, "bench-rs256", &base, "other-user"),
+    )
+    .unwrap();
     std::fs::write(
         out.join("unknown-kid-token"),
-        token(&key, "never-published", &base),
+        token(&key, "never-published", &base, "bench-user"),
     )
     .unwrap();
     let idp = Arc::new(Idp {

@@ -1,0 +1,438 @@
+//! The traffic of `scripts/hostile`: one signed-in user attacking the server the ways
+//! docs/reliability.md lists, while another user makes cheap calls and a probe times `/healthz`.
+//! Prints a JSON summary of what the well-behaved user and the probe saw, unloaded and under
+//! attack, and what the attacker got back.
+//!
+//!     hostile_client <base-url> <token-dir> <baseline-seconds> <attack-seconds>
+//!
+//! `<token-dir>` holds `token` (the attacker) and `other-user-token` (the well-behaved user),
+//! as `bench_idp` writes them. The attacker never waits for `Retry-After`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+struct Run {
+    base: String,
+    addr: String,
+    attacker: String,
+    user: String,
+    client: reqwest::Client,
+    /// Set while the attack runs.
+    attacking: AtomicBool,
+    stop: AtomicBool,
+    /// The well-behaved user's calls answered 200, per phase (0 unloaded, 1 under attack).
+    user_ok: [AtomicU64; 2],
+    user_failed: AtomicU64,
+    /// `/healthz` latencies in microseconds, per phase.
+    healthz: [Mutex<Vec<u64>>; 2],
+    /// What the attacker got back: "kind status" -> count.
+    answers: Mutex<BTreeMap<String, u64>>,
+    /// 5xx answers that no limit explains (anything but 503 from a full /sse outbox).
+    unexpected_5xx: AtomicU64,
+    first_unexpected: Mutex<Option<String>>,
+}
+
+impl Run {
+    fn phase(&self) -> usize {
+        usize::from(self.attacking.load(Ordering::Relaxed))
+    }
+
+    fn saw(&self, kind: &str, status: u16) {
+        *self
+            .answers
+            .lock()
+            .unwrap()
+            .entry(format!("{kind} {status}"))
+            .or_default() += 1;
+        let explained = status == 503 && kind == "sse_message";
+        if status >= 500 && !explained {
+            self.unexpected(format!("{kind} answered {status}"));
+        }
+    }
+
+    fn unexpected(&self, what: String) {
+        self.unexpected_5xx.fetch_add(1, Ordering::Relaxed);
+        self.first_unexpected.lock().unwrap().get_or_insert(what);
+    }
+
+    async fn post(&self, token: &str, path: &str, body: &Value) -> Result<(u16, String), String> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .header("mcp-protocol-version", "2025-03-26")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        Ok((status, text))
+    }
+
+    /// The well-behaved user: `tools/list` as fast as one connection goes.
+    async fn user(&self) {
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        while !self.stop.load(Ordering::Relaxed) {
+            let phase = self.phase();
+            match self.post(&self.user, "/mcp", &list).await {
+                Ok((200, _)) => {
+                    self.user_ok[phase].fetch_add(1, Ordering::Relaxed);
+                }
+                Ok((status, text)) => {
+                    self.user_failed.fetch_add(1, Ordering::Relaxed);
+                    if status >= 500 {
+                        self.unexpected(format!("the user's tools/list answered {status}: {text}"));
+                    }
+                }
+                Err(e) => {
+                    self.user_failed.fetch_add(1, Ordering::Relaxed);
+                    self.unexpected(format!("the user's tools/list failed: {e}"));
+                }
+            }
+        }
+    }
+
+    /// `/healthz` every 10 ms, timed.
+    async fn probe(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let phase = self.phase();
+            let started = Instant::now();
+            match self
+                .client
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => {
+                    let us = started.elapsed().as_micros() as u64;
+                    self.healthz[phase].lock().unwrap().push(us);
+                }
+                Ok(r) => self.unexpected(format!("/healthz answered {}", r.status())),
+                Err(e) => self.unexpected(format!("/healthz failed: {e}")),
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Batches of 32 new searches with 50 results each, on one connection, without pause.
+    async fn batches(&self, n: u64) {
+        let mut i = n * 1_000_000;
+        while self.attacking.load(Ordering::Relaxed) {
+            let batch: Vec<Value> = (0..32)
+                .map(|_| {
+                    i += 1;
+                    search(i, &words(i, 6), 50)
+                })
+                .collect();
+            match self
+                .post(&self.attacker, "/mcp", &Value::Array(batch))
+                .await
+            {
+                Ok((status, _)) => self.saw("batch", status),
+                Err(_) => self.saw("batch", 0),
+            }
+        }
+    }
+
+    /// One batch of 7 000 searches (about 1 MiB), as before there was a bound.
+    async fn huge_batch(&self) {
+        let batch: Vec<Value> = (0..7000).map(|i| search(i, &words(i, 6), 50)).collect();
+        match self
+            .post(&self.attacker, "/mcp", &Value::Array(batch))
+            .await
+        {
+            Ok((status, _)) => self.saw("huge_batch", status),
+            Err(_) => self.saw("huge_batch", 0),
+        }
+    }
+
+    /// A batch whose answer is never read: the connection stays open, unread, to the end.
+    async fn unread_batch(&self, n: u64) -> Option<TcpStream> {
+        let batch: Vec<Value> = (0..32)
+            .map(|i| search(n * 1000 + i, &words(n * 1000 + i, 8), 50))
+            .collect();
+        let body = Value::Array(batch).to_string();
+        let head = format!(
+            "POST /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\ncontent-type: application/json\r\naccept: {ACCEPT}\r\nmcp-protocol-version: 2025-03-26\r\ncontent-length: {}\r\n\r\n",
+            self.addr,
+            self.attacker,
+            body.len()
+        );
+        let mut tcp = TcpStream::connect(&self.addr).await.ok()?;
+        tcp.write_all(head.as_bytes()).await.ok()?;
+        tcp.write_all(body.as_bytes()).await.ok()?;
+        self.saw("unread_batch", 0);
+        Some(tcp)
+    }
+
+    /// Opens `/sse` on a raw socket and reads only the endpoint event; the stream is then
+    /// never read. `None` when the server refused the stream.
+    async fn unread_stream(&self) -> Option<(TcpStream, String)> {
+        let head = format!(
+            "GET /sse HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\naccept: text/event-stream\r\n\r\n",
+            self.addr, self.attacker
+        );
+        let mut tcp = TcpStream::connect(&self.addr).await.ok()?;
+        tcp.write_all(head.as_bytes()).await.ok()?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains("sessionId=") {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            if got.starts_with(b"HTTP/1.1 4") || got.starts_with(b"HTTP/1.1 5") {
+                let status = String::from_utf8_lossy(&got[9..12]).parse().unwrap_or(0);
+                self.saw("sse_open", status);
+                return None;
+            }
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let start = text.find("/messages?sessionId=")?;
+        let endpoint: String = text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .collect();
+        self.saw("sse_open", 200);
+        Some((tcp, endpoint))
+    }
+
+    /// 50 streams never read, and 200 new searches posted to each that opened.
+    async fn streams(&self) -> Vec<TcpStream> {
+        let mut held = Vec::new();
+        for _ in 0..50 {
+            if let Some(opened) = self.unread_stream().await {
+                held.push(opened);
+            }
+        }
+        let mut i = 5_000_000;
+        'posting: for _ in 0..200 {
+            for (_, endpoint) in &held {
+                if !self.attacking.load(Ordering::Relaxed) {
+                    break 'posting;
+                }
+                i += 1;
+                match self
+                    .post(&self.attacker, endpoint, &search(i, &words(i, 6), 50))
+                    .await
+                {
+                    Ok((status, _)) => self.saw("sse_message", status),
+                    Err(_) => self.saw("sse_message", 0),
+                }
+            }
+        }
+        held.into_iter().map(|(tcp, _)| tcp).collect()
+    }
+
+    /// New 40-word searches for 50 results, on one connection, without pause.
+    async fn long_searches(&self, n: u64) {
+        let mut i = n * 10_000_000;
+        while self.attacking.load(Ordering::Relaxed) {
+            i += 1;
+            match self
+                .post(&self.attacker, "/mcp", &search(i, &words(i, 40), 50))
+                .await
+            {
+                Ok((status, _)) => self.saw("long_search", status),
+                Err(_) => self.saw("long_search", 0),
+            }
+        }
+    }
+
+    /// Query syntax that would be ranges: `title:>a`, and one query with 100 of them.
+    async fn ranges(&self) {
+        let hundred: Vec<String> = (0..100).map(|i| format!("title:>{}", word(i))).collect();
+        let queries = ["title:>a".to_owned(), hundred.join(" ")];
+        let mut i = 0;
+        while self.attacking.load(Ordering::Relaxed) {
+            i += 1;
+            let query = &queries[(i % 2) as usize];
+            match self
+                .post(&self.attacker, "/mcp", &search(i, query, 50))
+                .await
+            {
+                Ok((status, _)) => self.saw("range_search", status),
+                Err(_) => self.saw("range_search", 0),
+            }
+        }
+    }
+
+    /// `GET /sse` 10 000 times, dropping each stream at once.
+    async fn stream_flood(&self) {
+        for _ in 0..10_000 {
+            if !self.attacking.load(Ordering::Relaxed) {
+                return;
+            }
+            let r = self
+                .client
+                .get(format!("{}/sse", self.base))
+                .bearer_auth(&self.attacker)
+                .send()
+                .await;
+            match r {
+                Ok(r) => self.saw("sse_flood", r.status().as_u16()),
+                Err(_) => self.saw("sse_flood", 0),
+            }
+        }
+    }
+
+    /// Whether the well-behaved user can still open a stream of their own.
+    async fn user_stream(&self) -> u16 {
+        match self
+            .client
+            .get(format!("{}/sse", self.base))
+            .bearer_auth(&self.user)
+            .send()
+            .await
+        {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
+    }
+}
+
+/// A word of the generated corpus's vocabulary (`scripts/hostile` writes the same words).
+fn word(i: u64) -> String {
+    const SYLLABLES: [&str; 16] = [
+        "ka", "lo", "mi", "ne", "ru", "sa", "te", "vi", "bo", "da", "fe", "gu", "ha", "ji", "po",
+        "zu",
+    ];
+    let mut n = i % 4096;
+    let mut w = String::new();
+    for _ in 0..3 {
+        w.push_str(SYLLABLES[(n % 16) as usize]);
+        n /= 16;
+    }
+    w
+}
+
+/// `count` words, different for each `seed`.
+fn words(seed: u64, count: u64) -> String {
+    (0..count)
+        .map(|k| word(seed.wrapping_mul(2_654_435_761).wrapping_add(k * 7919)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn search(id: u64, query: &str, limit: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "search", "arguments": {"query": query, "limit": limit}}})
+}
+
+fn p99_ms(samples: &Mutex<Vec<u64>>) -> f64 {
+    let mut s = samples.lock().unwrap().clone();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_unstable();
+    s[(s.len() * 99 / 100).min(s.len() - 1)] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let usage = "usage: hostile_client <base-url> <token-dir> <baseline-seconds> <attack-seconds>";
+    let mut args = std::env::args().skip(1);
+    let base = args.next().expect(usage);
+    let dir = std::path::PathBuf::from(args.next().expect(usage));
+    let baseline: u64 = args.next().and_then(|s| s.parse().ok()).expect(usage);
+    let attack: u64 = args.next().and_then(|s| s.parse().ok()).expect(usage);
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .expect("a token")
+            .trim()
+            .to_owned()
+    };
+    let run = Arc::new(Run {
+        addr: base.trim_start_matches("http://").to_owned(),
+        base,
+        attacker: read("token"),
+        user: read("other-user-token"),
+        client: mcp_resource_server::auth::discovery::http_client(Duration::from_secs(30)),
+        attacking: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        user_ok: Default::default(),
+        user_failed: AtomicU64::new(0),
+        healthz: Default::default(),
+        answers: Mutex::new(BTreeMap::new()),
+        unexpected_5xx: AtomicU64::new(0),
+        first_unexpected: Mutex::new(None),
+    });
+    let mut steady = Vec::new();
+    for _ in 0..4 {
+        let r = run.clone();
+        steady.push(tokio::spawn(async move { r.user().await }));
+    }
+    let r = run.clone();
+    steady.push(tokio::spawn(async move { r.probe().await }));
+    tokio::time::sleep(Duration::from_secs(baseline)).await;
+
+    run.attacking.store(true, Ordering::Relaxed);
+    let mut attack_tasks = Vec::new();
+    let mut held = Vec::new();
+    for n in 0..5 {
+        held.extend(run.unread_batch(n).await);
+    }
+    for n in 0..2 {
+        let r = run.clone();
+        attack_tasks.push(tokio::spawn(async move { r.huge_batch().await }));
+        let r = run.clone();
+        attack_tasks.push(tokio::spawn(async move { r.batches(n).await }));
+    }
+    for n in 0..8 {
+        let r = run.clone();
+        attack_tasks.push(tokio::spawn(async move { r.long_searches(n).await }));
+    }
+    for _ in 0..2 {
+        let r = run.clone();
+        attack_tasks.push(tokio::spawn(async move { r.ranges().await }));
+    }
+    let r = run.clone();
+    attack_tasks.push(tokio::spawn(async move { r.stream_flood().await }));
+    let r = run.clone();
+    let streams = tokio::spawn(async move { r.streams().await });
+    tokio::time::sleep(Duration::from_secs(attack.min(5))).await;
+    let user_stream = run.user_stream().await;
+    tokio::time::sleep(Duration::from_secs(attack.saturating_sub(5))).await;
+
+    run.attacking.store(false, Ordering::Relaxed);
+    run.stop.store(true, Ordering::Relaxed);
+    for t in attack_tasks.into_iter().chain(steady) {
+        t.await.expect("a traffic task panicked");
+    }
+    drop(streams.await.expect("the stream task panicked"));
+    drop(held);
+
+    let ok =
+        |phase: usize, secs: u64| run.user_ok[phase].load(Ordering::Relaxed) as f64 / secs as f64;
+    let (unloaded, loaded) = (ok(0, baseline), ok(1, attack));
+    let summary = json!({
+        "baseline_seconds": baseline,
+        "attack_seconds": attack,
+        "user_requests_per_second_unloaded": unloaded.round(),
+        "user_requests_per_second_under_attack": loaded.round(),
+        "user_share_kept": (loaded / unloaded * 100.0).round() / 100.0,
+        "user_failed": run.user_failed.load(Ordering::Relaxed),
+        "user_sse_open_status": user_stream,
+        "healthz_p99_ms_unloaded": p99_ms(&run.healthz[0]),
+        "healthz_p99_ms_under_attack": p99_ms(&run.healthz[1]),
+        "unexpected_5xx": run.unexpected_5xx.load(Ordering::Relaxed),
+        "first_unexpected": run.first_unexpected.lock().unwrap().clone(),
+        "attacker": run.answers.lock().unwrap().clone(),
+    });
+    println!("{summary}");
+}
