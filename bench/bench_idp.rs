@@ -2,8 +2,8 @@
 //! Keycloak would, counts JWKS fetches (`GET /stats`), and writes RS256 access tokens for the
 //! benchmark: a valid one, and one signed with a key id it never publishes.
 //!
-//!     bench_idp <port> <out-dir>      writes <out-dir>/token, <out-dir>/other-user-token (another
-//!                                     `sub`) and <out-dir>/unknown-kid-token
+//!     bench_idp <port> <out-dir>      writes <out-dir>/token, <out-dir>/other-user-token-0..3
+//!                                     (four other `sub`s) and <out-dir>/unknown-kid-token
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,11 +69,13 @@ async fn main() {
         token(&key, "bench-rs256", &base, "bench-user"),
     )
     .unwrap();
-    std::fs::write(
-        out.join("other-user-token"),
-        token(&key, "bench-rs256", &base, "other-user"),
-    )
-    .unwrap();
+    for n in 0..4 {
+        std::fs::write(
+            out.join(format!("other-user-token-{n}")),
+            token(&key, "bench-rs256", &base, &format!("other-user-{n}")),
+        )
+        .unwrap();
+    }
     std::fs::write(
         out.join("unknown-kid-token"),
         token(&key, "never-published", &base, "bench-user"),

@@ -1,12 +1,14 @@
 //! The traffic of `scripts/hostile`: one signed-in user attacking the server the ways
-//! docs/reliability.md lists, while another user makes cheap calls and a probe times `/healthz`.
-//! Prints a JSON summary of what the well-behaved user and the probe saw, unloaded and under
-//! attack, and what the attacker got back.
+//! docs/reliability.md lists, while four other users make cheap calls and a probe times
+//! `/healthz`. Prints a JSON summary of what the well-behaved users and the probe saw, unloaded
+//! and under attack, and what the attacker got back.
 //!
 //!     hostile_client <base-url> <token-dir> <baseline-seconds> <attack-seconds>
 //!
-//! `<token-dir>` holds `token` (the attacker) and `other-user-token` (the well-behaved user),
-//! as `bench_idp` writes them. The attacker never waits for `Retry-After`.
+//! `<token-dir>` holds `token` (the attacker) and `other-user-token-0` to `-3` (the
+//! well-behaved users), as `bench_idp` writes them. Each well-behaved user sends `tools/list`
+//! 50 times a second, within the per-caller allowances; the attacker never waits for
+//! `Retry-After`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,13 +25,15 @@ struct Run {
     base: String,
     addr: String,
     attacker: String,
-    user: String,
+    users: Vec<String>,
     client: reqwest::Client,
     /// Set while the attack runs.
     attacking: AtomicBool,
     stop: AtomicBool,
-    /// The well-behaved user's calls answered 200, per phase (0 unloaded, 1 under attack).
+    /// The well-behaved users' calls answered 200, per phase (0 unloaded, 1 under attack).
     user_ok: [AtomicU64; 2],
+    /// Their latencies in microseconds, per phase.
+    user_latency: [Mutex<Vec<u64>>; 2],
     user_failed: AtomicU64,
     /// `/healthz` latencies in microseconds, per phase.
     healthz: [Mutex<Vec<u64>>; 2],
@@ -80,14 +84,20 @@ impl Run {
         Ok((status, text))
     }
 
-    /// The well-behaved user: `tools/list` as fast as one connection goes.
-    async fn user(&self) {
+    /// A well-behaved user: `tools/list` 50 times a second.
+    async fn user(&self, n: usize) {
         let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        let mut every = tokio::time::interval(Duration::from_millis(20));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !self.stop.load(Ordering::Relaxed) {
+            every.tick().await;
             let phase = self.phase();
-            match self.post(&self.user, "/mcp", &list).await {
+            let started = Instant::now();
+            match self.post(&self.users[n], "/mcp", &list).await {
                 Ok((200, _)) => {
                     self.user_ok[phase].fetch_add(1, Ordering::Relaxed);
+                    let us = started.elapsed().as_micros() as u64;
+                    self.user_latency[phase].lock().unwrap().push(us);
                 }
                 Ok((status, text)) => {
                     self.user_failed.fetch_add(1, Ordering::Relaxed);
@@ -272,6 +282,17 @@ impl Run {
         }
     }
 
+    /// `tools/list` without pause: cheap calls, as many as one connection can send.
+    async fn cheap_flood(&self) {
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        while self.attacking.load(Ordering::Relaxed) {
+            match self.post(&self.attacker, "/mcp", &list).await {
+                Ok((status, _)) => self.saw("cheap_flood", status),
+                Err(_) => self.saw("cheap_flood", 0),
+            }
+        }
+    }
+
     /// `GET /sse` 10 000 times, dropping each stream at once.
     async fn stream_flood(&self) {
         for _ in 0..10_000 {
@@ -296,7 +317,7 @@ impl Run {
         match self
             .client
             .get(format!("{}/sse", self.base))
-            .bearer_auth(&self.user)
+            .bearer_auth(&self.users[0])
             .send()
             .await
         {
@@ -361,11 +382,14 @@ async fn main() {
         addr: base.trim_start_matches("http://").to_owned(),
         base,
         attacker: read("token"),
-        user: read("other-user-token"),
+        users: (0..4)
+            .map(|n| read(&format!("other-user-token-{n}")))
+            .collect(),
         client: mcp_resource_server::auth::discovery::http_client(Duration::from_secs(30)),
         attacking: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         user_ok: Default::default(),
+        user_latency: Default::default(),
         user_failed: AtomicU64::new(0),
         healthz: Default::default(),
         answers: Mutex::new(BTreeMap::new()),
@@ -373,9 +397,9 @@ async fn main() {
         first_unexpected: Mutex::new(None),
     });
     let mut steady = Vec::new();
-    for _ in 0..4 {
+    for n in 0..4 {
         let r = run.clone();
-        steady.push(tokio::spawn(async move { r.user().await }));
+        steady.push(tokio::spawn(async move { r.user(n).await }));
     }
     let r = run.clone();
     steady.push(tokio::spawn(async move { r.probe().await }));
@@ -400,6 +424,10 @@ async fn main() {
     for _ in 0..2 {
         let r = run.clone();
         attack_tasks.push(tokio::spawn(async move { r.ranges().await }));
+    }
+    for _ in 0..4 {
+        let r = run.clone();
+        attack_tasks.push(tokio::spawn(async move { r.cheap_flood().await }));
     }
     let r = run.clone();
     attack_tasks.push(tokio::spawn(async move { r.stream_flood().await }));
@@ -427,6 +455,8 @@ async fn main() {
         "user_requests_per_second_under_attack": loaded.round(),
         "user_share_kept": (loaded / unloaded * 100.0).round() / 100.0,
         "user_failed": run.user_failed.load(Ordering::Relaxed),
+        "user_p99_ms_unloaded": p99_ms(&run.user_latency[0]),
+        "user_p99_ms_under_attack": p99_ms(&run.user_latency[1]),
         "user_sse_open_status": user_stream,
         "healthz_p99_ms_unloaded": p99_ms(&run.healthz[0]),
         "healthz_p99_ms_under_attack": p99_ms(&run.healthz[1]),

@@ -4,6 +4,9 @@
 //! - an allowance of tool calls: a token bucket (GCRA, by `governor`) refilled at
 //!   `MCP_RATE_LIMIT_PER_MIN` with room for `MCP_RATE_LIMIT_BURST` at once; past it a call is
 //!   refused with the time to wait ([`Fair::admit`]);
+//! - a wider allowance of requests of any kind (`MCP_REQUEST_LIMIT_PER_MIN`,
+//!   `MCP_REQUEST_LIMIT_BURST`), so that a flood of cheap calls is bounded as well
+//!   ([`Fair::admit_request`]);
 //! - a share of the ranking pool: searches that miss the result cache run on
 //!   `MCP_RANKING_THREADS` threads beside the async workers, so `/healthz`, `tools/list`, the
 //!   token gate and cached answers keep being served while ranking runs; one caller ranks at
@@ -44,11 +47,21 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Caller(u64);
 
+/// What an allowance counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counts {
+    /// `tools/call` requests (`MCP_RATE_LIMIT_PER_MIN`).
+    ToolCalls,
+    /// Every request to the MCP routes (`MCP_REQUEST_LIMIT_PER_MIN`).
+    Requests,
+}
+
 /// Why a call was not taken, and when to try again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Limited {
-    /// The caller's allowance of tool calls is spent.
+    /// The caller's allowance is spent.
     Rate {
+        counts: Counts,
         retry_after: Duration,
         per_minute: u32,
     },
@@ -68,7 +81,14 @@ impl Limited {
     /// The metric label.
     pub fn label(&self) -> &'static str {
         match self {
-            Limited::Rate { .. } => "rate",
+            Limited::Rate {
+                counts: Counts::ToolCalls,
+                ..
+            } => "rate",
+            Limited::Rate {
+                counts: Counts::Requests,
+                ..
+            } => "requests",
             Limited::Queue { .. } => "queue",
         }
     }
@@ -102,11 +122,19 @@ impl Limited {
 impl std::fmt::Display for Limited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Limited::Rate { per_minute, .. } => write!(
-                f,
-                "too many tool calls: one caller may make {per_minute} a minute (MCP_RATE_LIMIT_PER_MIN); retry in {} s",
-                self.retry_after_secs()
-            ),
+            Limited::Rate {
+                counts, per_minute, ..
+            } => {
+                let (what, setting) = match counts {
+                    Counts::ToolCalls => ("tool calls", "MCP_RATE_LIMIT_PER_MIN"),
+                    Counts::Requests => ("requests", "MCP_REQUEST_LIMIT_PER_MIN"),
+                };
+                write!(
+                    f,
+                    "too many {what}: one caller may make {per_minute} a minute ({setting}); retry in {} s",
+                    self.retry_after_secs()
+                )
+            }
             Limited::Queue { in_flight } => write!(
                 f,
                 "too many searches in progress for this caller ({in_flight}, MCP_RANKING_QUEUE_PER_CALLER); wait for their answers before sending more"
@@ -123,11 +151,55 @@ struct Share {
     in_flight: AtomicUsize,
 }
 
+/// One kind of allowance: a token bucket per caller.
+struct Allowance {
+    counts: Counts,
+    per_minute: u32,
+    /// `None` when the allowance is off (a rate of 0).
+    quota: Option<Quota>,
+    buckets: moka::sync::Cache<Caller, Arc<DefaultDirectRateLimiter>>,
+}
+
+impl Allowance {
+    fn new(counts: Counts, per_minute: u32, burst: u32) -> Self {
+        let quota = NonZeroU32::new(per_minute).map(|rate| {
+            Quota::per_minute(rate).allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+        });
+        Allowance {
+            counts,
+            per_minute,
+            quota,
+            buckets: callers(),
+        }
+    }
+
+    /// Takes `n` from the caller's bucket, all or none.
+    fn take(&self, caller: Caller, n: u32) -> Result<(), Limited> {
+        let (Some(quota), Some(n)) = (self.quota, NonZeroU32::new(n)) else {
+            return Ok(());
+        };
+        let bucket = self
+            .buckets
+            .get_with(caller, || Arc::new(RateLimiter::direct(quota)));
+        let retry_after = match bucket.check_n(n) {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(not_until)) => not_until.wait_time_from(bucket.clock().now()),
+            // More at once than the bucket ever holds: they can never pass together.
+            Err(_) => Duration::from_secs(60),
+        };
+        Err(Limited::Rate {
+            counts: self.counts,
+            retry_after,
+            per_minute: self.per_minute,
+        })
+    }
+}
+
 /// The allowances and the ranking pool.
 pub struct Fair {
     settings: FairSettings,
-    quota: Option<Quota>,
-    allowances: moka::sync::Cache<Caller, Arc<DefaultDirectRateLimiter>>,
+    tool_calls: Allowance,
+    requests: Allowance,
     shares: moka::sync::Cache<Caller, Arc<Share>>,
     pool: Arc<Semaphore>,
     hasher: std::collections::hash_map::RandomState,
@@ -136,14 +208,18 @@ pub struct Fair {
 
 impl Fair {
     pub fn new(settings: &FairSettings, metrics: Arc<Metrics>) -> Self {
-        let quota = NonZeroU32::new(settings.rate_per_minute).map(|per_minute| {
-            let burst = NonZeroU32::new(settings.rate_burst).unwrap_or(NonZeroU32::MIN);
-            Quota::per_minute(per_minute).allow_burst(burst)
-        });
         Fair {
             settings: settings.clone(),
-            quota,
-            allowances: callers(),
+            tool_calls: Allowance::new(
+                Counts::ToolCalls,
+                settings.rate_per_minute,
+                settings.rate_burst,
+            ),
+            requests: Allowance::new(
+                Counts::Requests,
+                settings.requests_per_minute,
+                settings.requests_burst,
+            ),
             shares: callers(),
             pool: Arc::new(Semaphore::new(settings.ranking_threads)),
             hasher: Default::default(),
@@ -161,22 +237,17 @@ impl Fair {
 
     /// Takes `calls` tool calls from the caller's allowance, all or none.
     pub fn admit(&self, caller: Caller, calls: u32) -> Result<(), Limited> {
-        let (Some(quota), Some(n)) = (self.quota, NonZeroU32::new(calls)) else {
-            return Ok(());
-        };
-        let limiter = self
-            .allowances
-            .get_with(caller, || Arc::new(RateLimiter::direct(quota)));
-        let retry_after = match limiter.check_n(n) {
-            Ok(Ok(())) => return Ok(()),
-            Ok(Err(not_until)) => not_until.wait_time_from(limiter.clock().now()),
-            // More calls at once than the bucket ever holds: they can never pass together.
-            Err(_) => Duration::from_secs(60),
-        };
-        self.refuse(Limited::Rate {
-            retry_after,
-            per_minute: self.settings.rate_per_minute,
-        })
+        self.tool_calls
+            .take(caller, calls)
+            .or_else(|limited| self.refuse(limited))
+    }
+
+    /// Takes one request from the caller's allowance of requests of any kind, so that a flood
+    /// of cheap calls from one caller is bounded too.
+    pub fn admit_request(&self, caller: Caller) -> Result<(), Limited> {
+        self.requests
+            .take(caller, 1)
+            .or_else(|limited| self.refuse(limited))
     }
 
     /// Runs `work` on the ranking pool, within the caller's share of it.
@@ -241,6 +312,8 @@ mod tests {
         let settings = FairSettings {
             rate_per_minute: 60,
             rate_burst: 3,
+            requests_per_minute: 600,
+            requests_burst: 5,
             ranking_threads: threads,
             ranking_per_caller: per_caller,
             ranking_queue_per_caller: queue,

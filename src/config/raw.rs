@@ -134,6 +134,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "MCP_RATE_LIMIT_BURST",
         "tool calls one caller may make at once",
     ),
+    (
+        "MCP_REQUEST_LIMIT_PER_MIN",
+        "requests one caller may send a minute, 0 for no limit",
+    ),
+    (
+        "MCP_REQUEST_LIMIT_BURST",
+        "requests one caller may send at once",
+    ),
     ("MCP_RANKING_THREADS", "threads that rank searches"),
     (
         "MCP_RANKING_PER_CALLER",

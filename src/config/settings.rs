@@ -58,6 +58,10 @@ pub struct FairSettings {
     pub rate_per_minute: u32,
     /// Tool calls a caller may make at once after a quiet spell.
     pub rate_burst: u32,
+    /// Requests of any kind to the MCP routes a caller may send a minute; 0 sets no limit.
+    pub requests_per_minute: u32,
+    /// Requests a caller may send at once after a quiet spell.
+    pub requests_burst: u32,
     /// Threads that rank searches, beside the async workers.
     pub ranking_threads: usize,
     /// Searches of one caller ranking at once.

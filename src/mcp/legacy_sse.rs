@@ -30,7 +30,7 @@ use super::era::{self, Version};
 use super::error::McpError;
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
-use super::streamable_http::{error, read_body};
+use super::streamable_http::{admit_request, error, read_body};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::config::SseSettings;
@@ -227,6 +227,9 @@ impl Drop for Registration {
 
 /// `GET /sse`.
 pub async fn open(State(state): State<AppState>, principal: Principal) -> Response {
+    if let Err(refused) = admit_request(&state, &principal).await {
+        return refused;
+    }
     let sessions = state.sessions.clone();
     let (id, session, inbox) = match sessions.open(Owner::of(&principal)) {
         Ok(opened) => opened,
@@ -289,6 +292,9 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if let Err(refused) = admit_request(&state, &principal).await {
+        return refused;
+    }
     match deliver(&state, &principal, query, &headers, body).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err((id, e)) => error(id.as_ref(), &e, e.status()),

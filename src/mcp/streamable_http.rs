@@ -140,6 +140,9 @@ pub async fn post(
     principal: Principal,
     request: axum::extract::Request,
 ) -> Response {
+    if let Err(refused) = admit_request(&state, &principal).await {
+        return refused;
+    }
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let accept = match check_media(headers) {
@@ -339,6 +342,19 @@ impl axum::body::HttpBody for Pieces {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         hyper::body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Takes one request from the caller's allowance of requests; past it, the 429 to answer with
+/// (held until the caller may retry, at most a second; see `crate::fair`).
+pub async fn admit_request(state: &AppState, principal: &Principal) -> Result<(), Response> {
+    let caller = state.fair.caller(principal);
+    match state.fair.admit_request(caller) {
+        Ok(()) => Ok(()),
+        Err(limited) => {
+            let e = McpError::Limited(limited.held().await);
+            Err(error(None, &e, e.status()))
+        }
     }
 }
 

@@ -142,10 +142,10 @@ impl Metrics {
         let fair_use_refusals = Family::<LimitLabel, Counter>::default();
         registry.register(
             "fair_use_refusals",
-            "Tool calls refused by a per-caller limit: rate (MCP_RATE_LIMIT_PER_MIN), queue (MCP_RANKING_QUEUE_PER_CALLER), sse_sessions (MCP_SSE_MAX_SESSIONS_PER_SUBJECT), sse_outbox (an /sse stream not read)",
+            "Calls refused by a per-caller limit: rate (MCP_RATE_LIMIT_PER_MIN), requests (MCP_REQUEST_LIMIT_PER_MIN), queue (MCP_RANKING_QUEUE_PER_CALLER), sse_sessions (MCP_SSE_MAX_SESSIONS_PER_SUBJECT), sse_outbox (an /sse stream not read)",
             fair_use_refusals.clone(),
         );
-        for limit in ["rate", "queue", "sse_sessions", "sse_outbox"] {
+        for limit in ["rate", "requests", "queue", "sse_sessions", "sse_outbox"] {
             let _ = fair_use_refusals.get_or_create(&LimitLabel { limit });
         }
         let ranking = Gauge::default();

@@ -125,3 +125,34 @@ async fn a_batch_takes_all_its_tool_calls_from_the_allowance_at_once() {
     let r = s.server.rpc_at(&t, &calls(28), "2025-03-26").await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_cheap_calls_from_one_caller_is_bounded_and_others_are_not_touched() {
+    let s = Stack::start().await;
+    let t = token(&s.keys);
+    let list = request(1, "tools/list", json!({}));
+    // The default burst of requests is 600.
+    let mut refused = None;
+    for i in 0..700 {
+        let r = s.server.rpc_at(&t, &list, "2025-11-25").await;
+        if r.status == 429 {
+            refused = Some((i, r));
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (at, r) = refused.expect("700 tools/list calls in a burst all passed");
+    // The burst, plus what refills (100 a second) while the calls are being made.
+    assert!((600..700).contains(&at), "refused after {at} calls");
+    assert!(
+        r.message().contains("MCP_REQUEST_LIMIT_PER_MIN"),
+        "{}",
+        r.message()
+    );
+    assert!(r.header("retry-after").is_some());
+    let r = s
+        .server
+        .rpc_at(&other_user(&s.keys), &list, "2025-11-25")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

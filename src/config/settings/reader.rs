@@ -115,6 +115,9 @@ impl Reader<'_> {
         Ok(FairSettings {
             rate_per_minute: self.integer("MCP_RATE_LIMIT_PER_MIN", 600, 0, 1_000_000)? as u32,
             rate_burst: self.integer("MCP_RATE_LIMIT_BURST", 60, 1, 100_000)? as u32,
+            requests_per_minute: self.integer("MCP_REQUEST_LIMIT_PER_MIN", 6000, 0, 10_000_000)?
+                as u32,
+            requests_burst: self.integer("MCP_REQUEST_LIMIT_BURST", 600, 1, 1_000_000)? as u32,
             ranking_threads: threads as usize,
             ranking_per_caller: self.integer(
                 "MCP_RANKING_PER_CALLER",
