@@ -25,6 +25,17 @@ async fn open(server: &TestServer, token: &str) -> (Events, String) {
     (events, data)
 }
 
+/// `GET /sse`, whatever the answer.
+async fn get_sse(server: &TestServer, token: &str) -> reqwest::Response {
+    server
+        .client
+        .get(format!("{}/sse", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn post(server: &TestServer, token: &str, path: &str, body: &Value) -> Reply {
     let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     server
@@ -171,14 +182,7 @@ async fn sessions_past_the_limit_get_503_and_open_streams_keep_working() {
     let (mut first, endpoint) = open(&s.server, &t).await;
     let (_second, _) = open(&s.server, &t).await;
     assert_eq!(s.server.metric("mcp_sse_sessions").await, 2.0);
-    let r = s
-        .server
-        .client
-        .get(format!("{}/sse", s.server.base))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
+    let r = get_sse(&s.server, &t).await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
     let ping = json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
@@ -235,14 +239,7 @@ async fn one_caller_holds_at_most_eight_streams_and_others_still_get_theirs() {
     for _ in 0..8 {
         held.push(open(&s.server, &t).await);
     }
-    let refused = s
-        .server
-        .client
-        .get(format!("{}/sse", s.server.base))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
+    let refused = get_sse(&s.server, &t).await;
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
     let body: Value = refused.json().await.unwrap();
@@ -263,14 +260,7 @@ async fn one_caller_holds_at_most_eight_streams_and_others_still_get_theirs() {
     held.pop();
     let mut reopened = false;
     for _ in 0..100 {
-        let r = s
-            .server
-            .client
-            .get(format!("{}/sse", s.server.base))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap();
+        let r = get_sse(&s.server, &t).await;
         if r.status() == 200 {
             reopened = true;
             break;
