@@ -15,7 +15,7 @@ use super::era::{self, META_SERVER_INFO, Version};
 use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
-use crate::fair::Fair;
+use crate::fair::{Caller, Fair};
 use crate::tools::{Call, Progress, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
@@ -35,6 +35,8 @@ pub struct Context<'a> {
     pub progress: Option<Progress>,
     /// The caller's allowance of tool calls and share of the ranking pool.
     pub fair: &'a Fair,
+    /// Who the allowance and the share belong to, named once per request.
+    pub caller: Caller,
     /// Whether the tool call was already taken from the allowance (a batch takes all of its
     /// calls at once, before answering any).
     pub counted: bool,
@@ -120,9 +122,8 @@ fn tools_list(ctx: &Context) -> Payload {
 }
 
 async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
-    let caller = ctx.fair.caller(ctx.principal);
     if !ctx.counted
-        && let Err(limited) = ctx.fair.admit(caller, 1)
+        && let Err(limited) = ctx.fair.admit(ctx.caller, 1)
     {
         return Err(McpError::Limited(limited.held().await));
     }
@@ -165,7 +166,7 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
         })?;
     match call {
         Call::Done(payload) => Ok(payload),
-        Call::Rank(work) => match ctx.fair.rank(caller, work).await {
+        Call::Rank(work) => match ctx.fair.rank(ctx.caller, work).await {
             Ok(payload) => Ok(payload),
             Err(limited) => Err(McpError::Limited(limited.held().await)),
         },

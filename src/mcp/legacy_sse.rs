@@ -233,11 +233,10 @@ pub async fn open(State(state): State<AppState>, principal: Principal) -> Respon
     let sessions = state.sessions.clone();
     let (id, session, inbox) = match sessions.open(Owner::of(&principal)) {
         Ok(opened) => opened,
-        Err(e) => {
+        Err(mut e) => {
             if matches!(e, McpError::TooManyStreams(_)) {
                 state.metrics.fair_use_refusal("sse_sessions");
-                let e = crate::fair::held(e, crate::fair::MOST_HELD).await;
-                return error(None, &e, e.status());
+                e = crate::fair::held(e, crate::fair::MOST_HELD).await;
             }
             return error(None, &e, e.status());
         }
@@ -292,10 +291,11 @@ pub async fn post(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Err(refused) = admit_request(&state, &principal).await {
-        return refused;
-    }
-    match deliver(&state, &principal, query, &headers, body).await {
+    let caller = match admit_request(&state, &principal).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    match deliver(&state, &principal, caller, query, &headers, body).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err((id, e)) => error(id.as_ref(), &e, e.status()),
     }
@@ -306,6 +306,7 @@ type Refusal = (Option<jsonrpc::Id>, McpError);
 async fn deliver(
     state: &AppState,
     principal: &Principal,
+    caller: crate::fair::Caller,
     query: MessagesQuery,
     headers: &HeaderMap,
     body: Body,
@@ -356,6 +357,7 @@ async fn deliver(
         version,
         progress: None,
         fair: &state.fair,
+        caller,
         counted: false,
     };
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.

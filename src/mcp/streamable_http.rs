@@ -24,6 +24,7 @@ use super::jsonrpc::{self, Id, Incoming, Message, Request};
 use super::sse;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::fair::Caller;
 use crate::tools::Progress;
 
 /// What the client's `Accept` allows.
@@ -140,9 +141,10 @@ pub async fn post(
     principal: Principal,
     request: axum::extract::Request,
 ) -> Response {
-    if let Err(refused) = admit_request(&state, &principal).await {
-        return refused;
-    }
+    let caller = match admit_request(&state, &principal).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let accept = match check_media(headers) {
@@ -154,14 +156,23 @@ pub async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match jsonrpc::Body::parse(&bytes) {
-        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, headers, items).await,
+        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, caller, headers, items).await,
         Ok(jsonrpc::Body::One(message)) => {
-            single(state, principal, headers, accept, message.classify()).await
+            single(
+                state,
+                principal,
+                caller,
+                headers,
+                accept,
+                message.classify(),
+            )
+            .await
         }
         Ok(jsonrpc::Body::Neither) => {
             single(
                 state,
                 principal,
+                caller,
                 headers,
                 accept,
                 Err(jsonrpc::not_an_object()),
@@ -178,6 +189,7 @@ pub async fn post(
 async fn single(
     state: AppState,
     principal: Principal,
+    caller: Caller,
     headers: &HeaderMap,
     accept: Accept,
     message: Result<Incoming, jsonrpc::Invalid>,
@@ -208,7 +220,7 @@ async fn single(
         .then(|| dispatch::progress_token(&request))
         .flatten();
     if accept.prefers_sse || token.is_some() {
-        return stream(state, principal, request, version, token);
+        return stream(state, principal, caller, request, version, token);
     }
     let ctx = Context {
         tools: &state.tools,
@@ -216,6 +228,7 @@ async fn single(
         version,
         progress: None,
         fair: &state.fair,
+        caller,
         counted: false,
     };
     match dispatch::handle(&ctx, &request).await {
@@ -228,6 +241,7 @@ async fn single(
 fn stream(
     state: AppState,
     principal: Principal,
+    caller: Caller,
     request: Request,
     version: Version,
     token: Option<Value>,
@@ -242,6 +256,7 @@ fn stream(
             version,
             progress,
             fair: &state.fair,
+            caller,
             counted: false,
         };
         let reply = respond(&ctx, &request).await;
@@ -345,12 +360,13 @@ impl axum::body::HttpBody for Pieces {
     }
 }
 
-/// Takes one request from the caller's allowance of requests; past it, the 429 to answer with
-/// (held until the caller may retry, at most a second; see `crate::fair`).
-pub async fn admit_request(state: &AppState, principal: &Principal) -> Result<(), Response> {
+/// Takes one request from the caller's allowance of requests and names the caller for the
+/// rest of the request; past the allowance, the 429 to answer with (held until the caller may
+/// retry, at most a second; see `crate::fair`).
+pub async fn admit_request(state: &AppState, principal: &Principal) -> Result<Caller, Response> {
     let caller = state.fair.caller(principal);
     match state.fair.admit_request(caller) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(caller),
         Err(limited) => {
             let e = McpError::Limited(limited.held().await);
             Err(error(None, &e, e.status()))
@@ -378,6 +394,7 @@ pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
 async fn batch(
     state: AppState,
     principal: Principal,
+    caller: Caller,
     headers: &HeaderMap,
     items: Vec<Value>,
 ) -> Response {
@@ -406,7 +423,7 @@ async fn batch(
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
         .count() as u32;
-    if let Err(limited) = state.fair.admit(state.fair.caller(&principal), calls) {
+    if let Err(limited) = state.fair.admit(caller, calls) {
         let e = McpError::Limited(limited.held().await);
         return error(None, &e, e.status());
     }
@@ -428,6 +445,7 @@ async fn batch(
                             version,
                             progress: None,
                             fair: &state.fair,
+                            caller,
                             counted: true,
                         };
                         respond(&ctx, &r).await
