@@ -14,6 +14,13 @@ use reader::Reader;
 /// Origins of ChatGPT's web app, allowed by default alongside the server's own origin.
 pub const CHATGPT_ORIGINS: &[&str] = &["https://chatgpt.com", "https://chat.openai.com"];
 
+/// Browser pages served from this machine on any port (the MCP Inspector at
+/// `http://localhost:6274`, a local development app), allowed by default too. A page on a
+/// loopback origin runs on the user's own machine, and a bearer token is never sent by a
+/// browser on its own, so these open nothing a foreign page could use.
+pub const LOOPBACK_ORIGINS: &[&str] =
+    &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -31,7 +38,7 @@ pub struct Settings {
     pub discovery_url: Url,
     pub jwks_url: Option<Url>,
     pub required_scopes: Vec<String>,
-    /// Normalised origins (`scheme://host[:port]`).
+    /// Normalised origins (`scheme://host[:port]`), or `scheme://host:*` for any port.
     pub allowed_origins: Vec<String>,
     /// Lower-case host names, with a port when the port must match too.
     pub allowed_hosts: Vec<String>,

@@ -34,19 +34,26 @@ pub fn host_allowed(allowed: &[String], host: &str) -> bool {
         .any(|a| a.eq_ignore_ascii_case(host) || a.eq_ignore_ascii_case(name))
 }
 
-/// Whether an `Origin` header value is allowed; `null` and unparsable origins never are.
+/// Whether an `Origin` header value is allowed; `null` and unparsable origins never are. An
+/// entry `scheme://host:*` allows that scheme and host on any port.
 pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     // Browsers send the serialised origin, which is how entries are stored, so an exact match
     // is the common case; anything else is parsed and serialised before comparing.
     if allowed.iter().any(|a| a == origin) {
         return true;
     }
-    match url::Url::parse(origin) {
-        Ok(url) if url.host_str().is_some() => {
-            allowed.contains(&url.origin().ascii_serialization())
-        }
-        _ => false,
-    }
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    let Some(host) = url.host() else {
+        return false;
+    };
+    let serialised = url.origin().ascii_serialization();
+    let scheme_and_host = format!("{}://{host}", url.scheme());
+    allowed.iter().any(|a| match a.strip_suffix(":*") {
+        Some(any_port) => any_port == scheme_and_host,
+        None => *a == serialised,
+    })
 }
 
 fn refuse(status: StatusCode, message: String) -> Response {
@@ -208,5 +215,31 @@ mod tests {
         assert!(!origin_allowed(&allowed, "http://chatgpt.com"));
         assert!(!origin_allowed(&allowed, "null"));
         assert!(!origin_allowed(&allowed, "https://chatgpt.com.evil.com"));
+    }
+
+    #[test]
+    fn a_port_wildcard_allows_that_scheme_and_host_on_any_port_only() {
+        let allowed = list(&["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]);
+        for ok in [
+            "http://localhost:6274",
+            "http://LOCALHOST:3000",
+            "http://localhost",
+            "http://127.0.0.1:8080",
+            "http://[::1]:6274",
+        ] {
+            assert!(origin_allowed(&allowed, ok), "{ok}");
+        }
+        for refused in [
+            "https://localhost:6274",
+            "http://localhost.evil.com:6274",
+            "http://evil.localhost:6274",
+            "http://127.0.0.2:6274",
+            "http://[::2]:6274",
+            "http://user@evil.com:6274",
+            "null",
+            "",
+        ] {
+            assert!(!origin_allowed(&allowed, refused), "{refused}");
+        }
     }
 }

@@ -111,10 +111,10 @@ async fn scenario(url: &str, name: &str, version: &str) -> Vec<Check> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_conformance_suite_passes_every_scenario_that_applies() {
-    let port = free_port();
-    let origin = format!("http://localhost:{port}");
-    let s = Stack::with(&[("MCP_ALLOWED_ORIGINS", &origin)]).await;
-    let proxy = InjectingProxy::start(port, &s.server.base, &token(&s.keys)).await;
+    // The defaults: the suite's DNS-rebinding scenario sends `Origin: http://localhost:<port>`,
+    // which a loopback page is allowed to, and a foreign origin, which must be refused.
+    let s = Stack::start().await;
+    let proxy = InjectingProxy::start(free_port(), &s.server.base, &token(&s.keys)).await;
     let url = format!("http://localhost:{}/mcp", proxy.port);
     let mut unexpected = Vec::new();
     let mut seen_na = Vec::new();

@@ -5,31 +5,43 @@ use crate::support::*;
 #[tokio::test]
 async fn a_foreign_origin_gets_403_before_authentication() {
     let s = Stack::start().await;
-    let response = s
-        .server
-        .initialize()
-        .header("origin", "https://evil.example.com")
-        .bearer_auth(token(&s.keys))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("MCP_ALLOWED_ORIGINS")
-    );
+    for origin in [
+        "https://evil.example.com",
+        "http://localhost.evil.example.com:6274",
+        "http://127.0.0.1.nip.io:6274",
+        "null",
+    ] {
+        let response = s
+            .server
+            .initialize()
+            .header("origin", origin)
+            .bearer_auth(token(&s.keys))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{origin}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("MCP_ALLOWED_ORIGINS"),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn chatgpt_and_the_servers_own_origin_are_allowed_by_default() {
+async fn chatgpt_the_servers_own_and_loopback_origins_are_allowed_by_default() {
     let s = Stack::start().await;
     for origin in [
         "https://chatgpt.com",
         "https://chat.openai.com",
         "https://mcp.localhost",
+        // The MCP Inspector's page, and local tools on any port.
+        "http://localhost:6274",
+        "http://127.0.0.1:3000",
+        "http://[::1]:6274",
     ] {
         let response = s
             .server
@@ -99,6 +111,12 @@ async fn configured_origins_and_hosts_replace_the_defaults() {
         .header("host", "mcp.example.com:8443")
         .header("origin", "https://chatgpt.com");
     assert_eq!(chatgpt.send().await.unwrap().status(), 403);
+    let other_loopback_port = s
+        .server
+        .initialize()
+        .header("host", "mcp.example.com:8443")
+        .header("origin", "http://localhost:3000");
+    assert_eq!(other_loopback_port.send().await.unwrap().status(), 403);
     let other_port = s.server.initialize().header("host", "mcp.example.com");
     assert_eq!(other_port.send().await.unwrap().status(), 421);
 }

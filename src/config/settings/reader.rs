@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{CHATGPT_ORIGINS, CorpusSettings, FairSettings};
+use super::{CHATGPT_ORIGINS, CorpusSettings, FairSettings, LOOPBACK_ORIGINS};
 use crate::config::ConfigError;
 use crate::config::raw::{Origin, RawConfig, Value, file_key};
 
@@ -224,17 +224,28 @@ impl Reader<'_> {
         } else {
             let mut defaults: Vec<String> = CHATGPT_ORIGINS.iter().map(|s| s.to_string()).collect();
             defaults.push(server_url.to_owned());
+            defaults.extend(LOOPBACK_ORIGINS.iter().map(|s| s.to_string()));
             defaults
         };
         let mut origins = Vec::new();
         for item in written {
-            let url = Url::parse(&item)
+            // `scheme://host:*` allows the host on any port; no other wildcard is accepted.
+            let (base, any_port) = match item.strip_suffix(":*") {
+                Some(base) => (base, true),
+                None => (item.as_str(), false),
+            };
+            let url = Url::parse(base)
                 .ok()
-                .filter(|u| u.host_str().is_some() && u.path() == "/" && !item.contains('*'))
+                .filter(|u| u.host_str().is_some() && u.path() == "/" && !base.contains('*'))
+                .filter(|u| !any_port || u.port().is_none())
                 .ok_or_else(|| {
-                    self.error(ENV, format!("`{item}` is not an origin like https://chatgpt.com (wildcards are not accepted)"))
+                    self.error(ENV, format!("`{item}` is not an origin like https://chatgpt.com or http://localhost:* (only the port may be a wildcard)"))
                 })?;
-            let origin = url.origin().ascii_serialization();
+            let mut origin = url.origin().ascii_serialization();
+            if any_port {
+                // The serialisation drops a default port; put the wildcard where the port goes.
+                origin.push_str(":*");
+            }
             if !origins.contains(&origin) {
                 origins.push(origin);
             }

@@ -40,7 +40,10 @@ fn the_defaults_follow_the_design_table() {
         vec![
             "https://chatgpt.com",
             "https://chat.openai.com",
-            "https://mcp.localhost"
+            "https://mcp.localhost",
+            "http://localhost:*",
+            "http://127.0.0.1:*",
+            "http://[::1]:*"
         ]
     );
     assert_eq!(
@@ -75,7 +78,7 @@ fn every_design_table_variable_is_read() {
         ("MCP_REQUIRED_SCOPES", "mcp:tools  docs:read"),
         (
             "MCP_ALLOWED_ORIGINS",
-            "http://localhost:6274, https://chatgpt.com",
+            "http://localhost:6274, https://chatgpt.com, http://LocalHost:*",
         ),
         ("MCP_ALLOWED_HOSTS", "MCP.Example.com,localhost:8000"),
         ("MCP_CORPUS", "/srv/docs"),
@@ -94,7 +97,11 @@ fn every_design_table_variable_is_read() {
     assert_eq!(s.required_scopes, vec!["mcp:tools", "docs:read"]);
     assert_eq!(
         s.allowed_origins,
-        vec!["http://localhost:6274", "https://chatgpt.com"]
+        vec![
+            "http://localhost:6274",
+            "https://chatgpt.com",
+            "http://localhost:*"
+        ]
     );
     assert_eq!(s.allowed_hosts, vec!["mcp.example.com", "localhost:8000"]);
     assert_eq!(s.corpus.folder, Some(PathBuf::from("/srv/docs")));
@@ -156,6 +163,12 @@ fn invalid_values_are_named_with_what_to_do() {
         ("MCP_REQUIRED_SCOPES", "mcp:\"tools\"", "not a valid scope"),
         ("MCP_ALLOWED_ORIGINS", "https://*.example.com", "origin"),
         ("MCP_ALLOWED_ORIGINS", "https://chatgpt.com/path", "origin"),
+        (
+            "MCP_ALLOWED_ORIGINS",
+            "http://localhost:6274:*",
+            "only the port",
+        ),
+        ("MCP_ALLOWED_ORIGINS", "http://*:*", "only the port"),
         ("MCP_ALLOWED_HOSTS", "*.example.com", "host name"),
         ("MCP_LOG_FORMAT", "xml", "json or pretty"),
         ("MCP_CLOCK_LEEWAY_SECS", "-1", "0 to 300"),
