@@ -56,13 +56,137 @@ fn the_mcp_scope_puts_the_server_in_the_audience_of_every_clients_tokens() {
         strings(&realm["defaultDefaultClientScopes"]).contains(&"mcp:tools"),
         "a realm default scope, so dynamically registered clients (ChatGPT) get the audience too"
     );
-    for client in realm["clients"].as_array().unwrap() {
+    for client in ["chatgpt", "mcp-inspector", "mcp-gate"] {
+        let client = named(&realm["clients"], "clientId", client);
         assert!(
             strings(&client["defaultClientScopes"]).contains(&"mcp:tools"),
             "{}",
             client["clientId"]
         );
     }
+}
+
+/// Keycloak's own clients, which it creates before importing any scope unless the file declares
+/// them (RealmManager.importRealm), so a file that lists `clientScopes` must list them too.
+const BUILT_IN_LOGIN_CLIENTS: [&str; 4] = [
+    "account",
+    "account-console",
+    "admin-cli",
+    "security-admin-console",
+];
+
+#[test]
+fn the_built_in_clients_keep_their_usual_scopes_and_roles() {
+    let realm = realm();
+    for client in BUILT_IN_LOGIN_CLIENTS {
+        let c = named(&realm["clients"], "clientId", client);
+        let defaults = strings(&c["defaultClientScopes"]);
+        for scope in ["basic", "roles", "profile", "email", "web-origins", "acr"] {
+            assert!(
+                defaults.contains(&scope),
+                "{client} lacks the default scope {scope}: without `basic` its tokens have no `sub`"
+            );
+        }
+        let optional = strings(&c["optionalClientScopes"]);
+        for scope in [
+            "offline_access",
+            "address",
+            "phone",
+            "microprofile-jwt",
+            "organization",
+        ] {
+            assert!(
+                optional.contains(&scope),
+                "{client} lacks the optional scope {scope}"
+            );
+        }
+        assert!(
+            !defaults.contains(&"mcp:tools"),
+            "{client} is not an MCP client and gets no MCP audience"
+        );
+    }
+    // Declaring `account` means Keycloak does not set it up: its roles, the default roles that
+    // let every user manage their account, and the console's scope mapping come from the file.
+    let account_roles: Vec<&str> = realm["roles"]["client"]["account"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    for role in [
+        "view-profile",
+        "manage-account",
+        "manage-account-links",
+        "view-groups",
+    ] {
+        assert!(account_roles.contains(&role), "account role {role}");
+    }
+    let default_roles = named(&realm["roles"]["realm"], "name", "default-roles-mcp");
+    assert_eq!(
+        strings(&default_roles["composites"]["client"]["account"]),
+        ["view-profile", "manage-account"]
+    );
+    let console = named(
+        &realm["clientScopeMappings"]["account"],
+        "client",
+        "account-console",
+    );
+    assert!(strings(&console["roles"]).contains(&"manage-account"));
+}
+
+#[test]
+fn every_scope_a_client_names_exists() {
+    let realm = realm();
+    let scopes: Vec<&str> = realm["clientScopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    let mut named_scopes = strings(&realm["defaultDefaultClientScopes"]);
+    named_scopes.extend(strings(&realm["defaultOptionalClientScopes"]));
+    for c in realm["clients"].as_array().unwrap() {
+        named_scopes.extend(strings(&c["defaultClientScopes"]));
+        named_scopes.extend(strings(&c["optionalClientScopes"]));
+    }
+    for name in named_scopes {
+        assert!(
+            scopes.contains(&name),
+            "the scope {name} is named but not declared"
+        );
+    }
+}
+
+#[test]
+fn pkce_s256_is_required_of_every_client_including_registered_ones() {
+    let realm = realm();
+    let policy = realm["clientPolicies"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["enabled"] == true
+                && p["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["condition"] == "any-client"))
+        })
+        .expect("an enabled client policy whose condition is any-client");
+    let profiles = realm["clientProfiles"]["profiles"].as_array().unwrap();
+    let enforced = strings(&policy["profiles"]).iter().any(|name| {
+        profiles.iter().any(|p| {
+            p["name"] == *name
+                && p["executors"].as_array().is_some_and(|e| {
+                    e.iter().any(|e| {
+                        e["executor"] == "pkce-enforcer"
+                            && e["configuration"]["auto-configure"] == "true"
+                    })
+                })
+        })
+    });
+    assert!(
+        enforced,
+        "the any-client policy applies a profile with the pkce-enforcer executor (auto-configure)"
+    );
 }
 
 #[test]
@@ -149,10 +273,87 @@ fn anonymous_registration_admits_chatgpt_with_the_scopes_it_asks_for() {
         ["false"],
         "ChatGPT registers from hosts other than chatgpt.com"
     );
-    let scopes = strings(&anonymous("allowed-client-templates")["config"]["allowed-client-scopes"]);
+    // Keycloak advertises in `scopes_supported` every openid-connect client scope whose
+    // `include.in.openid.provider.metadata` is not "false", plus `openid`
+    // (OIDCWellKnownProvider). ChatGPT asks for all of them when it registers, and the anonymous
+    // Allowed Client Scopes policy refuses any scope outside its list, the realm default scopes
+    // and the realm optional scopes (ClientScopesClientRegistrationPolicy).
+    let mut advertised = vec!["openid"];
+    for scope in realm["clientScopes"].as_array().unwrap() {
+        if scope["protocol"] == "openid-connect"
+            && scope["attributes"]["include.in.openid.provider.metadata"] != "false"
+        {
+            advertised.push(scope["name"].as_str().unwrap());
+        }
+    }
+    let policy = anonymous("allowed-client-templates");
+    let mut allowed = strings(&policy["config"]["allowed-client-scopes"]);
+    if strings(&policy["config"]["allow-default-scopes"]) != ["false"] {
+        allowed.extend(strings(&realm["defaultDefaultClientScopes"]));
+        allowed.extend(strings(&realm["defaultOptionalClientScopes"]));
+    }
+    for scope in &advertised {
+        assert!(
+            allowed.contains(scope),
+            "`{scope}` is advertised but a registration asking for it gets 403"
+        );
+    }
     assert!(
-        scopes.contains(&"openid") && scopes.contains(&"mcp:tools"),
-        "{scopes:?}"
+        !advertised.contains(&"service_account"),
+        "service_account is for client-credentials clients and is not advertised"
+    );
+    assert!(advertised.contains(&"mcp:tools"), "{advertised:?}");
+}
+
+/// Runs `tests/clients/realm_keys.mjs` on a realm file: the keys Keycloak's published
+/// representation types do not declare, and how many keys were checked.
+fn undeclared_realm_keys(file: &Path) -> (Vec<String>, u64) {
+    use crate::support::peers::{clients_dir, node};
+    let out = std::process::Command::new(node())
+        .arg(clients_dir().join("realm_keys.mjs"))
+        .arg(file)
+        .output()
+        .expect("run realm_keys.mjs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let undeclared = strings(&report["undeclared"])
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    (undeclared, report["checked"].as_u64().unwrap())
+}
+
+#[test]
+fn every_key_of_the_realm_file_is_declared_by_keycloaks_published_types() {
+    let (undeclared, checked) = undeclared_realm_keys(&repo("keycloak/realm-mcp.json"));
+    assert!(
+        undeclared.is_empty(),
+        "Keycloak's import fails on fields it does not know; these are not in \
+         @keycloak/keycloak-admin-client's representation types: {undeclared:?}"
+    );
+    assert!(checked > 500, "only {checked} keys were checked");
+
+    // The checker finds an unknown key at any depth.
+    let mut realm = realm();
+    realm["clients"][0]["redirectUri"] = "typo".into();
+    realm["clientScopes"][0]["protocolMappers"][0]["consentRequired"] = false.into();
+    realm["components"]["org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"]
+        [0]["confg"] = Value::Null;
+    let dir = crate::support::peers::TempDir::new("realm-keys");
+    let file = dir.0.join("realm.json");
+    std::fs::write(&file, realm.to_string()).unwrap();
+    let (undeclared, _) = undeclared_realm_keys(&file);
+    assert_eq!(
+        undeclared,
+        [
+            "$.clientScopes[0].protocolMappers[0].consentRequired",
+            "$.clients[0].redirectUri",
+            "$.components.org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy[0].confg",
+        ]
     );
 }
 
@@ -277,6 +478,93 @@ fn compose_commits_no_secret_and_env_example_names_every_required_one() {
             );
         }
     }
+}
+
+/// Runs `scripts/setup` in `root`, a copy of the files it reads; returns whether it succeeded
+/// and what it printed.
+fn run_setup(root: &Path) -> (bool, String) {
+    let out = std::process::Command::new("sh")
+        .arg(root.join("scripts/setup"))
+        .output()
+        .expect("run scripts/setup");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn env_value(root: &Path, name: &str) -> String {
+    let env = std::fs::read_to_string(root.join(".env")).unwrap();
+    env.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!(".env lacks {name}"))
+        .to_owned()
+}
+
+#[test]
+fn setup_writes_fresh_url_safe_secrets_keeps_existing_ones_and_the_realm_imports_with_them() {
+    let dir = crate::support::peers::TempDir::new("setup");
+    let root = &dir.0;
+    for file in [
+        "scripts/setup",
+        ".env.example",
+        "traefik/generate-certs.sh",
+        "keycloak/realm-mcp.json",
+    ] {
+        std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+        std::fs::copy(repo(file), root.join(file)).unwrap();
+    }
+    let (ok, text) = run_setup(root);
+    assert!(ok, "{text}");
+    assert!(root.join("traefik/certs/local.crt").exists(), "{text}");
+    let names = ["KC_ADMIN_PASSWORD", "MCP_GATE_SECRET", "DEMO_PASSWORD"];
+    let secrets: Vec<String> = names.iter().map(|n| env_value(root, n)).collect();
+    for (name, secret) in names.iter().zip(&secrets) {
+        assert!(secret.len() >= 32, "{name} is short: {secret}");
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{name} is not URL-safe: {secret}"
+        );
+    }
+    assert!(secrets[0] != secrets[1] && secrets[1] != secrets[2]);
+
+    // Keycloak pastes ${VAR} into the file text before parsing it; the result must still parse.
+    let mut text_of_realm = read("keycloak/realm-mcp.json");
+    for name in ["MCP_GATE_SECRET", "DEMO_PASSWORD"] {
+        text_of_realm = text_of_realm.replace(&format!("${{{name}}}"), &env_value(root, name));
+    }
+    let imported: Value = serde_json::from_str(&text_of_realm).expect("the realm parses");
+    assert_eq!(
+        named(&imported["clients"], "clientId", "mcp-gate")["secret"],
+        secrets[1].as_str()
+    );
+
+    // A second run keeps every value and the certificate authority.
+    let ca = std::fs::read(root.join("traefik/certs/local-ca.crt")).unwrap();
+    let (ok, text) = run_setup(root);
+    assert!(ok, "{text}");
+    for (name, secret) in names.iter().zip(&secrets) {
+        assert_eq!(&env_value(root, name), secret, "{name} was replaced");
+    }
+    assert_eq!(
+        std::fs::read(root.join("traefik/certs/local-ca.crt")).unwrap(),
+        ca
+    );
+
+    // A value that would break the import is refused with the variable named.
+    let env = std::fs::read_to_string(root.join(".env")).unwrap();
+    std::fs::write(root.join(".env"), format!("{env}DEMO_PASSWORD=pa\"ss\n")).unwrap();
+    let (ok, text) = run_setup(root);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("DEMO_PASSWORD") && text.contains("realm import"),
+        "{text}"
+    );
 }
 
 #[test]
