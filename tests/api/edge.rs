@@ -234,3 +234,61 @@ async fn the_typescript_sdk_given_only_the_url_signs_in_and_uses_the_tools() {
         "alice holds the role support, so her token shows tickets: {report}"
     );
 }
+
+/// Runs `tests/clients/chatgpt_registration.mjs` against the stack and returns its report.
+async fn register_as_chatgpt(edge: &Edge, scopes: &str) -> Value {
+    let script = crate::support::peers::clients_dir().join("chatgpt_registration.mjs");
+    let child = tokio::process::Command::new(crate::support::peers::node())
+        .arg(&script)
+        .arg(&edge.resource)
+        .arg("alice")
+        .arg(scopes)
+        .env("NODE_EXTRA_CA_CERTS", &edge.ca_file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("registering and signing in took longer than 60 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{scopes}: {stdout}\n{}\nprovider log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        edge.idp_log()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_shaped_as_chatgpt_sends_it_succeeds_and_its_login_yields_an_accepted_token()
+{
+    let edge = Edge::start().await;
+    // `scope` = the resource's scopes_supported, then every scope the authorization server
+    // advertises (ChatGPT asks for those), which the realm file's registration policy must admit.
+    let resource = register_as_chatgpt(&edge, "resource").await;
+    assert_eq!(resource["requestedScope"], "mcp:tools", "{resource}");
+    let server = register_as_chatgpt(&edge, "server").await;
+    let advertised = server["advertisedByServer"].as_array().unwrap();
+    for scope in ["openid", "mcp:tools", "offline_access", "basic", "roles"] {
+        assert!(advertised.iter().any(|s| s == scope), "{scope}: {server}");
+    }
+    assert!(
+        !advertised.iter().any(|s| s == "service_account"),
+        "{server}"
+    );
+    for report in [&resource, &server] {
+        assert_eq!(report["searchStatus"], 200, "{report}");
+        assert!(report["results"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["registeredClient"].is_string(), "{report}");
+        assert_eq!(
+            report["registeredRedirects"].as_array().unwrap().len(),
+            2,
+            "{report}"
+        );
+    }
+}

@@ -5,12 +5,18 @@
 // - RS256 JWT access tokens for the MCP resource (RFC 8707 resource indicators) carrying Keycloak's
 //   claims: typ "Bearer", azp, scope with mcp:tools, realm_access.roles, groups, preferred_username;
 // - the confidential client mcp-gate (client credentials), dynamic registration, and
-//   authorization code with PKCE S256 required, with a login form (any password) for alice and bob.
+//   authorization code with PKCE S256 required, with a login form (any password) for alice and bob;
+// - read from the realm file (REALM_FILE), as Keycloak 26.8 does with it: `scopes_supported` lists
+//   every openid-connect client scope not marked `include.in.openid.provider.metadata: false`, plus
+//   `openid` (OIDCWellKnownProvider), and an anonymous registration asking for a scope outside the
+//   Allowed Client Scopes policy's list, the realm default scopes and the realm optional scopes
+//   gets 403 (ClientScopesClientRegistrationPolicy).
 // It trusts X-Forwarded-* (it runs behind Traefik), so its URLs use the public https names.
 //
 // Environment: PORT, ISSUER (public, e.g. https://auth.localhost:8443/realms/mcp), RESOURCE (the MCP
-// URL, e.g. https://mcp.localhost:8443/mcp), GATE_SECRET. Prints "ready" when it listens.
+// URL, e.g. https://mcp.localhost:8443/mcp), GATE_SECRET, REALM_FILE. Prints "ready" when it listens.
 
+import fs from "node:fs";
 import http from "node:http";
 import Provider, { errors } from "oidc-provider";
 import { generateKeyPair, exportJWK } from "jose";
@@ -19,9 +25,24 @@ const port = Number(process.env.PORT);
 const issuer = process.env.ISSUER;
 const resource = process.env.RESOURCE;
 const gateSecret = process.env.GATE_SECRET ?? "gate-secret";
-if (!port || !issuer || !resource) {
-  console.error("keycloak_lookalike: set PORT, ISSUER and RESOURCE");
+if (!port || !issuer || !resource || !process.env.REALM_FILE) {
+  console.error("keycloak_lookalike: set PORT, ISSUER, RESOURCE and REALM_FILE");
   process.exit(2);
+}
+
+const realm = JSON.parse(fs.readFileSync(process.env.REALM_FILE, "utf8"));
+const advertised = [
+  "openid",
+  ...realm.clientScopes
+    .filter((s) => s.protocol === "openid-connect" && s.attributes?.["include.in.openid.provider.metadata"] !== "false")
+    .map((s) => s.name),
+];
+const registrationPolicy = realm.components["org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"].find(
+  (p) => p.providerId === "allowed-client-templates" && p.subType === "anonymous",
+);
+const registrable = new Set(registrationPolicy.config["allowed-client-scopes"] ?? []);
+if (registrationPolicy.config["allow-default-scopes"]?.[0] !== "false") {
+  for (const s of [...realm.defaultDefaultClientScopes, ...realm.defaultOptionalClientScopes]) registrable.add(s);
 }
 
 const users = {
@@ -44,7 +65,7 @@ const provider = new Provider(issuer, {
       scope: "mcp:tools",
     },
   ],
-  scopes: ["openid", "offline_access", "profile", "email", "mcp:tools"],
+  scopes: advertised,
   routes: {
     authorization: "/protocol/openid-connect/auth",
     token: "/protocol/openid-connect/token",
@@ -110,8 +131,38 @@ provider.proxy = true;
 
 const prefix = new URL(issuer).pathname.replace(/\/$/, "");
 const callback = provider.callback();
+const registration = `${prefix}/clients-registrations/openid-connect`;
+
+/** Keycloak's anonymous Allowed Client Scopes policy; the body is handed on already read. */
+async function admitRegistration(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  let body;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    res.writeHead(400, { "content-type": "application/json" }).end('{"error":"invalid_client_metadata"}');
+    return false;
+  }
+  const refused = String(body.scope ?? "").split(" ").filter((s) => s && !registrable.has(s));
+  if (refused.length) {
+    console.error(`registration refused: scopes ${refused.join(", ")} are not allowed`);
+    res.writeHead(403, { "content-type": "application/json" }).end(
+      JSON.stringify({
+        error: "insufficient_scope",
+        error_description:
+          "Policy 'Allowed Client Scopes' rejected request to client-registration service. Details: Not permitted to use specified clientScope",
+      }),
+    );
+    return false;
+  }
+  req.body = body;
+  return true;
+}
+
 http
-  .createServer((req, res) => {
+  .createServer(async (req, res) => {
+    if (req.method === "POST" && req.url === registration && !(await admitRegistration(req, res))) return;
     // RFC 8414 metadata lives at the host root with the realm path appended, as in Keycloak.
     if (req.url === `/.well-known/oauth-authorization-server${prefix}`) {
       req.url = `${prefix}/.well-known/openid-configuration`;

@@ -7,65 +7,16 @@
 //
 // Usage: node ts_oauth.mjs MCP_URL USER. Host names under .localhost resolve to this machine;
 // trust the local CA with NODE_EXTRA_CA_CERTS. Exits non-zero if anything fails.
-import dns from "node:dns";
+import { resolveLocalhostNames, signIn } from "./sign_in.mjs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
-const lookup = dns.lookup;
-dns.lookup = function (host, options, callback) {
-  if (typeof options === "function") [callback, options] = [options, {}];
-  if (!host.endsWith(".localhost")) return lookup.call(this, host, options, callback);
-  if (options?.all) return callback(null, [{ address: "127.0.0.1", family: 4 }]);
-  return callback(null, "127.0.0.1", 4);
-};
+resolveLocalhostNames();
 
 const [url, user] = process.argv.slice(2);
 const redirectUrl = "http://localhost:7/callback"; // never opened: the code is read from the redirect
 const seen = { authorizationUrl: null, registered: null };
-
-/** Signs in at the authorization server like a browser and returns the authorization code. */
-async function signIn(authorizationUrl) {
-  const jar = new Map();
-  let next = authorizationUrl.href;
-  let body;
-  for (let hop = 0; hop < 10; hop++) {
-    const response = await fetch(next, {
-      method: body ? "POST" : "GET",
-      redirect: "manual",
-      headers: {
-        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; "),
-        ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}),
-      },
-      body,
-    });
-    body = undefined;
-    for (const c of response.headers.getSetCookie()) {
-      const [pair] = c.split(";");
-      const at = pair.indexOf("=");
-      jar.set(pair.slice(0, at), pair.slice(at + 1));
-    }
-    const location = response.headers.get("location");
-    if (location) {
-      const target = new URL(location, next);
-      if (target.href.startsWith(redirectUrl)) {
-        const error = target.searchParams.get("error");
-        if (error) throw new Error(`authorization failed: ${error} ${target.searchParams.get("error_description")}`);
-        return target.searchParams.get("code");
-      }
-      next = target.href;
-      continue;
-    }
-    const html = await response.text();
-    const action = html.match(/<form[^>]*action="([^"]+)"/)?.[1];
-    if (!action) throw new Error(`no redirect and no form at ${next} (${response.status}): ${html.slice(0, 300)}`);
-    next = new URL(action.replaceAll("&amp;", "&"), next).href;
-    body = html.includes('name="password"')
-      ? new URLSearchParams({ prompt: "login", login: user, password: "any" }).toString()
-      : new URLSearchParams({ prompt: "consent" }).toString();
-  }
-  throw new Error("too many redirects while signing in");
-}
 
 const provider = {
   code: null,
@@ -105,7 +56,7 @@ const provider = {
   },
   async redirectToAuthorization(authorizationUrl) {
     seen.authorizationUrl = authorizationUrl.href;
-    this.code = await signIn(authorizationUrl);
+    this.code = await signIn(authorizationUrl, user, redirectUrl);
   },
 };
 
