@@ -10,7 +10,9 @@
 //   every openid-connect client scope not marked `include.in.openid.provider.metadata: false`, plus
 //   `openid` (OIDCWellKnownProvider), and an anonymous registration asking for a scope outside the
 //   Allowed Client Scopes policy's list, the realm default scopes and the realm optional scopes
-//   gets 403 (ClientScopesClientRegistrationPolicy).
+//   gets 403 (ClientScopesClientRegistrationPolicy). The file's public login clients (chatgpt,
+//   mcp-inspector) exist with their redirect URIs, and the token endpoint answers CORS for the
+//   origins a client's webOrigins lists ("+": its redirect URIs' origins), as Keycloak does.
 // It trusts X-Forwarded-* (it runs behind Traefik), so its URLs use the public https names.
 //
 // Environment: PORT, ISSUER (public, e.g. https://auth.localhost:8443/realms/mcp), RESOURCE (the MCP
@@ -50,6 +52,16 @@ const users = {
   bob: { roles: ["default-roles-mcp", "offline_access", "finance"], groups: ["/staff/kitchen"] },
 };
 
+// The realm file's own public clients that log users in (not Keycloak's built-in ones).
+const builtIn = new Set(["account", "account-console", "admin-cli", "security-admin-console"]);
+const realmClients = realm.clients.filter((c) => c.publicClient && c.standardFlowEnabled && !builtIn.has(c.clientId));
+const webOrigins = new Map(
+  realmClients.map((c) => [
+    c.clientId,
+    c.webOrigins.flatMap((o) => (o === "+" ? c.redirectUris.map((u) => new URL(u).origin) : [o])),
+  ]),
+);
+
 const { privateKey } = await generateKeyPair("RS256", { extractable: true });
 const signing = { ...(await exportJWK(privateKey)), kid: "lookalike-rs256", use: "sig", alg: "RS256" };
 
@@ -64,7 +76,20 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       scope: "mcp:tools",
     },
+    ...realmClients.map((c) => ({
+      client_id: c.clientId,
+      token_endpoint_auth_method: "none",
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      redirect_uris: c.redirectUris,
+      scope: advertised.join(" "),
+    })),
   ],
+  clientBasedCORS(_ctx, origin, client) {
+    const listed = webOrigins.get(client.clientId);
+    if (listed) return listed.includes(origin);
+    return client.clientAuthMethod === "none" && client.redirectUris.some((u) => new URL(u).origin === origin);
+  },
   scopes: advertised,
   routes: {
     authorization: "/protocol/openid-connect/auth",

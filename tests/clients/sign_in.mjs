@@ -1,7 +1,11 @@
 // Helpers shared by the test clients that log in through the Keycloak look-alike.
 import dns from "node:dns";
+import { syncBuiltinESMExports } from "node:module";
 
-/** Makes host names under .localhost resolve to this machine, as browsers do. */
+/**
+ * Makes host names under .localhost resolve to this machine, as browsers (and systemd-resolved)
+ * do: both `dns.lookup` and `dns.promises.lookup`, for code that imports either.
+ */
 export function resolveLocalhostNames() {
   const lookup = dns.lookup;
   dns.lookup = function (host, options, callback) {
@@ -10,6 +14,13 @@ export function resolveLocalhostNames() {
     if (options?.all) return callback(null, [{ address: "127.0.0.1", family: 4 }]);
     return callback(null, "127.0.0.1", 4);
   };
+  const lookupPromise = dns.promises.lookup;
+  dns.promises.lookup = function (host, options) {
+    if (!host.endsWith(".localhost")) return lookupPromise.call(this, host, options);
+    const one = { address: "127.0.0.1", family: 4 };
+    return Promise.resolve(options?.all ? [one] : one);
+  };
+  syncBuiltinESMExports();
 }
 
 /**

@@ -1,0 +1,118 @@
+//! Browser clients for real: the MCP Inspector opened in Debian's chromium (driven by
+//! playwright-core, both installed by `scripts/test`), against the server behind the
+//! repository's Traefik configuration with the Keycloak look-alike as the authorization server.
+//! Each run saves a screenshot of the search result under `target/browser/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::edge::Edge;
+use crate::support::peers::{clients_dir, node};
+
+fn screenshots() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `tests/clients/inspector_browser.mjs` in `mode` and returns its report.
+async fn inspector(edge: &Edge, mode: &str) -> (Value, PathBuf) {
+    let shot = screenshots().join(format!("inspector-{mode}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let child = tokio::process::Command::new(node())
+        .arg(clients_dir().join("inspector_browser.mjs"))
+        .arg(&edge.resource)
+        .arg(&edge.ca_file)
+        .arg(mode)
+        .arg("alice")
+        .arg(&shot)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the Inspector run took longer than 120 s")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{mode}: {stdout}\n{}\nprovider log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        edge.idp_log()
+    );
+    // Shown when a later assertion fails.
+    eprintln!("{mode}:\n{}", String::from_utf8_lossy(&out.stderr));
+    let report = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (report, shot)
+}
+
+fn assert_searched(report: &Value, shot: &std::path::Path) {
+    assert_eq!(
+        report["tools"],
+        serde_json::json!(["Search documents", "Fetch document"]),
+        "{report}"
+    );
+    let ids = report["result"]["ids"].as_array().expect("search results");
+    assert!(!ids.is_empty(), "{report}");
+    let titles = report["result"]["titles"].as_array().unwrap();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.as_str().unwrap().to_lowercase().contains("chocolate")),
+        "a hit for chocolate: {report}"
+    );
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
+}
+
+/// Inspector v1, the line whose page can connect by itself, in both of its connection types.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_inspector_in_a_browser_signs_in_and_searches_directly_and_through_its_proxy() {
+    let edge = Edge::start().await;
+
+    // Straight from the page: every call to /mcp carries the Inspector's loopback Origin and
+    // is answered, with the default settings.
+    let (direct, shot) = inspector(&edge, "direct").await;
+    assert_searched(&direct, &shot);
+    let calls = direct["browserCallsToMcp"].as_array().unwrap();
+    assert!(calls.iter().any(|c| c["status"] == 401), "{direct}");
+    assert!(calls.iter().any(|c| c["status"] == 200), "{direct}");
+    for call in calls {
+        assert_eq!(call["origin"], "http://localhost:6274", "{direct}");
+        // A GET for a standing stream gets 405 (the server keeps no sessions); nothing else fails.
+        let fine = match call["method"].as_str().unwrap() {
+            "GET" => call["status"] == 405,
+            _ => [200, 202, 401].iter().any(|s| call["status"] == *s),
+        };
+        assert!(fine, "{call}: {direct}");
+    }
+
+    // Through the Inspector's proxy: the page never calls /mcp itself.
+    let (proxied, shot) = inspector(&edge, "proxy").await;
+    assert_searched(&proxied, &shot);
+    assert_eq!(
+        proxied["browserCallsToMcp"],
+        serde_json::json!([]),
+        "{proxied}"
+    );
+}
+
+/// Inspector v2, what `npx @modelcontextprotocol/inspector` runs today: its web server holds the
+/// connection for the page, at an initialize-based revision and at the stateless 2026-07-28 one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_current_mcp_inspector_in_a_browser_signs_in_and_searches_at_both_protocol_eras() {
+    let edge = Edge::start().await;
+    let (legacy, shot) = inspector(&edge, "latest").await;
+    assert_searched(&legacy, &shot);
+    assert_eq!(legacy["revision"], "2025-11-25", "{legacy}");
+    let (modern, shot) = inspector(&edge, "modern").await;
+    assert_searched(&modern, &shot);
+    assert_eq!(modern["revision"], "2026-07-28", "{modern}");
+}
