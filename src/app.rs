@@ -167,8 +167,27 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     observed.finish(&state.metrics, response)
 }
 
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "not_found", "error_description": "no such path; the MCP endpoint is /mcp" }))).into_response()
+/// Unknown paths get 404. Under `/.well-known/` the answer is readable from any origin, and a
+/// CORS preflight is answered, like the metadata's own: browser clients probe this origin for
+/// authorization-server metadata (`oauth-authorization-server`, `openid-configuration`) before
+/// following the protected-resource metadata, and should see a 404, not a CORS failure.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    if !uri.path().starts_with("/.well-known/") {
+        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "not_found", "error_description": "no such path; the MCP endpoint is /mcp" }))).into_response();
+    }
+    if method == axum::http::Method::OPTIONS {
+        return metadata::preflight().await;
+    }
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": "not_found",
+            "error_description": "no such metadata here: this is an OAuth resource server; its protected-resource metadata (/.well-known/oauth-protected-resource) names the authorization server",
+        })),
+    )
+        .into_response();
+    metadata::cors(&mut response);
+    response
 }
 
 /// Liveness: the process answers.

@@ -88,7 +88,8 @@ impl Metadata {
     }
 }
 
-fn cors(response: &mut Response) {
+/// The CORS headers every `/.well-known/` answer carries: any origin may read them.
+pub fn cors(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

@@ -103,3 +103,48 @@ async fn the_root_page_documents_the_endpoint_for_people() {
     assert!(text.contains("https://mcp.localhost/mcp"));
     assert!(text.contains(ISSUER));
 }
+
+#[tokio::test]
+async fn browser_probes_for_authorization_server_metadata_here_get_a_readable_404() {
+    let s = Stack::start().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server/mcp",
+    ] {
+        let preflight = s
+            .server
+            .client
+            .request(reqwest::Method::OPTIONS, format!("{}{path}", s.server.base))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "mcp-protocol-version")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204, "{path}");
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+        let r = s
+            .server
+            .client
+            .get(format!("{}{path}", s.server.base))
+            .header("origin", "http://localhost:6274")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("oauth-protected-resource"),
+            "{body}"
+        );
+    }
+    // Elsewhere a 404 stays a plain 404.
+    let other = s.server.get("/nothing-here").await;
+    assert_eq!(other.status(), 404);
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
