@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_resource_server::tools::corpus::index::{Builder, Index};
-use mcp_resource_server::tools::corpus::{Access, Document};
+use mcp_resource_server::corpus::index::{Builder, Index};
+use mcp_resource_server::corpus::{Access, Document};
 
 const WARM_UP: usize = 200;
 const QUERIES: usize = 3000;

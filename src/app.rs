@@ -25,8 +25,8 @@ use crate::metadata::{self, Metadata};
 use crate::telemetry::{self, Metrics};
 
 mod connections;
+use crate::corpus::{self, Corpus, CorpusError};
 use crate::tools::Tools;
-use crate::tools::corpus::{self, Corpus, CorpusError};
 
 /// Everything handlers share, behind one `Arc`: axum clones the state for every extractor and
 /// middleware of every request, and one reference count is cheaper to touch than nine

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod corpus;
 pub mod fair;
 pub mod mcp;
 pub mod metadata;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the sample corpus compiled into the server (src/tools/corpus/sample.json).
+"""Writes the sample corpus compiled into the server (src/corpus/sample.json).
 
 The corpus is the hand-written records in handwritten.json followed by a few hundred generated
 ones for the same made-up bakery: cupcake orders, recipes, support tickets (readable with the
@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE.parent.parent / "src" / "tools" / "corpus" / "sample.json"
+OUT = HERE.parent.parent / "src" / "corpus" / "sample.json"
 BASE = "https://docs.example.com/bakery"
 
 FLAVOURS = [

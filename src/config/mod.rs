@@ -7,8 +7,8 @@ mod settings;
 
 pub use raw::RawConfig;
 pub use settings::{
-    ConnectionSettings, CorpusSettings, FairSettings, JwksSettings, LogFormat, Settings,
-    SseSettings, bind_address,
+    ConnectionSettings, CorpusSettings, DEFAULT_SEARCH_CACHE_MIB, FairSettings, JwksSettings,
+    LogFormat, Settings, SseSettings, bind_address,
 };
 
 /// A setting that is missing or invalid, named by its environment variable.

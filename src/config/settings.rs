@@ -21,6 +21,9 @@ pub const CHATGPT_ORIGINS: &[&str] = &["https://chatgpt.com", "https://chat.open
 pub const LOOPBACK_ORIGINS: &[&str] =
     &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
+/// The default of `MCP_SEARCH_CACHE_MIB`.
+pub const DEFAULT_SEARCH_CACHE_MIB: u64 = 16;
+
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -14,7 +14,6 @@
 //! tool-level challenge in `_meta["mcp/www_authenticate"]`, as ChatGPT expects, so the client
 //! can ask the user to grant more.
 
-pub mod corpus;
 pub mod fetch;
 pub mod search;
 
@@ -27,9 +26,9 @@ use tokio::sync::mpsc;
 
 use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
+pub use crate::corpus::{Access, Corpus};
 use crate::mcp::era::Version;
 use crate::mcp::jsonrpc::{Message, Payload};
-pub use corpus::{Access, Corpus};
 
 /// Every tool, in the order `tools/list` shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +229,7 @@ impl Tools {
         let ctx = Context {
             corpus: &self.corpus,
             principal,
-            access: Access::of(principal),
+            access: access_of(principal),
             progress,
             structured: version.has_structured_output(),
         };
@@ -245,6 +244,13 @@ impl Tools {
 }
 
 /// The `tools/call` result of an outcome.
+/// The caller's document access, worked out once per verified token and kept with it.
+fn access_of(principal: &Principal) -> &Access {
+    principal
+        .access
+        .get_or_init(|| Access::new(&principal.realm_roles, &principal.groups))
+}
+
 fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
     match outcome {
         Outcome::Done(value) => Payload::Value(result(value, structured)),

@@ -10,8 +10,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::corpus::results::Search;
 use super::{Context, Definition, Outcome, integer_arg, only_known_args};
+use crate::corpus::results::Search;
 
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 50;

@@ -360,7 +360,7 @@ fn every_key_of_the_realm_file_is_declared_by_keycloaks_published_types() {
 #[test]
 fn the_demo_users_hold_the_roles_the_sample_documents_are_restricted_to() {
     let realm = realm();
-    let sample: Value = serde_json::from_str(&read("src/tools/corpus/sample.json")).unwrap();
+    let sample: Value = serde_json::from_str(&read("src/corpus/sample.json")).unwrap();
     let mut acl_entries: Vec<&str> = sample
         .as_array()
         .unwrap()

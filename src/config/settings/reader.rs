@@ -167,7 +167,7 @@ impl Reader<'_> {
             )?),
             search_cache_mib: self.integer(
                 "MCP_SEARCH_CACHE_MIB",
-                crate::tools::corpus::DEFAULT_SEARCH_CACHE_MIB,
+                super::DEFAULT_SEARCH_CACHE_MIB,
                 0,
                 4096,
             )?,

@@ -331,7 +331,7 @@ fn snippet(s: &tantivy::snippet::Snippet, text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tools::corpus::Corpus;
+    use crate::corpus::Corpus;
 
     #[test]
     fn plain_queries_rank_exactly_as_tantivys_own_parser_ranks_them() {

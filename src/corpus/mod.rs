@@ -37,9 +37,6 @@ const LARGE_IN_MEMORY: u64 = 200_000;
 const SAMPLE: &str = include_str!("sample.json");
 
 /// Where the corpus comes from and where its index lives.
-/// The default of `MCP_SEARCH_CACHE_MIB`.
-pub const DEFAULT_SEARCH_CACHE_MIB: u64 = 16;
-
 #[derive(Debug, Clone)]
 pub struct Source {
     /// `None` serves the built-in sample.
@@ -55,7 +52,7 @@ impl Source {
         Source {
             folder: None,
             index_dir: None,
-            search_cache_bytes: DEFAULT_SEARCH_CACHE_MIB << 20,
+            search_cache_bytes: crate::config::DEFAULT_SEARCH_CACHE_MIB << 20,
         }
     }
 

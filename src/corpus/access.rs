@@ -11,8 +11,6 @@
 //! Both sides become index terms, so the index filters hits before ranking and a hidden
 //! document is never counted, scored or fetched.
 
-use crate::auth::Principal;
-
 /// The term every document without an `acl` carries, and every caller holds. Role and group
 /// terms carry a `role:` or `group:` prefix, so no role or group name can collide with it.
 pub const PUBLIC: &str = "public";
@@ -78,13 +76,6 @@ impl Access {
         terms.sort();
         terms.dedup();
         Access { terms }
-    }
-
-    /// The caller's access, worked out once per verified token.
-    pub fn of(principal: &Principal) -> &Access {
-        principal
-            .access
-            .get_or_init(|| Access::new(&principal.realm_roles, &principal.groups))
     }
 
     pub fn terms(&self) -> &[String] {
