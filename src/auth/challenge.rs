@@ -1,12 +1,17 @@
-//! `WWW-Authenticate: Bearer` challenges (RFC 6750 §3, RFC 9728 §5.1), built once at start-up.
+//! `WWW-Authenticate: Bearer` challenges (RFC 6750 §3, RFC 9728 §5.1), built once at start-up,
+//! and [`AuthRejection`], the one place where authentication failures become status codes,
+//! challenge headers and JSON bodies.
 //!
 //! Every challenge names the protected-resource metadata URL so clients can discover the
 //! authorization server, and the scopes they should ask for. Descriptions are fixed per reason
 //! and say what the caller should do; the specifics of a rejection go to the log only.
 
-use axum::http::HeaderValue;
+use std::sync::Arc;
 
-use super::error::Reason;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{AuthError, Reason};
 use crate::config::Settings;
 
 /// Precomputed header values, cloned per response.
@@ -145,6 +150,67 @@ pub fn header(params: &[(&str, &str)]) -> HeaderValue {
         out.push('"');
     }
     HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// An [`AuthError`] ready to be sent, with the challenges it needs.
+pub struct AuthRejection {
+    pub error: AuthError,
+    pub challenges: Arc<Challenges>,
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let c = &self.challenges;
+        let (status, challenge, code, description) = match &self.error {
+            AuthError::Missing => (
+                StatusCode::UNAUTHORIZED,
+                Some(c.missing.clone()),
+                "unauthorized",
+                c.description(Reason::Missing),
+            ),
+            AuthError::InvalidRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                Some(c.invalid_request(why)),
+                "invalid_request",
+                *why,
+            ),
+            AuthError::InvalidToken { reason, .. } => (
+                StatusCode::UNAUTHORIZED,
+                Some(c.invalid_token(*reason)),
+                "invalid_token",
+                c.description(*reason),
+            ),
+            AuthError::InsufficientScope { .. } => (
+                StatusCode::FORBIDDEN,
+                Some(c.insufficient_scope.clone()),
+                "insufficient_scope",
+                c.description(Reason::InsufficientScope),
+            ),
+            AuthError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "temporarily_unavailable",
+                "the server cannot reach its authorization server to verify tokens; retry shortly",
+            ),
+        };
+        let body = serde_json::json!({ "error": code, "error_description": description });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(value) = challenge {
+            headers.insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("5"),
+            );
+        }
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+        response
+    }
 }
 
 #[cfg(test)]

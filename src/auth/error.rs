@@ -1,13 +1,5 @@
-//! Why a request was not let in, and how each answer maps to HTTP (RFC 6750 §3).
-//!
-//! This is the one place where authentication failures become status codes, challenge headers
-//! and JSON bodies; the challenge texts themselves are precomputed in [`super::challenge`].
-
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-
-use super::challenge::Challenges;
-use std::sync::Arc;
+//! Why a request was not let in ([`AuthError`], [`Reason`]); [`super::challenge`] turns each
+//! into its HTTP answer (RFC 6750 §3).
 
 /// Why a token (or its absence) was refused. Each reason is a label of the
 /// `mcp_token_rejections_total` metric and has its own fixed challenge text. The variants are
@@ -102,61 +94,6 @@ impl AuthError {
             AuthError::InsufficientScope { .. } => Some(Reason::InsufficientScope),
             AuthError::Unavailable(_) => None,
         }
-    }
-}
-
-/// An [`AuthError`] ready to be sent, with the challenges it needs.
-pub struct AuthRejection {
-    pub error: AuthError,
-    pub challenges: Arc<Challenges>,
-}
-
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
-        let c = &self.challenges;
-        let (status, challenge, code, description) = match &self.error {
-            AuthError::Missing => (
-                StatusCode::UNAUTHORIZED,
-                Some(c.missing.clone()),
-                "unauthorized",
-                c.description(Reason::Missing),
-            ),
-            AuthError::InvalidRequest(why) => (
-                StatusCode::BAD_REQUEST,
-                Some(c.invalid_request(why)),
-                "invalid_request",
-                *why,
-            ),
-            AuthError::InvalidToken { reason, .. } => (
-                StatusCode::UNAUTHORIZED,
-                Some(c.invalid_token(*reason)),
-                "invalid_token",
-                c.description(*reason),
-            ),
-            AuthError::InsufficientScope { .. } => (
-                StatusCode::FORBIDDEN,
-                Some(c.insufficient_scope.clone()),
-                "insufficient_scope",
-                c.description(Reason::InsufficientScope),
-            ),
-            AuthError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                None,
-                "temporarily_unavailable",
-                "the server cannot reach its authorization server to verify tokens; retry shortly",
-            ),
-        };
-        let body = serde_json::json!({ "error": code, "error_description": description });
-        let mut response = (status, axum::Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Some(value) = challenge {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
     }
 }
 

@@ -13,7 +13,8 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
-use super::error::{AuthError, AuthRejection};
+use super::challenge::AuthRejection;
+use super::error::AuthError;
 use crate::app::AppState;
 use crate::tools::Access;
 
