@@ -118,7 +118,11 @@ async fn negotiated(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
 }
 
 fn tools_list(ctx: &Context) -> Payload {
-    Payload::Rendered(ctx.tools.list_result(ctx.version).clone())
+    Payload::Rendered(
+        ctx.tools
+            .list_result(ctx.version.has_structured_output())
+            .clone(),
+    )
 }
 
 async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
@@ -157,7 +161,7 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
             args,
             ctx.principal,
             ctx.progress.as_ref(),
-            ctx.version,
+            ctx.version.has_structured_output(),
         )
         .ok_or_else(|| {
             McpError::InvalidParams(format!(

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::McpError;
+pub use crate::tools::Payload;
 
 mod read;
 pub use read::{Body, Envelope};
@@ -89,16 +90,6 @@ fn invalid(id: Option<Id>, why: &str) -> Invalid {
         id,
         error: McpError::InvalidRequest(why.into()),
     }
-}
-
-/// A result to answer with: a value, or an object the server serialised before (a cached
-/// search answer, the tool list), written out as it is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
-    Value(Value),
-    /// The UTF-8 text of a JSON object, made by `serde_json` from the server's own data; shared
-    /// with the cache it came from, so answering with it copies nothing.
-    Rendered(Bytes),
 }
 
 /// Members to add to result objects, kept as values and as JSON text so that adding them to a

@@ -247,7 +247,12 @@ fn stream(
     token: Option<Value>,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Message>(32);
-    let progress = token.map(|t| Progress::new(t, tx.clone()));
+    let progress = token.map(|t| {
+        let tx = tx.clone();
+        Progress::new(t, move |params| {
+            let _ = tx.try_send(jsonrpc::notification("notifications/progress", params));
+        })
+    });
     let keep_alive = state.settings.sse.keep_alive;
     tokio::spawn(async move {
         let ctx = Context {

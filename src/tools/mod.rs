@@ -22,13 +22,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 
 use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
 pub use crate::corpus::{Access, Corpus};
-use crate::mcp::era::Version;
-use crate::mcp::jsonrpc::{Message, Payload};
 
 /// Every tool, in the order `tools/list` shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +93,17 @@ pub enum Call {
     Rank(Box<dyn FnOnce() -> Payload + Send>),
 }
 
+/// A result to answer with: a value, or an object the server serialised before (a cached
+/// search answer, the tool list), written out as it is. The MCP layer adds what its protocol
+/// revision needs (`mcp::jsonrpc`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Value(Value),
+    /// The UTF-8 text of a JSON object, made by `serde_json` from the server's own data; shared
+    /// with the cache it came from, so answering with it copies nothing.
+    Rendered(Bytes),
+}
+
 /// What a tool call may use.
 pub struct Context<'a> {
     pub corpus: &'a Arc<Corpus>,
@@ -107,27 +115,35 @@ pub struct Context<'a> {
     pub structured: bool,
 }
 
-/// Sends `notifications/progress` for one request (MCP "Progress"). Sending never blocks: a
-/// notification the client is too slow to take is skipped, never the result.
-#[derive(Debug, Clone)]
+/// Reports progress for one request (MCP "Progress"): the `notifications/progress` params go to
+/// a sink the transport provides. The sink must never block: a notification the client is too
+/// slow to take is skipped, never the result.
+#[derive(Clone)]
 pub struct Progress {
     token: Value,
-    sink: mpsc::Sender<Message>,
+    sink: Arc<dyn Fn(Value) + Send + Sync>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 impl Progress {
-    pub fn new(token: Value, sink: mpsc::Sender<Message>) -> Self {
-        Progress { token, sink }
+    pub fn new(token: Value, sink: impl Fn(Value) + Send + Sync + 'static) -> Self {
+        Progress {
+            token,
+            sink: Arc::new(sink),
+        }
     }
 
     pub fn report(&self, progress: u64, total: u64, message: &str) {
-        let params = json!({
+        (self.sink)(json!({
             "progressToken": self.token, "progress": progress, "total": total, "message": message,
-        });
-        let _ = self.sink.try_send(crate::mcp::jsonrpc::notification(
-            "notifications/progress",
-            params,
-        ));
+        }));
     }
 }
 
@@ -191,9 +207,10 @@ impl Tools {
         }
     }
 
-    /// The `tools/list` result object, serialised.
-    pub fn list_result(&self, version: Version) -> &Bytes {
-        if version.has_structured_output() {
+    /// The `tools/list` result object, serialised; `structured` for the revisions whose tools
+    /// have `title` and `outputSchema`.
+    pub fn list_result(&self, structured: bool) -> &Bytes {
+        if structured {
             &self.structured_result
         } else {
             &self.plain_result
@@ -211,7 +228,7 @@ impl Tools {
         args: &Map<String, Value>,
         principal: &Principal,
         progress: Option<&Progress>,
-        version: Version,
+        structured: bool,
     ) -> Option<Call> {
         let tool = Tool::by_name(name)?;
         let gate = &self.gates[tool.name()];
@@ -231,9 +248,8 @@ impl Tools {
             principal,
             access: access_of(principal),
             progress,
-            structured: version.has_structured_output(),
+            structured,
         };
-        let structured = ctx.structured;
         Some(match tool.call(args, &ctx) {
             Outcome::Rank(work) => {
                 Call::Rank(Box::new(move || payload(tool.name(), work(), structured)))
@@ -243,7 +259,6 @@ impl Tools {
     }
 }
 
-/// The `tools/call` result of an outcome.
 /// The caller's document access, worked out once per verified token and kept with it.
 fn access_of(principal: &Principal) -> &Access {
     principal
@@ -251,6 +266,7 @@ fn access_of(principal: &Principal) -> &Access {
         .get_or_init(|| Access::new(&principal.realm_roles, &principal.groups))
 }
 
+/// The `tools/call` result of an outcome.
 fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
     match outcome {
         Outcome::Done(value) => Payload::Value(result(value, structured)),
