@@ -12,16 +12,17 @@ use axum::extract::{FromRef, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::challenge::Challenges;
-use crate::auth::{JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
+use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
 use crate::config::Settings;
 use crate::fair::Fair;
 use crate::mcp::{self, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
+use crate::routes::Route;
 use crate::telemetry::{self, Metrics};
 
 mod connections;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub keys: Arc<dyn KeyStore>,
     pub jwks: Arc<JwksKeyStore>,
     pub challenges: Arc<Challenges>,
+    /// Who gets in: run by the front layer on every protected route.
+    pub gate: Arc<Gate>,
     pub metadata: Arc<Metadata>,
     pub metrics: Arc<Metrics>,
     pub tools: Arc<Tools>,
@@ -75,7 +78,13 @@ impl AppState {
             settings.token_cache_size,
             metrics.clone(),
         ));
-        let challenges = Challenges::new(&settings);
+        let challenges = Arc::new(Challenges::new(&settings));
+        let gate = Arc::new(Gate::new(
+            validator.clone(),
+            settings.required_scopes.clone(),
+            challenges.clone(),
+            metrics.clone(),
+        ));
         AppState(Arc::new(Shared {
             tools: Arc::new(Tools::new(
                 corpus,
@@ -85,7 +94,8 @@ impl AppState {
             )),
             sessions: Arc::new(Sessions::new(&settings.sse)),
             fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
-            challenges: Arc::new(challenges),
+            challenges,
+            gate,
             metadata: Arc::new(Metadata::new(&settings)),
             settings: Arc::new(settings),
             validator,
@@ -115,36 +125,40 @@ impl FromRef<AppState> for Arc<dyn KeyStore> {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the routes of the route table ([`Route`]), each with its handlers.
 pub fn build_router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route(
-            "/mcp",
-            get(mcp::method_not_allowed)
-                .post(mcp::streamable_http::post)
-                .delete(mcp::method_not_allowed),
-        )
-        .route(
-            "/sse",
-            get(mcp::legacy_sse::open).post(mcp::sse_post_not_allowed),
-        )
-        .route("/messages", post(mcp::legacy_sse::post));
-    let mut public = Router::new()
-        .route("/", get(metadata::documentation))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    for path in &state.metadata.paths {
-        public = public.route(path, get(metadata::document).options(metadata::preflight));
+    let mut router = Router::new();
+    for route in Route::ALL {
+        if route == Route::Metadata {
+            for path in &state.metadata.paths {
+                router = router.route(path, handlers(route));
+            }
+        } else {
+            router = router.route(route.path(), handlers(route));
+        }
     }
     // No `DefaultBodyLimit` layer: no handler uses axum's body extractors; every body is read
     // by `read_body`, which enforces MCP_MAX_BODY_BYTES.
-    Router::new()
-        .merge(public)
-        .merge(protected)
+    router
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), front))
         .with_state(state)
+}
+
+/// The handlers of one route, by method.
+fn handlers(route: Route) -> MethodRouter<AppState> {
+    match route {
+        Route::Mcp => get(mcp::method_not_allowed)
+            .post(mcp::streamable_http::post)
+            .delete(mcp::method_not_allowed),
+        Route::Sse => get(mcp::legacy_sse::open).post(mcp::sse_post_not_allowed),
+        Route::Messages => post(mcp::legacy_sse::post),
+        Route::Healthz => get(healthz),
+        Route::Readyz => get(readyz),
+        Route::Metrics => get(metrics),
+        Route::Root => get(metadata::documentation),
+        Route::Metadata => get(metadata::document).options(metadata::preflight),
+    }
 }
 
 /// The one middleware in front of every route: telemetry around the request, and for the MCP
@@ -152,19 +166,30 @@ pub fn build_router(state: AppState) -> Router {
 /// each costs a clone of the routes and a boxed future per request (docs/benchmarks.md).
 async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let observed = telemetry::Observed::start(&mut req);
-    let guarded = mcp::origin::guards(observed.route());
+    let route = observed.route();
     let response = async {
-        if guarded {
-            mcp::origin::guard(&state, req, next).await
+        let enter = |req| enter(&state, route, req, next);
+        if route.is_some_and(Route::browser_guarded) {
+            mcp::origin::guard(&state.settings, req, enter).await
         } else if let Err(bad) = mcp::origin::request_host(&req) {
             bad.into_response()
         } else {
-            next.run(req).await
+            enter(req).await
         }
     }
     .instrument(observed.span.clone())
     .await;
     observed.finish(&state.metrics, response)
+}
+
+/// Lets a request on to its handler; for a protected route only once the gate has admitted it.
+async fn enter(state: &AppState, route: Option<Route>, mut req: Request, next: Next) -> Response {
+    if route.is_some_and(Route::protected)
+        && let Err(refused) = state.gate.admit(&mut req).await
+    {
+        return refused.into_response();
+    }
+    next.run(req).await
 }
 
 /// Unknown paths get 404. Under `/.well-known/` the answer is readable from any origin, and a

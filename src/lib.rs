@@ -22,6 +22,7 @@ pub mod corpus;
 pub mod fair;
 pub mod mcp;
 pub mod metadata;
+pub mod routes;
 pub mod telemetry;
 pub mod tools;
 

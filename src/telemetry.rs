@@ -13,6 +13,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 
 use crate::config::LogFormat;
+use crate::routes::Route;
 
 /// Starts logging to standard error. `format` `None` picks pretty on a terminal, JSON otherwise.
 pub fn init_logging(format: Option<LogFormat>, filter: &str) {
@@ -40,33 +41,6 @@ pub fn init_logging(format: Option<LogFormat>, filter: &str) {
 
 mod metrics;
 pub use metrics::Metrics;
-
-/// The routes this server has, as bounded metric labels.
-const ROUTES: [&str; 9] = [
-    "/mcp",
-    "/sse",
-    "/messages",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/",
-    "/.well-known/oauth-protected-resource",
-    "other",
-];
-
-/// The index in [`ROUTES`] of the route a path belongs to: an exact path, else the metadata
-/// documents (every path under the well-known prefix), else `other`.
-fn route_index(path: &str) -> usize {
-    const METADATA: usize = 7;
-    ROUTES[..METADATA]
-        .iter()
-        .position(|r| *r == path)
-        .unwrap_or(if path.starts_with(ROUTES[METADATA]) {
-            METADATA
-        } else {
-            ROUTES.len() - 1
-        })
-}
 
 /// Request methods as bounded metric labels.
 const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "PUT", "other"];
@@ -144,7 +118,7 @@ fn hide_credentials(headers: &mut axum::http::HeaderMap) {
 pub struct Observed {
     started: Instant,
     id: HeaderValue,
-    route: usize,
+    route: Option<Route>,
     method: usize,
     /// The request's span; what handles the request runs inside it.
     pub span: tracing::Span,
@@ -156,7 +130,7 @@ impl Observed {
         let started = Instant::now();
         hide_credentials(req.headers_mut());
         let id = request_id(req);
-        let route = route_index(req.uri().path());
+        let route = Route::of(req.uri().path());
         let method = method_index(req.method());
         let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
         Observed {
@@ -168,16 +142,17 @@ impl Observed {
         }
     }
 
-    /// The route the request is for, as its metric label (`other` for paths not served).
-    pub fn route(&self) -> &'static str {
-        ROUTES[self.route]
+    /// The route the request is for; `None` for a path not served.
+    pub fn route(&self) -> Option<Route> {
+        self.route
     }
 
     /// Records the request's metrics, logs its completion and puts its id on the response.
     pub fn finish(self, metrics: &Metrics, mut response: Response) -> Response {
         let status = response.status().as_u16();
         let elapsed = self.started.elapsed();
-        metrics.request(self.route, self.method, status, elapsed.as_secs_f64());
+        let route = self.route.map_or(Route::ALL.len(), Route::index);
+        metrics.request(route, self.method, status, elapsed.as_secs_f64());
         self.span.in_scope(|| {
             tracing::debug!(
                 status,
@@ -195,18 +170,8 @@ mod tests {
     use axum::http::{HeaderMap, HeaderValue, header};
 
     #[test]
-    fn paths_and_methods_get_their_labels() {
-        use super::{METHODS, ROUTES, method_index, route_index};
-        let route = |p| ROUTES[route_index(p)];
-        assert_eq!(route("/mcp"), "/mcp");
-        assert_eq!(route("/"), "/");
-        assert_eq!(route("/metrics"), "/metrics");
-        assert_eq!(
-            route("/.well-known/oauth-protected-resource/mcp"),
-            "/.well-known/oauth-protected-resource"
-        );
-        assert_eq!(route("/mcp/"), "other");
-        assert_eq!(route("/nothing"), "other");
+    fn methods_get_their_labels() {
+        use super::{METHODS, method_index};
         use axum::http::Method;
         assert_eq!(METHODS[method_index(&Method::DELETE)], "DELETE");
         assert_eq!(METHODS[method_index(&Method::GET)], "GET");

@@ -21,5 +21,5 @@ pub mod validator;
 
 pub use error::{AuthError, Reason};
 pub use jwks::{JwksKeyStore, KeyStore};
-pub use principal::{Identity, Principal};
+pub use principal::{Gate, Identity, Principal};
 pub use validator::{Policy, Rule, Validator};

@@ -1,22 +1,27 @@
-//! The authenticated caller, and the extractor that guards protected routes (RFC 6750 §2.1).
+//! The authenticated caller, and the [`Gate`] every protected route passes (RFC 6750 §2.1).
 //!
-//! Handlers never read `Authorization` themselves: they take a [`Principal`], which exists only
-//! if the request carried exactly one bearer token in the header, the token validated, and it
-//! holds every scope in `MCP_REQUIRED_SCOPES`. Tokens in the query string are refused (RFC 6750
-//! §2.3 is not supported, as the MCP authorization spec requires).
+//! The front layer runs the gate on every request for a protected route (`routes::Route`)
+//! before any handler: a request gets through only if it carried exactly one bearer token in
+//! the header, the token validated, and it holds every scope in `MCP_REQUIRED_SCOPES`. The gate
+//! leaves the [`Principal`] in the request, where handlers take it from; no handler reads
+//! `Authorization` itself. Tokens in the query string are refused (RFC 6750 §2.3 is not
+//! supported, as the MCP authorization spec requires).
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 
-use super::challenge::AuthRejection;
+use super::challenge::{AuthRejection, Challenges};
 use super::error::AuthError;
-use crate::app::AppState;
-use crate::tools::Access;
+use super::validator::Validator;
+use crate::corpus::Access;
+use crate::telemetry::Metrics;
 
 /// The claims of a validated access token that tools and logs use.
 #[derive(Debug, Clone)]
@@ -61,21 +66,40 @@ impl Deref for Principal {
     }
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = AuthRejection;
+/// The bearer-token check of protected routes, and what its answers need.
+pub struct Gate {
+    validator: Arc<Validator>,
+    required_scopes: Vec<String>,
+    challenges: Arc<Challenges>,
+    metrics: Arc<Metrics>,
+}
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match authenticate(parts, state).await {
+impl Gate {
+    pub fn new(
+        validator: Arc<Validator>,
+        required_scopes: Vec<String>,
+        challenges: Arc<Challenges>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Gate {
+            validator,
+            required_scopes,
+            challenges,
+            metrics,
+        }
+    }
+
+    /// Lets the request in, leaving its [`Principal`] in it, or says why not.
+    pub async fn admit(&self, req: &mut Request) -> Result<(), AuthRejection> {
+        match self.authenticate(req.headers(), req.uri()).await {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
-                Ok(p)
+                req.extensions_mut().insert(p);
+                Ok(())
             }
             Err(error) => {
                 if let Some(reason) = error.reason() {
-                    state.metrics.rejection(reason);
+                    self.metrics.rejection(reason);
                 }
                 match &error {
                     AuthError::Unavailable(_) => tracing::warn!(%error, "cannot verify tokens"),
@@ -84,43 +108,64 @@ impl FromRequestParts<AppState> for Principal {
                 }
                 Err(AuthRejection {
                     error,
-                    challenges: state.challenges.clone(),
+                    challenges: self.challenges.clone(),
                 })
             }
         }
     }
+
+    async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Principal, AuthError> {
+        if let Some(query) = uri.query()
+            && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
+        {
+            return Err(AuthError::InvalidRequest(
+                "send the access token in the Authorization header; tokens in the URL are refused",
+            ));
+        }
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            return Err(AuthError::Missing);
+        };
+        if values.next().is_some() {
+            return Err(AuthError::InvalidRequest(
+                "send exactly one Authorization header",
+            ));
+        }
+        let token = bearer_token(value.as_bytes()).ok_or(AuthError::Missing)?;
+        let token = std::str::from_utf8(token)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                AuthError::invalid(
+                    super::error::Reason::Malformed,
+                    "empty or non-ASCII bearer token",
+                )
+            })?;
+        let principal = self.validator.validate(token).await?;
+        require_scopes(&principal, &self.required_scopes)?;
+        Ok(principal)
+    }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, AuthError> {
-    if let Some(query) = parts.uri.query()
-        && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
-    {
-        return Err(AuthError::InvalidRequest(
-            "send the access token in the Authorization header; tokens in the URL are refused",
-        ));
-    }
-    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(AuthError::Missing);
-    };
-    if values.next().is_some() {
-        return Err(AuthError::InvalidRequest(
-            "send exactly one Authorization header",
-        ));
-    }
-    let token = bearer_token(value.as_bytes()).ok_or(AuthError::Missing)?;
-    let token = std::str::from_utf8(token)
-        .ok()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            AuthError::invalid(
-                super::error::Reason::Malformed,
-                "empty or non-ASCII bearer token",
+/// Handlers take the [`Principal`] the gate left in the request. A handler on a route the
+/// gate does not guard finds none and refuses the request: being reachable without the gate
+/// is a bug in the route table, never a way in.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "a handler that needs a caller is on a route the gate does not guard");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({
+                    "error": "server_error",
+                    "error_description": "this route is misconfigured on the server; tell the operator",
+                })),
             )
-        })?;
-    let principal = state.validator.validate(token).await?;
-    require_scopes(&principal, &state.settings.required_scopes)?;
-    Ok(principal)
+                .into_response()
+        })
+    }
 }
 
 /// The scope rule: a token must carry every scope in `required` (`MCP_REQUIRED_SCOPES`).

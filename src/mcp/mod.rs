@@ -19,10 +19,8 @@ pub mod streamable_http;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::Principal;
-
 /// `GET` and `DELETE /mcp`: this server keeps no sessions and opens no standalone streams.
-pub async fn method_not_allowed(_principal: Principal) -> Response {
+pub async fn method_not_allowed() -> Response {
     refuse_method(
         "POST",
         "this endpoint is stateless: send JSON-RPC messages with POST; there are no sessions to resume or delete",
@@ -31,7 +29,7 @@ pub async fn method_not_allowed(_principal: Principal) -> Response {
 
 /// `POST /sse`: a Streamable HTTP client tried the old endpoint; 405 tells it to fall back to
 /// `GET /sse` (or to use `/mcp`).
-pub async fn sse_post_not_allowed(_principal: Principal) -> Response {
+pub async fn sse_post_not_allowed() -> Response {
     refuse_method(
         "GET",
         "open the 2024-11-05 event stream with GET /sse, or send Streamable HTTP requests to POST /mcp",

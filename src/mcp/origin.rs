@@ -13,10 +13,9 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
+use crate::config::Settings;
 
 /// Whether `host` (a `Host` header value) is allowed. An allowed entry without a port matches
 /// the host name on any port; one with a port must match exactly.
@@ -90,11 +89,6 @@ fn preflight(origin: HeaderValue) -> Response {
     response
 }
 
-/// The paths this guard applies to: the MCP endpoints.
-pub fn guards(route: &str) -> bool {
-    matches!(route, "/mcp" | "/sse" | "/messages")
-}
-
 /// The host a request is for (RFC 9112 §3.2): the authority of an absolute-form target, which
 /// a server must use instead of `Host` (§3.2.2), else the one `Host` header. A request without
 /// a `Host` header, or with more than one, gets 400, as §3.2 requires; every route checks this.
@@ -128,9 +122,13 @@ impl IntoResponse for BadHost {
     }
 }
 
-/// Runs in front of the MCP routes, before authentication: Host and Origin checks, then CORS.
-pub async fn guard(state: &AppState, req: Request, next: Next) -> Response {
-    let settings = &state.settings;
+/// Runs in front of the MCP routes, before authentication: Host and Origin checks, then
+/// `inner` (the gate and the handler), whose answer gets the CORS headers.
+pub async fn guard<F, Fut>(settings: &Settings, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let host = match request_host(&req) {
         Ok(host) => host,
         Err(bad) => return bad.into_response(),
@@ -163,14 +161,14 @@ pub async fn guard(state: &AppState, req: Request, next: Next) -> Response {
         {
             return preflight(origin);
         }
-        let mut response = next.run(req).await;
+        let mut response = inner(req).await;
         let h = response.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
         h.append(header::VARY, VARY);
         return response;
     }
-    let mut response = next.run(req).await;
+    let mut response = inner(req).await;
     response.headers_mut().append(header::VARY, VARY);
     response
 }

@@ -10,8 +10,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use super::{METHODS, ROUTES, STATUSES};
+use super::{METHODS, STATUSES};
 use crate::app::AppState;
+use crate::routes::LABELS as ROUTES;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

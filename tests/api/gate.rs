@@ -300,3 +300,67 @@ async fn challenge_headers_match_the_snapshot() {
     record("token_in_query", &query);
     insta::assert_json_snapshot!("challenges", seen);
 }
+
+/// The routes anyone may call, as README.md and docs/architecture.md list them.
+const DOCUMENTED_PUBLIC: [&str; 5] = [
+    "/.well-known/oauth-protected-resource",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/",
+];
+
+#[tokio::test]
+async fn every_route_outside_the_documented_public_list_refuses_a_request_without_a_token() {
+    use mcp_resource_server::routes::Route;
+    let s = Stack::start().await;
+    let methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let metadata_paths = [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ];
+    // The router registers exactly the routes of this table.
+    for route in Route::ALL {
+        let public = DOCUMENTED_PUBLIC.contains(&route.path());
+        assert_eq!(
+            route.protected(),
+            !public,
+            "{} is {} but the documentation says otherwise",
+            route.path(),
+            if route.protected() {
+                "protected"
+            } else {
+                "public"
+            }
+        );
+        let paths: Vec<&str> = if route == Route::Metadata {
+            metadata_paths.to_vec()
+        } else {
+            vec![route.path()]
+        };
+        for path in paths {
+            for method in methods {
+                let response = s
+                    .server
+                    .client
+                    .request(method.parse().unwrap(), format!("{}{path}", s.server.base))
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .body(if method == "POST" { "{}" } else { "" })
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                if route.protected() {
+                    assert_eq!(status, 401, "{method} {path} answered without a token");
+                    assert!(response.headers().contains_key("www-authenticate"));
+                } else if method == "GET" {
+                    assert!(
+                        status < 400 || path == "/readyz",
+                        "{method} {path}: {status}"
+                    );
+                }
+            }
+        }
+    }
+}
