@@ -20,7 +20,7 @@ use crate::auth::challenge::Challenges;
 use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
 use crate::config::Settings;
 use crate::fair::Fair;
-use crate::mcp::{self, legacy_sse::Sessions};
+use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::routes::Route;
 use crate::telemetry::{self, Metrics};
@@ -49,6 +49,8 @@ pub struct Shared {
     pub tools: Arc<Tools>,
     pub sessions: Arc<Sessions>,
     pub fair: Arc<Fair>,
+    /// The part of this state the MCP handlers see.
+    pub mcp: McpState,
 }
 
 impl AppState {
@@ -85,23 +87,36 @@ impl AppState {
             challenges.clone(),
             metrics.clone(),
         ));
+        let tools = Arc::new(Tools::new(
+            corpus,
+            &settings.required_scopes,
+            &settings.tool_scopes,
+            &challenges,
+        ));
+        let sessions = Arc::new(Sessions::new(&settings.sse));
+        let fair = Arc::new(Fair::new(&settings.fair, metrics.clone()));
+        let metadata = Arc::new(Metadata::new(&settings));
+        let settings = Arc::new(settings);
+        let mcp = McpState::new(McpShared {
+            settings: settings.clone(),
+            tools: tools.clone(),
+            fair: fair.clone(),
+            sessions: sessions.clone(),
+            metrics: metrics.clone(),
+        });
         AppState(Arc::new(Shared {
-            tools: Arc::new(Tools::new(
-                corpus,
-                &settings.required_scopes,
-                &settings.tool_scopes,
-                &challenges,
-            )),
-            sessions: Arc::new(Sessions::new(&settings.sse)),
-            fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
+            tools,
+            sessions,
+            fair,
             challenges,
             gate,
-            metadata: Arc::new(Metadata::new(&settings)),
-            settings: Arc::new(settings),
+            metadata,
+            settings,
             validator,
             keys,
             jwks,
             metrics,
+            mcp,
         }))
     }
 }
@@ -116,6 +131,12 @@ impl std::ops::Deref for AppState {
 impl FromRef<AppState> for Arc<Metadata> {
     fn from_ref(state: &AppState) -> Self {
         state.metadata.clone()
+    }
+}
+
+impl FromRef<AppState> for McpState {
+    fn from_ref(state: &AppState) -> Self {
+        state.mcp.clone()
     }
 }
 
@@ -242,7 +263,23 @@ async fn readyz(State(keys): State<Arc<dyn KeyStore>>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state);
+    let keys = state.keys.status();
+    let corpus = state.tools.corpus().stats();
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let body = state.metrics.render(&telemetry::Gauges {
+        jwks_age: keys.age,
+        jwks_keys: keys.keys,
+        cached_tokens: state.validator.cached_tokens(),
+        sse_sessions: state.sessions.len(),
+        ranking: state.fair.ranking(),
+        sse_queued_bytes: state.sessions.queued_bytes(),
+        corpus_documents: count(&corpus.documents),
+        corpus_skipped: count(&corpus.skipped),
+        reloads_ok: count(&corpus.reloads_ok),
+        reloads_failed: count(&corpus.reloads_failed),
+        cache_hits: count(&corpus.cache.hits),
+        cache_misses: count(&corpus.cache.misses),
+    });
     (
         [(
             header::CONTENT_TYPE,

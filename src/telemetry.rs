@@ -40,7 +40,7 @@ pub fn init_logging(format: Option<LogFormat>, filter: &str) {
 }
 
 mod metrics;
-pub use metrics::Metrics;
+pub use metrics::{Gauges, Metrics};
 
 /// Request methods as bounded metric labels.
 const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "PUT", "other"];

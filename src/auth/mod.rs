@@ -14,12 +14,14 @@ pub mod challenge;
 pub mod crypto;
 pub mod discovery;
 pub mod error;
+pub mod gate;
 pub mod jwks;
 pub mod keys;
 pub mod principal;
 pub mod validator;
 
 pub use error::{AuthError, Reason};
+pub use gate::Gate;
 pub use jwks::{JwksKeyStore, KeyStore};
-pub use principal::{Gate, Identity, Principal};
+pub use principal::{Identity, Principal};
 pub use validator::{Policy, Rule, Validator};

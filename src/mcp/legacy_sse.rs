@@ -25,13 +25,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::McpState;
 use super::dispatch::Context;
 use super::era::{self, Version};
 use super::error::McpError;
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use super::streamable_http::{admit_request, error, read_body};
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::config::SseSettings;
 
@@ -226,7 +226,7 @@ impl Drop for Registration {
 }
 
 /// `GET /sse`.
-pub async fn open(State(state): State<AppState>, principal: Principal) -> Response {
+pub async fn open(State(state): State<McpState>, principal: Principal) -> Response {
     if let Err(refused) = admit_request(&state, &principal).await {
         return refused;
     }
@@ -285,7 +285,7 @@ pub struct MessagesQuery {
 
 /// `POST /messages?sessionId=…`.
 pub async fn post(
-    State(state): State<AppState>,
+    State(state): State<McpState>,
     principal: Principal,
     Query(query): Query<MessagesQuery>,
     headers: HeaderMap,
@@ -304,7 +304,7 @@ pub async fn post(
 type Refusal = (Option<jsonrpc::Id>, McpError);
 
 async fn deliver(
-    state: &AppState,
+    state: &McpState,
     principal: &Principal,
     caller: crate::fair::Caller,
     query: MessagesQuery,

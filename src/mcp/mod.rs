@@ -16,8 +16,41 @@ pub mod origin;
 pub mod sse;
 pub mod streamable_http;
 
+use std::sync::Arc;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::config::Settings;
+use crate::fair::Fair;
+use crate::telemetry::Metrics;
+use crate::tools::Tools;
+
+/// What the MCP handlers use; the app hands it to them (`FromRef`), and cloning it costs one
+/// reference count, as the app's own state does.
+#[derive(Clone)]
+pub struct McpState(Arc<McpShared>);
+
+pub struct McpShared {
+    pub settings: Arc<Settings>,
+    pub tools: Arc<Tools>,
+    pub fair: Arc<Fair>,
+    pub sessions: Arc<legacy_sse::Sessions>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl McpState {
+    pub fn new(shared: McpShared) -> Self {
+        McpState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for McpState {
+    type Target = McpShared;
+    fn deref(&self) -> &McpShared {
+        &self.0
+    }
+}
 
 /// `GET` and `DELETE /mcp`: this server keeps no sessions and opens no standalone streams.
 pub async fn method_not_allowed() -> Response {

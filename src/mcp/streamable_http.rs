@@ -17,12 +17,12 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::McpState;
 use super::dispatch::{self, Context};
 use super::era::{self, Version};
 use super::error::McpError;
 use super::jsonrpc::{self, Id, Incoming, Message, Request};
 use super::sse;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::fair::Caller;
 use crate::tools::Progress;
@@ -107,7 +107,7 @@ fn quality(accept: &str, kind: &str, subtype: &str) -> f32 {
 
 /// Reads the whole body, up to `max_body_bytes` and within `body_timeout` (so a client sending
 /// a byte now and then cannot hold a request open).
-pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes, McpError> {
+pub async fn read_body(body: Body, state: &McpState) -> Result<axum::body::Bytes, McpError> {
     use http_body_util::BodyExt;
     let limit = state.settings.max_body_bytes;
     // A declared length past the limit is refused before a byte of the body is read.
@@ -137,7 +137,7 @@ pub async fn read_body(body: Body, state: &AppState) -> Result<axum::body::Bytes
 
 /// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
 pub async fn post(
-    State(state): State<AppState>,
+    State(state): State<McpState>,
     principal: Principal,
     request: axum::extract::Request,
 ) -> Response {
@@ -187,7 +187,7 @@ pub async fn post(
 }
 
 async fn single(
-    state: AppState,
+    state: McpState,
     principal: Principal,
     caller: Caller,
     headers: &HeaderMap,
@@ -239,7 +239,7 @@ async fn single(
 
 /// Answers one request as an SSE stream: progress notifications, then the response.
 fn stream(
-    state: AppState,
+    state: McpState,
     principal: Principal,
     caller: Caller,
     request: Request,
@@ -368,7 +368,7 @@ impl axum::body::HttpBody for Pieces {
 /// Takes one request from the caller's allowance of requests and names the caller for the
 /// rest of the request; past the allowance, the 429 to answer with (held until the caller may
 /// retry, at most a second; see `crate::fair`).
-pub async fn admit_request(state: &AppState, principal: &Principal) -> Result<Caller, Response> {
+pub async fn admit_request(state: &McpState, principal: &Principal) -> Result<Caller, Response> {
     let caller = state.fair.caller(principal);
     match state.fair.admit_request(caller) {
         Ok(()) => Ok(caller),
@@ -397,7 +397,7 @@ pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
 /// it and written out at once, so a batch holds one answer at a time however slowly its
 /// client reads.
 async fn batch(
-    state: AppState,
+    state: McpState,
     principal: Principal,
     caller: Caller,
     headers: &HeaderMap,

@@ -11,7 +11,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::{METHODS, STATUSES};
-use crate::app::AppState;
 use crate::routes::LABELS as ROUTES;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,6 +43,23 @@ struct LimitLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     result: &'static str,
+}
+
+/// What the gauges (and the counters kept elsewhere) show at a scrape, read by the caller.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub jwks_age: Option<std::time::Duration>,
+    pub jwks_keys: usize,
+    pub cached_tokens: u64,
+    pub sse_sessions: usize,
+    pub ranking: usize,
+    pub sse_queued_bytes: usize,
+    pub corpus_documents: u64,
+    pub corpus_skipped: u64,
+    pub reloads_ok: u64,
+    pub reloads_failed: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 /// Every metric the server exports.
@@ -103,11 +119,6 @@ impl Metrics {
             "Requests refused by the token gate, by reason",
             rejections.clone(),
         );
-        for reason in crate::auth::Reason::ALL {
-            let _ = rejections.get_or_create(&ReasonLabel {
-                reason: reason.as_str(),
-            });
-        }
         let jwks_fetches = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "jwks_fetches",
@@ -226,12 +237,16 @@ impl Metrics {
         }
     }
 
-    pub fn rejection(&self, reason: crate::auth::Reason) {
-        self.rejections
-            .get_or_create(&ReasonLabel {
-                reason: reason.as_str(),
-            })
-            .inc();
+    /// Shows a zero for each rejection reason before the first rejection; the gate declares
+    /// its reasons when it is built.
+    pub fn declare_rejections(&self, reasons: impl IntoIterator<Item = &'static str>) {
+        for reason in reasons {
+            let _ = self.rejections.get_or_create(&ReasonLabel { reason });
+        }
+    }
+
+    pub fn rejection(&self, reason: &'static str) {
+        self.rejections.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     pub fn jwks_fetch(&self, outcome: &'static str) {
@@ -281,37 +296,28 @@ impl Metrics {
         self.route_durations[route].observe(seconds);
     }
 
-    /// Renders the registry after refreshing the gauges that are read at scrape time.
-    pub fn render(&self, state: &AppState) -> String {
-        let keys = state.keys.status();
+    /// Renders the registry after setting the gauges and counters read at scrape time.
+    pub fn render(&self, now: &Gauges) -> String {
         self.jwks_age
-            .set(keys.age.map_or(-1.0, |a| a.as_secs_f64()));
-        self.jwks_keys.set(keys.keys as i64);
-        self.token_cache_entries
-            .set(state.validator.cached_tokens() as i64);
-        self.sse_sessions.set(state.sessions.len() as i64);
-        self.ranking.set(state.fair.ranking() as i64);
-        self.sse_queued_bytes
-            .set(state.sessions.queued_bytes() as i64);
-        let corpus = state.tools.corpus().stats();
-        self.corpus_documents
-            .set(corpus.documents.load(Ordering::Relaxed) as i64);
-        self.corpus_skipped
-            .set(corpus.skipped.load(Ordering::Relaxed) as i64);
-        for (outcome, count) in [
-            ("ok", &corpus.reloads_ok),
-            ("failed", &corpus.reloads_failed),
-        ] {
+            .set(now.jwks_age.map_or(-1.0, |a| a.as_secs_f64()));
+        self.jwks_keys.set(now.jwks_keys as i64);
+        self.token_cache_entries.set(now.cached_tokens as i64);
+        self.sse_sessions.set(now.sse_sessions as i64);
+        self.ranking.set(now.ranking as i64);
+        self.sse_queued_bytes.set(now.sse_queued_bytes as i64);
+        self.corpus_documents.set(now.corpus_documents as i64);
+        self.corpus_skipped.set(now.corpus_skipped as i64);
+        for (outcome, count) in [("ok", now.reloads_ok), ("failed", now.reloads_failed)] {
             self.corpus_reloads
                 .get_or_create(&OutcomeLabel { outcome })
                 .inner()
-                .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+                .store(count, Ordering::Relaxed);
         }
-        for (result, count) in [("hit", &corpus.cache.hits), ("miss", &corpus.cache.misses)] {
+        for (result, count) in [("hit", now.cache_hits), ("miss", now.cache_misses)] {
             self.search_cache
                 .get_or_create(&CacheLabel { result })
                 .inner()
-                .store(count.load(Ordering::Relaxed), Ordering::Relaxed);
+                .store(count, Ordering::Relaxed);
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
