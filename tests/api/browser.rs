@@ -20,6 +20,14 @@ fn screenshots() -> PathBuf {
     dir
 }
 
+/// The server's own log on the test's standard error, shown when a browser test fails.
+fn server_log() {
+    mcp_resource_server::telemetry::init_logging(
+        Some(mcp_resource_server::config::LogFormat::Pretty),
+        "info,mcp_resource_server=debug",
+    );
+}
+
 /// Runs `tests/clients/inspector_browser.mjs` in `mode` and returns its report.
 async fn inspector(edge: &Edge, mode: &str) -> (Value, PathBuf) {
     let shot = screenshots().join(format!("inspector-{mode}.png"));
@@ -75,6 +83,7 @@ fn assert_searched(report: &Value, shot: &std::path::Path) {
 /// Inspector v1, the line whose page can connect by itself, in both of its connection types.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_mcp_inspector_in_a_browser_signs_in_and_searches_directly_and_through_its_proxy() {
+    server_log();
     let edge = Edge::start().await;
 
     // Straight from the page: every call to /mcp carries the Inspector's loopback Origin and
@@ -108,6 +117,7 @@ async fn the_mcp_inspector_in_a_browser_signs_in_and_searches_directly_and_throu
 /// connection for the page, at an initialize-based revision and at the stateless 2026-07-28 one.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_mcp_inspector_in_a_browser_signs_in_and_searches_at_both_protocol_eras() {
+    server_log();
     let edge = Edge::start().await;
     let (legacy, shot) = inspector(&edge, "latest").await;
     assert_searched(&legacy, &shot);
