@@ -13,6 +13,7 @@
 //! - [`check`]: the staging gate, proving that Keycloak and the configuration agree;
 //! - [`cli`]: the command line.
 
+pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod check;
