@@ -72,9 +72,9 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime
-            .block_on(crate::serve_main())
+            .block_on(crate::commands::serve_main())
             .map(|()| ExitCode::SUCCESS),
-        Command::Healthcheck { url } => runtime.block_on(crate::healthcheck(url)),
+        Command::Healthcheck { url } => runtime.block_on(crate::commands::healthcheck(url)),
         Command::Check {
             token,
             client_id,
@@ -88,7 +88,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 client_secret,
                 url,
             };
-            runtime.block_on(crate::check_main(args, format == Format::Json))
+            runtime.block_on(crate::commands::check_main(args, format == Format::Json))
         }
     };
     result.unwrap_or_else(|e| {

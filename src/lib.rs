@@ -1,23 +1,28 @@
 //! mcp-resource-server: an MCP resource server that lets ChatGPT and other MCP clients use an
 //! organisation's documents, admitting only callers with valid Keycloak access tokens.
 //!
-//! Module map (requests flow top to bottom):
-//! - [`config`]: the TOML file and environment, validated into [`config::Settings`];
-//! - [`app`]: shared state, the router and [`app::serve`];
-//! - [`telemetry`]: logs, request ids and metrics;
-//! - [`mcp`]: MCP over HTTP in every era, and its Origin/Host guard;
-//! - [`tools`]: `search` and `fetch` and the documents they serve;
-//! - [`auth`]: the token gate: keys, validation, challenges;
-//! - [`fair`]: per-caller allowances of tool calls and shares of the ranking pool;
-//! - [`metadata`]: the protected-resource metadata document;
-//! - [`check`]: the staging gate, proving that Keycloak and the configuration agree;
-//! - [`cli`]: the command line.
+//! The modules in layers, from the bottom up; each uses only layers below it (no module imports
+//! one above it, and none imports another in a circle):
+//!
+//! 1. [`config`]: the TOML file and environment, validated into [`config::Settings`];
+//!    [`routes`]: the one route table.
+//! 2. [`telemetry`]: logs, request ids and metrics; [`metadata`]: the protected-resource
+//!    metadata document; [`corpus`]: the documents, their index and who may see them.
+//! 3. [`auth`]: who gets in: keys, the validator, the gate, the challenges.
+//! 4. [`tools`]: `search` and `fetch`; [`fair`]: per-caller allowances and shares of the
+//!    ranking pool; [`check`]: the staging gate, proving Keycloak and the configuration agree.
+//! 5. [`mcp`]: MCP over HTTP in every protocol era, and its Host/Origin guard.
+//! 6. [`app`]: shared state, the router built from the route table, the front layer, `serve`.
+//! 7. [`commands`]: `serve`, `check`, `healthcheck`; [`cli`]: the command line.
+//!
+//! [`alloc`] is the binary's allocator. docs/architecture.md walks one request through them.
 
 pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod corpus;
 pub mod fair;
@@ -26,104 +31,3 @@ pub mod metadata;
 pub mod routes;
 pub mod telemetry;
 pub mod tools;
-
-use std::process::ExitCode;
-
-use anyhow::Context;
-
-/// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
-pub async fn serve_main() -> anyhow::Result<()> {
-    let settings = config::load()?;
-    telemetry::init_logging(settings.log_format, &settings.log_filter);
-    let state = app::AppState::new(settings)?;
-    let settings = state.settings.clone();
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .with_context(|| format!("MCP_BIND: cannot listen on {}", settings.bind))?;
-    let jwks_url = match &settings.jwks_url {
-        Some(url) => url.to_string(),
-        None => format!("from discovery at {}", settings.discovery_url),
-    };
-    tracing::info!(
-        bind = %listener.local_addr()?,
-        resource = %settings.resource,
-        issuer = %settings.issuer,
-        jwks_url = %jwks_url,
-        audiences = ?settings.audiences,
-        metadata = %settings.metadata_url(),
-        "mcp-resource-server listening"
-    );
-    app::serve(listener, state, shutdown_signal()).await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    tracing::info!("shutting down");
-}
-
-/// `check`: runs the staging gate with the configuration `serve` would use and prints the
-/// report; 0 when nothing failed, 1 otherwise.
-pub async fn check_main(args: check::Args, json: bool) -> anyhow::Result<ExitCode> {
-    let settings = config::load()?;
-    let report = check::run(&settings, &args, &check::client(&settings)).await;
-    if json {
-        println!("{:#}", report.json());
-    } else {
-        print!("{}", report.text());
-    }
-    Ok(if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
-
-/// `healthcheck`: GET /healthz on the local server; 0 when it answers 200, else 1.
-pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
-    let url = match url {
-        Some(u) => u,
-        None => {
-            let addr = config::bind_address(&config::RawConfig::load()?)?;
-            let host = if addr.ip().is_unspecified() {
-                if addr.is_ipv6() {
-                    "[::1]".to_owned()
-                } else {
-                    "127.0.0.1".to_owned()
-                }
-            } else if addr.is_ipv6() {
-                format!("[{}]", addr.ip())
-            } else {
-                addr.ip().to_string()
-            };
-            format!("http://{host}:{}/healthz", addr.port())
-        }
-    };
-    let client = auth::discovery::http_client(std::time::Duration::from_secs(3));
-    match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
-        Ok(r) => {
-            eprintln!("unhealthy: {url} answered {}", r.status());
-            Ok(ExitCode::from(1))
-        }
-        Err(e) => {
-            eprintln!("unhealthy: {url}: {e}");
-            Ok(ExitCode::from(1))
-        }
-    }
-}

@@ -1,0 +1,103 @@
+//! What each command does: `serve`, `check` and `healthcheck`, over the rest of the library.
+//! [`crate::cli`] parses the command line and calls these.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+/// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
+pub async fn serve_main() -> anyhow::Result<()> {
+    let settings = crate::config::load()?;
+    crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
+    let state = crate::app::AppState::new(settings)?;
+    let settings = state.settings.clone();
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .with_context(|| format!("MCP_BIND: cannot listen on {}", settings.bind))?;
+    let jwks_url = match &settings.jwks_url {
+        Some(url) => url.to_string(),
+        None => format!("from discovery at {}", settings.discovery_url),
+    };
+    tracing::info!(
+        bind = %listener.local_addr()?,
+        resource = %settings.resource,
+        issuer = %settings.issuer,
+        jwks_url = %jwks_url,
+        audiences = ?settings.audiences,
+        metadata = %settings.metadata_url(),
+        "mcp-resource-server listening"
+    );
+    crate::app::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+/// `check`: runs the staging gate with the configuration `serve` would use and prints the
+/// report; 0 when nothing failed, 1 otherwise.
+pub async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<ExitCode> {
+    let settings = crate::config::load()?;
+    let report = crate::check::run(&settings, &args, &crate::check::client(&settings)).await;
+    if json {
+        println!("{:#}", report.json());
+    } else {
+        print!("{}", report.text());
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `healthcheck`: GET /healthz on the local server; 0 when it answers 200, else 1.
+pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let addr = crate::config::bind_address(&crate::config::RawConfig::load()?)?;
+            let host = if addr.ip().is_unspecified() {
+                if addr.is_ipv6() {
+                    "[::1]".to_owned()
+                } else {
+                    "127.0.0.1".to_owned()
+                }
+            } else if addr.is_ipv6() {
+                format!("[{}]", addr.ip())
+            } else {
+                addr.ip().to_string()
+            };
+            format!("http://{host}:{}/healthz", addr.port())
+        }
+    };
+    let client = crate::auth::discovery::http_client(std::time::Duration::from_secs(3));
+    match client.get(&url).send().await {
+        Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
+        Ok(r) => {
+            eprintln!("unhealthy: {url} answered {}", r.status());
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
