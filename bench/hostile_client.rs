@@ -385,7 +385,7 @@ async fn main() {
         users: (0..4)
             .map(|n| read(&format!("other-user-token-{n}")))
             .collect(),
-        client: mcp_resource_server::auth::discovery::http_client(Duration::from_secs(30)),
+        client: mcp_resource_server::auth::outbound::http_client(Duration::from_secs(30)),
         attacking: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         user_ok: Default::default(),

@@ -302,7 +302,7 @@ async fn main() {
         base,
         token: read("token"),
         unknown_kid: read("unknown-kid-token"),
-        client: mcp_resource_server::auth::discovery::http_client(Duration::from_secs(30)),
+        client: mcp_resource_server::auth::outbound::http_client(Duration::from_secs(30)),
         counts: Counts::default(),
         until: Instant::now() + Duration::from_secs(seconds),
     });

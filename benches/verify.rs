@@ -18,8 +18,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
-use mcp_resource_server::auth::jwks::FixedKeys;
-use mcp_resource_server::auth::keys::parse_jwks;
+use mcp_resource_server::auth::jwk::parse_jwks;
+use mcp_resource_server::auth::key_store::FixedKeys;
 use mcp_resource_server::auth::{Policy, Validator};
 use mcp_resource_server::telemetry::Metrics;
 

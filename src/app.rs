@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::challenge::Challenges;
-use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, discovery, jwks};
+use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, key_store, outbound};
 use crate::config::Settings;
 use crate::fair::Fair;
 use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
@@ -64,7 +64,7 @@ impl AppState {
     /// Builds the state around a corpus that is already indexed.
     pub fn with_corpus(settings: Settings, corpus: Arc<Corpus>) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let client = discovery::http_client(settings.jwks.http_timeout);
+        let client = outbound::http_client(settings.jwks.http_timeout);
         let jwks = Arc::new(JwksKeyStore::new(
             client,
             settings.discovery_url.clone(),
@@ -307,7 +307,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let _refresher = AbortOnDrop(jwks::spawn_refresher(state.jwks.clone()));
+    let _refresher = AbortOnDrop(key_store::spawn_refresher(state.jwks.clone()));
     let watch = corpus::reload::Watch {
         enabled: state.settings.corpus.watch,
         debounce: state.settings.corpus.debounce,

@@ -88,7 +88,7 @@ pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
             format!("http://{host}:{}/healthz", addr.port())
         }
     };
-    let client = crate::auth::discovery::http_client(std::time::Duration::from_secs(3));
+    let client = crate::auth::outbound::http_client(std::time::Duration::from_secs(3));
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),
         Ok(r) => {

@@ -33,8 +33,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
 
 use super::error::{AuthError, Reason};
-use super::jwks::{KeyError, KeyStore};
-use super::keys::{Alg, MAX_KID_BYTES};
+use super::jwk::{Alg, MAX_KID_BYTES};
+use super::key_store::{KeyError, KeyStore};
 use super::principal::{Identity, Principal};
 use crate::config::Settings;
 use crate::telemetry::Metrics;

@@ -5,8 +5,8 @@
 use url::Url;
 
 use super::Report;
-use crate::auth::discovery;
-use crate::auth::keys::{ParsedKeys, parse_jwks};
+use crate::auth::jwk::{ParsedKeys, parse_jwks};
+use crate::auth::outbound;
 use crate::config::Settings;
 
 /// What gate A found that the later gates need.
@@ -17,7 +17,7 @@ pub struct Found {
 
 pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Option<Found> {
     let url = &s.discovery_url;
-    let metadata: serde_json::Value = match discovery::get(client, url).await {
+    let metadata: serde_json::Value = match outbound::get(client, url).await {
         Ok(doc) => match serde_json::from_slice(&doc.body) {
             Ok(v) => {
                 r.pass(
@@ -98,7 +98,7 @@ async fn signing_keys(
             return None;
         }
     };
-    let doc = match discovery::get(client, &jwks_url).await {
+    let doc = match outbound::get(client, &jwks_url).await {
         Ok(doc) => {
             r.pass('A', "JWKS reachable", jwks_url.as_str(), "a JWK Set");
             doc

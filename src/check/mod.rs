@@ -236,10 +236,10 @@ async fn json_body(mut response: reqwest::Response) -> Value {
 
 /// A request error with its causes (connection refused, certificate unknown, ...).
 fn describe(e: reqwest::Error) -> String {
-    crate::auth::discovery::error_chain(&e)
+    crate::auth::outbound::error_chain(&e)
 }
 
 /// The HTTP client `check` uses: the server's own, with redirects off.
 pub fn client(settings: &Settings) -> reqwest::Client {
-    crate::auth::discovery::http_client(settings.jwks.http_timeout.max(Duration::from_secs(5)))
+    crate::auth::outbound::http_client(settings.jwks.http_timeout.max(Duration::from_secs(5)))
 }

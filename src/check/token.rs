@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::issuer::Found;
 use super::{Args, Report, Status};
-use crate::auth::jwks::FixedKeys;
+use crate::auth::key_store::FixedKeys;
 use crate::auth::principal::require_scopes;
 use crate::auth::validator::unix_now;
 use crate::auth::{AuthError, Policy, Reason, Rule, Validator};

@@ -16,7 +16,7 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
-use crate::tools::{Call, Progress, Tools};
+use crate::tools::{Call, Progress, Tool, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -164,8 +164,13 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
             ctx.version.has_structured_output(),
         )
         .ok_or_else(|| {
+            let known: Vec<String> = Tool::ALL
+                .iter()
+                .map(|t| format!("`{}`", t.name()))
+                .collect();
             McpError::InvalidParams(format!(
-                "unknown tool `{name}`; the tools are `search` and `fetch`"
+                "unknown tool `{name}`; the tools are {}",
+                known.join(" and ")
             ))
         })?;
     match call {

@@ -51,7 +51,7 @@ pub(crate) async fn start_ready(
     port: u16,
 ) -> (Child, reqwest::Client) {
     let mut child = spawn(env, log);
-    let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(5));
+    let client = mcp_resource_server::auth::outbound::http_client(Duration::from_secs(5));
     for _ in 0..100 {
         if let Ok(r) = client
             .get(format!("http://127.0.0.1:{port}/readyz"))

@@ -91,7 +91,7 @@ impl TestServer {
             .await
             .unwrap();
         });
-        let client = mcp_resource_server::auth::discovery::http_client(Duration::from_secs(10));
+        let client = mcp_resource_server::auth::outbound::http_client(Duration::from_secs(10));
         TestServer {
             base,
             client,

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::discovery::{self, FetchError};
-use super::keys::{ParsedKeys, VerifyingKey, parse_jwks};
+use super::jwk::{ParsedKeys, VerifyingKey, parse_jwks};
+use super::outbound::{self, FetchError};
 use crate::config::JwksSettings;
 use crate::telemetry::Metrics;
 
@@ -178,13 +178,13 @@ impl JwksKeyStore {
             Some(url) if !rediscover || self.configured_jwks_url.is_some() => url,
             _ => {
                 let url =
-                    discovery::discover_jwks_uri(&self.client, &self.discovery_url, &self.issuer)
+                    outbound::discover_jwks_uri(&self.client, &self.discovery_url, &self.issuer)
                         .await?;
                 *self.discovered_jwks_url.write().expect("lock poisoned") = Some(url.clone());
                 url
             }
         };
-        let doc = discovery::get(&self.client, &url).await?;
+        let doc = outbound::get(&self.client, &url).await?;
         let invalid = |message: String, public| FetchError::Invalid {
             url: url.to_string(),
             message,
