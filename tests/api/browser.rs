@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::edge::Edge;
-use crate::support::peers::{clients_dir, node};
 
 fn screenshots() -> PathBuf {
     let dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -32,33 +31,18 @@ fn server_log() {
 async fn inspector(edge: &Edge, mode: &str) -> (Value, PathBuf) {
     let shot = screenshots().join(format!("inspector-{mode}.png"));
     let _ = std::fs::remove_file(&shot);
-    let child = tokio::process::Command::new(node())
-        .arg(clients_dir().join("inspector_browser.mjs"))
-        .arg(&edge.resource)
-        .arg(&edge.ca_file)
-        .arg(mode)
-        .arg("alice")
-        .arg(&shot)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .expect("the Inspector run took longer than 120 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{mode}: {stdout}\n{}\nprovider log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        edge.idp_log()
-    );
+    let args: [&std::ffi::OsStr; 5] = [
+        edge.resource.as_ref(),
+        edge.ca_file.as_os_str(),
+        mode.as_ref(),
+        "alice".as_ref(),
+        shot.as_os_str(),
+    ];
+    let (report, stderr) = edge
+        .run_client("inspector_browser.mjs", &args, Duration::from_secs(120))
+        .await;
     // Shown when a later assertion fails.
-    eprintln!("{mode}:\n{}", String::from_utf8_lossy(&out.stderr));
-    let report = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    eprintln!("{mode}:\n{stderr}");
     (report, shot)
 }
 

@@ -191,30 +191,14 @@ async fn check_passes_against_the_stack_and_fails_the_right_lines_when_it_is_mis
 #[tokio::test(flavor = "multi_thread")]
 async fn the_typescript_sdk_given_only_the_url_signs_in_and_uses_the_tools() {
     let edge = Edge::start().await;
-    let script = crate::support::peers::clients_dir().join("ts_oauth.mjs");
-    let child = tokio::process::Command::new(crate::support::peers::node())
-        .arg(&script)
-        .arg(&edge.resource)
-        .arg("alice")
-        .env("NODE_EXTRA_CA_CERTS", &edge.ca_file)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the OAuth flow took longer than 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\nprovider log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        edge.idp_log()
-    );
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let url = edge.resource.clone();
+    let (report, _) = edge
+        .run_client(
+            "ts_oauth.mjs",
+            &[std::ffi::OsStr::new(&url), "alice".as_ref()],
+            Duration::from_secs(60),
+        )
+        .await;
     assert_eq!(report["tools"], json!(["search", "fetch"]));
     assert!(
         report["registeredClient"].is_string(),
@@ -237,31 +221,12 @@ async fn the_typescript_sdk_given_only_the_url_signs_in_and_uses_the_tools() {
 
 /// Runs `tests/clients/chatgpt_registration.mjs` against the stack and returns its report.
 async fn register_as_chatgpt(edge: &Edge, scopes: &str) -> Value {
-    let script = crate::support::peers::clients_dir().join("chatgpt_registration.mjs");
-    let child = tokio::process::Command::new(crate::support::peers::node())
-        .arg(&script)
-        .arg(&edge.resource)
-        .arg("alice")
-        .arg(scopes)
-        .env("NODE_EXTRA_CA_CERTS", &edge.ca_file)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("registering and signing in took longer than 60 s")
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{scopes}: {stdout}\n{}\nprovider log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        edge.idp_log()
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let url = edge.resource.clone();
+    let args: [&std::ffi::OsStr; 3] = [url.as_ref(), "alice".as_ref(), scopes.as_ref()];
+    let (report, _) = edge
+        .run_client("chatgpt_registration.mjs", &args, Duration::from_secs(60))
+        .await;
+    report
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -96,6 +96,19 @@ async function signInOnPage(page, home) {
   await page.waitForURL((u) => u.origin === home);
 }
 
+/**
+ * Waits for the tool list and notes the tools it shows by their titles, which the server gives
+ * in tools/list; returns the `search` entry.
+ */
+async function listedTools(page, report) {
+  const search = page.getByText("Search documents", { exact: true }).first();
+  await search.waitFor();
+  for (const title of ["Search documents", "Fetch document"]) {
+    if (await page.getByText(title, { exact: true }).count()) report.tools.push(title);
+  }
+  return search;
+}
+
 /** Reads the ids and titles of the hits off text the Inspector draws as a JSON tree. */
 function hits(text) {
   return {
@@ -163,13 +176,7 @@ async function inspectorV1(page, report) {
 
   await page.getByRole("tab", { name: "Tools" }).click();
   await page.getByRole("button", { name: "List Tools" }).click();
-  // The list shows each tool's title, which the server gives in tools/list.
-  const search = page.getByText("Search documents", { exact: true });
-  await search.waitFor();
-  for (const title of ["Search documents", "Fetch document"]) {
-    if (await page.getByText(title, { exact: true }).count()) report.tools.push(title);
-  }
-  await search.click();
+  await (await listedTools(page, report)).click();
   await page.getByRole("textbox", { name: "query" }).fill("chocolate");
   log("calling search");
   await page.getByRole("button", { name: "Run Tool" }).click();
@@ -207,12 +214,7 @@ async function inspectorV2(page, report) {
   report.revision = (await page.getByText(/^MCP \d{4}-\d{2}-\d{2}$/).first().innerText()).slice(4);
   log("connected with", report.revision, "; listing tools");
   await page.getByRole("banner").getByText("Tools", { exact: true }).click();
-  const search = page.getByText("Search documents", { exact: true }).first();
-  await search.waitFor();
-  for (const title of ["Search documents", "Fetch document"]) {
-    if (await page.getByText(title, { exact: true }).count()) report.tools.push(title);
-  }
-  await search.click();
+  await (await listedTools(page, report)).click();
   await page.getByRole("textbox", { name: "query" }).fill("chocolate");
   log("calling search");
   await page.getByRole("button", { name: "Execute Tool" }).click();

@@ -3,6 +3,7 @@
 //! `traefik/generate-certs.sh`, in front of an in-process server. Clients reach
 //! `https://mcp.localhost:<port>` and `https://auth.localhost:<port>` as a browser would.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -144,6 +145,42 @@ impl Edge {
             .as_str()
             .unwrap_or_else(|| panic!("no token: {body}"))
             .to_owned()
+    }
+
+    /// Runs a client script of `tests/clients/` against this edge (trusting its CA) for at most
+    /// `limit`, and returns the JSON report it prints last and what it wrote to standard error;
+    /// panics with both, and the provider's log, if it fails.
+    pub async fn run_client(
+        &self,
+        script: &str,
+        args: &[&OsStr],
+        limit: Duration,
+    ) -> (Value, String) {
+        let child = tokio::process::Command::new(node())
+            .arg(clients_dir().join(script))
+            .args(args)
+            .env("NODE_EXTRA_CA_CERTS", &self.ca_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script}: {e}"));
+        let out = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{script} {args:?} took longer than {limit:?}"))
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            out.status.success(),
+            "{script} {args:?}: {stdout}\n{stderr}\nprovider log:\n{}",
+            self.idp_log()
+        );
+        let report = stdout.lines().last().unwrap_or_default();
+        let report = serde_json::from_str(report)
+            .unwrap_or_else(|e| panic!("{script} printed no JSON report ({e}): {stdout}"));
+        (report, stderr)
     }
 
     /// Waits until Traefik serves both hosts over TLS.
