@@ -2,6 +2,17 @@
 
 use crate::support::*;
 
+/// An authenticated `initialize` sent from a browser page at `origin`.
+async fn initialize_from(s: &Stack, origin: &str) -> reqwest::Response {
+    s.server
+        .initialize()
+        .header("origin", origin)
+        .bearer_auth(token(&s.keys))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_foreign_origin_gets_403_before_authentication() {
     let s = Stack::start().await;
@@ -11,14 +22,7 @@ async fn a_foreign_origin_gets_403_before_authentication() {
         "http://127.0.0.1.nip.io:6274",
         "null",
     ] {
-        let response = s
-            .server
-            .initialize()
-            .header("origin", origin)
-            .bearer_auth(token(&s.keys))
-            .send()
-            .await
-            .unwrap();
+        let response = initialize_from(&s, origin).await;
         assert_eq!(response.status(), 403, "{origin}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert!(
@@ -43,14 +47,7 @@ async fn chatgpt_the_servers_own_and_loopback_origins_are_allowed_by_default() {
         "http://127.0.0.1:3000",
         "http://[::1]:6274",
     ] {
-        let response = s
-            .server
-            .initialize()
-            .header("origin", origin)
-            .bearer_auth(token(&s.keys))
-            .send()
-            .await
-            .unwrap();
+        let response = initialize_from(&s, origin).await;
         assert_eq!(response.status(), 200, "{origin}");
         assert_eq!(response.headers()["access-control-allow-origin"], origin);
     }
