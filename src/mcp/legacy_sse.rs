@@ -29,9 +29,9 @@ use super::McpState;
 use super::dispatch::Context;
 use super::era::{self, Version};
 use super::error::McpError;
+use super::http::{admit_request, error, read_body};
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
-use super::streamable_http::{admit_request, error, read_body};
 use crate::auth::Principal;
 use crate::config::SseSettings;
 
@@ -332,7 +332,7 @@ async fn deliver(
         state.metrics.fair_use_refusal("sse_outbox");
         return Err((None, McpError::StreamBusy));
     }
-    super::streamable_http::check_content_type(headers).map_err(|e| (None, e))?;
+    super::http::check_content_type(headers).map_err(|e| (None, e))?;
     let bytes = read_body(body, state).await.map_err(|e| (None, e))?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;

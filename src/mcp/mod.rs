@@ -5,11 +5,13 @@
 //! - [`era`]: protocol revisions, how a request is assigned to one, version negotiation;
 //! - [`dispatch`]: methods per era;
 //! - [`jsonrpc`], [`error`]: messages and the one mapping of failures to codes and statuses;
+//! - [`http`]: what both transports share: media types, bodies, allowances, JSON answers;
 //! - [`sse`]: event encoding; [`origin`]: the Origin/Host guard in front of it all.
 
 pub mod dispatch;
 pub mod era;
 pub mod error;
+pub mod http;
 pub mod jsonrpc;
 pub mod legacy_sse;
 pub mod origin;

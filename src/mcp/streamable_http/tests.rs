@@ -1,5 +1,6 @@
 use super::*;
-use axum::http::HeaderValue;
+use crate::mcp::http::quality;
+use axum::http::{HeaderValue, header};
 
 fn headers(accept: &[&'static str]) -> HeaderMap {
     let mut h = HeaderMap::new();
