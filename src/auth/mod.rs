@@ -6,11 +6,13 @@
 //! - [`jwk`]: JWK parsing into the keys `jsonwebtoken` verifies with;
 //! - [`crypto`]: the verify-only `ring` backend of `jsonwebtoken`;
 //! - [`key_store`]: the [`KeyStore`] trait and the cached, self-refreshing JWKS store;
-//! - [`validator`]: token validation and the verified-token cache;
+//! - [`validator`]: token validation and the verified-token cache, with `claims` (what it reads
+//!   out of a token and the checks that need only the token);
 //! - [`gate`]: the check every protected route passes; [`principal`]: the caller it leaves;
 //! - [`challenge`] and [`error`]: the 401/403/503 answers.
 
 pub mod challenge;
+mod claims;
 pub mod crypto;
 pub mod error;
 pub mod gate;
