@@ -46,10 +46,8 @@ pub struct Shared {
     pub gate: Arc<Gate>,
     pub metadata: Arc<Metadata>,
     pub metrics: Arc<Metrics>,
-    pub tools: Arc<Tools>,
-    pub sessions: Arc<Sessions>,
-    pub fair: Arc<Fair>,
-    /// The part of this state the MCP handlers see.
+    /// What the MCP handlers see: the tools, the `/sse` sessions and the fair-use allowances
+    /// live here, and the settings and metrics are shared with it.
     pub mcp: McpState,
 }
 
@@ -93,21 +91,16 @@ impl AppState {
             &settings.tool_scopes,
             &challenges,
         ));
-        let sessions = Arc::new(Sessions::new(&settings.sse));
-        let fair = Arc::new(Fair::new(&settings.fair, metrics.clone()));
         let metadata = Arc::new(Metadata::new(&settings));
         let settings = Arc::new(settings);
         let mcp = McpState::new(McpShared {
+            tools,
+            sessions: Arc::new(Sessions::new(&settings.sse)),
+            fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
             settings: settings.clone(),
-            tools: tools.clone(),
-            fair: fair.clone(),
-            sessions: sessions.clone(),
             metrics: metrics.clone(),
         });
         AppState(Arc::new(Shared {
-            tools,
-            sessions,
-            fair,
             challenges,
             gate,
             metadata,
@@ -264,15 +257,15 @@ async fn readyz(State(keys): State<Arc<dyn KeyStore>>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let keys = state.keys.status();
-    let corpus = state.tools.corpus().stats();
+    let corpus = state.mcp.tools.corpus().stats();
     let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let body = state.metrics.render(&telemetry::Gauges {
         jwks_age: keys.age,
         jwks_keys: keys.keys,
         cached_tokens: state.validator.cached_tokens(),
-        sse_sessions: state.sessions.len(),
-        ranking: state.fair.ranking(),
-        sse_queued_bytes: state.sessions.queued_bytes(),
+        sse_sessions: state.mcp.sessions.len(),
+        ranking: state.mcp.fair.ranking(),
+        sse_queued_bytes: state.mcp.sessions.queued_bytes(),
         corpus_documents: count(&corpus.documents),
         corpus_skipped: count(&corpus.skipped),
         reloads_ok: count(&corpus.reloads_ok),
@@ -312,8 +305,8 @@ pub async fn serve(
         enabled: state.settings.corpus.watch,
         debounce: state.settings.corpus.debounce,
     };
-    let _reloader = corpus::reload::spawn(state.tools.corpus().clone(), watch).map(AbortOnDrop);
-    let sessions = state.sessions.clone();
+    let _reloader = corpus::reload::spawn(state.mcp.tools.corpus().clone(), watch).map(AbortOnDrop);
+    let sessions = state.mcp.sessions.clone();
     let limits = state.settings.connections.clone();
     // One finished router, cloned (one reference count) per connection. Serving axum's
     // `Router` as its own make-service rebuilt the route table for every connection, about
