@@ -26,7 +26,6 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::McpState;
-use super::dispatch::Context;
 use super::era::{self, Version};
 use super::error::McpError;
 use super::http::{admit_request, error, read_body};
@@ -351,15 +350,7 @@ async fn deliver(
             agreed.unwrap_or(Version::V2024_11_05)
         }
     };
-    let ctx = Context {
-        tools: &state.tools,
-        principal,
-        version,
-        progress: None,
-        fair: &state.fair,
-        caller,
-        counted: false,
-    };
+    let ctx = state.context(principal, version, caller);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
     let reply = match super::dispatch::handle(&ctx, &request).await {
         Ok(result) => jsonrpc::success(&request.id, result),

@@ -23,8 +23,9 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::Principal;
 use crate::config::Settings;
-use crate::fair::Fair;
+use crate::fair::{Caller, Fair};
 use crate::telemetry::Metrics;
 use crate::tools::Tools;
 
@@ -44,6 +45,25 @@ pub struct McpShared {
 impl McpState {
     pub fn new(shared: McpShared) -> Self {
         McpState(Arc::new(shared))
+    }
+
+    /// What answering one request of `caller` at `version` may use: no progress sink, and the
+    /// tool call not yet taken from the caller's allowance.
+    pub fn context<'a>(
+        &'a self,
+        principal: &'a Principal,
+        version: era::Version,
+        caller: Caller,
+    ) -> dispatch::Context<'a> {
+        dispatch::Context {
+            tools: &self.tools,
+            principal,
+            version,
+            progress: None,
+            fair: &self.fair,
+            caller,
+            counted: false,
+        }
     }
 }
 

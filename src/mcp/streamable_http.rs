@@ -115,15 +115,7 @@ async fn single(
     if accept.prefers_sse || token.is_some() {
         return stream(state, principal, caller, request, version, token);
     }
-    let ctx = Context {
-        tools: &state.tools,
-        principal: &principal,
-        version,
-        progress: None,
-        fair: &state.fair,
-        caller,
-        counted: false,
-    };
+    let ctx = state.context(&principal, version, caller);
     match dispatch::handle(&ctx, &request).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
@@ -149,13 +141,8 @@ fn stream(
     let keep_alive = state.settings.sse.keep_alive;
     tokio::spawn(async move {
         let ctx = Context {
-            tools: &state.tools,
-            principal: &principal,
-            version,
             progress,
-            fair: &state.fair,
-            caller,
-            counted: false,
+            ..state.context(&principal, version, caller)
         };
         let reply = respond(&ctx, &request).await;
         drop(ctx);
@@ -240,13 +227,8 @@ async fn batch(
                     ),
                     Ok(r) => {
                         let ctx = Context {
-                            tools: &state.tools,
-                            principal: &principal,
-                            version,
-                            progress: None,
-                            fair: &state.fair,
-                            caller,
                             counted: true,
+                            ..state.context(&principal, version, caller)
                         };
                         respond(&ctx, &r).await
                     }
