@@ -19,15 +19,16 @@ use tracing::Instrument;
 use crate::auth::challenge::Challenges;
 use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, key_store, outbound};
 use crate::config::Settings;
+use crate::corpus::{self, Corpus, CorpusError};
 use crate::fair::Fair;
 use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::routes::Route;
 use crate::telemetry::{self, Metrics};
 
-mod connections;
-use crate::corpus::{self, Corpus, CorpusError};
 use crate::tools::Tools;
+
+mod connections;
 
 /// Everything handlers share, behind one `Arc`: axum clones the state for every extractor and
 /// middleware of every request, and one reference count is cheaper to touch than nine
@@ -182,13 +183,13 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     let observed = telemetry::Observed::start(&mut req);
     let route = observed.route();
     let response = async {
-        let enter = |req| enter(&state, route, req, next);
+        let inner = |req| enter(&state, route, req, next);
         if route.is_some_and(Route::browser_guarded) {
-            mcp::origin::guard(&state.settings, req, enter).await
+            mcp::origin::guard(&state.settings, req, inner).await
         } else if let Err(bad) = mcp::origin::request_host(&req) {
             bad.into_response()
         } else {
-            enter(req).await
+            inner(req).await
         }
     }
     .instrument(observed.span.clone())
