@@ -10,6 +10,7 @@ mod issuer;
 mod server;
 mod token;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -42,7 +43,7 @@ pub enum Status {
 pub struct Line {
     /// A (authorization server), B (token), C (served metadata), D (tools call).
     pub gate: char,
-    pub check: &'static str,
+    pub check: Cow<'static, str>,
     pub status: Status,
     pub actual: String,
     pub expected: String,
@@ -66,7 +67,7 @@ impl Report {
     fn push(
         &mut self,
         gate: char,
-        check: &'static str,
+        check: impl Into<Cow<'static, str>>,
         status: Status,
         actual: impl Into<String>,
         expected: impl Into<String>,
@@ -80,7 +81,7 @@ impl Report {
         };
         self.lines.push(Line {
             gate,
-            check,
+            check: check.into(),
             status,
             actual: actual.into(),
             expected: expected.into(),
@@ -92,7 +93,7 @@ impl Report {
     fn pass(
         &mut self,
         gate: char,
-        check: &'static str,
+        check: impl Into<Cow<'static, str>>,
         actual: impl Into<String>,
         expected: impl Into<String>,
     ) {
@@ -102,7 +103,7 @@ impl Report {
     fn fail(
         &mut self,
         gate: char,
-        check: &'static str,
+        check: impl Into<Cow<'static, str>>,
         actual: impl Into<String>,
         expected: impl Into<String>,
         hint: impl Into<String>,
@@ -110,7 +111,7 @@ impl Report {
         self.push(gate, check, Status::Fail, actual, expected, hint, None);
     }
 
-    fn skip(&mut self, gate: char, check: &'static str, why: impl Into<String>) {
+    fn skip(&mut self, gate: char, check: impl Into<Cow<'static, str>>, why: impl Into<String>) {
         self.push(gate, check, Status::Skip, "", "", why, None);
     }
 
@@ -118,7 +119,7 @@ impl Report {
     fn expect(
         &mut self,
         gate: char,
-        check: &'static str,
+        check: impl Into<Cow<'static, str>>,
         ok: bool,
         actual: impl Into<String>,
         expected: impl Into<String>,
@@ -134,11 +135,11 @@ impl Report {
     }
 
     /// The names of the checks that failed, in order.
-    pub fn failed(&self) -> Vec<&'static str> {
+    pub fn failed(&self) -> Vec<&str> {
         self.lines
             .iter()
             .filter(|l| l.status == Status::Fail)
-            .map(|l| l.check)
+            .map(|l| l.check.as_ref())
             .collect()
     }
 

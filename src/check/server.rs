@@ -1,8 +1,8 @@
 //! Gates C and D: the running server at its public URL. Without a token it must answer 401 with
 //! a challenge naming its metadata (RFC 9728 §5.1); the metadata must be served at the
 //! path-specific and the root well-known URL with `resource` equal to the URL and
-//! `authorization_servers` equal to the issuer; with a token, `tools/list` must offer `search`
-//! and `fetch` as ChatGPT expects them.
+//! `authorization_servers` equal to the issuer; with a token, `tools/list` must offer every tool
+//! of [`crate::tools::TOOLS`] with the inputs this build declares, as ChatGPT expects them.
 
 use serde_json::{Value, json};
 use url::Url;
@@ -174,32 +174,64 @@ async fn tools(url: &str, token: &str, client: &reqwest::Client, r: &mut Report)
         'D',
         "tools/list",
         format!("tools {names:?}"),
-        "search and fetch",
+        crate::tools::listed("and").replace('`', ""),
     );
-    for (name, input) in [("search", "query"), ("fetch", "id")] {
-        let check = if name == "search" {
-            "search follows the ChatGPT contract"
-        } else {
-            "fetch follows the ChatGPT contract"
-        };
-        let expected = format!("input {{{input}: string}} required, readOnlyHint true");
-        let Some(tool) = tools.iter().find(|t| t["name"] == name) else {
-            r.fail(
-                'D',
-                check,
-                "not listed",
-                expected,
-                "the server must offer `search` and `fetch` for ChatGPT",
-            );
-            continue;
-        };
-        let schema = &tool["inputSchema"];
-        let ok = schema["properties"][input]["type"] == "string"
-            && schema["required"]
-                .as_array()
-                .is_some_and(|req| req.iter().any(|x| x == input))
-            && tool["annotations"]["readOnlyHint"] == true;
-        r.expect('D', check, ok, format!("input {}, annotations {}", schema["properties"], tool["annotations"]), expected,
-            "ChatGPT calls search with {query} and fetch with {id}, and treats tools without readOnlyHint as write actions");
+    for expected in crate::tools::TOOLS {
+        tool_contract(expected.definition(), &tools, r);
     }
+}
+
+/// Gate D for one tool: the server lists it with the required inputs of this build's
+/// definition, of the same types, and as read-only.
+fn tool_contract(definition: &crate::tools::Definition, listed: &[Value], r: &mut Report) {
+    let name = definition.name;
+    let check = format!("{name} follows the ChatGPT contract");
+    let schema = &definition.input_schema;
+    let required: Vec<(&str, &str)> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|k| (k, schema["properties"][k]["type"].as_str().unwrap_or("any")))
+        .collect();
+    let inputs: Vec<String> = required.iter().map(|(k, t)| format!("{k}: {t}")).collect();
+    let expected = format!(
+        "input {{{}}} required, readOnlyHint true",
+        inputs.join(", ")
+    );
+    let Some(tool) = listed.iter().find(|t| t["name"] == name) else {
+        r.fail(
+            'D',
+            check,
+            "not listed",
+            expected,
+            format!(
+                "the server must offer {} for ChatGPT",
+                crate::tools::listed("and")
+            ),
+        );
+        return;
+    };
+    let served = &tool["inputSchema"];
+    let ok = required.iter().all(|(k, t)| {
+        served["properties"][k]["type"] == *t
+            && served["required"]
+                .as_array()
+                .is_some_and(|req| req.iter().any(|x| x == k))
+    }) && tool["annotations"]["readOnlyHint"] == true;
+    let calls: Vec<String> = required.iter().map(|(k, _)| format!("{{{k}}}")).collect();
+    r.expect(
+        'D',
+        check,
+        ok,
+        format!(
+            "input {}, annotations {}",
+            served["properties"], tool["annotations"]
+        ),
+        expected,
+        format!(
+            "ChatGPT calls {name} with {}, and treats tools without readOnlyHint as write actions",
+            calls.join(" and ")
+        ),
+    );
 }

@@ -16,12 +16,10 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
-use crate::tools::{Call, Progress, Tool, Tools};
+use crate::tools::{self, Call, Progress, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
-const INSTRUCTIONS: &str = "Use `search` to find documents about a topic and `fetch` with a \
-                            result's id to read one in full. Cite documents by their url.";
 /// How long clients may cache `server/discover` and `tools/list` results.
 const DISCOVER_TTL_MS: u64 = 3_600_000;
 const TOOLS_TTL_MS: u64 = 300_000;
@@ -67,7 +65,7 @@ static DISCOVER: LazyLock<Bytes> = LazyLock::new(|| {
     json!({
         "supportedVersions": era::SERVED,
         "capabilities": { "tools": {} },
-        "instructions": INSTRUCTIONS,
+        "instructions": tools::instructions(),
         "ttlMs": DISCOVER_TTL_MS,
         "cacheScope": "public",
     })
@@ -105,7 +103,7 @@ async fn negotiated(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
             "protocolVersion": ctx.version.as_str(),
             "capabilities": { "tools": { "listChanged": false } },
             "serverInfo": server_info(),
-            "instructions": INSTRUCTIONS,
+            "instructions": tools::instructions(),
         }))),
         "ping" => Ok(Payload::Value(json!({}))),
         "tools/list" => Ok(tools_list(ctx)),
@@ -139,9 +137,10 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
             ));
         }
         None => {
-            return Err(McpError::InvalidParams(
-                "params.name is required: the tool to call, `search` or `fetch`".into(),
-            ));
+            return Err(McpError::InvalidParams(format!(
+                "params.name is required: the tool to call, {}",
+                tools::listed("or")
+            )));
         }
     };
     let empty = Map::new();
@@ -164,13 +163,9 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
             ctx.version.has_structured_output(),
         )
         .ok_or_else(|| {
-            let known: Vec<String> = Tool::ALL
-                .iter()
-                .map(|t| format!("`{}`", t.name()))
-                .collect();
             McpError::InvalidParams(format!(
                 "unknown tool `{name}`; the tools are {}",
-                known.join(" and ")
+                tools::listed("and")
             ))
         })?;
     match call {

@@ -1,24 +1,26 @@
 //! The tools this server offers and the registry that lists and calls them (MCP "Tools";
 //! OpenAI's `search`/`fetch` contract for ChatGPT connectors and deep research).
 //!
-//! Each tool is one file with its definition and its call; adding a tool is a new file, one
-//! variant of [`Tool`] and one match arm in each of its methods. Tools receive the caller's
-//! [`Principal`] and report progress through an optional [`Progress`] sink.
+//! Each tool is one file with its [`Definition`] and its call, and one entry of [`TOOLS`];
+//! nothing else names it. A tool reads its arguments into a struct of its own with
+//! [`parse_args`], receives the caller's [`Principal`] and reports progress through an optional
+//! [`Progress`] sink.
 //!
 //! Results follow the ChatGPT contract: the structured object as `structuredContent` and the
 //! same JSON as text in `content[0]`. Bad arguments and business errors are results with
 //! `isError: true` whose text says what to change; an unknown tool is a JSON-RPC error.
 //!
-//! A tool may need scopes beyond `MCP_REQUIRED_SCOPES` (`[tools.<name>] scopes` in the
-//! configuration file). A call without them is answered with an error result carrying the
+//! A tool may need scopes beyond `MCP_REQUIRED_SCOPES` (`MCP_TOOLS_<NAME>_SCOPES`, or
+//! `[tools.<name>] scopes` in the configuration file). A call without them is answered with an error result carrying the
 //! tool-level challenge in `_meta["mcp/www_authenticate"]`, as ChatGPT expects, so the client
 //! can ask the user to grant more.
 
+mod args;
 pub mod fetch;
 pub mod search;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
 use serde_json::{Map, Value, json};
@@ -26,49 +28,68 @@ use serde_json::{Map, Value, json};
 use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
 pub use crate::corpus::{Access, Corpus};
+pub use args::parse as parse_args;
 
-/// Every tool, in the order `tools/list` shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tool {
-    Search,
-    Fetch,
-}
+/// Every tool, in the order `tools/list` shows them. Adding a tool is a new file and one entry
+/// here: its scope setting (`MCP_TOOLS_<NAME>_SCOPES`), its messages, `check`'s expectations
+/// and the server's instructions all come from this list.
+pub static TOOLS: &[&dyn Tool] = &[&search::Search, &fetch::Fetch];
 
-impl Tool {
-    pub const ALL: [Tool; 2] = [Tool::Search, Tool::Fetch];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Tool::Search => "search",
-            Tool::Fetch => "fetch",
-        }
-    }
-
-    pub fn by_name(name: &str) -> Option<Tool> {
-        Tool::ALL.into_iter().find(|t| t.name() == name)
-    }
-
-    fn definition(self) -> Definition {
-        match self {
-            Tool::Search => search::definition(),
-            Tool::Fetch => fetch::definition(),
-        }
-    }
-
-    fn call(self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
-        match self {
-            Tool::Search => search::call(args, ctx),
-            Tool::Fetch => fetch::call(args, ctx),
-        }
-    }
+/// A tool: what it declares about itself, and its call.
+pub trait Tool: Sync {
+    fn definition(&self) -> &'static Definition;
+    fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome;
 }
 
 /// What a tool file declares about itself.
 pub struct Definition {
+    pub name: &'static str,
     pub title: &'static str,
     pub description: &'static str,
+    /// What the tool is for, after its name in the server's instructions ("Use `search` to
+    /// find documents about a topic").
+    pub purpose: &'static str,
+    /// What to send, told to a caller who left out a required argument.
+    pub hint: &'static str,
     pub input_schema: Value,
     pub output_schema: Value,
+}
+
+/// The names of the tools, in order.
+pub fn names() -> Vec<&'static str> {
+    TOOLS.iter().map(|t| t.definition().name).collect()
+}
+
+/// The tool names for a message, quoted and joined: "`search` and `fetch`" (`conjunction`
+/// "and"), "`search` or `fetch`" ("or").
+pub fn listed(conjunction: &str) -> String {
+    joined(
+        names().iter().map(|n| format!("`{n}`")).collect(),
+        conjunction,
+    )
+}
+
+/// Items as a sentence lists them: "a, b and c".
+fn joined(items: Vec<String>, conjunction: &str) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => {
+            format!("{} {conjunction} {last}", rest.join(", "))
+        }
+        _ => items.concat(),
+    }
+}
+
+/// The server's instructions to the model (`initialize`, `server/discover`), made from what each
+/// tool is for.
+pub fn instructions() -> &'static str {
+    static TEXT: LazyLock<String> = LazyLock::new(|| {
+        let uses: Vec<String> = TOOLS
+            .iter()
+            .map(|t| format!("`{}` {}", t.definition().name, t.definition().purpose))
+            .collect();
+        format!("Use {}. Cite documents by their url.", joined(uses, "and"))
+    });
+    &TEXT
 }
 
 /// What a tool call produced.
@@ -147,8 +168,10 @@ impl Progress {
     }
 }
 
-/// The scopes each tool needs, and the challenge sent when a token lacks them.
-struct Gate {
+/// One tool as the registry keeps it: the tool, the scopes it needs, and the challenge sent
+/// when a token lacks them.
+struct Entry {
+    tool: &'static dyn Tool,
     scopes: Vec<String>,
     challenge: String,
 }
@@ -157,7 +180,7 @@ struct Gate {
 /// the documents.
 pub struct Tools {
     corpus: Arc<Corpus>,
-    gates: BTreeMap<&'static str, Gate>,
+    entries: Vec<Entry>,
     /// The `tools/list` result for 2025-06-18 and later (tools with `title` and
     /// `outputSchema`), serialised once.
     structured_result: Bytes,
@@ -167,42 +190,46 @@ pub struct Tools {
 
 impl Tools {
     /// Builds the registry. `required` are the scopes every request needs; `per_tool` adds
-    /// scopes for single tools, by tool name.
+    /// scopes for single tools, by tool name (the configuration refuses names of no tool).
     pub fn new(
         corpus: Arc<Corpus>,
         required: &[String],
         per_tool: &BTreeMap<String, Vec<String>>,
         challenges: &Challenges,
     ) -> Self {
-        let gates: BTreeMap<&'static str, Gate> = Tool::ALL
+        let entries: Vec<Entry> = TOOLS
             .iter()
-            .map(|t| {
+            .map(|&tool| {
+                let name = tool.definition().name;
                 let mut scopes = required.to_vec();
-                for s in per_tool.get(t.name()).into_iter().flatten() {
+                for s in per_tool.get(name).into_iter().flatten() {
                     if !scopes.contains(s) {
                         scopes.push(s.clone());
                     }
                 }
                 let description = format!(
-                    "the access token lacks a scope the `{}` tool needs; request the scopes {}",
-                    t.name(),
+                    "the access token lacks a scope the `{name}` tool needs; request the scopes {}",
                     scopes.join(" ")
                 );
                 let challenge = challenges.insufficient_scope_for(&scopes, &description);
                 let challenge = challenge.to_str().unwrap_or("Bearer").to_owned();
-                (t.name(), Gate { scopes, challenge })
+                Entry {
+                    tool,
+                    scopes,
+                    challenge,
+                }
             })
             .collect();
         let list = |structured: bool| -> Value {
-            Tool::ALL
+            entries
                 .iter()
-                .map(|t| describe(*t, &gates[t.name()].scopes, structured))
+                .map(|e| describe(e.tool.definition(), &e.scopes, structured))
                 .collect()
         };
         Tools {
             structured_result: json!({ "tools": list(true) }).to_string().into(),
             plain_result: json!({ "tools": list(false) }).to_string().into(),
-            gates,
+            entries,
             corpus,
         }
     }
@@ -230,17 +257,20 @@ impl Tools {
         progress: Option<&Progress>,
         structured: bool,
     ) -> Option<Call> {
-        let tool = Tool::by_name(name)?;
-        let gate = &self.gates[tool.name()];
-        if let Some(missing) = gate.scopes.iter().find(|s| !principal.has_scope(s)) {
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| e.tool.definition().name == name)?;
+        let name = entry.tool.definition().name;
+        if let Some(missing) = entry.scopes.iter().find(|s| !principal.has_scope(s)) {
             tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
             return Some(Call::Done(Payload::Value(json!({
                 "content": [{ "type": "text", "text": format!(
                     "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
-                    gate.scopes.join(" ")
+                    entry.scopes.join(" ")
                 ) }],
                 "isError": true,
-                "_meta": { "mcp/www_authenticate": [gate.challenge] },
+                "_meta": { "mcp/www_authenticate": [entry.challenge] },
             }))));
         }
         let ctx = Context {
@@ -250,11 +280,9 @@ impl Tools {
             progress,
             structured,
         };
-        Some(match tool.call(args, &ctx) {
-            Outcome::Rank(work) => {
-                Call::Rank(Box::new(move || payload(tool.name(), work(), structured)))
-            }
-            outcome => Call::Done(payload(tool.name(), outcome, structured)),
+        Some(match entry.tool.call(args, &ctx) {
+            Outcome::Rank(work) => Call::Rank(Box::new(move || payload(name, work(), structured))),
+            outcome => Call::Done(payload(name, outcome, structured)),
         })
     }
 }
@@ -299,13 +327,12 @@ fn failed(message: String) -> Value {
 }
 
 /// One entry of `tools/list`.
-fn describe(tool: Tool, scopes: &[String], structured: bool) -> Value {
-    let d = tool.definition();
+fn describe(d: &Definition, scopes: &[String], structured: bool) -> Value {
     let schemes = json!([{ "type": "oauth2", "scopes": scopes }]);
     let mut entry = json!({
-        "name": tool.name(),
+        "name": d.name,
         "description": d.description,
-        "inputSchema": d.input_schema,
+        "inputSchema": d.input_schema.clone(),
         "annotations": {
             "title": d.title,
             "readOnlyHint": true,
@@ -318,38 +345,56 @@ fn describe(tool: Tool, scopes: &[String], structured: bool) -> Value {
     });
     if structured {
         entry["title"] = d.title.into();
-        entry["outputSchema"] = d.output_schema;
+        entry["outputSchema"] = d.output_schema.clone();
     }
     entry
 }
 
-/// Reads an optional whole number argument within bounds.
-pub fn integer_arg(
-    args: &Map<String, Value>,
-    key: &str,
-    default: u64,
-    max: u64,
-) -> Result<u64, String> {
-    match args.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| format!("`{key}` must be a whole number from 1 to {max}, not {v}")),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Refuses arguments the tool does not declare, so nothing a caller sent is silently ignored.
-pub fn only_known_args(args: &Map<String, Value>, known: &[&str]) -> Result<(), String> {
-    match args.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(format!(
-            "unknown argument `{k}`; this tool takes {}",
-            known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        None => Ok(()),
+    #[test]
+    fn names_messages_and_instructions_come_from_the_list() {
+        assert_eq!(names(), ["search", "fetch"]);
+        assert_eq!(listed("or"), "`search` or `fetch`");
+        assert_eq!(joined(vec!["a".into()], "and"), "a");
+        assert_eq!(
+            joined(vec!["a".into(), "b".into(), "c".into()], "and"),
+            "a, b and c"
+        );
+        assert_eq!(
+            instructions(),
+            "Use `search` to find documents about a topic and `fetch` with a result's id to \
+             read one in full. Cite documents by their url."
+        );
+    }
+
+    #[test]
+    fn every_tool_declares_a_unique_name_and_an_object_schema_naming_its_required_inputs() {
+        let mut seen = Vec::new();
+        for tool in TOOLS {
+            let d = tool.definition();
+            assert!(!seen.contains(&d.name), "{} twice", d.name);
+            seen.push(d.name);
+            assert!(
+                d.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}: a tool name is lower-case letters, digits and `_`, so that its scope \
+                 setting MCP_TOOLS_<NAME>_SCOPES can be written in the environment",
+                d.name
+            );
+            let schema = &d.input_schema;
+            assert_eq!(schema["type"], "object", "{}", d.name);
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let key = required.as_str().unwrap();
+                assert!(
+                    schema["properties"][key].is_object(),
+                    "{}: `{key}` is required but not declared",
+                    d.name
+                );
+            }
+        }
     }
 }

@@ -8,98 +8,106 @@
 //! `-word` require or exclude a word, and `title:word` looks only in titles. Only documents the
 //! caller may see are searched.
 
+use std::sync::LazyLock;
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Context, Definition, Outcome, integer_arg, only_known_args};
-use crate::corpus::results::Search;
+use super::{Context, Definition, Outcome, Tool, parse_args};
+use crate::corpus::results::Search as Cached;
 
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 50;
 /// Longest query accepted, in characters.
 pub const MAX_QUERY_CHARS: usize = 1000;
 
-pub fn definition() -> Definition {
-    Definition {
-        title: "Search documents",
-        description: "Search the organisation's documents. Returns the best matches with their \
-                      id, title and url; pass an id to `fetch` to read the whole document.",
-        input_schema: json!({
-            "type": "object",
-            "properties": {
-                "query": {
-                    "type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
-                    "description": "What to look for, in words. \"Quoted words\" match as a phrase."
-                },
-                "limit": {
-                    "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
-                    "description": "How many results to return at most."
-                }
+/// The `search` tool.
+pub struct Search;
+
+/// What `search` takes.
+#[derive(Deserialize)]
+struct Args {
+    query: String,
+    limit: Option<u64>,
+}
+
+static DEFINITION: LazyLock<Definition> = LazyLock::new(|| Definition {
+    name: "search",
+    title: "Search documents",
+    description: "Search the organisation's documents. Returns the best matches with their \
+                  id, title and url; pass an id to `fetch` to read the whole document.",
+    purpose: "to find documents about a topic",
+    hint: "send the words to search for, e.g. {\"query\": \"chocolate orders\"}",
+    input_schema: json!({
+        "type": "object",
+        "properties": {
+            "query": {
+                "type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+                "description": "What to look for, in words. \"Quoted words\" match as a phrase."
             },
-            "required": ["query"],
-            "additionalProperties": false
-        }),
-        output_schema: json!({
-            "type": "object",
-            "properties": {
-                "results": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "id": { "type": "string" },
-                            "title": { "type": "string" },
-                            "url": { "type": "string" },
-                            "text": { "type": "string", "description": "A short passage with the matched words in **bold**." }
-                        },
-                        "required": ["id", "title", "url"]
-                    }
+            "limit": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT,
+                "description": "How many results to return at most."
+            }
+        },
+        "required": ["query"],
+        "additionalProperties": false
+    }),
+    output_schema: json!({
+        "type": "object",
+        "properties": {
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" },
+                        "title": { "type": "string" },
+                        "url": { "type": "string" },
+                        "text": { "type": "string", "description": "A short passage with the matched words in **bold**." }
+                    },
+                    "required": ["id", "title", "url"]
                 }
-            },
-            "required": ["results"]
-        }),
+            }
+        },
+        "required": ["results"]
+    }),
+});
+
+impl Tool for Search {
+    fn definition(&self) -> &'static Definition {
+        &DEFINITION
+    }
+
+    fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
+        let args: Args = match parse_args(args, &DEFINITION) {
+            Ok(args) => args,
+            Err(why) => return Outcome::Failed(why),
+        };
+        let query = args.query.trim();
+        if query.is_empty() {
+            return Outcome::Failed(format!("`query` is empty; {}", DEFINITION.hint));
+        }
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Outcome::Failed(format!(
+                "`query` is longer than {MAX_QUERY_CHARS} characters; send a few words to search for"
+            ));
+        }
+        if !query.chars().any(char::is_alphanumeric) {
+            return Outcome::Failed(format!(
+                "`query` {query:?} has no words to search for; send words, e.g. {{\"query\": \"chocolate orders\"}}"
+            ));
+        }
+        rank(query, args.limit.unwrap_or(DEFAULT_LIMIT) as usize, ctx)
     }
 }
 
-pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
-    if let Err(why) = only_known_args(args, &["query", "limit"]) {
-        return Outcome::Failed(why);
-    }
-    let query = match args.get("query") {
-        Some(Value::String(q)) if !q.trim().is_empty() => q.trim(),
-        Some(Value::String(_)) => {
-            return Outcome::Failed(
-                "`query` is empty; send the words to search for, e.g. {\"query\": \"chocolate orders\"}"
-                    .into(),
-            );
-        }
-        Some(other) => {
-            return Outcome::Failed(format!("`query` must be a string, not {other}"));
-        }
-        None => {
-            return Outcome::Failed(
-                "`query` is required; send the words to search for, e.g. {\"query\": \"chocolate orders\"}"
-                    .into(),
-            );
-        }
-    };
-    if query.chars().count() > MAX_QUERY_CHARS {
-        return Outcome::Failed(format!(
-            "`query` is longer than {MAX_QUERY_CHARS} characters; send a few words to search for"
-        ));
-    }
-    if !query.chars().any(char::is_alphanumeric) {
-        return Outcome::Failed(format!(
-            "`query` {query:?} has no words to search for; send words, e.g. {{\"query\": \"chocolate orders\"}}"
-        ));
-    }
-    let limit = match integer_arg(args, "limit", DEFAULT_LIMIT, MAX_LIMIT) {
-        Ok(n) => n as usize,
-        Err(why) => return Outcome::Failed(why),
-    };
+/// The answer from the cache, or ranking work that makes it.
+fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     // Answers are cached whole, serialised, per form; see corpus::results. A cached answer is
     // sent at once; a new search is ranked on the ranking pool (crate::fair).
     let form = u8::from(ctx.structured);
-    let cached = Search { query, limit, form };
+    let cached = Cached { query, limit, form };
     if let Some(answer) = ctx.corpus.cached_answer(cached, ctx.access) {
         return Outcome::Answered(answer);
     }
@@ -113,7 +121,7 @@ pub fn call(args: &Map<String, Value>, ctx: &Context) -> Outcome {
     );
     let (query, structured) = (query.to_owned(), ctx.structured);
     Outcome::Rank(Box::new(move || {
-        let search = Search {
+        let search = Cached {
             query: &query,
             limit,
             form,
