@@ -7,7 +7,7 @@ use anyhow::Context;
 
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
 pub async fn serve_main() -> anyhow::Result<()> {
-    let settings = crate::config::load()?;
+    let settings = crate::config::load(&crate::tools::names())?;
     crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
     let state = crate::app::AppState::new(settings)?;
     let settings = state.settings.clone();
@@ -54,7 +54,7 @@ async fn shutdown_signal() {
 /// `check`: runs the staging gate with the configuration `serve` would use and prints the
 /// report; 0 when nothing failed, 1 otherwise.
 pub async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<ExitCode> {
-    let settings = crate::config::load()?;
+    let settings = crate::config::load(&crate::tools::names())?;
     let report = crate::check::run(&settings, &args, &crate::check::client(&settings)).await;
     if json {
         println!("{:#}", report.json());

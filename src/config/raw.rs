@@ -1,4 +1,5 @@
-//! The raw configuration: a TOML file (`MCP_CONFIG`) overlaid by environment variables.
+//! The raw configuration: the defaults, the TOML file (`MCP_CONFIG`) and the environment,
+//! merged in that order by the `config` crate.
 //!
 //! Every setting has exactly one environment name; its key in the TOML file is that name without
 //! the `MCP_` or `KC_` prefix, in lower case (`MCP_SERVER_URL` is `server_url`, `KC_ISSUER` is
@@ -7,168 +8,19 @@
 //! `MCP_TOOLS_SEARCH_SCOPES`. An environment variable wins over the file; an empty
 //! variable counts as unset. Unknown keys in the file are errors, so nothing an operator wrote is
 //! silently ignored.
+//!
+//! What is ours and not the crate's: the file's tables are flattened into those keys before the
+//! merge (the crate would keep `tools.search.scopes` apart from the environment's
+//! `tools_search_scopes`), unknown keys and value types are checked with messages that name the
+//! setting, and each value keeps where it came from, for the messages of `settings.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Every setting: its environment name and what it means (used in error messages and docs).
-pub const SETTINGS: &[(&str, &str)] = &[
-    ("MCP_BIND", "listen address"),
-    ("MCP_SERVER_URL", "public origin clients reach"),
-    (
-        "MCP_RESOURCE",
-        "resource identifier in the protected-resource metadata",
-    ),
-    (
-        "MCP_RESOURCE_NAME",
-        "human-readable name in the protected-resource metadata",
-    ),
-    (
-        "MCP_RESOURCE_DOCUMENTATION",
-        "documentation URL in the protected-resource metadata",
-    ),
-    ("MCP_AUDIENCE", "audience a token must carry"),
-    ("MCP_ALT_AUDIENCE", "extra accepted audiences"),
-    ("KC_ISSUER", "exact expected token issuer"),
-    ("KC_DISCOVERY_URL", "OpenID discovery document URL"),
-    ("KC_JWKS_URL", "JWKS URL, overriding discovery"),
-    ("MCP_REQUIRED_SCOPES", "scopes every MCP request needs"),
-    ("MCP_ALLOWED_ORIGINS", "browser origins allowed"),
-    ("MCP_ALLOWED_HOSTS", "Host header values allowed"),
-    ("MCP_CORPUS", "folder of documents for search and fetch"),
-    (
-        "MCP_CORPUS_BASE_URL",
-        "URL prefix of corpus documents that do not name their own url",
-    ),
-    (
-        "MCP_INDEX_DIR",
-        "folder for an on-disk search index instead of memory",
-    ),
-    (
-        "MCP_CORPUS_WATCH",
-        "rebuild the index when corpus files change (true or false)",
-    ),
-    (
-        "MCP_CORPUS_DEBOUNCE_MS",
-        "quiet time after a corpus change before rebuilding",
-    ),
-    (
-        "MCP_SEARCH_CACHE_MIB",
-        "MiB of search results kept per index generation, 0 for none",
-    ),
-    (
-        "MCP_TOOLS_SEARCH_SCOPES",
-        "scopes the search tool needs beyond MCP_REQUIRED_SCOPES",
-    ),
-    (
-        "MCP_TOOLS_FETCH_SCOPES",
-        "scopes the fetch tool needs beyond MCP_REQUIRED_SCOPES",
-    ),
-    ("MCP_LOG_FORMAT", "log format, json or pretty"),
-    ("RUST_LOG", "tracing filter"),
-    (
-        "MCP_CLOCK_LEEWAY_SECS",
-        "clock skew tolerated on exp, nbf and iat",
-    ),
-    (
-        "MCP_JWKS_REFETCH_INTERVAL_SECS",
-        "least time between JWKS fetches caused by unknown key ids",
-    ),
-    (
-        "MCP_JWKS_COOLDOWN_SECS",
-        "the old name of MCP_JWKS_REFETCH_INTERVAL_SECS",
-    ),
-    (
-        "MCP_JWKS_MIN_REFRESH_SECS",
-        "shortest background JWKS refresh interval",
-    ),
-    (
-        "MCP_JWKS_MAX_REFRESH_SECS",
-        "longest background JWKS refresh interval",
-    ),
-    (
-        "MCP_JWKS_MAX_STALE_SECS",
-        "how long the last good keys are used while Keycloak is down",
-    ),
-    (
-        "MCP_HTTP_TIMEOUT_SECS",
-        "timeout of each request to Keycloak",
-    ),
-    (
-        "MCP_TOKEN_CACHE_SIZE",
-        "how many verified tokens are remembered",
-    ),
-    ("MCP_MAX_BODY_BYTES", "largest request body accepted"),
-    (
-        "MCP_HEADER_TIMEOUT_SECS",
-        "time to receive a request's headers, and to keep an idle connection",
-    ),
-    ("MCP_BODY_TIMEOUT_SECS", "time to receive a request's body"),
-    (
-        "MCP_MAX_CONNECTIONS",
-        "most client connections open at once",
-    ),
-    (
-        "MCP_SHUTDOWN_GRACE_SECS",
-        "how long a stopping server waits for requests in flight",
-    ),
-    ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
-    (
-        "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
-        "most /sse streams one caller may hold",
-    ),
-    (
-        "MCP_SSE_OUTBOX_KIB",
-        "KiB of answers waiting on one /sse stream",
-    ),
-    (
-        "MCP_SSE_OUTBOX_TOTAL_MIB",
-        "MiB of answers waiting on all /sse streams together",
-    ),
-    ("MCP_MAX_BATCH", "most requests in one JSON-RPC batch"),
-    (
-        "MCP_RATE_LIMIT_PER_MIN",
-        "tool calls one caller may make a minute, 0 for no limit",
-    ),
-    (
-        "MCP_RATE_LIMIT_BURST",
-        "tool calls one caller may make at once",
-    ),
-    (
-        "MCP_REQUEST_LIMIT_PER_MIN",
-        "requests one caller may send a minute, 0 for no limit",
-    ),
-    (
-        "MCP_REQUEST_LIMIT_BURST",
-        "requests one caller may send at once",
-    ),
-    ("MCP_RANKING_THREADS", "threads that rank searches"),
-    (
-        "MCP_RANKING_PER_CALLER",
-        "searches of one caller ranking at once",
-    ),
-    (
-        "MCP_RANKING_QUEUE_PER_CALLER",
-        "searches of one caller waiting to rank",
-    ),
-    (
-        "MCP_SSE_IDLE_SECS",
-        "how long an /sse stream may go without a message",
-    ),
-    (
-        "MCP_SSE_KEEPALIVE_SECS",
-        "interval of keep-alive comments on event streams",
-    ),
-];
+use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-/// The TOML key for an environment name.
-pub fn file_key(env: &str) -> String {
-    let bare = env
-        .strip_prefix("MCP_")
-        .or_else(|| env.strip_prefix("KC_"))
-        .unwrap_or(env);
-    bare.to_ascii_lowercase()
-}
+use super::known::{DEFAULTS, tool_scopes_env};
+pub use super::known::{SETTINGS, env_name, file_key, tool_of_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,14 +38,20 @@ pub enum Value {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Origin {
+    /// Not written anywhere: the default.
+    Default,
     Env,
-    File(String),
+    /// The file, at this path, under this key as written (`tools.search.scopes`).
+    File {
+        path: String,
+        key: String,
+    },
 }
 
-/// Settings as written, keyed by environment name.
+/// Settings as merged, keyed by environment name.
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
-    values: BTreeMap<&'static str, RawValue>,
+    values: BTreeMap<String, RawValue>,
 }
 
 /// A problem reading the raw configuration.
@@ -216,122 +74,210 @@ pub enum RawError {
         "{env} ({key} in {path}): expected a string, an integer, true/false or a list of strings"
     )]
     BadType {
-        env: &'static str,
+        env: String,
         key: String,
         path: String,
     },
+    #[error("configuration: {0}")]
+    Merge(#[from] config::ConfigError),
+}
+
+/// The file, flattened to one key per setting: the middle layer of the merge.
+#[derive(Debug, Clone)]
+struct FileLayer {
+    path: String,
+    values: Map<String, config::Value>,
+    /// Each key as it was written, for messages.
+    written: HashMap<String, String>,
+}
+
+impl Source for FileLayer {
+    fn clone_into_box(&self) -> Box<dyn Source + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn collect(&self) -> Result<Map<String, config::Value>, config::ConfigError> {
+        Ok(self.values.clone())
+    }
 }
 
 impl RawConfig {
     /// Reads `MCP_CONFIG` (if set) and overlays the process environment.
     pub fn load() -> Result<Self, RawError> {
-        Self::load_from(|name| std::env::var(name).ok())
+        Self::load_from(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }))
     }
 
-    /// Like [`RawConfig::load`] with a custom environment, for tests.
-    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, RawError> {
-        let mut raw = match env("MCP_CONFIG").filter(|p| !p.is_empty()) {
-            Some(path) => Self::from_file(Path::new(&path))?,
-            None => Self::default(),
-        };
-        for (name, _) in SETTINGS {
-            if let Some(text) = env(name).filter(|v| !v.trim().is_empty()) {
-                raw.values.insert(
-                    name,
-                    RawValue {
-                        value: Value::Text(text),
-                        origin: Origin::Env,
-                    },
-                );
+    /// Like [`RawConfig::load`] with the given environment variables, for tests.
+    pub fn load_from(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, RawError> {
+        let mut path = None;
+        let mut env = Map::new();
+        for (name, value) in vars {
+            if name == "MCP_CONFIG" {
+                path = Some(value).filter(|p| !p.is_empty());
+            } else if is_setting(&name) && !value.trim().is_empty() {
+                env.insert(name, value);
             }
+        }
+        let file = match path {
+            Some(path) => Some(FileLayer::read(Path::new(&path))?),
+            None => None,
+        };
+        Self::merge(file, env)
+    }
+
+    /// Parses the text of a configuration file; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &str) -> Result<Self, RawError> {
+        Self::merge(Some(FileLayer::parse(text, path)?), Map::new())
+    }
+
+    /// Merges the defaults, the file and the environment variables (already limited to settings
+    /// and to set ones), in that order, and reads back each setting with its origin.
+    fn merge(file: Option<FileLayer>, env: Map<String, String>) -> Result<Self, RawError> {
+        let mut builder = Config::builder();
+        for (name, value) in DEFAULTS {
+            builder = builder.set_default(file_key(name), *value)?;
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        builder = builder.set_default("ranking_threads", cpus.to_string())?;
+        if let Some(file) = &file {
+            builder = builder.add_source(file.clone());
+        }
+        // One source per prefix; each strips its prefix and lower-cases the rest, so that
+        // `MCP_SERVER_URL` becomes `server_url`, `KC_ISSUER` `issuer` and `RUST_LOG` `rust_log`.
+        let source = Some(env);
+        for (prefix, keep) in [("MCP", false), ("KC", false), ("RUST", true)] {
+            builder = builder.add_source(
+                Environment::with_prefix(prefix)
+                    .prefix_separator("_")
+                    .keep_prefix(keep)
+                    .source(source.clone()),
+            );
+        }
+        let merged = builder.build()?.collect()?;
+        let mut raw = Self::default();
+        for (key, value) in merged {
+            let Some(env) = env_name(&key) else { continue };
+            let origin = match (value.origin(), &file) {
+                (None, _) => Origin::Default,
+                (Some(from), Some(file)) if from == file.path => Origin::File {
+                    path: file.path.clone(),
+                    key: file.written.get(&key).cloned().unwrap_or(key),
+                },
+                _ => Origin::Env,
+            };
+            let value = match value.kind {
+                ValueKind::Array(items) => {
+                    Value::List(items.into_iter().map(|i| i.to_string()).collect())
+                }
+                ValueKind::I64(i) => Value::Integer(i),
+                other => Value::Text(other.to_string()),
+            };
+            raw.values.insert(env, RawValue { value, origin });
         }
         Ok(raw)
     }
 
-    fn from_file(path: &Path) -> Result<Self, RawError> {
+    /// The value of a setting, by environment name: written, or its default.
+    pub fn get(&self, env: &str) -> Option<&RawValue> {
+        self.values.get(env)
+    }
+
+    /// The value of a setting only if the file or the environment sets it.
+    pub fn written(&self, env: &str) -> Option<&RawValue> {
+        self.get(env).filter(|v| v.origin != Origin::Default)
+    }
+
+    /// The per-tool scope settings present: the tool's name, the setting and its value.
+    pub fn scoped_tools(&self) -> impl Iterator<Item = (String, &str, &RawValue)> {
+        self.values.iter().filter_map(|(env, value)| {
+            let tool = tool_of_key(&file_key(env))?.to_owned();
+            (tool_scopes_env(&tool) == *env).then_some((tool, env.as_str(), value))
+        })
+    }
+}
+
+/// Whether an environment variable is a setting: one of [`SETTINGS`] or of the per-tool scopes
+/// family, written in upper case.
+fn is_setting(name: &str) -> bool {
+    SETTINGS.iter().any(|(env, _)| *env == name)
+        || name
+            .strip_prefix("MCP_")
+            .is_some_and(|rest| !rest.bytes().any(|b| b.is_ascii_lowercase()))
+            && tool_of_key(&file_key(name)).is_some()
+}
+
+impl FileLayer {
+    fn read(path: &Path) -> Result<Self, RawError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| RawError::Read {
             path: shown.clone(),
             source,
         })?;
-        Self::from_toml(&text, &shown)
+        Self::parse(&text, &shown)
     }
 
-    /// Parses the text of a configuration file; `path` is only used in messages.
-    pub fn from_toml(text: &str, path: &str) -> Result<Self, RawError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| RawError::Parse {
-            path: path.to_owned(),
-            message: e.message().to_owned(),
-        })?;
-        let mut raw = Self::default();
-        raw.insert_table(table, "", "", path)?;
-        Ok(raw)
+    fn parse(text: &str, path: &str) -> Result<Self, RawError> {
+        let origin = path.to_owned();
+        let table = FileFormat::Toml
+            .parse(Some(&origin), text)
+            .map_err(|e| RawError::Parse {
+                path: origin.clone(),
+                message: match e.downcast_ref::<toml::de::Error>() {
+                    Some(e) => e.message().to_owned(),
+                    None => e.to_string(),
+                },
+            })?;
+        let mut layer = FileLayer {
+            path: origin,
+            values: Map::new(),
+            written: HashMap::new(),
+        };
+        layer.insert_table(table, "", "")?;
+        Ok(layer)
     }
 
     /// Adds the keys of `table`, whose keys are prefixed by `prefix` (`tools_search_`) and
     /// shown in messages after `dotted` (`tools.search.`).
     fn insert_table(
         &mut self,
-        table: toml::Table,
+        table: Map<String, config::Value>,
         prefix: &str,
         dotted: &str,
-        path: &str,
     ) -> Result<(), RawError> {
         for (name, item) in table {
             let key = format!("{prefix}{name}");
-            let item = match item {
-                toml::Value::Table(inner) => {
-                    self.insert_table(
-                        inner,
-                        &format!("{key}_"),
-                        &format!("{dotted}{name}."),
-                        path,
-                    )?;
-                    continue;
-                }
-                item => item,
-            };
-            let Some((env, _)) = SETTINGS.iter().find(|(env, _)| file_key(env) == key) else {
-                let known: Vec<String> = SETTINGS.iter().map(|(e, _)| file_key(e)).collect();
+            if let ValueKind::Table(inner) = item.kind {
+                self.insert_table(inner, &format!("{key}_"), &format!("{dotted}{name}."))?;
+                continue;
+            }
+            let Some(env) = env_name(&key) else {
+                let mut known: Vec<String> = SETTINGS.iter().map(|(e, _)| file_key(e)).collect();
+                known.push("tools.<name>.scopes".into());
                 return Err(RawError::UnknownKey {
                     key: format!("{dotted}{name}"),
-                    path: path.to_owned(),
+                    path: self.path.clone(),
                     known: known.join(", "),
                 });
             };
-            let bad = || RawError::BadType {
-                env,
-                key: key.clone(),
-                path: path.to_owned(),
+            let fits = match &item.kind {
+                ValueKind::String(_) | ValueKind::I64(_) | ValueKind::Boolean(_) => true,
+                ValueKind::Array(items) => {
+                    items.iter().all(|i| matches!(i.kind, ValueKind::String(_)))
+                }
+                _ => false,
             };
-            let value = match item {
-                toml::Value::String(s) => Value::Text(s),
-                toml::Value::Integer(i) => Value::Integer(i),
-                toml::Value::Boolean(b) => Value::Text(b.to_string()),
-                toml::Value::Array(items) => Value::List(
-                    items
-                        .into_iter()
-                        .map(|i| match i {
-                            toml::Value::String(s) => Ok(s),
-                            _ => Err(bad()),
-                        })
-                        .collect::<Result<_, _>>()?,
-                ),
-                _ => return Err(bad()),
-            };
-            self.values.insert(
-                env,
-                RawValue {
-                    value,
-                    origin: Origin::File(path.to_owned()),
-                },
-            );
+            if !fits {
+                return Err(RawError::BadType {
+                    env,
+                    key,
+                    path: self.path.clone(),
+                });
+            }
+            self.written.insert(key.clone(), format!("{dotted}{name}"));
+            self.values.insert(key, item);
         }
         Ok(())
-    }
-
-    /// The raw value of a setting, by environment name.
-    pub fn get(&self, env: &str) -> Option<&RawValue> {
-        self.values.get(env)
     }
 }

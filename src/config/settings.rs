@@ -21,9 +21,6 @@ pub const CHATGPT_ORIGINS: &[&str] = &["https://chatgpt.com", "https://chat.open
 pub const LOOPBACK_ORIGINS: &[&str] =
     &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
-/// The default of `MCP_SEARCH_CACHE_MIB`.
-pub const DEFAULT_SEARCH_CACHE_MIB: u64 = 16;
-
 /// Everything the server needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -156,116 +153,33 @@ impl Settings {
             "the exact issuer of your tokens, e.g. https://auth.localhost/realms/mcp",
         )?;
         r.http_url("KC_ISSUER", &issuer)?;
-        let discovery_url = match r.text("KC_DISCOVERY_URL")? {
-            Some(v) => r.http_url("KC_DISCOVERY_URL", &v)?,
-            None => r.http_url(
-                "KC_ISSUER",
-                &format!(
-                    "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
-                ),
-            )?,
-        };
-        let jwks_url = match r.text("KC_JWKS_URL")? {
-            Some(v) => Some(r.http_url("KC_JWKS_URL", &v)?),
-            None => None,
-        };
-        let mut audiences = vec![r.text("MCP_AUDIENCE")?.unwrap_or_else(|| resource.clone())];
-        for alt in r.list("MCP_ALT_AUDIENCE", ',')? {
-            if !audiences.contains(&alt) {
-                audiences.push(alt);
-            }
-        }
-        let required_scopes = match r.raw.get("MCP_REQUIRED_SCOPES") {
-            None => vec!["mcp:tools".to_owned()],
-            Some(_) => r.list("MCP_REQUIRED_SCOPES", ' ')?,
-        };
-        r.scopes("MCP_REQUIRED_SCOPES", &required_scopes)?;
-        let mut tool_scopes = BTreeMap::new();
-        for (tool, env) in [
-            ("search", "MCP_TOOLS_SEARCH_SCOPES"),
-            ("fetch", "MCP_TOOLS_FETCH_SCOPES"),
-        ] {
-            let scopes = r.list(env, ' ')?;
-            r.scopes(env, &scopes)?;
-            if !scopes.is_empty() {
-                tool_scopes.insert(tool.to_owned(), scopes);
-            }
-        }
-        let allowed_origins = r.origins(&server_url)?;
-        let allowed_hosts = r.hosts(&server_url)?;
-        let log_format = match r.text("MCP_LOG_FORMAT")?.as_deref() {
-            None => None,
-            Some("json") => Some(LogFormat::Json),
-            Some("pretty") => Some(LogFormat::Pretty),
-            Some(other) => {
-                return Err(r.error("MCP_LOG_FORMAT", format!("`{other}` is not json or pretty")));
-            }
-        };
-        let jwks = JwksSettings {
-            refetch_interval: r.renamed_secs(
-                "MCP_JWKS_REFETCH_INTERVAL_SECS",
-                "MCP_JWKS_COOLDOWN_SECS",
-                (5, 1, 3600),
-            )?,
-            min_refresh: r.secs("MCP_JWKS_MIN_REFRESH_SECS", 60, 1, 86_400)?,
-            max_refresh: r.secs("MCP_JWKS_MAX_REFRESH_SECS", 3600, 1, 86_400)?,
-            max_stale: r.secs("MCP_JWKS_MAX_STALE_SECS", 86_400, 1, 7 * 86_400)?,
-            http_timeout: r.secs("MCP_HTTP_TIMEOUT_SECS", 5, 1, 120)?,
-        };
-        if jwks.min_refresh > jwks.max_refresh {
-            return Err(r.error(
-                "MCP_JWKS_MIN_REFRESH_SECS",
-                "must not be larger than MCP_JWKS_MAX_REFRESH_SECS".into(),
-            ));
-        }
         Ok(Settings {
             bind,
-            resource_documentation: match r.text("MCP_RESOURCE_DOCUMENTATION")? {
-                Some(v) => r.http_url("MCP_RESOURCE_DOCUMENTATION", &v)?.to_string(),
+            discovery_url: r.discovery_url(&issuer)?,
+            jwks_url: r.optional_url("KC_JWKS_URL")?,
+            audiences: r.audiences(&resource)?,
+            required_scopes: r.scope_list("MCP_REQUIRED_SCOPES")?,
+            tool_scopes: r.tool_scopes()?,
+            allowed_origins: r.origins(&server_url)?,
+            allowed_hosts: r.hosts(&server_url)?,
+            log_format: r.log_format()?,
+            jwks: r.jwks()?,
+            resource_documentation: match r.optional_url("MCP_RESOURCE_DOCUMENTATION")? {
+                Some(url) => url.to_string(),
                 None => format!("{server_url}/"),
             },
-            resource_name: r
-                .text("MCP_RESOURCE_NAME")?
-                .unwrap_or_else(|| "MCP resource server".into()),
+            resource_name: r.required("MCP_RESOURCE_NAME", "a name")?,
             server_url,
             resource,
-            audiences,
             issuer,
-            discovery_url,
-            jwks_url,
-            required_scopes,
-            allowed_origins,
-            allowed_hosts,
             corpus: r.corpus()?,
-            tool_scopes,
-            log_format,
-            log_filter: r.text("RUST_LOG")?.unwrap_or_else(|| "info".into()),
-            leeway: r.secs("MCP_CLOCK_LEEWAY_SECS", 30, 0, 300)?,
-            jwks,
-            token_cache_size: r.integer("MCP_TOKEN_CACHE_SIZE", 10_000, 0, 10_000_000)?,
-            max_body_bytes: r.integer("MCP_MAX_BODY_BYTES", 1 << 20, 1024, 64 << 20)? as usize,
-            sse: SseSettings {
-                max_sessions: r.integer("MCP_SSE_MAX_SESSIONS", 10_000, 1, 1_000_000)? as usize,
-                max_sessions_per_subject: r.integer(
-                    "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
-                    8,
-                    1,
-                    10_000,
-                )? as usize,
-                outbox_bytes: (r.integer("MCP_SSE_OUTBOX_KIB", 256, 16, 65_536)? << 10) as usize,
-                outbox_total_bytes: (r.integer("MCP_SSE_OUTBOX_TOTAL_MIB", 64, 1, 65_536)? << 20)
-                    as usize,
-                idle: r.secs("MCP_SSE_IDLE_SECS", 1800, 1, 86_400)?,
-                keep_alive: r.secs("MCP_SSE_KEEPALIVE_SECS", 15, 1, 300)?,
-            },
-            connections: ConnectionSettings {
-                header_timeout: r.secs("MCP_HEADER_TIMEOUT_SECS", 30, 1, 600)?,
-                body_timeout: r.secs("MCP_BODY_TIMEOUT_SECS", 30, 1, 600)?,
-                max_connections: r.integer("MCP_MAX_CONNECTIONS", 20_000, 16, 1_000_000)? as usize,
-                shutdown_grace: r.secs("MCP_SHUTDOWN_GRACE_SECS", 10, 0, 300)?,
-            },
-            max_batch: r.integer("MCP_MAX_BATCH", 32, 1, 1000)? as usize,
+            log_filter: r.required("RUST_LOG", "a tracing filter")?,
+            leeway: r.secs("MCP_CLOCK_LEEWAY_SECS", 0, 300)?,
+            token_cache_size: r.integer("MCP_TOKEN_CACHE_SIZE", 0, 10_000_000)?,
+            max_body_bytes: r.integer("MCP_MAX_BODY_BYTES", 1024, 64 << 20)? as usize,
+            sse: r.sse()?,
+            connections: r.connections()?,
+            max_batch: r.integer("MCP_MAX_BATCH", 1, 1000)? as usize,
             fair: r.fair()?,
         })
     }
@@ -288,7 +202,7 @@ impl Settings {
 /// `MCP_BIND`, on its own: `healthcheck` needs it without the rest of the settings.
 pub fn bind_address(raw: &RawConfig) -> Result<SocketAddr, ConfigError> {
     let r = Reader { raw };
-    let bind = r.text("MCP_BIND")?.unwrap_or_else(|| "0.0.0.0:8000".into());
+    let bind = r.required("MCP_BIND", "an address like 0.0.0.0:8000")?;
     bind.parse().map_err(|_| {
         r.error(
             "MCP_BIND",
@@ -297,6 +211,7 @@ pub fn bind_address(raw: &RawConfig) -> Result<SocketAddr, ConfigError> {
     })
 }
 
+mod groups;
 mod reader;
 #[cfg(test)]
 mod tests;

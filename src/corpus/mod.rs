@@ -52,7 +52,10 @@ impl Source {
         Source {
             folder: None,
             index_dir: None,
-            search_cache_bytes: crate::config::DEFAULT_SEARCH_CACHE_MIB << 20,
+            search_cache_bytes: crate::config::default_of("MCP_SEARCH_CACHE_MIB")
+                .and_then(|mib| mib.parse::<u64>().ok())
+                .unwrap_or(0)
+                << 20,
         }
     }
 

@@ -189,6 +189,7 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
         ("MCP_CONFIG", "/nonexistent/mcp.toml"),
         ("MCP_SSE_MAX_SESSIONS", "0"),
         ("MCP_CORPUS", "/srv/docs"),
+        ("MCP_TOOLS_SERCH_SCOPES", "docs:read"),
     ] {
         let mut env = base.to_vec();
         env.push((name, bad.to_owned()));

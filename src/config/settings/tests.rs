@@ -8,7 +8,7 @@ fn from_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let raw = RawConfig::load_from(|name| env.get(name).cloned()).unwrap();
+    let raw = RawConfig::load_from(env).unwrap();
     Settings::from_raw(&raw)
 }
 
@@ -252,11 +252,13 @@ fn the_environment_wins_over_the_file() {
     )
     .unwrap();
     let path = dir.display().to_string();
-    let raw = RawConfig::load_from(|name| match name {
-        "MCP_CONFIG" => Some(path.clone()),
-        "KC_ISSUER" => Some("https://auth/realms/from-env".into()),
-        _ => None,
-    })
+    let raw = RawConfig::load_from([
+        ("MCP_CONFIG".to_owned(), path.clone()),
+        (
+            "KC_ISSUER".to_owned(),
+            "https://auth/realms/from-env".to_owned(),
+        ),
+    ])
     .unwrap();
     let s = Settings::from_raw(&raw).unwrap();
     assert_eq!(s.server_url, "https://from-file");
@@ -307,7 +309,10 @@ scopes = ["docs:read", "docs:search"]
         "https://kb.example.com/"
     );
 
-    let e = RawConfig::from_toml("[tools.serch]\nscopes = [\"x\"]\n", "mcp.toml")
+    // Which names are tools is the tool list's to say, so the name is judged when the
+    // settings are made for that list (as `serve` and `check` do), not when the file is read.
+    let raw = RawConfig::from_toml("[tools.serch]\nscopes = [\"x\"]\n", "mcp.toml").unwrap();
+    let e = crate::config::settings_for(&raw, &crate::tools::names())
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown key `tools.serch.scopes`"), "{e}");
@@ -369,4 +374,53 @@ fn fair_use_defaults_leave_room_for_any_real_client() {
     assert!(e.to_string().starts_with("MCP_RANKING_PER_CALLER"), "{e}");
     let off = with(&[("MCP_RATE_LIMIT_PER_MIN", "0")]).unwrap();
     assert_eq!(off.fair.rate_per_minute, 0);
+}
+
+#[test]
+fn the_scope_setting_of_each_tool_follows_the_tool_list() {
+    let env = |pairs: &[(&str, &str)]| {
+        let mut all = BASE.to_vec();
+        all.extend_from_slice(pairs);
+        RawConfig::load_from(all.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    };
+    let tools = crate::tools::names();
+    for tool in &tools {
+        let name = format!("MCP_TOOLS_{}_SCOPES", tool.to_uppercase());
+        let s = crate::config::settings_for(&env(&[(&name, "docs:read")]), &tools).unwrap();
+        assert_eq!(s.tool_scopes[*tool], ["docs:read"], "{name}");
+    }
+    // A tool added to the list gets its setting with nothing else to change.
+    let raw = env(&[("MCP_TOOLS_SUMMARISE_SCOPES", "docs:summarise")]);
+    let s = crate::config::settings_for(&raw, &["search", "fetch", "summarise"]).unwrap();
+    assert_eq!(s.tool_scopes["summarise"], ["docs:summarise"]);
+    // A variable for no tool is refused by name, where before it was silently ignored.
+    let e = crate::config::settings_for(&env(&[("MCP_TOOLS_SERCH_SCOPES", "x")]), &tools)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "MCP_TOOLS_SERCH_SCOPES: there is no tool `serch`; the tools are search, fetch"
+    );
+}
+
+#[test]
+fn every_default_is_the_one_docs_configuration_md_shows() {
+    let docs = include_str!("../../../docs/configuration.md");
+    for (env, _) in crate::config::raw::SETTINGS {
+        assert!(
+            docs.contains(&format!("`{env}`")),
+            "{env} is not in docs/configuration.md"
+        );
+    }
+    for (env, default) in crate::config::known::DEFAULTS {
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{env}` |")))
+            .unwrap_or_else(|| panic!("{env} has no row in docs/configuration.md"));
+        let shown = row.split(" | ").nth(2).unwrap_or("");
+        assert!(
+            shown.starts_with(&format!("`{default}`")),
+            "{env}: the default is {default}, docs/configuration.md shows {shown}"
+        );
+    }
 }

@@ -47,7 +47,7 @@ pub fn base_env(kc: &FakeKeycloak) -> HashMap<String, String> {
 }
 
 pub fn settings(env: &HashMap<String, String>) -> Settings {
-    let raw = RawConfig::load_from(|name| env.get(name).cloned()).expect("raw config");
+    let raw = RawConfig::load_from(env.clone()).expect("raw config");
     Settings::from_raw(&raw).expect("valid settings")
 }
 

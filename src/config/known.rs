@@ -1,0 +1,224 @@
+//! Every setting the server knows: its environment name, its key in the file, and its default.
+//!
+//! Beside the fixed settings there is one family: `MCP_TOOLS_<NAME>_SCOPES`
+//! (`tools_<name>_scopes`, or `[tools.<name>] scopes` in the file), one for each tool. The
+//! configuration accepts any name of that shape; which names are tools is the tool list's to say
+//! (`crate::tools::TOOLS`), and [`crate::config::load`] refuses the others.
+
+/// Every setting but the per-tool scopes: its environment name and what it means.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("MCP_BIND", "listen address"),
+    ("MCP_SERVER_URL", "public origin clients reach"),
+    (
+        "MCP_RESOURCE",
+        "resource identifier in the protected-resource metadata",
+    ),
+    (
+        "MCP_RESOURCE_NAME",
+        "human-readable name in the protected-resource metadata",
+    ),
+    (
+        "MCP_RESOURCE_DOCUMENTATION",
+        "documentation URL in the protected-resource metadata",
+    ),
+    ("MCP_AUDIENCE", "audience a token must carry"),
+    ("MCP_ALT_AUDIENCE", "extra accepted audiences"),
+    ("KC_ISSUER", "exact expected token issuer"),
+    ("KC_DISCOVERY_URL", "OpenID discovery document URL"),
+    ("KC_JWKS_URL", "JWKS URL, overriding discovery"),
+    ("MCP_REQUIRED_SCOPES", "scopes every MCP request needs"),
+    ("MCP_ALLOWED_ORIGINS", "browser origins allowed"),
+    ("MCP_ALLOWED_HOSTS", "Host header values allowed"),
+    ("MCP_CORPUS", "folder of documents for search and fetch"),
+    (
+        "MCP_CORPUS_BASE_URL",
+        "URL prefix of corpus documents that do not name their own url",
+    ),
+    (
+        "MCP_INDEX_DIR",
+        "folder for an on-disk search index instead of memory",
+    ),
+    (
+        "MCP_CORPUS_WATCH",
+        "rebuild the index when corpus files change (true or false)",
+    ),
+    (
+        "MCP_CORPUS_DEBOUNCE_MS",
+        "quiet time after a corpus change before rebuilding",
+    ),
+    (
+        "MCP_SEARCH_CACHE_MIB",
+        "MiB of search results kept per index generation, 0 for none",
+    ),
+    ("MCP_LOG_FORMAT", "log format, json or pretty"),
+    ("RUST_LOG", "tracing filter"),
+    (
+        "MCP_CLOCK_LEEWAY_SECS",
+        "clock skew tolerated on exp, nbf and iat",
+    ),
+    (
+        "MCP_JWKS_REFETCH_INTERVAL_SECS",
+        "least time between JWKS fetches caused by unknown key ids",
+    ),
+    (
+        "MCP_JWKS_COOLDOWN_SECS",
+        "the old name of MCP_JWKS_REFETCH_INTERVAL_SECS",
+    ),
+    (
+        "MCP_JWKS_MIN_REFRESH_SECS",
+        "shortest background JWKS refresh interval",
+    ),
+    (
+        "MCP_JWKS_MAX_REFRESH_SECS",
+        "longest background JWKS refresh interval",
+    ),
+    (
+        "MCP_JWKS_MAX_STALE_SECS",
+        "how long the last good keys are used while Keycloak is down",
+    ),
+    (
+        "MCP_HTTP_TIMEOUT_SECS",
+        "timeout of each request to Keycloak",
+    ),
+    (
+        "MCP_TOKEN_CACHE_SIZE",
+        "how many verified tokens are remembered",
+    ),
+    ("MCP_MAX_BODY_BYTES", "largest request body accepted"),
+    (
+        "MCP_HEADER_TIMEOUT_SECS",
+        "time to receive a request's headers, and to keep an idle connection",
+    ),
+    ("MCP_BODY_TIMEOUT_SECS", "time to receive a request's body"),
+    (
+        "MCP_MAX_CONNECTIONS",
+        "most client connections open at once",
+    ),
+    (
+        "MCP_SHUTDOWN_GRACE_SECS",
+        "how long a stopping server waits for requests in flight",
+    ),
+    ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
+    (
+        "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
+        "most /sse streams one caller may hold",
+    ),
+    (
+        "MCP_SSE_OUTBOX_KIB",
+        "KiB of answers waiting on one /sse stream",
+    ),
+    (
+        "MCP_SSE_OUTBOX_TOTAL_MIB",
+        "MiB of answers waiting on all /sse streams together",
+    ),
+    ("MCP_MAX_BATCH", "most requests in one JSON-RPC batch"),
+    (
+        "MCP_RATE_LIMIT_PER_MIN",
+        "tool calls one caller may make a minute, 0 for no limit",
+    ),
+    (
+        "MCP_RATE_LIMIT_BURST",
+        "tool calls one caller may make at once",
+    ),
+    (
+        "MCP_REQUEST_LIMIT_PER_MIN",
+        "requests one caller may send a minute, 0 for no limit",
+    ),
+    (
+        "MCP_REQUEST_LIMIT_BURST",
+        "requests one caller may send at once",
+    ),
+    ("MCP_RANKING_THREADS", "threads that rank searches"),
+    (
+        "MCP_RANKING_PER_CALLER",
+        "searches of one caller ranking at once",
+    ),
+    (
+        "MCP_RANKING_QUEUE_PER_CALLER",
+        "searches of one caller waiting to rank",
+    ),
+    (
+        "MCP_SSE_IDLE_SECS",
+        "how long an /sse stream may go without a message",
+    ),
+    (
+        "MCP_SSE_KEEPALIVE_SECS",
+        "interval of keep-alive comments on event streams",
+    ),
+];
+
+/// The defaults that do not depend on other settings, by environment name: the first layer of
+/// the merged configuration. Defaults made from other settings (`MCP_RESOURCE` from
+/// `MCP_SERVER_URL`, the allowed origins and hosts, a caller's share of the ranking threads)
+/// are worked out in `settings.rs`, and the number of ranking threads is the machine's CPUs.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("MCP_BIND", "0.0.0.0:8000"),
+    ("MCP_RESOURCE_NAME", "MCP resource server"),
+    ("MCP_REQUIRED_SCOPES", "mcp:tools"),
+    ("MCP_CORPUS_WATCH", "true"),
+    ("MCP_CORPUS_DEBOUNCE_MS", "1000"),
+    ("MCP_SEARCH_CACHE_MIB", "16"),
+    ("RUST_LOG", "info"),
+    ("MCP_CLOCK_LEEWAY_SECS", "30"),
+    ("MCP_JWKS_REFETCH_INTERVAL_SECS", "5"),
+    ("MCP_JWKS_MIN_REFRESH_SECS", "60"),
+    ("MCP_JWKS_MAX_REFRESH_SECS", "3600"),
+    ("MCP_JWKS_MAX_STALE_SECS", "86400"),
+    ("MCP_HTTP_TIMEOUT_SECS", "5"),
+    ("MCP_TOKEN_CACHE_SIZE", "10000"),
+    ("MCP_MAX_BODY_BYTES", "1048576"),
+    ("MCP_HEADER_TIMEOUT_SECS", "30"),
+    ("MCP_BODY_TIMEOUT_SECS", "30"),
+    ("MCP_MAX_CONNECTIONS", "20000"),
+    ("MCP_SHUTDOWN_GRACE_SECS", "10"),
+    ("MCP_SSE_MAX_SESSIONS", "10000"),
+    ("MCP_SSE_MAX_SESSIONS_PER_SUBJECT", "8"),
+    ("MCP_SSE_OUTBOX_KIB", "256"),
+    ("MCP_SSE_OUTBOX_TOTAL_MIB", "64"),
+    ("MCP_MAX_BATCH", "32"),
+    ("MCP_RATE_LIMIT_PER_MIN", "600"),
+    ("MCP_RATE_LIMIT_BURST", "60"),
+    ("MCP_REQUEST_LIMIT_PER_MIN", "6000"),
+    ("MCP_REQUEST_LIMIT_BURST", "600"),
+    ("MCP_RANKING_QUEUE_PER_CALLER", "16"),
+    ("MCP_SSE_IDLE_SECS", "1800"),
+    ("MCP_SSE_KEEPALIVE_SECS", "15"),
+];
+
+/// The default of a setting, as it would be written.
+pub fn default_of(env: &str) -> Option<&'static str> {
+    DEFAULTS.iter().find(|(e, _)| *e == env).map(|(_, v)| *v)
+}
+
+/// The TOML key for an environment name.
+pub fn file_key(env: &str) -> String {
+    let bare = env
+        .strip_prefix("MCP_")
+        .or_else(|| env.strip_prefix("KC_"))
+        .unwrap_or(env);
+    bare.to_ascii_lowercase()
+}
+
+/// The environment name for a TOML key (the inverse of [`file_key`]), when the key is a known
+/// setting or of the per-tool scopes family.
+pub fn env_name(key: &str) -> Option<String> {
+    if let Some((env, _)) = SETTINGS.iter().find(|(env, _)| file_key(env) == key) {
+        return Some((*env).to_owned());
+    }
+    tool_of_key(key).map(|_| format!("MCP_{}", key.to_ascii_uppercase()))
+}
+
+/// The tool a key of the per-tool scopes family names: `search` for `tools_search_scopes`.
+pub fn tool_of_key(key: &str) -> Option<&str> {
+    let name = key.strip_prefix("tools_")?.strip_suffix("_scopes")?;
+    let fits = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    fits.then_some(name)
+}
+
+/// The setting that holds a tool's extra scopes: `MCP_TOOLS_SEARCH_SCOPES` for `search`.
+pub fn tool_scopes_env(tool: &str) -> String {
+    format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
+}
