@@ -72,32 +72,7 @@ async fn signing_keys(
     client: &reqwest::Client,
     r: &mut Report,
 ) -> Option<ParsedKeys> {
-    let jwks_url = match (&s.jwks_url, metadata["jwks_uri"].as_str()) {
-        (Some(u), _) => u.clone(),
-        (None, Some(u)) => match Url::parse(u) {
-            Ok(u) => u,
-            Err(e) => {
-                r.fail(
-                    'A',
-                    "JWKS reachable",
-                    format!("jwks_uri {u} ({e})"),
-                    "an absolute URL",
-                    "set KC_JWKS_URL",
-                );
-                return None;
-            }
-        },
-        (None, None) => {
-            r.fail(
-                'A',
-                "JWKS reachable",
-                "discovery has no jwks_uri",
-                "a jwks_uri",
-                "set KC_JWKS_URL",
-            );
-            return None;
-        }
-    };
+    let jwks_url = jwks_url(s, metadata, r)?;
     let doc = match outbound::get(client, &jwks_url).await {
         Ok(doc) => {
             r.pass('A', "JWKS reachable", jwks_url.as_str(), "a JWK Set");
@@ -147,6 +122,20 @@ async fn signing_keys(
     );
     clock(s, doc.date.as_deref(), r);
     Some(keys)
+}
+
+/// Where the keys are: `KC_JWKS_URL`, or discovery's `jwks_uri`.
+fn jwks_url(s: &Settings, metadata: &serde_json::Value, r: &mut Report) -> Option<Url> {
+    let (actual, expected) = match (&s.jwks_url, metadata["jwks_uri"].as_str()) {
+        (Some(u), _) => return Some(u.clone()),
+        (None, Some(u)) => match Url::parse(u) {
+            Ok(u) => return Some(u),
+            Err(e) => (format!("jwks_uri {u} ({e})"), "an absolute URL"),
+        },
+        (None, None) => ("discovery has no jwks_uri".to_owned(), "a jwks_uri"),
+    };
+    r.fail('A', "JWKS reachable", actual, expected, "set KC_JWKS_URL");
+    None
 }
 
 /// Compares this machine's clock with the JWKS server's `Date` header.

@@ -131,6 +131,32 @@ async fn request(
 /// the validator applies before it pass, and the ones after it are skipped, because the server
 /// stops at the first failure too.
 pub async fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
+    let refused = match judge(s, token, found).await {
+        Ok(refused) => refused,
+        Err(detail) => {
+            r.fail(
+                'B',
+                "token checks",
+                detail,
+                "a verdict on the token",
+                "the keys gate A read could not be used",
+            );
+            return;
+        }
+    };
+    let shown = Shown::read(token);
+    for row in rows(s, &shown) {
+        show(r, refused.as_ref(), row);
+    }
+}
+
+/// The server's verdict: `None` when it admits the token, else the reason and what it said;
+/// `Err` when the validator could not judge at all.
+async fn judge(
+    s: &Settings,
+    token: &str,
+    found: &Found,
+) -> Result<Option<(Reason, String)>, String> {
     let keys = FixedKeys::new(found.keys.keys.clone());
     let validator = Validator::new(
         Policy::from_settings(s),
@@ -139,113 +165,146 @@ pub async fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
         Arc::new(Metrics::new()),
     );
     let verdict = match validator.verify(token).await {
-        Ok(p) => require_scopes(&p, &s.required_scopes).map(|()| p),
+        Ok(p) => require_scopes(&p, &s.required_scopes),
         Err(e) => Err(e),
     };
-    let refused = match &verdict {
-        Ok(_) => None,
+    match verdict {
+        Ok(()) => Ok(None),
         Err(e) => match e.reason() {
-            Some(reason) => Some((reason, detail(e))),
-            None => {
-                r.fail(
-                    'B',
-                    "token checks",
-                    detail(e),
-                    "a verdict on the token",
-                    "the keys gate A read could not be used",
-                );
-                return;
-            }
+            Some(reason) => Ok(Some((reason, detail(&e)))),
+            None => Err(detail(&e)),
         },
+    }
+}
+
+/// One rule as gate B shows it: the reasons that break it, the token's value, what the rule
+/// expects, and what to change.
+struct Row {
+    check: &'static str,
+    reasons: &'static [Reason],
+    actual: String,
+    expected: String,
+    hint: String,
+}
+
+/// The line of one rule, given the server's verdict.
+fn show(r: &mut Report, refused: Option<&(Reason, String)>, row: Row) {
+    let rule = row.reasons[0].rule();
+    let (status, actual, reason) = match refused {
+        None => (Status::Pass, row.actual, None),
+        Some((reason, detail)) if row.reasons.contains(reason) => {
+            // Where the token's own value says little, the validator's finding says more.
+            let actual = if rule <= Rule::Signature {
+                detail.clone()
+            } else {
+                row.actual
+            };
+            (Status::Fail, actual, Some(*reason))
+        }
+        Some((reason, _)) if rule < reason.rule() => (Status::Pass, row.actual, None),
+        Some((reason, _)) => {
+            let why = format!(
+                "not judged: the server refuses the token for {} first",
+                reason.as_str()
+            );
+            r.push(
+                'B',
+                row.check,
+                Status::Skip,
+                row.actual,
+                row.expected,
+                why,
+                None,
+            );
+            return;
+        }
     };
-    let shown = Shown::read(token);
-    let mut line = |check: &'static str,
-                    reasons: &[Reason],
-                    actual: String,
-                    expected: String,
-                    hint: String| {
-        let rule = reasons[0].rule();
-        let (status, actual, reason) = match &refused {
-            None => (Status::Pass, actual, None),
-            Some((reason, detail)) if reasons.contains(reason) => {
-                // Where the token's own value says little, the validator's finding says more.
-                let actual = if rule <= Rule::Signature {
-                    detail.clone()
-                } else {
-                    actual
-                };
-                (Status::Fail, actual, Some(*reason))
-            }
-            Some((reason, _)) if rule < reason.rule() => (Status::Pass, actual, None),
-            Some((reason, _)) => {
-                let why = format!(
-                    "not judged: the server refuses the token for {} first",
-                    reason.as_str()
-                );
-                r.push('B', check, Status::Skip, actual, expected, why, None);
-                return;
-            }
-        };
-        r.push(
-            'B',
-            check,
-            status,
-            actual,
-            expected,
-            hint,
-            reason.map(Reason::as_str),
-        );
-    };
+    let reason = reason.map(Reason::as_str);
+    r.push(
+        'B',
+        row.check,
+        status,
+        actual,
+        row.expected,
+        row.hint,
+        reason,
+    );
+}
+
+/// Every rule of the validator, in the order it applies them.
+fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
     use Reason::*;
-    line(
-        "token is a signed JWT",
-        &[Malformed],
-        shown.form(),
-        "three base64url parts, a JSON header with alg and kid, at most 16 KiB".into(),
-        "Keycloak issues JWT access tokens; pass the access token, not a refresh or ID token"
-            .into(),
-    );
-    line("signature verifies", &[BadSignature, UnknownKid], shown.signer(), "signed by a published use=sig key with its pinned alg".into(),
-        "the token was altered, or signed by another realm or a rotated-out key; get a fresh token from KC_ISSUER".into());
-    line(
-        "typ is an access token",
-        &[WrongType],
-        shown.text("typ"),
-        "\"Bearer\" or absent (header typ JWT or at+jwt)".into(),
-        "pass the access token, not an ID or refresh token".into(),
-    );
-    line(
-        "exp and nbf admit now",
-        &[Expired, NotYetValid],
-        shown.lifetime(),
-        format!(
-            "exp in the future, nbf and iat not (±{} s)",
-            s.leeway.as_secs()
+    let row = |check, reasons, actual, expected: &str, hint: &str| Row {
+        check,
+        reasons,
+        actual,
+        expected: expected.to_owned(),
+        hint: hint.to_owned(),
+    };
+    vec![
+        row(
+            "token is a signed JWT",
+            &[Malformed],
+            shown.form(),
+            "three base64url parts, a JSON header with alg and kid, at most 16 KiB",
+            "Keycloak issues JWT access tokens; pass the access token, not a refresh or ID token",
         ),
-        "get a fresh token; if it was fresh, synchronise the clocks".into(),
-    );
-    line("iss equals KC_ISSUER", &[WrongIssuer], shown.text("iss"), format!("\"{}\"", s.issuer),
-        "the token comes from another issuer than KC_ISSUER: fix KC_ISSUER or Keycloak's KC_HOSTNAME".into());
-    line(
-        "aud contains MCP_AUDIENCE",
-        &[WrongAudience],
-        shown.audiences(),
-        format!("one of {:?}", s.audiences),
-        format!(
-            "add an Audience mapper for {} to the client scope `mcp:tools` (docs/keycloak.md), or set MCP_AUDIENCE to the audience Keycloak sends",
-            s.audiences[0]
+        row(
+            "signature verifies",
+            &[BadSignature, UnknownKid],
+            shown.signer(),
+            "signed by a published use=sig key with its pinned alg",
+            "the token was altered, or signed by another realm or a rotated-out key; get a fresh token from KC_ISSUER",
         ),
-    );
-    line(
-        "token is not sender-constrained",
-        &[DpopBound, SenderConstrained],
-        shown.text("cnf"),
-        "no cnf claim (a bearer token)".into(),
-        "this server takes bearer tokens: turn off DPoP or certificate binding for this client"
-            .into(),
-    );
-    line("scope holds MCP_REQUIRED_SCOPES", &[InsufficientScope], shown.text("scope"), format!("contains {}", s.required_scopes.join(" ")),
-        "the client must get the required scope(s): make `mcp:tools` a default client scope (docs/keycloak.md) or change MCP_REQUIRED_SCOPES".into());
+        row(
+            "typ is an access token",
+            &[WrongType],
+            shown.text("typ"),
+            "\"Bearer\" or absent (header typ JWT or at+jwt)",
+            "pass the access token, not an ID or refresh token",
+        ),
+        row(
+            "exp and nbf admit now",
+            &[Expired, NotYetValid],
+            shown.lifetime(),
+            &format!(
+                "exp in the future, nbf and iat not (±{} s)",
+                s.leeway.as_secs()
+            ),
+            "get a fresh token; if it was fresh, synchronise the clocks",
+        ),
+        row(
+            "iss equals KC_ISSUER",
+            &[WrongIssuer],
+            shown.text("iss"),
+            &format!("\"{}\"", s.issuer),
+            "the token comes from another issuer than KC_ISSUER: fix KC_ISSUER or Keycloak's KC_HOSTNAME",
+        ),
+        row(
+            "aud contains MCP_AUDIENCE",
+            &[WrongAudience],
+            shown.audiences(),
+            &format!("one of {:?}", s.audiences),
+            &format!(
+                "add an Audience mapper for {} to the client scope `mcp:tools` (docs/keycloak.md), or set MCP_AUDIENCE to the audience Keycloak sends",
+                s.audiences[0]
+            ),
+        ),
+        row(
+            "token is not sender-constrained",
+            &[DpopBound, SenderConstrained],
+            shown.text("cnf"),
+            "no cnf claim (a bearer token)",
+            "this server takes bearer tokens: turn off DPoP or certificate binding for this client",
+        ),
+        row(
+            "scope holds MCP_REQUIRED_SCOPES",
+            &[InsufficientScope],
+            shown.text("scope"),
+            &format!("contains {}", s.required_scopes.join(" ")),
+            "the client must get the required scope(s): make `mcp:tools` a default client scope (docs/keycloak.md) or change MCP_REQUIRED_SCOPES",
+        ),
+    ]
 }
 
 /// What a refusal says, without the reason label in front.
