@@ -78,6 +78,13 @@ pub enum RawError {
         key: String,
         path: String,
     },
+    #[error("MCP_CONFIG: `{key}` and `{other}` in {path} are the same setting ({env}); keep one")]
+    Twice {
+        env: String,
+        key: String,
+        other: String,
+        path: String,
+    },
     #[error("configuration: {0}")]
     Merge(#[from] config::ConfigError),
 }
@@ -272,6 +279,18 @@ impl FileLayer {
                 return Err(RawError::BadType {
                     env,
                     key,
+                    path: self.path.clone(),
+                });
+            }
+            if let Some(other) = self.written.get(&key) {
+                // The table's keys come in no set order; name the two the same way every time.
+                let mut both = [format!("{dotted}{name}"), other.clone()];
+                both.sort();
+                let [key, other] = both;
+                return Err(RawError::Twice {
+                    env,
+                    key,
+                    other,
                     path: self.path.clone(),
                 });
             }

@@ -424,3 +424,18 @@ fn every_default_is_the_one_docs_configuration_md_shows() {
         );
     }
 }
+
+#[test]
+fn one_setting_written_twice_in_the_file_is_an_error_not_a_silent_choice() {
+    let e = RawConfig::from_toml(
+        "tools_fetch_scopes = [\"a\"]\n[tools.fetch]\nscopes = [\"b\"]\n",
+        "mcp.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "MCP_CONFIG: `tools.fetch.scopes` and `tools_fetch_scopes` in mcp.toml are the same \
+         setting (MCP_TOOLS_FETCH_SCOPES); keep one"
+    );
+}
