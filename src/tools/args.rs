@@ -4,43 +4,41 @@
 //! Only then does `serde` fill the struct, which therefore cannot disagree with the schema the
 //! client was shown.
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::Definition;
 
-/// The arguments of one call as the tool's struct `T`, or the message telling the caller what
-/// to change.
-pub fn parse<T: DeserializeOwned>(
-    args: &Map<String, Value>,
+/// The arguments of one call as the tool's struct `T` (which may borrow its strings from
+/// them), or the message telling the caller what to change.
+pub fn parse<'a, T: Deserialize<'a>>(
+    args: &'a Map<String, Value>,
     definition: &Definition,
 ) -> Result<T, String> {
     let schema = &definition.input_schema;
     let empty = Map::new();
     let properties = schema["properties"].as_object().unwrap_or(&empty);
-    let required: Vec<&str> = schema["required"]
-        .as_array()
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required = schema["required"].as_array().map_or(&[][..], Vec::as_slice);
+    let is_required = |key: &str| required.iter().any(|r| r == key);
     if let Some(unknown) = args.keys().find(|k| !properties.contains_key(*k)) {
-        return Err(unknown_argument(unknown, properties, &required));
+        return Err(unknown_argument(unknown, properties, required));
     }
-    let mut present = Map::new();
-    for (key, property) in properties {
-        match args.get(key) {
-            None => {}
-            // An optional argument sent as null is left out; a required one must have its type.
-            Some(Value::Null) if !required.contains(&key.as_str()) => continue,
-            Some(value) => {
-                check_value(key, property, value)?;
-                present.insert(key.clone(), value.clone());
-            }
+    for (key, value) in args {
+        let property = &properties[key];
+        // An optional argument sent as null counts as left out; a required one must have its
+        // type.
+        if !value.is_null() || is_required(key) {
+            check_value(key, property, value)?;
         }
     }
-    if let Some(missing) = required.iter().find(|k| !present.contains_key(**k)) {
+    let missing = required
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|k| !args.contains_key(*k));
+    if let Some(missing) = missing {
         return Err(format!("`{missing}` is required; {}", definition.hint));
     }
-    serde_json::from_value(Value::Object(present)).map_err(|e| {
+    T::deserialize(args).map_err(|e| {
         format!(
             "the arguments do not fit the `{}` tool: {e}",
             definition.name
@@ -50,8 +48,9 @@ pub fn parse<T: DeserializeOwned>(
 
 /// The refusal of an argument the tool does not declare, listing those it does (required
 /// ones first).
-fn unknown_argument(key: &str, properties: &Map<String, Value>, required: &[&str]) -> String {
-    let mut known: Vec<&str> = required.to_vec();
+fn unknown_argument(key: &str, properties: &Map<String, Value>, required: &[Value]) -> String {
+    let required: Vec<&str> = required.iter().filter_map(Value::as_str).collect();
+    let mut known: Vec<&str> = required.clone();
     known.extend(
         properties
             .keys()
@@ -106,8 +105,8 @@ mod tests {
     use super::*;
 
     #[derive(Debug, Deserialize, PartialEq)]
-    struct Args {
-        query: String,
+    struct Args<'a> {
+        query: &'a str,
         limit: Option<u64>,
     }
 
@@ -130,7 +129,8 @@ mod tests {
         }
     }
 
-    fn parsed(args: Value) -> Result<Args, String> {
+    fn parsed(args: Value) -> Result<Args<'static>, String> {
+        let args: &'static Value = Box::leak(Box::new(args));
         parse(args.as_object().unwrap(), &definition())
     }
 
@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(
             parsed(json!({"query": "tea", "limit": 5})),
             Ok(Args {
-                query: "tea".into(),
+                query: "tea",
                 limit: Some(5)
             })
         );

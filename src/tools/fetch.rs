@@ -14,8 +14,8 @@ pub struct Fetch;
 
 /// What `fetch` takes.
 #[derive(Deserialize)]
-struct Args {
-    id: String,
+struct Args<'a> {
+    id: &'a str,
 }
 
 static DEFINITION: LazyLock<Definition> = LazyLock::new(|| Definition {
@@ -58,7 +58,7 @@ impl Tool for Fetch {
         if id.is_empty() {
             return Outcome::Failed(format!("`id` is required; {}", DEFINITION.hint));
         }
-        let doc = match ctx.corpus.get(&id, ctx.access) {
+        let doc = match ctx.corpus.get(id, ctx.access) {
             Ok(Some(doc)) => doc,
             Ok(None) => {
                 return Outcome::Failed(format!(

@@ -26,8 +26,8 @@ pub struct Search;
 
 /// What `search` takes.
 #[derive(Deserialize)]
-struct Args {
-    query: String,
+struct Args<'a> {
+    query: &'a str,
     limit: Option<u64>,
 }
 
