@@ -4,14 +4,16 @@
 //! The modules in layers, from the bottom up; each uses only layers below it (no module imports
 //! one above it, and none imports another in a circle):
 //!
-//! 1. [`config`]: the TOML file and environment, validated into [`config::Settings`];
+//! 1. [`config`]: defaults, the TOML file and the environment, merged and validated into
+//!    [`config::Settings`];
 //!    [`routes`]: the one route table.
 //! 2. [`telemetry`]: logs, request ids and metrics; [`metadata`]: the protected-resource
 //!    metadata document; [`corpus`]: the documents, their index and who may see them.
 //! 3. [`auth`]: who gets in: keys, the validator, the gate, the challenges.
-//! 4. [`tools`]: `search` and `fetch`; [`fair`]: per-caller allowances and shares of the
-//!    ranking pool; [`check`]: the staging gate, proving Keycloak and the configuration agree.
-//! 5. [`mcp`]: MCP over HTTP in every protocol era, and its Host/Origin guard.
+//! 4. [`tools`]: the tool list (`search`, `fetch`); [`fair`]: per-caller allowances and shares
+//!    of the ranking pool.
+//! 5. [`mcp`]: MCP over HTTP in every protocol era, and its Host/Origin guard; [`check`]: the
+//!    staging gate, proving Keycloak, the configuration and the served tools agree.
 //! 6. [`app`]: shared state, the router built from the route table, the front layer, `serve`.
 //! 7. [`commands`]: `serve`, `check`, `healthcheck`; [`cli`]: the command line.
 //!
