@@ -44,6 +44,11 @@ impl Alg {
         Alg::EdDSA,
     ];
 
+    /// The names of every accepted algorithm, for metadata and challenges.
+    pub fn names() -> [&'static str; 9] {
+        Alg::ALL.map(Alg::name)
+    }
+
     /// The algorithm for a JOSE `alg` name, if it is one this server accepts.
     pub fn from_name(name: &str) -> Option<Alg> {
         Alg::ALL.into_iter().find(|a| a.name() == name)
@@ -168,8 +173,61 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
     }
     let alg_name = jwk.alg.as_deref().ok_or("no alg to pin")?;
     let alg = Alg::from_name(alg_name).ok_or_else(|| format!("alg {alg_name} is not allowed"))?;
+    let decoding = decoding_key(jwk, alg)?;
+    Ok(VerifyingKey { kid, alg, decoding })
+}
+
+/// The members of a private or symmetric key (RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2):
+/// a JWK carrying any of them is not a public key.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The key of a DPoP proof (RFC 9449 §4.2): the public `jwk` of its header, to verify the proof
+/// with `alg`, and the key's RFC 7638 thumbprint, which the token's `cnf.jkt` must equal.
+pub fn proof_key(
+    jwk: &serde_json::Map<String, serde_json::Value>,
+    alg: Alg,
+) -> Result<(DecodingKey, String), String> {
+    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(format!(
+            "the jwk holds the private or symmetric member `{member}`; send the public key only"
+        ));
+    }
+    let parsed: Jwk = serde_json::from_value(serde_json::Value::Object(jwk.clone()))
+        .map_err(|e| format!("the jwk cannot be read: {e}"))?;
+    if parsed.alg.as_deref().is_some_and(|a| a != alg.name()) {
+        return Err(format!(
+            "the jwk is for {}, not {}",
+            parsed.alg.unwrap_or_default(),
+            alg.name()
+        ));
+    }
+    let decoding = decoding_key(&parsed, alg)?;
+    Ok((decoding, thumbprint(&parsed)?))
+}
+
+/// The RFC 7638 thumbprint: base64url(SHA-256) of the key's required members, in
+/// lexicographic order, without white space.
+fn thumbprint(jwk: &Jwk) -> Result<String, String> {
+    let member = |v: &Option<String>| v.clone().unwrap_or_default();
+    let canonical = match jwk.kty.as_deref() {
+        Some("RSA") => serde_json::json!({"e": member(&jwk.e), "kty": "RSA", "n": member(&jwk.n)}),
+        Some("EC") => serde_json::json!({
+            "crv": member(&jwk.crv), "kty": "EC", "x": member(&jwk.x), "y": member(&jwk.y)
+        }),
+        Some("OKP") => {
+            serde_json::json!({"crv": member(&jwk.crv), "kty": "OKP", "x": member(&jwk.x)})
+        }
+        other => return Err(format!("kty {other:?} has no thumbprint")),
+    };
+    // serde_json's map keeps its keys sorted, so this is the canonical form.
+    let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
+    Ok(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
+/// The verifying key of `jwk` for `alg`, if its type, curve and size fit the algorithm.
+fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, String> {
     let kty = jwk.kty.as_deref().unwrap_or("");
-    let decoding = match alg {
+    Ok(match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
             expect(kty, "RSA")?;
             let n = b64(&jwk.n, "n")?;
@@ -211,8 +269,7 @@ fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
             }
             DecodingKey::from_ed_der(&x)
         }
-    };
-    Ok(VerifyingKey { kid, alg, decoding })
+    })
 }
 
 fn expect(kty: &str, want: &str) -> Result<(), String> {
@@ -259,6 +316,31 @@ mod tests {
             "{:?}",
             parsed.skipped
         );
+    }
+
+    #[test]
+    fn the_thumbprint_is_the_one_rfc_7638_computes() {
+        // RFC 7638 §3.1's example key and thumbprint.
+        let jwk: serde_json::Value = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let (_, thumbprint) = proof_key(jwk.as_object().unwrap(), Alg::RS256).unwrap();
+        assert_eq!(thumbprint, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn a_proof_key_must_be_public_and_fit_its_algorithm() {
+        let ec = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"});
+        let e = proof_key(ec.as_object().unwrap(), Alg::ES256).unwrap_err();
+        assert!(e.contains("`d`"), "{e}");
+        let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
+        assert!(proof_key(oct.as_object().unwrap(), Alg::ES256).is_err());
+        let rsa = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
+        assert!(proof_key(rsa.as_object().unwrap(), Alg::ES256).is_err());
     }
 
     #[test]
