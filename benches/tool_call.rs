@@ -46,6 +46,7 @@ fn principal() -> Principal {
         token_id: None,
         kid: "bench".into(),
         exp: i64::MAX,
+        jkt: None,
         access: OnceLock::new(),
     })
 }

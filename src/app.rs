@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::auth::challenge::Challenges;
+use crate::auth::dpop::{ProofPolicy, Proofs};
 use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, key_store, outbound};
 use crate::config::Settings;
 use crate::corpus::{self, Corpus, CorpusError};
@@ -80,9 +81,16 @@ impl AppState {
             metrics.clone(),
         ));
         let challenges = Arc::new(Challenges::new(&settings));
+        let proofs = Arc::new(Proofs::new(ProofPolicy {
+            server_url: settings.server_url.clone(),
+            max_age: settings.dpop.max_age,
+            leeway: settings.leeway,
+            replay_capacity: settings.dpop.replay_capacity,
+        }));
         let gate = Arc::new(Gate::new(
             validator.clone(),
-            settings.required_scopes.clone(),
+            &settings,
+            proofs,
             challenges.clone(),
             metrics.clone(),
         ));
@@ -92,7 +100,7 @@ impl AppState {
             &settings.tool_scopes,
             &challenges,
         ));
-        let metadata = Arc::new(Metadata::new(&settings));
+        let metadata = Arc::new(Metadata::new(&settings, &crate::auth::jwk::Alg::names()));
         let settings = Arc::new(settings);
         let mcp = McpState::new(McpShared {
             tools,
@@ -273,6 +281,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         reloads_failed: count(&corpus.reloads_failed),
         cache_hits: count(&corpus.cache.hits),
         cache_misses: count(&corpus.cache.misses),
+        dpop_proofs: state.gate.proofs_remembered(),
     });
     (
         [(

@@ -32,10 +32,13 @@ struct Document<'a> {
     bearer_methods_supported: [&'a str; 1],
     resource_name: &'a str,
     resource_documentation: &'a str,
+    dpop_signing_alg_values_supported: &'a [&'a str],
+    dpop_bound_access_tokens_required: bool,
 }
 
 impl Metadata {
-    pub fn new(settings: &Settings) -> Self {
+    /// `dpop_algs` are the algorithms a DPoP proof may be signed with.
+    pub fn new(settings: &Settings, dpop_algs: &[&str]) -> Self {
         // The required scopes first, then those single tools need, so clients that request every
         // advertised scope (as ChatGPT does) get a token that can call every tool.
         let mut scopes = settings.required_scopes.clone();
@@ -51,6 +54,8 @@ impl Metadata {
             bearer_methods_supported: ["header"],
             resource_name: &settings.resource_name,
             resource_documentation: &settings.resource_documentation,
+            dpop_signing_alg_values_supported: dpop_algs,
+            dpop_bound_access_tokens_required: settings.dpop.required,
         };
         let body = serde_json::to_vec_pretty(&doc).expect("the document serialises");
         let mut paths = vec![

@@ -17,7 +17,9 @@ use crate::config::Settings;
 /// Precomputed header values, cloned per response.
 #[derive(Debug)]
 pub struct Challenges {
-    pub missing: HeaderValue,
+    /// The challenges of a request without credentials: `Bearer` (unless `MCP_DPOP_REQUIRED`)
+    /// and `DPoP` with the accepted algorithms (RFC 9449 §7.1), one header line each.
+    pub missing: Vec<HeaderValue>,
     pub insufficient_scope: HeaderValue,
     /// The `invalid_token` challenge and description of each reason, indexed by the reason.
     invalid: [(HeaderValue, String); Reason::ALL.len()],
@@ -28,18 +30,53 @@ impl Challenges {
     pub fn new(settings: &Settings) -> Self {
         let resource_metadata = settings.metadata_url();
         let scope = settings.required_scopes.join(" ");
+        let algs = dpop_algs();
         let invalid = Reason::ALL.map(|reason| {
             let text = description(settings, reason);
-            let value = header(&[
-                ("error", "invalid_token"),
-                ("error_description", &text),
-                ("resource_metadata", &resource_metadata),
-                ("scope", &scope),
-            ]);
+            let value = match reason {
+                _ if reason.is_proof() => challenge(
+                    "DPoP",
+                    &[
+                        ("error", "invalid_dpop_proof"),
+                        ("error_description", &text),
+                        ("algs", &algs),
+                        ("resource_metadata", &resource_metadata),
+                    ],
+                ),
+                Reason::DpopNotBound | Reason::DpopRequired => challenge(
+                    "DPoP",
+                    &[
+                        ("error", "invalid_token"),
+                        ("error_description", &text),
+                        ("algs", &algs),
+                        ("resource_metadata", &resource_metadata),
+                        ("scope", &scope),
+                    ],
+                ),
+                _ => header(&[
+                    ("error", "invalid_token"),
+                    ("error_description", &text),
+                    ("resource_metadata", &resource_metadata),
+                    ("scope", &scope),
+                ]),
+            };
             (value, text)
         });
+        let bearer = header(&[("resource_metadata", &resource_metadata), ("scope", &scope)]);
+        let dpop = challenge(
+            "DPoP",
+            &[
+                ("algs", &algs),
+                ("resource_metadata", &resource_metadata),
+                ("scope", &scope),
+            ],
+        );
         Challenges {
-            missing: header(&[("resource_metadata", &resource_metadata), ("scope", &scope)]),
+            missing: if settings.dpop.required {
+                vec![dpop]
+            } else {
+                vec![bearer, dpop]
+            },
             insufficient_scope: insufficient_scope_header(
                 &resource_metadata,
                 &settings.required_scopes,
@@ -122,6 +159,17 @@ fn description(s: &Settings, reason: Reason) -> String {
             "the access token is bound to a key or certificate (cnf) this server cannot check; request an unbound token for this resource"
                 .into()
         }
+        Reason::DpopNotBound => "the access token sent with the DPoP scheme is not DPoP-bound (no cnf.jkt); send it as Bearer, or request a DPoP-bound token".into(),
+        Reason::DpopRequired => "this resource takes DPoP-bound access tokens only; request a token with DPoP and send it as DPoP <token> with a DPoP proof".into(),
+        Reason::DpopProof => "send exactly one DPoP header holding a proof JWT of typ dpop+jwt with jti, htm, htu, iat and ath (RFC 9449 §4.2)".into(),
+        Reason::DpopKey => "the DPoP proof must be signed with an accepted asymmetric algorithm and carry the public key only in jwk".into(),
+        Reason::DpopSignature => "the DPoP proof's signature does not verify with its jwk".into(),
+        Reason::DpopMethod => "the DPoP proof's htm is not this request's method".into(),
+        Reason::DpopUrl => format!("the DPoP proof's htu is not this request's URL; send {}<path> without query or fragment", s.server_url),
+        Reason::DpopStale => format!("the DPoP proof's iat is older than {} s or in the future; make a fresh proof for each request", s.dpop.max_age.as_secs()),
+        Reason::DpopAth => "the DPoP proof's ath is not the SHA-256 of the access token it comes with".into(),
+        Reason::DpopThumbprint => "the DPoP proof is signed with another key than the one the access token is bound to (cnf.jkt)".into(),
+        Reason::DpopReplayed => "this DPoP proof was used before; make a fresh proof, with a new jti, for each request".into(),
         Reason::InsufficientScope => format!(
             "the access token lacks a required scope; request the scopes {}",
             s.required_scopes.join(" ")
@@ -129,10 +177,20 @@ fn description(s: &Settings, reason: Reason) -> String {
     }
 }
 
+/// The algorithms a DPoP proof may use, for the `algs` parameter.
+fn dpop_algs() -> String {
+    super::jwk::Alg::names().join(" ")
+}
+
 /// Builds `Bearer k="v", k="v"`, escaping quotes and backslashes (RFC 9110 §5.6.4) and
 /// replacing anything a header cannot carry.
 pub fn header(params: &[(&str, &str)]) -> HeaderValue {
-    let mut out = String::from("Bearer");
+    challenge("Bearer", params)
+}
+
+/// Builds `<scheme> k="v", k="v"` as [`header`] does.
+fn challenge(scheme: &str, params: &[(&str, &str)]) -> HeaderValue {
+    let mut out = String::from(scheme);
     for (i, (key, value)) in params.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ", " });
         out.push_str(key);
@@ -164,7 +222,7 @@ impl IntoResponse for AuthRejection {
         let (status, challenge, code, description) = match &self.error {
             AuthError::Missing => (
                 StatusCode::UNAUTHORIZED,
-                Some(c.missing.clone()),
+                None,
                 "unauthorized",
                 c.description(Reason::Missing),
             ),
@@ -177,7 +235,11 @@ impl IntoResponse for AuthRejection {
             AuthError::InvalidToken { reason, .. } => (
                 StatusCode::UNAUTHORIZED,
                 Some(c.invalid_token(*reason)),
-                "invalid_token",
+                if reason.is_proof() {
+                    "invalid_dpop_proof"
+                } else {
+                    "invalid_token"
+                },
                 c.description(*reason),
             ),
             AuthError::InsufficientScope { .. } => (
@@ -192,12 +254,23 @@ impl IntoResponse for AuthRejection {
                 "temporarily_unavailable",
                 "the server cannot reach its authorization server to verify tokens; retry shortly",
             ),
+            AuthError::Overloaded(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                "temporarily_unavailable",
+                *why,
+            ),
         };
         let body = serde_json::json!({ "error": code, "error_description": description });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(value) = challenge {
             headers.insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self.error, AuthError::Missing) {
+            for value in &c.missing {
+                headers.append(axum::http::header::WWW_AUTHENTICATE, value.clone());
+            }
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(

@@ -50,7 +50,7 @@ pub(super) struct Claims {
     #[serde(default, deserialize_with = "numeric_date")]
     pub(super) iat: Option<i64>,
     pub(super) typ: Option<String>,
-    pub(super) cnf: Option<HashMap<String, IgnoredAny>>,
+    pub(super) cnf: Option<HashMap<String, serde_json::Value>>,
     pub(super) sub: Option<String>,
     pub(super) azp: Option<String>,
     pub(super) scope: Option<String>,
@@ -162,14 +162,19 @@ pub(super) fn check_type(header: &TokenHeader, c: &Claims) -> Result<(), AuthErr
 }
 
 /// Rule 5, binding: a token bound to a key (`cnf`, RFC 7800) is useless to a thief only if the
-/// binding is checked; sent here as a bearer token, it is refused.
-pub(super) fn check_binding(c: &Claims) -> Result<(), AuthError> {
-    let Some(cnf) = &c.cnf else { return Ok(()) };
-    if cnf.contains_key("jkt") {
-        return Err(AuthError::invalid(
-            Reason::DpopBound,
-            "the token is DPoP-bound (cnf.jkt) and was sent as a Bearer token",
-        ));
+/// binding is checked. The key a DPoP-bound token names (`cnf.jkt`, RFC 9449 §6.1) is given
+/// back, for the gate to check each request's proof against; a token bound any other way (a
+/// client certificate, RFC 8705) is refused, because this server cannot check that binding.
+pub(super) fn check_binding(c: &Claims) -> Result<Option<String>, AuthError> {
+    let Some(cnf) = &c.cnf else { return Ok(None) };
+    if let (1, Some(jkt)) = (cnf.len(), cnf.get("jkt")) {
+        return match jkt.as_str() {
+            Some(jkt) if !jkt.is_empty() => Ok(Some(jkt.to_owned())),
+            _ => Err(AuthError::invalid(
+                Reason::Malformed,
+                "cnf.jkt is not a thumbprint string",
+            )),
+        };
     }
     let mut members: Vec<&str> = cnf.keys().map(String::as_str).collect();
     members.sort_unstable();
@@ -191,8 +196,9 @@ pub(super) fn is_base64url(text: &str) -> bool {
     URL_SAFE_NO_PAD.decode(text).is_ok()
 }
 
-pub(super) fn principal(c: Claims, kid: String) -> Principal {
+pub(super) fn principal(c: Claims, kid: String, jkt: Option<String>) -> Principal {
     Principal::new(Identity {
+        jkt,
         subject: c.sub,
         client_id: c.azp,
         username: c.preferred_username,

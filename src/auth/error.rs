@@ -20,11 +20,47 @@ pub enum Reason {
     /// A token bound some other way (`cnf`, e.g. to a client certificate, RFC 8705) that this
     /// server cannot check.
     SenderConstrained,
+    /// A token sent with the DPoP scheme that is not DPoP-bound (no `cnf.jkt`).
+    DpopNotBound,
+    /// A Bearer token where `MCP_DPOP_REQUIRED` asks for DPoP.
+    DpopRequired,
+    /// The DPoP proof is missing, doubled or not of the form RFC 9449 §4.2 gives
+    /// (`super::dpop`, rule 1).
+    DpopProof,
+    /// The proof's `alg` or `jwk` is not accepted (rule 2).
+    DpopKey,
+    DpopSignature,
+    DpopMethod,
+    DpopUrl,
+    /// The proof's `iat` is too old or in the future.
+    DpopStale,
+    DpopAth,
+    /// The proof's key is not the one the token is bound to.
+    DpopThumbprint,
+    DpopReplayed,
     InsufficientScope,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    /// Whether the reason is a fault of the DPoP proof, answered with `invalid_dpop_proof`
+    /// (RFC 9449 §7.1) rather than `invalid_token`.
+    pub fn is_proof(self) -> bool {
+        use Reason::*;
+        matches!(
+            self,
+            DpopProof
+                | DpopKey
+                | DpopSignature
+                | DpopMethod
+                | DpopUrl
+                | DpopStale
+                | DpopAth
+                | DpopThumbprint
+                | DpopReplayed
+        )
+    }
+
+    pub const ALL: [Reason; 23] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::BadSignature,
@@ -36,6 +72,17 @@ impl Reason {
         Reason::WrongType,
         Reason::DpopBound,
         Reason::SenderConstrained,
+        Reason::DpopNotBound,
+        Reason::DpopRequired,
+        Reason::DpopProof,
+        Reason::DpopKey,
+        Reason::DpopSignature,
+        Reason::DpopMethod,
+        Reason::DpopUrl,
+        Reason::DpopStale,
+        Reason::DpopAth,
+        Reason::DpopThumbprint,
+        Reason::DpopReplayed,
         Reason::InsufficientScope,
     ];
 
@@ -52,6 +99,17 @@ impl Reason {
             Reason::WrongType => "wrong_type",
             Reason::DpopBound => "dpop_bound",
             Reason::SenderConstrained => "sender_constrained",
+            Reason::DpopNotBound => "dpop_not_bound",
+            Reason::DpopRequired => "dpop_required",
+            Reason::DpopProof => "dpop_proof",
+            Reason::DpopKey => "dpop_key",
+            Reason::DpopSignature => "dpop_signature",
+            Reason::DpopMethod => "dpop_method",
+            Reason::DpopUrl => "dpop_url",
+            Reason::DpopStale => "dpop_stale",
+            Reason::DpopAth => "dpop_ath",
+            Reason::DpopThumbprint => "dpop_thumbprint",
+            Reason::DpopReplayed => "dpop_replayed",
             Reason::InsufficientScope => "insufficient_scope",
         }
     }
@@ -75,6 +133,10 @@ pub enum AuthError {
     /// No usable keys: Keycloak is unreachable and nothing usable is cached.
     #[error("signing keys unavailable: {0}")]
     Unavailable(String),
+    /// The server cannot take the request now for want of room (the DPoP replay cache is full
+    /// of proofs still inside their window); the text says so to the caller.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
 }
 
 impl AuthError {
@@ -92,7 +154,7 @@ impl AuthError {
             AuthError::InvalidRequest(_) => Some(Reason::Malformed),
             AuthError::InvalidToken { reason, .. } => Some(*reason),
             AuthError::InsufficientScope { .. } => Some(Reason::InsufficientScope),
-            AuthError::Unavailable(_) => None,
+            AuthError::Unavailable(_) | AuthError::Overloaded(_) => None,
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The [`Gate`] every protected route passes (RFC 6750 §2.1).
+//! The [`Gate`] every protected route passes (RFC 6750 §2.1, RFC 9449 §7).
 //!
 //! The front layer runs the gate on every request for a protected route (`routes::Route`)
-//! before any handler: a request gets through only if it carried exactly one bearer token in
-//! the header, the token validated, and it holds every scope in `MCP_REQUIRED_SCOPES`. The gate
+//! before any handler: a request gets through only if it carried exactly one access token in
+//! the header, the token validated, its binding held (a `Bearer` token unbound, a `DPoP` token
+//! DPoP-bound with a valid proof in the one `DPoP` header), and it holds every scope in
+//! `MCP_REQUIRED_SCOPES`. The gate
 //! leaves the [`Principal`] in the request, where handlers take it from; no handler reads
 //! `Authorization` itself. Tokens in the query string are refused (RFC 6750 §2.3 is not
 //! supported, as the MCP authorization spec requires).
@@ -11,11 +13,12 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 
 use super::challenge::{AuthRejection, Challenges};
-use super::error::AuthError;
-use super::principal::{Principal, require_scopes};
+use super::dpop::{Presented, Proofs};
+use super::error::{AuthError, Reason};
+use super::principal::{Principal, require_bearer, require_scopes};
 use super::validator::Validator;
 use crate::telemetry::Metrics;
 
@@ -23,29 +26,49 @@ use crate::telemetry::Metrics;
 pub struct Gate {
     validator: Arc<Validator>,
     required_scopes: Vec<String>,
+    /// DPoP proofs, and whether Bearer tokens are refused (`MCP_DPOP_REQUIRED`).
+    proofs: Arc<Proofs>,
+    dpop_required: bool,
     challenges: Arc<Challenges>,
     metrics: Arc<Metrics>,
+}
+
+/// The two ways a token may be presented.
+enum Scheme {
+    Bearer,
+    Dpop,
 }
 
 impl Gate {
     pub fn new(
         validator: Arc<Validator>,
-        required_scopes: Vec<String>,
+        settings: &crate::config::Settings,
+        proofs: Arc<Proofs>,
         challenges: Arc<Challenges>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        metrics.declare_rejections(super::error::Reason::ALL.map(super::error::Reason::as_str));
+        metrics.declare_rejections(Reason::ALL.map(Reason::as_str));
         Gate {
             validator,
-            required_scopes,
+            required_scopes: settings.required_scopes.clone(),
+            proofs,
+            dpop_required: settings.dpop.required,
             challenges,
             metrics,
         }
     }
 
+    /// DPoP proofs remembered now, for `/metrics`.
+    pub fn proofs_remembered(&self) -> usize {
+        self.proofs.remembered()
+    }
+
     /// Lets the request in, leaving its [`Principal`] in it, or says why not.
     pub async fn admit(&self, req: &mut Request) -> Result<(), AuthRejection> {
-        match self.authenticate(req.headers(), req.uri()).await {
+        match self
+            .authenticate(req.method(), req.headers(), req.uri())
+            .await
+        {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
                 req.extensions_mut().insert(p);
@@ -68,7 +91,12 @@ impl Gate {
         }
     }
 
-    async fn authenticate(&self, headers: &HeaderMap, uri: &Uri) -> Result<Principal, AuthError> {
+    async fn authenticate(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Principal, AuthError> {
         if let Some(query) = uri.query()
             && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
         {
@@ -85,42 +113,95 @@ impl Gate {
                 "send exactly one Authorization header",
             ));
         }
-        let token = bearer_token(value.as_bytes()).ok_or(AuthError::Missing)?;
+        let (scheme, token) = credentials(value.as_bytes()).ok_or(AuthError::Missing)?;
         let token = std::str::from_utf8(token)
             .ok()
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                AuthError::invalid(
-                    super::error::Reason::Malformed,
-                    "empty or non-ASCII bearer token",
-                )
+                AuthError::invalid(Reason::Malformed, "empty or non-ASCII access token")
             })?;
         let principal = self.validator.validate(token).await?;
+        match scheme {
+            Scheme::Bearer => {
+                require_bearer(&principal)?;
+                if self.dpop_required {
+                    return Err(AuthError::invalid(
+                        Reason::DpopRequired,
+                        "a Bearer token where MCP_DPOP_REQUIRED asks for DPoP",
+                    ));
+                }
+            }
+            Scheme::Dpop => self.check_proof(method, headers, uri, token, &principal)?,
+        }
         require_scopes(&principal, &self.required_scopes)?;
         Ok(principal)
     }
+
+    /// The binding of a token sent with the DPoP scheme: it must be DPoP-bound, and the one
+    /// `DPoP` header must hold a valid proof of the key it is bound to.
+    fn check_proof(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        uri: &Uri,
+        token: &str,
+        principal: &Principal,
+    ) -> Result<(), AuthError> {
+        let jkt = principal.jkt.as_deref().ok_or_else(|| {
+            AuthError::invalid(
+                Reason::DpopNotBound,
+                "the DPoP scheme with a token without cnf.jkt",
+            )
+        })?;
+        let mut proofs = headers.get_all("dpop").iter();
+        let (Some(proof), None) = (proofs.next(), proofs.next()) else {
+            return Err(AuthError::invalid(
+                Reason::DpopProof,
+                "not exactly one DPoP header",
+            ));
+        };
+        let proof = proof
+            .to_str()
+            .map_err(|_| AuthError::invalid(Reason::DpopProof, "the DPoP header is not ASCII"))?;
+        self.proofs.check(&Presented {
+            proof: proof.trim(),
+            method: method.as_str(),
+            path: uri.path(),
+            token,
+            jkt,
+        })
+    }
 }
 
-/// The credentials of a `Bearer` authorization header; the scheme is case-insensitive
-/// (RFC 9110 §11.1). `None` for other schemes.
-fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+/// The scheme and credentials of an authorization header; the scheme is case-insensitive
+/// (RFC 9110 §11.1). `None` for schemes other than `Bearer` and `DPoP`.
+fn credentials(value: &[u8]) -> Option<(Scheme, &[u8])> {
     let space = value.iter().position(|b| *b == b' ')?;
     let (scheme, rest) = value.split_at(space);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return None;
-    }
-    Some(rest.trim_ascii())
+    };
+    Some((scheme, rest.trim_ascii()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::{Scheme, credentials};
 
     #[test]
     fn the_scheme_is_matched_without_regard_to_case() {
-        assert_eq!(bearer_token(b"bEaReR abc"), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"Bearer   abc "), Some(&b"abc"[..]));
-        assert_eq!(bearer_token(b"Basic abc"), None);
-        assert_eq!(bearer_token(b"Bearer"), None);
+        let token = |v: &'static [u8]| credentials(v).map(|(_, t)| t);
+        assert_eq!(token(b"bEaReR abc"), Some(&b"abc"[..]));
+        assert_eq!(token(b"Bearer   abc "), Some(&b"abc"[..]));
+        assert!(matches!(
+            credentials(b"dpop abc"),
+            Some((Scheme::Dpop, b"abc"))
+        ));
+        assert_eq!(token(b"Basic abc"), None);
+        assert_eq!(token(b"Bearer"), None);
     }
 }

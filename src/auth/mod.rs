@@ -14,6 +14,7 @@
 pub mod challenge;
 mod claims;
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod gate;
 pub mod jwk;

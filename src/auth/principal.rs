@@ -29,6 +29,8 @@ pub struct Identity {
     pub kid: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// The thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`).
+    pub jkt: Option<String>,
     /// The document access terms of the caller, worked out by the tools on the first call and
     /// then kept with the verified token for as long as it stays in the token cache.
     pub access: OnceLock<Access>,
@@ -74,6 +76,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
             )
                 .into_response()
         })
+    }
+}
+
+/// The binding rule for a token sent as `Bearer`: a DPoP-bound token is useless to a thief only
+/// if its proof is checked, so it must come with the DPoP scheme and a proof.
+pub fn require_bearer(principal: &Principal) -> Result<(), AuthError> {
+    match principal.jkt {
+        Some(_) => Err(AuthError::invalid(
+            super::error::Reason::DpopBound,
+            "the token is DPoP-bound (cnf.jkt) and was sent as a Bearer token",
+        )),
+        None => Ok(()),
     }
 }
 

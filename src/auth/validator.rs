@@ -13,7 +13,9 @@
 //!    signature itself;
 //! 3. type: header `typ` JWT or at+jwt, claim `typ` exactly `Bearer` when present;
 //! 4. lifetime, issuer and audience: `iat` not in the future (ours), then the crate's checks;
-//! 5. binding: no `cnf` (a sender-constrained token is refused as a bearer token, RFC 9449 §7.1).
+//! 5. binding: no `cnf` but a DPoP key thumbprint (`cnf.jkt`), which the gate holds each
+//!    request's proof against (`super::dpop`); a token sent as Bearer must not be DPoP-bound
+//!    ([`super::principal::require_bearer`]).
 //!
 //! Claims are read into a typed struct, so duplicate members, an `iss` that is not one string or
 //! an `aud` that is not a string or an array of strings make the token malformed.
@@ -86,6 +88,8 @@ pub enum Rule {
     /// token with several faults is refused for is not fixed.
     Claims,
     Binding,
+    /// The DPoP proof of a DPoP-bound token (`super::dpop`).
+    Proof,
     /// The scopes `MCP_REQUIRED_SCOPES` names ([`super::principal::require_scopes`]).
     Scope,
 }
@@ -99,7 +103,9 @@ impl Reason {
             BadSignature | UnknownKid => Rule::Signature,
             WrongType => Rule::Type,
             Expired | NotYetValid | WrongIssuer | WrongAudience => Rule::Claims,
-            DpopBound | SenderConstrained => Rule::Binding,
+            DpopBound | SenderConstrained | DpopNotBound | DpopRequired => Rule::Binding,
+            DpopProof | DpopKey | DpopSignature | DpopMethod | DpopUrl | DpopStale | DpopAth
+            | DpopThumbprint | DpopReplayed => Rule::Proof,
             InsufficientScope => Rule::Scope,
         }
     }
@@ -219,8 +225,8 @@ impl Validator {
         };
         check_type(&header, &claims)?;
         self.check_issued_at(&claims)?;
-        check_binding(&claims)?;
-        Ok(principal(claims, header.kid))
+        let jkt = check_binding(&claims)?;
+        Ok(principal(claims, header.kid, jkt))
     }
 
     /// Why `jsonwebtoken` refused a token whose header passed [`read_header`].

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::issuer::Found;
 use super::{Args, Report, Status};
 use crate::auth::key_store::FixedKeys;
-use crate::auth::principal::require_scopes;
+use crate::auth::principal::{require_bearer, require_scopes};
 use crate::auth::validator::unix_now;
 use crate::auth::{AuthError, Policy, Reason, Rule, Validator};
 use crate::config::Settings;
@@ -164,8 +164,9 @@ async fn judge(
         0,
         Arc::new(Metrics::new()),
     );
+    // The token is judged as the gate judges one sent as Bearer.
     let verdict = match validator.verify(token).await {
-        Ok(p) => require_scopes(&p, &s.required_scopes),
+        Ok(p) => require_bearer(&p).and_then(|()| require_scopes(&p, &s.required_scopes)),
         Err(e) => Err(e),
     };
     match verdict {
@@ -295,7 +296,7 @@ fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
             &[DpopBound, SenderConstrained],
             shown.text("cnf"),
             "no cnf claim (a bearer token)",
-            "this server takes bearer tokens: turn off DPoP or certificate binding for this client",
+            "check judges the token as a Bearer token: pass a token without DPoP or certificate binding (a DPoP-bound token is accepted by the server with the DPoP scheme and a proof)",
         ),
         row(
             "scope holds MCP_REQUIRED_SCOPES",

@@ -145,6 +145,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "MCP_SSE_KEEPALIVE_SECS",
         "interval of keep-alive comments on event streams",
     ),
+    ("MCP_DPOP_MAX_AGE_SECS", "how old a DPoP proof's iat may be"),
+    (
+        "MCP_DPOP_REQUIRED",
+        "refuse Bearer tokens and take DPoP-bound tokens only (true or false)",
+    ),
+    (
+        "MCP_DPOP_REPLAY_CACHE_SIZE",
+        "most DPoP proofs remembered to refuse their replay",
+    ),
 ];
 
 /// The defaults that do not depend on other settings, by environment name: the first layer of
@@ -183,6 +192,9 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("MCP_RANKING_QUEUE_PER_CALLER", "16"),
     ("MCP_SSE_IDLE_SECS", "1800"),
     ("MCP_SSE_KEEPALIVE_SECS", "15"),
+    ("MCP_DPOP_MAX_AGE_SECS", "300"),
+    ("MCP_DPOP_REQUIRED", "false"),
+    ("MCP_DPOP_REPLAY_CACHE_SIZE", "200000"),
 ];
 
 /// The default of a setting, as it would be written.

@@ -56,6 +56,18 @@ pub struct Settings {
     /// Most requests in one JSON-RPC batch (`MCP_MAX_BATCH`).
     pub max_batch: usize,
     pub fair: FairSettings,
+    pub dpop: DpopSettings,
+}
+
+/// DPoP-bound tokens (RFC 9449) and their proofs.
+#[derive(Debug, Clone)]
+pub struct DpopSettings {
+    /// How old a proof's `iat` may be, beside the clock leeway.
+    pub max_age: Duration,
+    /// Whether Bearer tokens are refused, so only DPoP-bound tokens get in.
+    pub required: bool,
+    /// Most proofs remembered at once to refuse their replay.
+    pub replay_capacity: usize,
 }
 
 /// What one caller (`sub` and `azp`) may use: tool calls a minute and the ranking pool.
@@ -181,6 +193,12 @@ impl Settings {
             connections: r.connections()?,
             max_batch: r.integer("MCP_MAX_BATCH", 1, 1000)? as usize,
             fair: r.fair()?,
+            dpop: DpopSettings {
+                max_age: r.secs("MCP_DPOP_MAX_AGE_SECS", 1, 3600)?,
+                required: r.boolean("MCP_DPOP_REQUIRED")?,
+                replay_capacity: r.integer("MCP_DPOP_REPLAY_CACHE_SIZE", 1000, 10_000_000)?
+                    as usize,
+            },
         })
     }
 

@@ -60,6 +60,7 @@ pub struct Gauges {
     pub reloads_failed: u64,
     pub cache_hits: u64,
     pub cache_misses: u64,
+    pub dpop_proofs: usize,
 }
 
 /// Every metric the server exports, in four groups that register themselves.
@@ -90,6 +91,7 @@ struct Auth {
     jwks_age: Gauge<f64, AtomicU64>,
     jwks_keys: Gauge,
     token_cache_entries: Gauge,
+    dpop_proofs: Gauge,
 }
 
 /// What callers use: fair-use refusals, the ranking pool, the `/sse` streams.
@@ -152,6 +154,8 @@ impl Auth {
             Family::<CacheLabel, Counter>::default(),
         );
         let cache = |result| token_cache.get_or_create(&CacheLabel { result }).clone();
+        let dpop =
+            "DPoP proofs remembered to refuse their replay (at most MCP_DPOP_REPLAY_CACHE_SIZE)";
         let limited = "Tokens with an unknown key id refused without a JWKS fetch, because one such \
                        fetch ran less than MCP_JWKS_REFETCH_INTERVAL_SECS before";
         Auth {
@@ -183,6 +187,7 @@ impl Auth {
                 "Verified tokens remembered",
                 Gauge::default(),
             ),
+            dpop_proofs: add(r, "dpop_replay_entries", dpop, Gauge::default()),
         }
     }
 }
@@ -320,6 +325,7 @@ impl Metrics {
             .set(now.jwks_age.map_or(-1.0, |a| a.as_secs_f64()));
         self.auth.jwks_keys.set(now.jwks_keys as i64);
         self.auth.token_cache_entries.set(now.cached_tokens as i64);
+        self.auth.dpop_proofs.set(now.dpop_proofs as i64);
         self.usage.sse_sessions.set(now.sse_sessions as i64);
         self.usage.ranking.set(now.ranking as i64);
         self.usage.sse_queued_bytes.set(now.sse_queued_bytes as i64);

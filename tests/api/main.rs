@@ -7,6 +7,7 @@ mod check;
 mod clients;
 mod conformance;
 mod corpus;
+mod dpop;
 mod edge;
 mod fair;
 mod fuzz;

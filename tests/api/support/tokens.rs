@@ -179,3 +179,85 @@ pub fn token_with(keys: &Keys, edit: impl FnOnce(&mut Value)) -> String {
 pub fn token(keys: &Keys) -> String {
     token_with(keys, |_| {})
 }
+
+/// A client's DPoP key (ES256) and the proofs it signs (RFC 9449 §4).
+pub struct DpopKey {
+    key: EcdsaKeyPair,
+}
+
+impl DpopKey {
+    pub fn new() -> Self {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        DpopKey {
+            key: EcdsaKeyPair::from_pkcs8(
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                doc.as_ref(),
+                &rng,
+            )
+            .unwrap(),
+        }
+    }
+
+    /// The public key as a JWK, without `kid`, `alg` or `use`.
+    pub fn jwk(&self) -> Value {
+        let point = self.key.public_key().as_ref();
+        json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        })
+    }
+
+    /// The RFC 7638 thumbprint, computed here from the members in their canonical order.
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["x"].as_str().unwrap(),
+            jwk["y"].as_str().unwrap()
+        );
+        URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            canonical.as_bytes(),
+        ))
+    }
+
+    /// A valid access token bound to this key.
+    pub fn bound_token(&self, keys: &Keys) -> String {
+        let jkt = self.thumbprint();
+        token_with(keys, |c| c["cnf"] = json!({ "jkt": jkt }))
+    }
+
+    /// The header and claims of a fresh proof for `method` on `url` with `token`.
+    pub fn proof_parts(&self, method: &str, url: &str, token: &str) -> (Value, Value) {
+        let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk() });
+        let claims = json!({
+            "jti": format!("{:x}", rand_u64()),
+            "htm": method, "htu": url, "iat": now(), "ath": ath,
+        });
+        (header, claims)
+    }
+
+    /// A fresh, valid proof.
+    pub fn proof(&self, method: &str, url: &str, token: &str) -> String {
+        let (header, claims) = self.proof_parts(method, url, token);
+        self.sign(&header, &claims)
+    }
+
+    /// Signs any header and claims with this key.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        mint(header, claims, &Signer::Ec(&self.key))
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    ring::rand::SecureRandom::fill(&SystemRandom::new(), &mut bytes).unwrap();
+    u64::from_le_bytes(bytes)
+}

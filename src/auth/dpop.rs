@@ -1,0 +1,385 @@
+//! DPoP (RFC 9449): the proof a client sends beside a DPoP-bound access token
+//! (`Authorization: DPoP <token>` and a `DPoP` header), checked on every request. The token may
+//! come from the verified-token cache; its proof never does.
+//!
+//! A proof is accepted when, in this order (§4.3), each failure with a reason of its own:
+//!
+//! 1. form: one compact JWS of at most 8 KiB, header `typ` `dpop+jwt`, claims `jti` (at most
+//!    256 bytes), `htm`, `htu`, `iat` and `ath` present and of their types (`dpop_proof`);
+//! 2. key: `alg` one of the asymmetric algorithms tokens may use, `jwk` a public key fit for it,
+//!    with no private or symmetric member (`dpop_key`);
+//! 3. the signature by that `jwk` (`dpop_signature`);
+//! 4. `htm` equal to the request's method (`dpop_method`);
+//! 5. `htu` without query or fragment, equal to the request's public URL, `MCP_SERVER_URL` and
+//!    the path, after the normalisation of RFC 3986 §6.2.2 and §6.2.3 (`dpop_url`);
+//! 6. `iat` no older than `MCP_DPOP_MAX_AGE_SECS` and not in the future, each with
+//!    `MCP_CLOCK_LEEWAY_SECS` (`dpop_stale`);
+//! 7. `ath` equal to base64url(SHA-256(token)) (`dpop_ath`);
+//! 8. the RFC 7638 thumbprint of the `jwk` equal to the token's `cnf.jkt` (`dpop_thumbprint`);
+//! 9. `jti` not seen before from that key within the window (`dpop_replayed`).
+//!
+//! The replay check comes last, so a proof that fails another rule takes no room in the replay
+//! cache. The cache is bounded in entries of fixed size (`MCP_DPOP_REPLAY_CACHE_SIZE`); when
+//! it is full of proofs still inside their window, new proofs are refused with 503 rather than
+//! forgotten, because forgetting one would let it be replayed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::error::{AuthError, Reason};
+use super::jwk::{Alg, proof_key};
+use super::validator::unix_now;
+
+/// Longest proof accepted, before any parsing.
+pub const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// Longest `jti` accepted.
+pub const MAX_JTI_BYTES: usize = 256;
+
+/// How proofs are judged, from the configuration.
+#[derive(Debug, Clone)]
+pub struct ProofPolicy {
+    /// The public origin requests are addressed to (`MCP_SERVER_URL`).
+    pub server_url: String,
+    /// How old a proof's `iat` may be (`MCP_DPOP_MAX_AGE_SECS`).
+    pub max_age: Duration,
+    pub leeway: Duration,
+    /// Most proofs remembered at once (`MCP_DPOP_REPLAY_CACHE_SIZE`).
+    pub replay_capacity: usize,
+}
+
+/// One request's proof and what it is held against.
+pub struct Presented<'a> {
+    pub proof: &'a str,
+    pub method: &'a str,
+    /// The request's path, as sent (no query).
+    pub path: &'a str,
+    pub token: &'a str,
+    /// The token's `cnf.jkt`.
+    pub jkt: &'a str,
+}
+
+/// Checks DPoP proofs and remembers the ones accepted, for as long as they could be replayed.
+pub struct Proofs {
+    policy: ProofPolicy,
+    seen: Replay,
+}
+
+#[derive(Deserialize)]
+struct ProofHeader {
+    typ: Option<String>,
+    alg: Option<String>,
+    jwk: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    ath: Option<String>,
+}
+
+fn refuse(reason: Reason, detail: impl Into<String>) -> AuthError {
+    AuthError::invalid(reason, detail)
+}
+
+impl Proofs {
+    pub fn new(policy: ProofPolicy) -> Self {
+        Proofs {
+            seen: Replay::new(policy.replay_capacity),
+            policy,
+        }
+    }
+
+    /// Proofs remembered now, for `/metrics`.
+    pub fn remembered(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Accepts the proof, or says which rule it broke.
+    pub fn check(&self, p: &Presented) -> Result<(), AuthError> {
+        let (header, claims, signed, signature) = read(p.proof)?;
+        let alg_name = header.alg.unwrap_or_default();
+        let alg = Alg::from_name(&alg_name).ok_or_else(|| {
+            refuse(
+                Reason::DpopKey,
+                format!("alg {alg_name:?} is not an accepted asymmetric algorithm"),
+            )
+        })?;
+        let jwk = header
+            .jwk
+            .ok_or_else(|| refuse(Reason::DpopProof, "the proof header has no jwk"))?;
+        let (key, thumbprint) = proof_key(&jwk, alg).map_err(|e| refuse(Reason::DpopKey, e))?;
+        let verified = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg.jwt())
+            .unwrap_or(false);
+        if !verified {
+            return Err(refuse(
+                Reason::DpopSignature,
+                "the proof's signature does not verify with its jwk",
+            ));
+        }
+        if claims.htm != p.method {
+            return Err(refuse(
+                Reason::DpopMethod,
+                format!("htm {:?} is not the method {}", claims.htm, p.method),
+            ));
+        }
+        self.check_url(&claims.htu, p.path)?;
+        self.check_age(claims.iat)?;
+        let ath = URL_SAFE_NO_PAD
+            .encode(ring::digest::digest(&ring::digest::SHA256, p.token.as_bytes()).as_ref());
+        if claims.ath != ath {
+            return Err(refuse(
+                Reason::DpopAth,
+                "ath is not the SHA-256 of this access token",
+            ));
+        }
+        if thumbprint != p.jkt {
+            return Err(refuse(
+                Reason::DpopThumbprint,
+                format!(
+                    "the proof's key (thumbprint {thumbprint}) is not the key the token is bound to ({})",
+                    p.jkt
+                ),
+            ));
+        }
+        let until = claims.iat + self.window();
+        self.seen.insert(&thumbprint, &claims.jti, until)
+    }
+
+    /// How long after its `iat` a proof stays acceptable.
+    fn window(&self) -> i64 {
+        (self.policy.max_age + self.policy.leeway).as_secs() as i64
+    }
+
+    fn check_url(&self, htu: &str, path: &str) -> Result<(), AuthError> {
+        let wrong = |why: String| refuse(Reason::DpopUrl, why);
+        let sent = Url::parse(htu).map_err(|e| wrong(format!("htu {htu:?} is not a URL ({e})")))?;
+        if sent.query().is_some() || sent.fragment().is_some() {
+            return Err(wrong(format!(
+                "htu {htu:?} has a query or fragment; send the URL without them"
+            )));
+        }
+        let expected = Url::parse(&format!("{}{path}", self.policy.server_url))
+            .map_err(|e| wrong(format!("the request's URL cannot be formed ({e})")))?;
+        let same = sent.scheme() == expected.scheme()
+            && sent.host_str() == expected.host_str()
+            && sent.port_or_known_default() == expected.port_or_known_default()
+            && sent.path() == expected.path();
+        if !same {
+            return Err(wrong(format!(
+                "htu {htu:?} is not the URL of this request, {expected}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_age(&self, iat: i64) -> Result<(), AuthError> {
+        let now = unix_now();
+        let leeway = self.policy.leeway.as_secs() as i64;
+        if iat > now + leeway {
+            return Err(refuse(
+                Reason::DpopStale,
+                format!("iat is {} s in the future", iat - now),
+            ));
+        }
+        if now - iat > self.window() {
+            return Err(refuse(
+                Reason::DpopStale,
+                format!(
+                    "the proof is {} s old; make a fresh proof for each request",
+                    now - iat
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A proof's claims once the form is checked.
+struct Claims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: i64,
+    ath: String,
+}
+
+/// Reads a proof's form (rule 1): its header, its claims, the signed part and the signature.
+fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
+    let malformed = |why: &str| refuse(Reason::DpopProof, why);
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(malformed("the proof is longer than 8 KiB"));
+    }
+    let mut parts = proof.split('.');
+    let (Some(h), Some(c), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("the proof is not a compact JWS of three parts"));
+    };
+    let json = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+            .ok_or_else(|| malformed("a part of the proof is not base64url"))
+    };
+    let header: ProofHeader = serde_json::from_slice(&json(h)?)
+        .map_err(|_| malformed("the proof header is not a JSON object of the expected members"))?;
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+    {
+        return Err(malformed("the proof's typ is not dpop+jwt"));
+    }
+    let claims: ProofClaims = serde_json::from_slice(&json(c)?).map_err(|_| {
+        malformed("the proof's claims are not a JSON object of the expected members")
+    })?;
+    let (Some(jti), Some(htm), Some(htu), Some(iat), Some(ath)) =
+        (claims.jti, claims.htm, claims.htu, claims.iat, claims.ath)
+    else {
+        return Err(malformed(
+            "the proof lacks one of jti, htm, htu, iat and ath",
+        ));
+    };
+    if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
+        return Err(malformed(
+            "the proof's jti is empty or longer than 256 bytes",
+        ));
+    }
+    let signed = &proof[..h.len() + 1 + c.len()];
+    Ok((
+        header,
+        Claims {
+            jti,
+            htm,
+            htu,
+            iat,
+            ath,
+        },
+        signed,
+        signature,
+    ))
+}
+
+/// The proofs accepted and still inside their window: a digest of the key and `jti`, with the
+/// time the proof goes stale. Split in shards so callers rarely wait on one lock.
+struct Replay {
+    shards: Vec<Mutex<HashMap<[u8; 16], i64>>>,
+    per_shard: usize,
+    len: AtomicUsize,
+}
+
+const SHARDS: usize = 16;
+
+/// What the replay cache keeps of a proof: 128 bits of SHA-256 over its key's thumbprint and
+/// its `jti`.
+fn key_of(jkt: &str, jti: &str) -> [u8; 16] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(jkt.as_bytes());
+    ctx.update(&[0]);
+    ctx.update(jti.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&ctx.finish().as_ref()[..16]);
+    key
+}
+
+fn shard_of(key: &[u8; 16]) -> usize {
+    key[0] as usize % SHARDS
+}
+
+impl Replay {
+    fn new(capacity: usize) -> Self {
+        Replay {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Remembers a proof until `until`; refuses it if it was seen, and refuses to take it
+    /// (without remembering) when the shard is full of proofs that could still be replayed.
+    fn insert(&self, jkt: &str, jti: &str, until: i64) -> Result<(), AuthError> {
+        let key = key_of(jkt, jti);
+        let mut seen = self.shards[shard_of(&key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = unix_now();
+        if seen.get(&key).is_some_and(|stale| *stale >= now) {
+            return Err(refuse(
+                Reason::DpopReplayed,
+                "this proof's jti was used before; make a fresh proof for each request",
+            ));
+        }
+        if seen.len() >= self.per_shard {
+            let before = seen.len();
+            seen.retain(|_, stale| *stale >= now);
+            self.len.fetch_sub(before - seen.len(), Ordering::Relaxed);
+            if seen.len() >= self.per_shard {
+                return Err(AuthError::Overloaded(
+                    "the server holds as many recent DPoP proofs as it can; retry in a few seconds",
+                ));
+            }
+        }
+        if seen.insert(key, until).is_none() {
+            self.len.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` jtis whose proofs of key "jkt" fall in shard `shard`.
+    fn jtis_in(shard: usize, count: usize) -> Vec<String> {
+        (0..)
+            .map(|i| format!("jti-{i}"))
+            .filter(|jti| shard_of(&key_of("jkt", jti)) == shard)
+            .take(count)
+            .collect()
+    }
+
+    #[test]
+    fn a_full_shard_refuses_new_proofs_rather_than_forget_live_ones() {
+        // One proof per shard.
+        let replay = Replay::new(SHARDS);
+        let now = unix_now();
+        let [first, second] = <[String; 2]>::try_from(jtis_in(3, 2)).unwrap();
+        replay.insert("jkt", &first, now + 60).unwrap();
+        let full = replay.insert("jkt", &second, now + 60);
+        assert!(matches!(full, Err(AuthError::Overloaded(_))), "{full:?}");
+        assert_eq!(replay.len(), 1, "a refused proof takes no room");
+        let again = replay.insert("jkt", &first, now + 60);
+        assert!(
+            matches!(&again, Err(e) if e.reason() == Some(Reason::DpopReplayed)),
+            "{again:?}"
+        );
+    }
+
+    #[test]
+    fn stale_proofs_are_swept_to_make_room() {
+        let replay = Replay::new(SHARDS);
+        let now = unix_now();
+        let [old, new] = <[String; 2]>::try_from(jtis_in(5, 2)).unwrap();
+        replay.insert("jkt", &old, now - 1).unwrap();
+        replay.insert("jkt", &new, now + 60).unwrap();
+        assert_eq!(replay.len(), 1);
+        // The swept proof is stale anyway: its iat is out of the window.
+        assert!(replay.insert("jkt", &old, now + 60).is_err());
+    }
+}
