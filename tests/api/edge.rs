@@ -257,3 +257,35 @@ async fn a_registration_shaped_as_chatgpt_sends_it_succeeds_and_its_login_yields
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dpop_client_gets_a_bound_token_and_searches_through_traefik_and_a_thief_cannot() {
+    let edge = Edge::start().await;
+    let token_url = edge.auth_url("/realms/mcp/protocol/openid-connect/token");
+    let url = edge.resource.clone();
+    let args: [&std::ffi::OsStr; 4] = [
+        token_url.as_ref(),
+        url.as_ref(),
+        "mcp-dpop-demo".as_ref(),
+        "dpop-demo-secret".as_ref(),
+    ];
+    let (report, _) = edge
+        .run_client("dpop_client.mjs", &args, Duration::from_secs(60))
+        .await;
+    assert_eq!(report["token_type"], "DPoP", "{report}");
+    assert_eq!(report["jkt_is_the_key"], true, "{report}");
+    assert_eq!(report["initialize"], 200, "{report}");
+    assert_eq!(report["tools_list"], 200, "{report}");
+    assert_eq!(report["search"], 200, "{report}");
+    assert!(report["search_hits"].as_u64().unwrap_or(0) > 0, "{report}");
+    for (attempt, error) in [
+        ("other_key", "DPoP error=\"invalid_dpop_proof\""),
+        ("replayed", "DPoP error=\"invalid_dpop_proof\""),
+        ("as_bearer", "Bearer error=\"invalid_token\""),
+    ] {
+        let answer = &report[attempt];
+        assert_eq!(answer["status"], 401, "{attempt}: {report}");
+        let challenge = answer["challenge"].as_str().unwrap_or_default();
+        assert!(challenge.starts_with(error), "{attempt}: {challenge}");
+    }
+}

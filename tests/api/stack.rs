@@ -520,7 +520,12 @@ fn setup_writes_fresh_url_safe_secrets_keeps_existing_ones_and_the_realm_imports
     let (ok, text) = run_setup(root);
     assert!(ok, "{text}");
     assert!(root.join("traefik/certs/local.crt").exists(), "{text}");
-    let names = ["KC_ADMIN_PASSWORD", "MCP_GATE_SECRET", "DEMO_PASSWORD"];
+    let names = [
+        "KC_ADMIN_PASSWORD",
+        "MCP_GATE_SECRET",
+        "DEMO_PASSWORD",
+        "MCP_DPOP_DEMO_SECRET",
+    ];
     let secrets: Vec<String> = names.iter().map(|n| env_value(root, n)).collect();
     for (name, secret) in names.iter().zip(&secrets) {
         assert!(secret.len() >= 32, "{name} is short: {secret}");
@@ -531,17 +536,24 @@ fn setup_writes_fresh_url_safe_secrets_keeps_existing_ones_and_the_realm_imports
             "{name} is not URL-safe: {secret}"
         );
     }
-    assert!(secrets[0] != secrets[1] && secrets[1] != secrets[2]);
+    let mut distinct = secrets.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), secrets.len(), "two secrets are the same");
 
     // Keycloak pastes ${VAR} into the file text before parsing it; the result must still parse.
     let mut text_of_realm = read("keycloak/realm-mcp.json");
-    for name in ["MCP_GATE_SECRET", "DEMO_PASSWORD"] {
+    for name in ["MCP_GATE_SECRET", "MCP_DPOP_DEMO_SECRET", "DEMO_PASSWORD"] {
         text_of_realm = text_of_realm.replace(&format!("${{{name}}}"), &env_value(root, name));
     }
     let imported: Value = serde_json::from_str(&text_of_realm).expect("the realm parses");
     assert_eq!(
         named(&imported["clients"], "clientId", "mcp-gate")["secret"],
         secrets[1].as_str()
+    );
+    assert_eq!(
+        named(&imported["clients"], "clientId", "mcp-dpop-demo")["secret"],
+        secrets[3].as_str()
     );
 
     // A second run keeps every value and the certificate authority.

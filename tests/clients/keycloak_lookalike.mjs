@@ -4,7 +4,10 @@
 // - OpenID discovery at the realm path and RFC 8414 metadata at /.well-known/oauth-authorization-server/realms/mcp;
 // - RS256 JWT access tokens for the MCP resource (RFC 8707 resource indicators) carrying Keycloak's
 //   claims: typ "Bearer", azp, scope with mcp:tools, realm_access.roles, groups, preferred_username;
-// - the confidential client mcp-gate (client credentials), dynamic registration, and
+// - the confidential client mcp-gate (client credentials) and the file's confidential clients whose
+//   tokens are DPoP-bound (`dpop.bound.access.tokens`, e.g. mcp-dpop-demo, secret DPOP_DEMO_SECRET):
+//   their token requests must carry a DPoP proof, and their tokens carry cnf.jkt (RFC 9449);
+// - dynamic registration, and
 //   authorization code with PKCE S256 required, with a login form (any password) for alice and bob;
 // - read from the realm file (REALM_FILE), as Keycloak 26.8 does with it: `scopes_supported` lists
 //   every openid-connect client scope not marked `include.in.openid.provider.metadata: false`, plus
@@ -27,6 +30,7 @@ const port = Number(process.env.PORT);
 const issuer = process.env.ISSUER;
 const resource = process.env.RESOURCE;
 const gateSecret = process.env.GATE_SECRET ?? "gate-secret";
+const dpopSecret = process.env.DPOP_DEMO_SECRET ?? "dpop-demo-secret";
 if (!port || !issuer || !resource || !process.env.REALM_FILE) {
   console.error("keycloak_lookalike: set PORT, ISSUER, RESOURCE and REALM_FILE");
   process.exit(2);
@@ -62,6 +66,11 @@ const webOrigins = new Map(
   ]),
 );
 
+// The file's confidential service-account clients that require DPoP-bound tokens.
+const dpopClients = realm.clients.filter(
+  (c) => c.serviceAccountsEnabled && c.attributes?.["dpop.bound.access.tokens"] === "true",
+);
+
 const { privateKey } = await generateKeyPair("RS256", { extractable: true });
 const signing = { ...(await exportJWK(privateKey)), kid: "lookalike-rs256", use: "sig", alg: "RS256" };
 
@@ -76,6 +85,15 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       scope: "mcp:tools",
     },
+    ...dpopClients.map((c) => ({
+      client_id: c.clientId,
+      client_secret: dpopSecret,
+      grant_types: ["client_credentials"],
+      response_types: [],
+      redirect_uris: [],
+      scope: "mcp:tools",
+      dpop_bound_access_tokens: true,
+    })),
     ...realmClients.map((c) => ({
       client_id: c.clientId,
       token_endpoint_auth_method: "none",
@@ -107,6 +125,7 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: true },
     registration: { enabled: true },
     clientCredentials: { enabled: true },
+    dPoP: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
     resourceIndicators: {

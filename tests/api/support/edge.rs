@@ -208,6 +208,7 @@ async fn start_idp(port: u16, issuer: &str, resource: &str, log: &Path) -> tokio
         .env("ISSUER", issuer)
         .env("RESOURCE", resource)
         .env("GATE_SECRET", "gate-secret")
+        .env("DPOP_DEMO_SECRET", "dpop-demo-secret")
         .env("REALM_FILE", repo("keycloak/realm-mcp.json"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
