@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, Method, Uri};
 use super::challenge::{AuthRejection, Challenges};
 use super::dpop::{Presented, Proofs};
 use super::error::{AuthError, Reason};
-use super::principal::{Principal, require_bearer, require_scopes};
+use super::principal::{Principal, Scheme, require_binding, require_scopes};
 use super::validator::Validator;
 use crate::telemetry::Metrics;
 
@@ -31,12 +31,6 @@ pub struct Gate {
     dpop_required: bool,
     challenges: Arc<Challenges>,
     metrics: Arc<Metrics>,
-}
-
-/// The two ways a token may be presented.
-enum Scheme {
-    Bearer,
-    Dpop,
 }
 
 impl Gate {
@@ -121,38 +115,23 @@ impl Gate {
                 AuthError::invalid(Reason::Malformed, "empty or non-ASCII access token")
             })?;
         let principal = self.validator.validate(token).await?;
-        match scheme {
-            Scheme::Bearer => {
-                require_bearer(&principal)?;
-                if self.dpop_required {
-                    return Err(AuthError::invalid(
-                        Reason::DpopRequired,
-                        "a Bearer token where MCP_DPOP_REQUIRED asks for DPoP",
-                    ));
-                }
-            }
-            Scheme::Dpop => self.check_proof(method, headers, uri, token, &principal)?,
-        }
+        require_binding(scheme, &principal, self.dpop_required, |jkt| {
+            self.check_proof(method, headers, uri, token, jkt)
+        })?;
         require_scopes(&principal, &self.required_scopes)?;
         Ok(principal)
     }
 
-    /// The binding of a token sent with the DPoP scheme: it must be DPoP-bound, and the one
-    /// `DPoP` header must hold a valid proof of the key it is bound to.
+    /// The proof of a DPoP-bound token: the one `DPoP` header must hold a valid proof of the key
+    /// the token is bound to.
     fn check_proof(
         &self,
         method: &Method,
         headers: &HeaderMap,
         uri: &Uri,
         token: &str,
-        principal: &Principal,
+        jkt: &str,
     ) -> Result<(), AuthError> {
-        let jkt = principal.jkt.as_deref().ok_or_else(|| {
-            AuthError::invalid(
-                Reason::DpopNotBound,
-                "the DPoP scheme with a token without cnf.jkt",
-            )
-        })?;
         let mut proofs = headers.get_all("dpop").iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
             return Err(AuthError::invalid(

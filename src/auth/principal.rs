@@ -79,15 +79,39 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     }
 }
 
-/// The binding rule for a token sent as `Bearer`: a DPoP-bound token is useless to a thief only
-/// if its proof is checked, so it must come with the DPoP scheme and a proof.
-pub fn require_bearer(principal: &Principal) -> Result<(), AuthError> {
-    match principal.jkt {
-        Some(_) => Err(AuthError::invalid(
-            super::error::Reason::DpopBound,
+/// How a token was presented: `Authorization: Bearer` or `Authorization: DPoP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The binding rule, for the gate and `check` alike. A DPoP-bound token is useless to a thief
+/// only if its proof is checked, so one sent as `Bearer` is refused, and with `dpop_required`
+/// (`MCP_DPOP_REQUIRED`) every Bearer token is. A token sent as `DPoP` must be DPoP-bound, and
+/// `proof` must accept the request's proof of the key it is bound to (its `cnf.jkt`).
+pub fn require_binding(
+    scheme: Scheme,
+    principal: &Principal,
+    dpop_required: bool,
+    proof: impl FnOnce(&str) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    use super::error::Reason;
+    match (scheme, principal.jkt.as_deref()) {
+        (Scheme::Bearer, Some(_)) => Err(AuthError::invalid(
+            Reason::DpopBound,
             "the token is DPoP-bound (cnf.jkt) and was sent as a Bearer token",
         )),
-        None => Ok(()),
+        (Scheme::Bearer, None) if dpop_required => Err(AuthError::invalid(
+            Reason::DpopRequired,
+            "a Bearer token where MCP_DPOP_REQUIRED asks for DPoP",
+        )),
+        (Scheme::Bearer, None) => Ok(()),
+        (Scheme::Dpop, None) => Err(AuthError::invalid(
+            Reason::DpopNotBound,
+            "the DPoP scheme with a token without cnf.jkt",
+        )),
+        (Scheme::Dpop, Some(jkt)) => proof(jkt),
     }
 }
 

@@ -15,7 +15,7 @@
 //! 4. lifetime, issuer and audience: `iat` not in the future (ours), then the crate's checks;
 //! 5. binding: no `cnf` but a DPoP key thumbprint (`cnf.jkt`), which the gate holds each
 //!    request's proof against (`super::dpop`); a token sent as Bearer must not be DPoP-bound
-//!    ([`super::principal::require_bearer`]).
+//!    ([`super::principal::require_binding`]).
 //!
 //! Claims are read into a typed struct, so duplicate members, an `iss` that is not one string or
 //! an `aud` that is not a string or an array of strings make the token malformed.

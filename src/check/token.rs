@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::issuer::Found;
 use super::{Args, Report, Status};
 use crate::auth::key_store::FixedKeys;
-use crate::auth::principal::{require_bearer, require_scopes};
+use crate::auth::principal::{Scheme, require_binding, require_scopes};
 use crate::auth::validator::unix_now;
 use crate::auth::{AuthError, Policy, Reason, Rule, Validator};
 use crate::config::Settings;
@@ -166,7 +166,8 @@ async fn judge(
     );
     // The token is judged as the gate judges one sent as Bearer.
     let verdict = match validator.verify(token).await {
-        Ok(p) => require_bearer(&p).and_then(|()| require_scopes(&p, &s.required_scopes)),
+        Ok(p) => require_binding(Scheme::Bearer, &p, false, |_| Ok(()))
+            .and_then(|()| require_scopes(&p, &s.required_scopes)),
         Err(e) => Err(e),
     };
     match verdict {
