@@ -39,6 +39,10 @@ pub enum Command {
         /// The public MCP URL to probe, e.g. `https://mcp.example.com/mcp`.
         #[arg(long)]
         url: Option<String>,
+        /// Get a DPoP-bound token with a key check makes for itself, and call the server with
+        /// DPoP proofs (needs --client-id of a client with DPoP-bound tokens).
+        #[arg(long, conflicts_with = "token", requires = "client_id")]
+        dpop: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> ExitCode {
             client_id,
             client_secret,
             url,
+            dpop,
             format,
         } => {
             let args = crate::check::Args {
@@ -87,6 +92,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 client_id,
                 client_secret,
                 url,
+                dpop,
             };
             runtime.block_on(crate::commands::check_main(args, format == Format::Json))
         }

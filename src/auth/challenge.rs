@@ -216,10 +216,11 @@ pub struct AuthRejection {
     pub challenges: Arc<Challenges>,
 }
 
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
+impl AuthRejection {
+    /// The status, the challenge, the error code and the description of the answer.
+    fn parts(&self) -> (StatusCode, Option<HeaderValue>, &'static str, &str) {
         let c = &self.challenges;
-        let (status, challenge, code, description) = match &self.error {
+        match &self.error {
             AuthError::Missing => (
                 StatusCode::UNAUTHORIZED,
                 None,
@@ -260,7 +261,14 @@ impl IntoResponse for AuthRejection {
                 "temporarily_unavailable",
                 *why,
             ),
-        };
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let c = &self.challenges;
+        let (status, challenge, code, description) = self.parts();
         let body = serde_json::json!({ "error": code, "error_description": description });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();

@@ -6,7 +6,9 @@
 //! and on FAIL names the setting to change. The exit code is 0 only when nothing FAILs
 //! (docs/validation.md).
 
+mod dpop;
 mod issuer;
+mod obtain;
 mod server;
 mod token;
 
@@ -28,6 +30,8 @@ pub struct Args {
     pub client_secret: Option<String>,
     /// The public MCP URL to probe (gates C and D), e.g. `https://mcp.example.com/mcp`.
     pub url: Option<String>,
+    /// Get a DPoP-bound token with a key of check's own and use it with DPoP proofs (RFC 9449).
+    pub dpop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -195,9 +199,31 @@ impl Report {
 pub async fn run(settings: &Settings, args: &Args, client: &reqwest::Client) -> Report {
     let mut report = Report::default();
     let found = issuer::check(settings, client, &mut report).await;
-    let token = token::obtain(settings, args, found.as_ref(), client, &mut report).await;
+    let key = match args.dpop.then(dpop::ProofKey::new) {
+        Some(Ok(key)) => Some(key),
+        Some(Err(e)) => {
+            report.fail(
+                'B',
+                "DPoP key made",
+                e,
+                "a P-256 key",
+                "this machine cannot make keys",
+            );
+            return report;
+        }
+        None => None,
+    };
+    let token = obtain::token(
+        settings,
+        args,
+        found.as_ref(),
+        key.as_ref(),
+        client,
+        &mut report,
+    )
+    .await;
     match (&token, &found) {
-        (Some(t), Some(f)) => token::check(settings, t, f, &mut report).await,
+        (Some(t), Some(f)) => token::check(settings, t, f, key.as_ref(), &mut report).await,
         (Some(_), None) => report.skip(
             'B',
             "token checks",
@@ -210,7 +236,13 @@ pub async fn run(settings: &Settings, args: &Args, client: &reqwest::Client) -> 
         ),
     }
     match &args.url {
-        Some(url) => server::check(settings, url, token.as_deref(), client, &mut report).await,
+        Some(url) => {
+            let call = server::Caller {
+                token: token.as_deref(),
+                key: key.as_ref(),
+            };
+            server::check(settings, url, call, client, &mut report).await
+        }
         None => report.skip(
             'C',
             "served metadata and challenge",

@@ -8,14 +8,22 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::Report;
+use super::dpop::ProofKey;
 use crate::config::Settings;
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
+/// How gate D calls the server: with the token, and with `--dpop` the key it is bound to.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    pub token: Option<&'a str>,
+    pub key: Option<&'a ProofKey>,
+}
+
 pub async fn check(
     s: &Settings,
     url: &str,
-    token: Option<&str>,
+    caller: Caller<'_>,
     client: &reqwest::Client,
     r: &mut Report,
 ) {
@@ -29,7 +37,7 @@ pub async fn check(
         );
         return;
     };
-    challenge(url, client, r).await;
+    challenge(url, caller.key.is_some(), client, r).await;
     let path = parsed.path().trim_end_matches('/');
     let origin = parsed.origin().ascii_serialization();
     for (check, at) in [
@@ -44,8 +52,13 @@ pub async fn check(
     ] {
         metadata(s, url, check, &at, client, r).await;
     }
-    match token {
-        Some(t) => tools(url, t, client, r).await,
+    match caller.token {
+        Some(t) => {
+            tools(url, t, caller.key, client, r).await;
+            if caller.key.is_some() {
+                stolen(url, t, client, r).await;
+            }
+        }
         None => r.skip(
             'D',
             "tools/list",
@@ -54,7 +67,7 @@ pub async fn check(
     }
 }
 
-async fn challenge(url: &str, client: &reqwest::Client, r: &mut Report) {
+async fn challenge(url: &str, dpop: bool, client: &reqwest::Client, r: &mut Report) {
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let response = client
         .post(url)
@@ -63,20 +76,30 @@ async fn challenge(url: &str, client: &reqwest::Client, r: &mut Report) {
         .send()
         .await;
     let check = "challenge names the metadata";
-    let expected = "401 with WWW-Authenticate: Bearer resource_metadata=\"…\"";
+    let expected = "401 with WWW-Authenticate: Bearer (or DPoP) resource_metadata=\"…\"";
     match response {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            let header = resp
+            let headers: Vec<String> = resp
                 .headers()
-                .get("www-authenticate")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
-            let ok = status == 401
-                && header.starts_with("Bearer")
-                && header.contains("resource_metadata=\"");
-            r.expect('C', check, ok, format!("{status} {header}"), expected,
+                .get_all("www-authenticate")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect();
+            let names_metadata = |scheme: &str| {
+                headers
+                    .iter()
+                    .any(|h| h.starts_with(scheme) && h.contains("resource_metadata=\""))
+            };
+            let ok = status == 401 && (names_metadata("Bearer ") || names_metadata("DPoP "));
+            let shown = format!("{status} {}", headers.join(" | "));
+            if dpop {
+                r.expect('C', "challenge offers DPoP", status == 401 && names_metadata("DPoP "), shown.clone(),
+                    "401 with WWW-Authenticate: DPoP algs=\"…\" resource_metadata=\"…\"",
+                    "the server in front of this URL does not offer DPoP: run a server version with DPoP support");
+            }
+            r.expect('C', check, ok, shown, expected,
                 "the URL must reach this server's /mcp (through the proxy) and nothing in front may swallow WWW-Authenticate");
         }
         Err(e) => r.fail(
@@ -131,11 +154,22 @@ async fn metadata(
         "MCP_RESOURCE (or MCP_SERVER_URL) must be exactly the URL clients connect to, and KC_ISSUER the issuer");
 }
 
-async fn tools(url: &str, token: &str, client: &reqwest::Client, r: &mut Report) {
+async fn tools(
+    url: &str,
+    token: &str,
+    key: Option<&ProofKey>,
+    client: &reqwest::Client,
+    r: &mut Report,
+) {
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let response = client
-        .post(url)
-        .bearer_auth(token)
+    let request = match key {
+        Some(key) => client
+            .post(url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("POST", url, Some(token), None)),
+        None => client.post(url).bearer_auth(token),
+    };
+    let response = request
         .header("accept", ACCEPT)
         .header("mcp-protocol-version", "2025-11-25")
         .json(&list)
@@ -178,6 +212,42 @@ async fn tools(url: &str, token: &str, client: &reqwest::Client, r: &mut Report)
     );
     for expected in crate::tools::TOOLS {
         tool_contract(expected.definition(), &tools, r);
+    }
+}
+
+/// With `--dpop`: the DPoP-bound token sent as a Bearer token, as a thief without the key
+/// would send it, must be refused.
+async fn stolen(url: &str, token: &str, client: &reqwest::Client, r: &mut Report) {
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", ACCEPT)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&list)
+        .send()
+        .await;
+    let check = "the token without its key is refused";
+    let expected = "401: the token is DPoP-bound and was sent as Bearer";
+    match response {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let header = resp
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            r.expect('D', check, status == 401 && header.contains("DPoP-bound"), format!("{status} {header}"), expected,
+                "the server let a DPoP-bound token in without its proof: a stolen token would work there");
+        }
+        Err(e) => r.fail(
+            'D',
+            check,
+            super::describe(e),
+            expected,
+            "the URL must be reachable",
+        ),
     }
 }
 

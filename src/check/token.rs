@@ -1,7 +1,6 @@
-//! Gate B: a real access token. It is taken from `--token`, or fetched from the token endpoint
-//! with `--client-id`/`--client-secret` (client credentials, asking for `MCP_REQUIRED_SCOPES`
-//! and `resource=MCP_RESOURCE`), then judged by the server's own validator and scope rule
-//! ([`crate::auth::Validator::verify`]), shown one line per rule.
+//! Gate B: a real access token (from `super::obtain`), judged by the server's own validator,
+//! binding rule, proof checker and scope rule ([`crate::auth::Validator::verify`]), shown one
+//! line per rule.
 
 use std::sync::Arc;
 
@@ -9,8 +8,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use super::dpop::ProofKey;
 use super::issuer::Found;
-use super::{Args, Report, Status};
+use super::{Report, Status};
+use crate::auth::dpop::{Presented, ProofPolicy, Proofs};
 use crate::auth::key_store::FixedKeys;
 use crate::auth::principal::{Scheme, require_binding, require_scopes};
 use crate::auth::validator::unix_now;
@@ -18,120 +19,18 @@ use crate::auth::{AuthError, Policy, Reason, Rule, Validator};
 use crate::config::Settings;
 use crate::telemetry::Metrics;
 
-/// The token to check, or `None` (with a line saying why) when there is none.
-pub async fn obtain(
-    s: &Settings,
-    args: &Args,
-    found: Option<&Found>,
-    client: &reqwest::Client,
-    r: &mut Report,
-) -> Option<String> {
-    if let Some(t) = &args.token {
-        return Some(t.trim().to_owned());
-    }
-    let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
-        if args.client_id.is_some() {
-            r.fail(
-                'B',
-                "token obtained",
-                "--client-id without a secret",
-                "--client-secret (or MCP_CHECK_CLIENT_SECRET)",
-                "pass the client's secret",
-            );
-        }
-        return None;
-    };
-    let Some(endpoint) = found.and_then(|f| f.metadata["token_endpoint"].as_str()) else {
-        r.fail(
-            'B',
-            "token obtained",
-            "no token endpoint",
-            "discovery's token_endpoint",
-            "fix gate A first",
-        );
-        return None;
-    };
-    let body = request(s, id, secret, endpoint, client, r).await?;
-    match body["access_token"].as_str() {
-        Some(t) => {
-            r.pass(
-                'B',
-                "token obtained",
-                format!("client credentials of {id} at {endpoint}"),
-                "an access token",
-            );
-            Some(t.to_owned())
-        }
-        None => {
-            r.fail(
-                'B',
-                "token obtained",
-                "no access_token in the answer",
-                "an access token",
-                "check the client's settings",
-            );
-            None
-        }
-    }
-}
-
-/// Asks the token endpoint for a token by client credentials; the answer's JSON, or `None` after
-/// a FAIL line.
-async fn request(
-    s: &Settings,
-    id: &str,
-    secret: &str,
-    endpoint: &str,
-    client: &reqwest::Client,
-    r: &mut Report,
-) -> Option<Value> {
-    let scope = s.required_scopes.join(" ");
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("scope", scope.as_str()),
-        ("resource", s.resource.as_str()),
-    ];
-    let response = client
-        .post(endpoint)
-        .basic_auth(id, Some(secret))
-        .form(&form)
-        .send()
-        .await;
-    let body: Value = match response {
-        Ok(resp) => {
-            let status = resp.status();
-            let body = super::json_body(resp).await;
-            if !status.is_success() {
-                let why = body["error_description"]
-                    .as_str()
-                    .or(body["error"].as_str())
-                    .unwrap_or("no error given");
-                r.fail('B', "token obtained", format!("HTTP {status}: {why}"), format!("an access token for client {id}"),
-                    "the client must exist, be confidential with client credentials enabled, and the secret must match");
-                return None;
-            }
-            body
-        }
-        Err(e) => {
-            r.fail(
-                'B',
-                "token obtained",
-                super::describe(e),
-                format!("an answer from {endpoint}"),
-                "the token endpoint must be reachable from here",
-            );
-            return None;
-        }
-    };
-    Some(body)
-}
-
 /// Judges `token` once with the server's own validator (over the keys gate A read) and the
 /// server's scope rule, then shows one line per rule: the rule the token broke fails, the rules
 /// the validator applies before it pass, and the ones after it are skipped, because the server
 /// stops at the first failure too.
-pub async fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
-    let refused = match judge(s, token, found).await {
+pub async fn check(
+    s: &Settings,
+    token: &str,
+    found: &Found,
+    key: Option<&ProofKey>,
+    r: &mut Report,
+) {
+    let refused = match judge(s, token, found, key).await {
         Ok(refused) => refused,
         Err(detail) => {
             r.fail(
@@ -145,7 +44,7 @@ pub async fn check(s: &Settings, token: &str, found: &Found, r: &mut Report) {
         }
     };
     let shown = Shown::read(token);
-    for row in rows(s, &shown) {
+    for row in rows(s, &shown, key.is_some()) {
         show(r, refused.as_ref(), row);
     }
 }
@@ -156,6 +55,7 @@ async fn judge(
     s: &Settings,
     token: &str,
     found: &Found,
+    key: Option<&ProofKey>,
 ) -> Result<Option<(Reason, String)>, String> {
     let keys = FixedKeys::new(found.keys.keys.clone());
     let validator = Validator::new(
@@ -164,9 +64,15 @@ async fn judge(
         0,
         Arc::new(Metrics::new()),
     );
-    // The token is judged as the gate judges one sent as Bearer.
+    // The token is judged as the gate judges one sent as Bearer, or with --dpop as one sent
+    // as DPoP with a proof of check's key, by the server's own proof checker.
+    let scheme = if key.is_some() {
+        Scheme::Dpop
+    } else {
+        Scheme::Bearer
+    };
     let verdict = match validator.verify(token).await {
-        Ok(p) => require_binding(Scheme::Bearer, &p, false, |_| Ok(()))
+        Ok(p) => require_binding(scheme, &p, false, |jkt| prove(s, token, jkt, key))
             .and_then(|()| require_scopes(&p, &s.required_scopes)),
         Err(e) => Err(e),
     };
@@ -177,6 +83,30 @@ async fn judge(
             None => Err(detail(&e)),
         },
     }
+}
+
+/// Runs the server's proof checker over a proof of check's key for a request to
+/// `MCP_RESOURCE`, as the gate would for that request.
+fn prove(s: &Settings, token: &str, jkt: &str, key: Option<&ProofKey>) -> Result<(), AuthError> {
+    let Some(key) = key else {
+        return Ok(());
+    };
+    let proofs = Proofs::new(ProofPolicy {
+        server_url: s.server_url.clone(),
+        max_age: s.dpop.max_age,
+        leeway: s.leeway,
+        replay_capacity: 1000,
+    });
+    let path = url::Url::parse(&s.resource)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    proofs.check(&Presented {
+        proof: &key.proof("POST", &s.resource, Some(token), None),
+        method: "POST",
+        path: &path,
+        token,
+        jkt,
+    })
 }
 
 /// One rule as gate B shows it: the reasons that break it, the token's value, what the rule
@@ -234,7 +164,7 @@ fn show(r: &mut Report, refused: Option<&(Reason, String)>, row: Row) {
 }
 
 /// Every rule of the validator, in the order it applies them.
-fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
+fn rows(s: &Settings, shown: &Shown, dpop: bool) -> Vec<Row> {
     use Reason::*;
     let row = |check, reasons, actual, expected: &str, hint: &str| Row {
         check,
@@ -243,7 +173,7 @@ fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
         expected: expected.to_owned(),
         hint: hint.to_owned(),
     };
-    vec![
+    let mut rows = vec![
         row(
             "token is a signed JWT",
             &[Malformed],
@@ -292,13 +222,7 @@ fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
                 s.audiences[0]
             ),
         ),
-        row(
-            "token is not sender-constrained",
-            &[DpopBound, SenderConstrained],
-            shown.text("cnf"),
-            "no cnf claim (a bearer token)",
-            "check judges the token as a Bearer token: pass a token without DPoP or certificate binding (a DPoP-bound token is accepted by the server with the DPoP scheme and a proof)",
-        ),
+        binding(shown, dpop),
         row(
             "scope holds MCP_REQUIRED_SCOPES",
             &[InsufficientScope],
@@ -306,7 +230,56 @@ fn rows(s: &Settings, shown: &Shown) -> Vec<Row> {
             &format!("contains {}", s.required_scopes.join(" ")),
             "the client must get the required scope(s): make `mcp:tools` a default client scope (docs/keycloak.md) or change MCP_REQUIRED_SCOPES",
         ),
-    ]
+    ];
+    if dpop {
+        // The proof rule comes after the binding rule and before the scopes, as in the gate.
+        rows.insert(rows.len() - 1, proof(shown));
+    }
+    rows
+}
+
+/// With `--dpop`, the proof rule's row: the server's proof checker over a proof of check's key.
+fn proof(shown: &Shown) -> Row {
+    use Reason::*;
+    Row {
+        check: "DPoP proof of check's key accepted",
+        reasons: &[
+            DpopThumbprint,
+            DpopProof,
+            DpopKey,
+            DpopSignature,
+            DpopMethod,
+            DpopUrl,
+            DpopStale,
+            DpopAth,
+            DpopReplayed,
+        ],
+        actual: shown.text("cnf"),
+        expected: "the server's proof checker accepts a fresh proof of check's key for MCP_RESOURCE".into(),
+        hint: "the token must be bound to the key of the proof that came with its request (the authorization server must put that key's thumbprint in cnf.jkt), and MCP_SERVER_URL with the resource's path must be the URL clients use".into(),
+    }
+}
+
+/// The binding rule's row: a Bearer token must be unbound; with `--dpop` the token must be
+/// bound to check's key.
+fn binding(shown: &Shown, dpop: bool) -> Row {
+    use Reason::*;
+    if dpop {
+        return Row {
+            check: "token is DPoP-bound",
+            reasons: &[DpopNotBound, SenderConstrained],
+            actual: shown.text("cnf"),
+            expected: "cnf.jkt, the thumbprint of the key of the token request's proof".into(),
+            hint: "the client must have DPoP-bound tokens on (Keycloak: dpop.bound.access.tokens, docs/keycloak.md), and the token must come from check --dpop's own request".into(),
+        };
+    }
+    Row {
+        check: "token is not sender-constrained",
+        reasons: &[DpopBound, SenderConstrained],
+        actual: shown.text("cnf"),
+        expected: "no cnf claim (a bearer token)".into(),
+        hint: "check judges the token as a Bearer token: pass a token without DPoP or certificate binding, or use --dpop with --client-id for a DPoP client".into(),
+    }
 }
 
 /// What a refusal says, without the reason label in front.

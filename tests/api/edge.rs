@@ -128,6 +128,20 @@ async fn check_stack(
     edge: &Edge,
     overrides: &[(&str, &str)],
 ) -> mcp_resource_server::check::Report {
+    let args = mcp_resource_server::check::Args {
+        client_id: Some("mcp-gate".into()),
+        client_secret: Some("gate-secret".into()),
+        url: Some(edge.resource.clone()),
+        ..Default::default()
+    };
+    check_stack_with(edge, overrides, args).await
+}
+
+async fn check_stack_with(
+    edge: &Edge,
+    overrides: &[(&str, &str)],
+    args: mcp_resource_server::check::Args,
+) -> mcp_resource_server::check::Report {
     let mut env: std::collections::HashMap<String, String> = [
         ("MCP_SERVER_URL", edge.mcp_url("")),
         ("KC_ISSUER", edge.issuer.clone()),
@@ -143,12 +157,6 @@ async fn check_stack(
         env.insert(k.to_string(), v.to_string());
     }
     let settings = crate::support::settings(&env);
-    let args = mcp_resource_server::check::Args {
-        client_id: Some("mcp-gate".into()),
-        client_secret: Some("gate-secret".into()),
-        url: Some(edge.resource.clone()),
-        ..Default::default()
-    };
     mcp_resource_server::check::run(&settings, &args, &edge.client).await
 }
 
@@ -288,4 +296,33 @@ async fn a_dpop_client_gets_a_bound_token_and_searches_through_traefik_and_a_thi
         let challenge = answer["challenge"].as_str().unwrap_or_default();
         assert!(challenge.starts_with(error), "{attempt}: {challenge}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_dpop_gets_a_bound_token_with_its_own_key_and_proves_the_server_needs_the_key() {
+    use mcp_resource_server::check::{Args, Status};
+    let edge = Edge::start().await;
+    let dpop = |dpop| Args {
+        client_id: Some("mcp-dpop-demo".into()),
+        client_secret: Some("dpop-demo-secret".into()),
+        url: Some(edge.resource.clone()),
+        dpop,
+        ..Default::default()
+    };
+    let report = check_stack_with(&edge, &[], dpop(true)).await;
+    assert!(report.ok(), "{}", report.text());
+    for line in [
+        "token is issued as DPoP",
+        "token is DPoP-bound",
+        "DPoP proof of check's key accepted",
+        "challenge offers DPoP",
+        "tools/list",
+        "the token without its key is refused",
+    ] {
+        let shown = report.line(line).map(|l| l.status);
+        assert_eq!(shown, Some(Status::Pass), "{line}:\n{}", report.text());
+    }
+    // Without --dpop the client's token request carries no proof, and is refused.
+    let report = check_stack_with(&edge, &[], dpop(false)).await;
+    assert_eq!(report.failed(), ["token obtained"], "{}", report.text());
 }
