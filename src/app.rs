@@ -81,12 +81,7 @@ impl AppState {
             metrics.clone(),
         ));
         let challenges = Arc::new(Challenges::new(&settings));
-        let proofs = Arc::new(Proofs::new(ProofPolicy {
-            server_url: settings.server_url.clone(),
-            max_age: settings.dpop.max_age,
-            leeway: settings.leeway,
-            replay_capacity: settings.dpop.replay_capacity,
-        }));
+        let proofs = Arc::new(Proofs::new(ProofPolicy::from_settings(&settings)));
         let gate = Arc::new(Gate::new(
             validator.clone(),
             &settings,
@@ -207,12 +202,18 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
 
 /// Lets a request on to its handler; for a protected route only once the gate has admitted it.
 async fn enter(state: &AppState, route: Option<Route>, mut req: Request, next: Next) -> Response {
-    if route.is_some_and(Route::protected)
-        && let Err(refused) = state.gate.admit(&mut req).await
-    {
-        return refused.into_response();
+    if !route.is_some_and(Route::protected) {
+        return next.run(req).await;
     }
-    next.run(req).await
+    match state.gate.admit(&mut req).await {
+        Err(refused) => refused.into_response(),
+        Ok(None) => next.run(req).await,
+        Ok(Some(nonce)) => {
+            let mut response = next.run(req).await;
+            response.headers_mut().insert("dpop-nonce", nonce);
+            response
+        }
+    }
 }
 
 /// Unknown paths get 404. Under `/.well-known/` the answer is readable from any origin, and a

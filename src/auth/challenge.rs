@@ -34,6 +34,15 @@ impl Challenges {
         let invalid = Reason::ALL.map(|reason| {
             let text = description(settings, reason);
             let value = match reason {
+                Reason::DpopNonce => challenge(
+                    "DPoP",
+                    &[
+                        ("error", "use_dpop_nonce"),
+                        ("error_description", &text),
+                        ("algs", &algs),
+                        ("resource_metadata", &resource_metadata),
+                    ],
+                ),
                 _ if reason.is_proof() => challenge(
                     "DPoP",
                     &[
@@ -170,6 +179,7 @@ fn description(s: &Settings, reason: Reason) -> String {
         Reason::DpopAth => "the DPoP proof's ath is not the SHA-256 of the access token it comes with".into(),
         Reason::DpopThumbprint => "the DPoP proof is signed with another key than the one the access token is bound to (cnf.jkt)".into(),
         Reason::DpopReplayed => "this DPoP proof was used before; make a fresh proof, with a new jti, for each request".into(),
+        Reason::DpopNonce => "make the DPoP proof again with the nonce this answer's DPoP-Nonce header gives".into(),
         Reason::InsufficientScope => format!(
             "the access token lacks a required scope; request the scopes {}",
             s.required_scopes.join(" ")
@@ -214,6 +224,8 @@ fn challenge(scheme: &str, params: &[(&str, &str)]) -> HeaderValue {
 pub struct AuthRejection {
     pub error: AuthError,
     pub challenges: Arc<Challenges>,
+    /// A nonce for the client's next DPoP proof (`DPoP-Nonce`, RFC 9449 §8).
+    pub dpop_nonce: Option<HeaderValue>,
 }
 
 impl AuthRejection {
@@ -236,10 +248,10 @@ impl AuthRejection {
             AuthError::InvalidToken { reason, .. } => (
                 StatusCode::UNAUTHORIZED,
                 Some(c.invalid_token(*reason)),
-                if reason.is_proof() {
-                    "invalid_dpop_proof"
-                } else {
-                    "invalid_token"
+                match reason {
+                    Reason::DpopNonce => "use_dpop_nonce",
+                    _ if reason.is_proof() => "invalid_dpop_proof",
+                    _ => "invalid_token",
                 },
                 c.description(*reason),
             ),
@@ -290,6 +302,9 @@ impl IntoResponse for AuthRejection {
             axum::http::header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         );
+        if let Some(nonce) = self.dpop_nonce {
+            headers.insert("dpop-nonce", nonce);
+        }
         response
     }
 }

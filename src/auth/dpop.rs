@@ -14,9 +14,15 @@
 //!    the path, after the normalisation of RFC 3986 §6.2.2 and §6.2.3 (`dpop_url`);
 //! 6. `iat` no older than `MCP_DPOP_MAX_AGE_SECS` and not in the future, each with
 //!    `MCP_CLOCK_LEEWAY_SECS` (`dpop_stale`);
-//! 7. `ath` equal to base64url(SHA-256(token)) (`dpop_ath`);
-//! 8. the RFC 7638 thumbprint of the `jwk` equal to the token's `cnf.jkt` (`dpop_thumbprint`);
-//! 9. `jti` not seen before from that key within the window (`dpop_replayed`).
+//! 7. with `MCP_DPOP_NONCE`, `nonce` one this server handed out in `DPoP-Nonce` lately
+//!    (`dpop_nonce`, answered with `use_dpop_nonce` and a fresh nonce, §8 and §9);
+//! 8. `ath` equal to base64url(SHA-256(token)) (`dpop_ath`);
+//! 9. the RFC 7638 thumbprint of the `jwk` equal to the token's `cnf.jkt` (`dpop_thumbprint`);
+//! 10. `jti` not seen before from that key within the window (`dpop_replayed`).
+//!
+//! Nonces are made, not stored: the time slot they were made in (one slot is
+//! `MCP_DPOP_MAX_AGE_SECS` long) and an HMAC of it under a key made at start-up. A nonce of the
+//! current or the previous slot is accepted.
 //!
 //! The replay check comes last, so a proof that fails another rule takes no room in the replay
 //! cache. The cache is bounded in entries of fixed size (`MCP_DPOP_REPLAY_CACHE_SIZE`); when
@@ -53,6 +59,22 @@ pub struct ProofPolicy {
     pub leeway: Duration,
     /// Most proofs remembered at once (`MCP_DPOP_REPLAY_CACHE_SIZE`).
     pub replay_capacity: usize,
+    /// Whether proofs must carry a nonce of this server's (`MCP_DPOP_NONCE`).
+    pub nonce: bool,
+}
+
+impl ProofPolicy {
+    /// The policy the configuration asks for: `MCP_SERVER_URL`, `MCP_DPOP_MAX_AGE_SECS`,
+    /// `MCP_CLOCK_LEEWAY_SECS`, `MCP_DPOP_REPLAY_CACHE_SIZE`, `MCP_DPOP_NONCE`.
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        ProofPolicy {
+            server_url: s.server_url.clone(),
+            max_age: s.dpop.max_age,
+            leeway: s.leeway,
+            replay_capacity: s.dpop.replay_capacity,
+            nonce: s.dpop.nonce,
+        }
+    }
 }
 
 /// One request's proof and what it is held against.
@@ -70,6 +92,8 @@ pub struct Presented<'a> {
 pub struct Proofs {
     policy: ProofPolicy,
     seen: Replay,
+    /// The key nonces are made with.
+    nonce_key: ring::hmac::Key,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +110,7 @@ struct ProofClaims {
     htu: Option<String>,
     iat: Option<i64>,
     ath: Option<String>,
+    nonce: Option<String>,
 }
 
 fn refuse(reason: Reason, detail: impl Into<String>) -> AuthError {
@@ -94,8 +119,11 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> AuthError {
 
 impl Proofs {
     pub fn new(policy: ProofPolicy) -> Self {
+        let rng = ring::rand::SystemRandom::new();
         Proofs {
             seen: Replay::new(policy.replay_capacity),
+            nonce_key: ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+                .expect("the system's random source works"),
             policy,
         }
     }
@@ -103,6 +131,38 @@ impl Proofs {
     /// Proofs remembered now, for `/metrics`.
     pub fn remembered(&self) -> usize {
         self.seen.len()
+    }
+
+    /// Whether proofs must carry a nonce of this server's.
+    pub fn wants_nonce(&self) -> bool {
+        self.policy.nonce
+    }
+
+    /// The nonce to hand out now: the current slot and its HMAC.
+    pub fn nonce(&self) -> String {
+        let slot = self.slot().to_be_bytes();
+        let tag = ring::hmac::sign(&self.nonce_key, &slot);
+        let mut raw = slot.to_vec();
+        raw.extend_from_slice(tag.as_ref());
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    fn slot(&self) -> u64 {
+        unix_now().max(0) as u64 / self.policy.max_age.as_secs().max(1)
+    }
+
+    /// Whether `nonce` is one this server made in the current or the previous slot (the HMAC
+    /// is compared in constant time).
+    fn nonce_is_current(&self, nonce: &str) -> bool {
+        let Ok(raw) = URL_SAFE_NO_PAD.decode(nonce) else {
+            return false;
+        };
+        let Some((slot, tag)) = raw.split_first_chunk::<8>() else {
+            return false;
+        };
+        let now = self.slot();
+        let fresh = [now, now.saturating_sub(1)].contains(&u64::from_be_bytes(*slot));
+        fresh && ring::hmac::verify(&self.nonce_key, slot, tag).is_ok()
     }
 
     /// Accepts the proof, or says which rule it broke.
@@ -135,6 +195,20 @@ impl Proofs {
         }
         self.check_url(&claims.htu, p.path)?;
         self.check_age(claims.iat)?;
+        if self.policy.nonce
+            && !claims
+                .nonce
+                .as_deref()
+                .is_some_and(|n| self.nonce_is_current(n))
+        {
+            return Err(refuse(
+                Reason::DpopNonce,
+                match claims.nonce {
+                    None => "the proof has no nonce",
+                    Some(_) => "the proof's nonce is not a current one of this server's",
+                },
+            ));
+        }
         let ath = URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, p.token.as_bytes()).as_ref());
         if claims.ath != ath {
@@ -212,6 +286,7 @@ struct Claims {
     htu: String,
     iat: i64,
     ath: String,
+    nonce: Option<String>,
 }
 
 /// Reads a proof's form (rule 1): its header, its claims, the signed part and the signature.
@@ -265,6 +340,7 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
             htu,
             iat,
             ath,
+            nonce: claims.nonce,
         },
         signed,
         signature,

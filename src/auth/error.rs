@@ -38,6 +38,8 @@ pub enum Reason {
     /// The proof's key is not the one the token is bound to.
     DpopThumbprint,
     DpopReplayed,
+    /// The proof lacks a nonce of this server's, where `MCP_DPOP_NONCE` asks for one.
+    DpopNonce,
     InsufficientScope,
 }
 
@@ -57,10 +59,11 @@ impl Reason {
                 | DpopAth
                 | DpopThumbprint
                 | DpopReplayed
+                | DpopNonce
         )
     }
 
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::BadSignature,
@@ -83,6 +86,7 @@ impl Reason {
         Reason::DpopAth,
         Reason::DpopThumbprint,
         Reason::DpopReplayed,
+        Reason::DpopNonce,
         Reason::InsufficientScope,
     ];
 
@@ -110,6 +114,7 @@ impl Reason {
             Reason::DpopAth => "dpop_ath",
             Reason::DpopThumbprint => "dpop_thumbprint",
             Reason::DpopReplayed => "dpop_replayed",
+            Reason::DpopNonce => "dpop_nonce",
             Reason::InsufficientScope => "insufficient_scope",
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::challenge::{AuthRejection, Challenges};
 use super::dpop::{Presented, Proofs};
@@ -57,8 +57,11 @@ impl Gate {
         self.proofs.remembered()
     }
 
-    /// Lets the request in, leaving its [`Principal`] in it, or says why not.
-    pub async fn admit(&self, req: &mut Request) -> Result<(), AuthRejection> {
+    /// Lets the request in, leaving its [`Principal`] in it, or says why not. With
+    /// `MCP_DPOP_NONCE`, a request with the DPoP scheme is given a nonce for its next proof,
+    /// which the caller sends in `DPoP-Nonce` with the answer.
+    pub async fn admit(&self, req: &mut Request) -> Result<Option<HeaderValue>, AuthRejection> {
+        let dpop_nonce = self.nonce_for(req.headers());
         match self
             .authenticate(req.method(), req.headers(), req.uri())
             .await
@@ -66,7 +69,7 @@ impl Gate {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
                 req.extensions_mut().insert(p);
-                Ok(())
+                Ok(dpop_nonce)
             }
             Err(error) => {
                 if let Some(reason) = error.reason() {
@@ -80,9 +83,22 @@ impl Gate {
                 Err(AuthRejection {
                     error,
                     challenges: self.challenges.clone(),
+                    dpop_nonce,
                 })
             }
         }
+    }
+
+    /// A nonce for the next proof, when nonces are asked for and the request used DPoP.
+    fn nonce_for(&self, headers: &HeaderMap) -> Option<HeaderValue> {
+        if !self.proofs.wants_nonce() {
+            return None;
+        }
+        let value = headers.get(AUTHORIZATION)?;
+        let (Scheme::Dpop, _) = credentials(value.as_bytes())? else {
+            return None;
+        };
+        HeaderValue::from_str(&self.proofs.nonce()).ok()
     }
 
     async fn authenticate(

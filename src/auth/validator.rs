@@ -105,7 +105,7 @@ impl Reason {
             Expired | NotYetValid | WrongIssuer | WrongAudience => Rule::Claims,
             DpopBound | SenderConstrained | DpopNotBound | DpopRequired => Rule::Binding,
             DpopProof | DpopKey | DpopSignature | DpopMethod | DpopUrl | DpopStale | DpopAth
-            | DpopThumbprint | DpopReplayed => Rule::Proof,
+            | DpopThumbprint | DpopReplayed | DpopNonce => Rule::Proof,
             InsufficientScope => Rule::Scope,
         }
     }

@@ -91,17 +91,14 @@ fn prove(s: &Settings, token: &str, jkt: &str, key: Option<&ProofKey>) -> Result
     let Some(key) = key else {
         return Ok(());
     };
-    let proofs = Proofs::new(ProofPolicy {
-        server_url: s.server_url.clone(),
-        max_age: s.dpop.max_age,
-        leeway: s.leeway,
-        replay_capacity: 1000,
-    });
+    let proofs = Proofs::new(ProofPolicy::from_settings(s));
+    // A client is handed the nonce with its first answer; check has the server's own.
+    let nonce = proofs.wants_nonce().then(|| proofs.nonce());
     let path = url::Url::parse(&s.resource)
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
     proofs.check(&Presented {
-        proof: &key.proof("POST", &s.resource, Some(token), None),
+        proof: &key.proof("POST", &s.resource, Some(token), nonce.as_deref()),
         method: "POST",
         path: &path,
         token,

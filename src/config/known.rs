@@ -154,6 +154,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "MCP_DPOP_REPLAY_CACHE_SIZE",
         "most DPoP proofs remembered to refuse their replay",
     ),
+    (
+        "MCP_DPOP_NONCE",
+        "ask DPoP clients for a server nonce in their proofs (true or false)",
+    ),
 ];
 
 /// The defaults that do not depend on other settings, by environment name: the first layer of
@@ -195,6 +199,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("MCP_DPOP_MAX_AGE_SECS", "300"),
     ("MCP_DPOP_REQUIRED", "false"),
     ("MCP_DPOP_REPLAY_CACHE_SIZE", "200000"),
+    ("MCP_DPOP_NONCE", "false"),
 ];
 
 /// The default of a setting, as it would be written.

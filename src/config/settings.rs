@@ -68,6 +68,8 @@ pub struct DpopSettings {
     pub required: bool,
     /// Most proofs remembered at once to refuse their replay.
     pub replay_capacity: usize,
+    /// Whether proofs must carry a nonce this server handed out (RFC 9449 §9).
+    pub nonce: bool,
 }
 
 /// What one caller (`sub` and `azp`) may use: tool calls a minute and the ranking pool.
@@ -198,6 +200,7 @@ impl Settings {
                 required: r.boolean("MCP_DPOP_REQUIRED")?,
                 replay_capacity: r.integer("MCP_DPOP_REPLAY_CACHE_SIZE", 1000, 10_000_000)?
                     as usize,
+                nonce: r.boolean("MCP_DPOP_NONCE")?,
             },
         })
     }

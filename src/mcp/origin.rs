@@ -67,10 +67,10 @@ fn refuse(status: StatusCode, message: String) -> Response {
 const ALLOW_METHODS: HeaderValue = HeaderValue::from_static("GET, POST, DELETE");
 const ALLOW_HEADERS: HeaderValue = HeaderValue::from_static(
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, \
-     mcp-name, last-event-id",
+     mcp-name, last-event-id, dpop",
 );
 const EXPOSE_HEADERS: HeaderValue =
-    HeaderValue::from_static("www-authenticate, mcp-session-id, mcp-protocol-version");
+    HeaderValue::from_static("www-authenticate, mcp-session-id, mcp-protocol-version, dpop-nonce");
 const MAX_AGE: HeaderValue = HeaderValue::from_static("3600");
 const VARY: HeaderValue = HeaderValue::from_static("origin");
 const VARY_PREFLIGHT: HeaderValue = HeaderValue::from_static(

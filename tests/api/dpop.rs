@@ -373,3 +373,76 @@ async fn when_dpop_is_required_bearer_tokens_are_refused_and_only_dpop_is_offere
         .await;
     assert_eq!(metadata["dpop_bound_access_tokens_required"], true);
 }
+
+#[tokio::test]
+async fn with_nonces_on_a_proof_needs_the_servers_nonce_which_every_dpop_answer_hands_out() {
+    let s = Stack::with(&[("MCP_DPOP_NONCE", "true")]).await;
+    let key = DpopKey::new();
+    let t = key.bound_token(&s.keys);
+    let send = |proof: String| {
+        s.server
+            .initialize()
+            .header("authorization", format!("DPoP {t}"))
+            .header("dpop", proof)
+            .send()
+    };
+    // Without a nonce: 401 use_dpop_nonce, with a nonce to use.
+    let first = send(key.proof("POST", URL, &t)).await.unwrap();
+    assert_eq!(first.status(), 401);
+    let challenge = first.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.starts_with("DPoP error=\"use_dpop_nonce\""),
+        "{challenge}"
+    );
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(s.server.rejections("dpop_nonce").await, 1.0);
+    // With it: let in, and handed a nonce again.
+    let with = |nonce: &str| {
+        let (header, mut claims) = key.proof_parts("POST", URL, &t);
+        claims["nonce"] = json!(nonce);
+        key.sign(&header, &claims)
+    };
+    let second = send(with(&nonce)).await.unwrap();
+    assert_eq!(second.status(), 200);
+    assert!(second.headers().contains_key("dpop-nonce"));
+    // A nonce the server did not make is refused like none at all.
+    let forged = nonce.chars().rev().collect::<String>();
+    let third = send(with(&forged)).await.unwrap();
+    assert_eq!(third.status(), 401);
+    assert_eq!(s.server.rejections("dpop_nonce").await, 2.0);
+    // Bearer requests are not handed nonces.
+    let bearer = s.server.mcp(Some(&token(&s.keys))).await;
+    assert_eq!(bearer.status(), 200);
+    assert!(!bearer.headers().contains_key("dpop-nonce"));
+}
+
+#[tokio::test]
+async fn a_browser_client_may_send_a_proof_and_read_the_nonce() {
+    let s = Stack::start().await;
+    let response = s
+        .server
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/mcp", s.server.base))
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, dpop")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(allowed.split(", ").any(|h| h == "dpop"), "{allowed}");
+    let answer = s
+        .server
+        .initialize()
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    let exposed = answer.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("dpop-nonce"), "{exposed}");
+}
