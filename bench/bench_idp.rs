@@ -4,6 +4,12 @@
 //!
 //!     bench_idp <port> <out-dir>      writes <out-dir>/token, <out-dir>/other-user-token-0..3
 //!                                     (four other `sub`s) and <out-dir>/unknown-kid-token
+//!     bench_idp <port> <out-dir> <mcp-url> <runs> <proofs>
+//!                                     also <out-dir>/dpop-token, bound to an ES256 key, and for
+//!                                     each of <runs> runs of wrk's two threads a file
+//!                                     <out-dir>/dpop-proofs-<run>-<thread> of <proofs> fresh DPoP
+//!                                     proofs of that key for POST <mcp-url>, one a line, so that
+//!                                     no proof is sent twice
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +32,11 @@ struct Idp {
 }
 
 fn token(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str) -> String {
+    token_with(key, kid, issuer, sub, json!({}))
+}
+
+/// A token with `extra` claims added.
+fn token_with(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str, extra: Value) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -36,6 +47,10 @@ fn token(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str) -> String {
         "azp": "bench", "scope": "openid mcp:tools", "iat": now, "exp": now + 86_400,
         "realm_access": { "roles": ["default-roles-mcp"] },
     });
+    let mut claims = claims;
+    if let (Some(claims), Value::Object(extra)) = (claims.as_object_mut(), extra) {
+        claims.extend(extra);
+    }
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -50,6 +65,66 @@ fn token(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str) -> String {
     )
     .unwrap();
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+/// Writes a token bound to a new ES256 key and, for each run and wrk thread, a file of `count`
+/// proofs of that key.
+fn dpop(
+    key: &RsaKeyPair,
+    issuer: &str,
+    url: &str,
+    out: &std::path::Path,
+    runs: usize,
+    count: usize,
+) {
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let point = pair.public_key().as_ref();
+    let (x, y) = (
+        URL_SAFE_NO_PAD.encode(&point[1..33]),
+        URL_SAFE_NO_PAD.encode(&point[33..65]),
+    );
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let jkt = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        canonical.as_bytes(),
+    ));
+    let token = token_with(
+        key,
+        "bench-rs256",
+        issuer,
+        "bench-user",
+        json!({ "cnf": { "jkt": jkt } }),
+    );
+    std::fs::write(out.join("dpop-token"), &token).unwrap();
+    let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        token.as_bytes(),
+    ));
+    let header = URL_SAFE_NO_PAD.encode(
+        json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": { "kty": "EC", "crv": "P-256", "x": x, "y": y } })
+            .to_string(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for file in (1..=runs).flat_map(|run| [format!("{run}-1"), format!("{run}-2")]) {
+        let mut lines = String::with_capacity(count * 400);
+        for i in 0..count {
+            let claims = json!({ "jti": format!("{file}-{i}"), "htm": "POST", "htu": url, "iat": now, "ath": ath });
+            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+            let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+            lines.push_str(&format!(
+                "{input}.{}\n",
+                URL_SAFE_NO_PAD.encode(sig.as_ref())
+            ));
+        }
+        std::fs::write(out.join(format!("dpop-proofs-{file}")), lines).unwrap();
+    }
 }
 
 #[tokio::main]
@@ -81,6 +156,11 @@ async fn main() {
         token(&key, "never-published", &base, "bench-user"),
     )
     .unwrap();
+    if let (Some(url), Some(runs), Some(count)) = (args.next(), args.next(), args.next()) {
+        let runs: usize = runs.parse().expect("a number of runs");
+        let count: usize = count.parse().expect("a number of proofs per file");
+        dpop(&key, &base, &url, &out, runs, count);
+    }
     let idp = Arc::new(Idp {
         jwks: json!({ "keys": [{
             "kid": "bench-rs256", "kty": "RSA", "alg": "RS256", "use": "sig",

@@ -1,7 +1,9 @@
 -- wrk script: POST the body in BENCH_BODY (a file) with the headers the MCP request needs.
 -- BENCH_TOKEN (a file) adds the bearer token; BENCH_HEADERS adds "name: value" pairs separated by |.
 -- BENCH_VARY=1 replaces @N@ in the body with a number no other request of the run uses, so every
--- request is a different search. wrk itself counts answers that are not 2xx or 3xx.
+-- request is a different search. BENCH_PROOFS=<prefix> sends the token with the DPoP scheme and
+-- a new DPoP proof with each request: thread n takes its proofs, one a line, from <prefix>-n.
+-- wrk itself counts answers that are not 2xx or 3xx.
 local function read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("*a")
@@ -34,5 +36,23 @@ if os.getenv("BENCH_VARY") == "1" then
     sent = sent + 1
     local body = wrk.body:gsub("@N@", thread_number .. "n" .. sent)
     return wrk.format(nil, nil, nil, body)
+  end
+end
+
+local proofs_prefix = os.getenv("BENCH_PROOFS")
+if proofs_prefix and proofs_prefix ~= "" then
+  local proofs, next_proof
+  function init()
+    proofs = {}
+    for line in io.lines(proofs_prefix .. "-" .. thread_number) do
+      proofs[#proofs + 1] = line
+    end
+    next_proof = 0
+    wrk.headers["Authorization"] = wrk.headers["Authorization"]:gsub("^Bearer ", "DPoP ")
+  end
+  function request()
+    next_proof = next_proof % #proofs + 1
+    wrk.headers["DPoP"] = proofs[next_proof]
+    return wrk.format()
   end
 end

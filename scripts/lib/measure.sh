@@ -9,9 +9,9 @@ ports_free() { # port...
   done
 }
 
-# Waits up to 10 s for a URL to answer 2xx.
-wait_for() { # url
-  for _ in $(seq 1 200); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
+# Waits up to SECONDS (10 unless given) for a URL to answer 2xx.
+wait_for() { # url [seconds]
+  for _ in $(seq 1 $((${2:-10} * 20))); do curl -fs -o /dev/null "$1" && return 0; sleep 0.05; done
   fail "$1 did not answer"
 }
 
