@@ -44,23 +44,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Whether the reason is a fault of the DPoP proof, answered with `invalid_dpop_proof`
-    /// (RFC 9449 §7.1) rather than `invalid_token`.
+    /// Whether the reason is a fault of the DPoP proof (its rule is
+    /// [`super::validator::Rule::Proof`]), answered with `invalid_dpop_proof` (RFC 9449 §7.1)
+    /// rather than `invalid_token`.
     pub fn is_proof(self) -> bool {
-        use Reason::*;
-        matches!(
-            self,
-            DpopProof
-                | DpopKey
-                | DpopSignature
-                | DpopMethod
-                | DpopUrl
-                | DpopStale
-                | DpopAth
-                | DpopThumbprint
-                | DpopReplayed
-                | DpopNonce
-        )
+        self.rule() == super::validator::Rule::Proof
     }
 
     pub const ALL: [Reason; 24] = [

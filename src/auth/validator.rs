@@ -104,8 +104,8 @@ impl Reason {
             WrongType => Rule::Type,
             Expired | NotYetValid | WrongIssuer | WrongAudience => Rule::Claims,
             DpopBound | SenderConstrained | DpopNotBound | DpopRequired => Rule::Binding,
-            DpopProof | DpopKey | DpopSignature | DpopMethod | DpopUrl | DpopStale | DpopAth
-            | DpopThumbprint | DpopReplayed | DpopNonce => Rule::Proof,
+            DpopProof | DpopKey | DpopSignature | DpopMethod | DpopUrl | DpopStale | DpopNonce
+            | DpopAth | DpopThumbprint | DpopReplayed => Rule::Proof,
             InsufficientScope => Rule::Scope,
         }
     }

@@ -154,6 +154,15 @@ async fn metadata(
         "MCP_RESOURCE (or MCP_SERVER_URL) must be exactly the URL clients connect to, and KC_ISSUER the issuer");
 }
 
+/// A `tools/list` request of the 2025-11-25 era, without credentials.
+fn tools_list(client: &reqwest::Client, url: &str, id: u64) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("accept", ACCEPT)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}))
+}
+
 async fn tools(
     url: &str,
     token: &str,
@@ -161,20 +170,14 @@ async fn tools(
     client: &reqwest::Client,
     r: &mut Report,
 ) {
-    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let request = tools_list(client, url, 2);
     let request = match key {
-        Some(key) => client
-            .post(url)
+        Some(key) => request
             .header("authorization", format!("DPoP {token}"))
             .header("dpop", key.proof("POST", url, Some(token), None)),
-        None => client.post(url).bearer_auth(token),
+        None => request.bearer_auth(token),
     };
-    let response = request
-        .header("accept", ACCEPT)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&list)
-        .send()
-        .await;
+    let response = request.send().await;
     let body: Value = match response {
         Ok(resp) if resp.status().is_success() => super::json_body(resp).await,
         Ok(resp) => {
@@ -218,15 +221,7 @@ async fn tools(
 /// With `--dpop`: the DPoP-bound token sent as a Bearer token, as a thief without the key
 /// would send it, must be refused.
 async fn stolen(url: &str, token: &str, client: &reqwest::Client, r: &mut Report) {
-    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .header("accept", ACCEPT)
-        .header("mcp-protocol-version", "2025-11-25")
-        .json(&list)
-        .send()
-        .await;
+    let response = tools_list(client, url, 3).bearer_auth(token).send().await;
     let check = "the token without its key is refused";
     let expected = "401: the token is DPoP-bound and was sent as Bearer";
     match response {

@@ -2,7 +2,7 @@
 //! binding rule, proof checker and scope rule ([`crate::auth::Validator::verify`]), shown one
 //! line per rule.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -235,22 +235,19 @@ fn rows(s: &Settings, shown: &Shown, dpop: bool) -> Vec<Row> {
     rows
 }
 
+/// Every reason the proof rule refuses for.
+static PROOF_REASONS: LazyLock<Vec<Reason>> = LazyLock::new(|| {
+    Reason::ALL
+        .into_iter()
+        .filter(|r| r.rule() == Rule::Proof)
+        .collect()
+});
+
 /// With `--dpop`, the proof rule's row: the server's proof checker over a proof of check's key.
 fn proof(shown: &Shown) -> Row {
-    use Reason::*;
     Row {
         check: "DPoP proof of check's key accepted",
-        reasons: &[
-            DpopThumbprint,
-            DpopProof,
-            DpopKey,
-            DpopSignature,
-            DpopMethod,
-            DpopUrl,
-            DpopStale,
-            DpopAth,
-            DpopReplayed,
-        ],
+        reasons: &PROOF_REASONS,
         actual: shown.text("cnf"),
         expected: "the server's proof checker accepts a fresh proof of check's key for MCP_RESOURCE".into(),
         hint: "the token must be bound to the key of the proof that came with its request (the authorization server must put that key's thumbprint in cnf.jkt), and MCP_SERVER_URL with the resource's path must be the URL clients use".into(),
