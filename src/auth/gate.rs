@@ -4,9 +4,8 @@
 //! before any handler: a request gets through only if it carried exactly one access token in
 //! the header, the token validated, its binding held (a `Bearer` token unbound, a `DPoP` token
 //! DPoP-bound with a valid proof in the one `DPoP` header), and it holds every scope in
-//! `MCP_REQUIRED_SCOPES`. The gate
-//! leaves the [`Principal`] in the request, where handlers take it from; no handler reads
-//! `Authorization` itself. Tokens in the query string are refused (RFC 6750 §2.3 is not
+//! `MCP_REQUIRED_SCOPES`. The gate leaves the [`Principal`] in the request, where handlers take
+//! it from; no handler reads `Authorization` itself. Tokens in the query string are refused (RFC 6750 §2.3 is not
 //! supported, as the MCP authorization spec requires).
 
 use std::sync::Arc;
