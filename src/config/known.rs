@@ -234,8 +234,3 @@ pub fn tool_of_key(key: &str) -> Option<&str> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     fits.then_some(name)
 }
-
-/// The setting that holds a tool's extra scopes: `MCP_TOOLS_SEARCH_SCOPES` for `search`.
-pub fn tool_scopes_env(tool: &str) -> String {
-    format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
-}

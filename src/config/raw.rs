@@ -19,8 +19,8 @@ use std::path::Path;
 
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-use super::known::{DEFAULTS, tool_scopes_env};
-pub use super::known::{SETTINGS, env_name, file_key, tool_of_key};
+use super::known::{DEFAULTS, env_name, tool_of_key};
+pub use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,7 +147,7 @@ impl RawConfig {
             builder = builder.set_default(file_key(name), *value)?;
         }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        builder = builder.set_default("ranking_threads", cpus.to_string())?;
+        builder = builder.set_default(file_key("MCP_RANKING_THREADS"), cpus.to_string())?;
         if let Some(file) = &file {
             builder = builder.add_source(file.clone());
         }
@@ -200,7 +200,7 @@ impl RawConfig {
     pub fn scoped_tools(&self) -> impl Iterator<Item = (String, &str, &RawValue)> {
         self.values.iter().filter_map(|(env, value)| {
             let tool = tool_of_key(&file_key(env))?.to_owned();
-            (tool_scopes_env(&tool) == *env).then_some((tool, env.as_str(), value))
+            Some((tool, env.as_str(), value))
         })
     }
 }
