@@ -35,13 +35,16 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const preload = ["--import", path.join(here, "localhost_names.mjs")];
 const log = (...a) => console.error("[inspector-test]", ...a);
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+/** `count` distinct free ports: every socket is held until all are bound, so none repeats. */
+async function freePorts(count) {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 async function portTaken(port) {
@@ -51,16 +54,18 @@ async function portTaken(port) {
   });
 }
 
-async function waitFor(url) {
+/** Waits for `url` to answer; with `json`, for an answer that is JSON (not a page). */
+async function waitFor(url, { json = false } = {}) {
   for (let i = 0; i < 200; i++) {
     try {
-      await fetch(url);
-      return;
+      const response = await fetch(url);
+      if (!json || (response.ok && (await response.json()))) return;
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      // not listening yet, or a page where JSON was expected
     }
+    await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${url} did not answer`);
+  throw new Error(`${url} did not answer${json ? " with JSON" : ""}`);
 }
 
 const children = [];
@@ -120,16 +125,17 @@ function hits(text) {
 /** Inspector v1 in `direct` or `proxy` mode. */
 async function inspectorV1(page, report) {
   const inspector = path.join(here, "node_modules/inspector-v1");
-  const clientPort = mode === "direct" ? 6274 : await freePort();
+  const [proxyPort, freeClientPort] = await freePorts(2);
+  const clientPort = mode === "direct" ? 6274 : freeClientPort;
   if (await portTaken(clientPort)) throw new Error(`port ${clientPort} is taken (is an MCP Inspector running?)`);
-  const proxyPort = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
   const env = { CLIENT_PORT: String(clientPort), SERVER_PORT: String(proxyPort), MCP_PROXY_AUTH_TOKEN: token };
   start([...preload, path.join(inspector, "server/build/index.js")], env);
   start([path.join(inspector, "client/bin/client.js")], env);
   const home = `http://localhost:${clientPort}`;
   await waitFor(`${home}/`);
-  await waitFor(`http://localhost:${proxyPort}/health`);
+  // The proxy's health is JSON; a page here would mean another server holds the port.
+  await waitFor(`http://localhost:${proxyPort}/health`, { json: true });
 
   const query = new URLSearchParams({
     transport: "streamable-http",
@@ -192,7 +198,7 @@ async function inspectorV1(page, report) {
 /** Inspector v2, the current line. */
 async function inspectorV2(page, report) {
   const launcher = path.join(here, "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
-  const [port, sandbox] = [await freePort(), await freePort()];
+  const [port, sandbox] = await freePorts(2);
   const token = crypto.randomBytes(16).toString("hex");
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "inspector-home-"));
   const era = mode === "modern" ? "modern" : "legacy";
