@@ -16,17 +16,15 @@ use tantivy::schema::{
     Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value as _,
 };
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Term};
+use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
 
 use super::access::{Access, document_terms};
 use super::document::Document;
 use super::query;
+use super::snippet::{self, Snippets};
 
 /// How much more a match in the title counts than one in the text.
 const TITLE_BOOST: f32 = 3.0;
-/// Longest snippet, in characters.
-const SNIPPET_CHARS: usize = 180;
 /// A search first takes this many times `limit` (plus [`OVERFETCH_MIN`]) best matches, before
 /// access filtering; see [`Index::search`].
 const OVERFETCH: usize = 3;
@@ -43,6 +41,8 @@ struct Fields {
     url: Field,
     metadata: Field,
     access: Field,
+    /// Where the text splits into snippet passages (see [`snippet`]).
+    passages: Field,
 }
 
 impl Fields {
@@ -60,6 +60,7 @@ impl Fields {
             url: b.add_text_field("url", STORED),
             metadata: b.add_text_field("metadata", STORED),
             access: b.add_text_field("access", STRING | STORED),
+            passages: b.add_bytes_field("passages", STORED),
         };
         (b.build(), fields)
     }
@@ -121,6 +122,7 @@ impl Builder {
         d.add_text(f.id, &doc.id);
         d.add_text(f.title, &doc.title);
         d.add_text(f.text, &doc.text);
+        d.add_bytes(f.passages, &snippet::passages(&doc.text));
         d.add_text(f.url, &doc.url);
         if let Some(m) = &doc.metadata {
             d.add_text(f.metadata, Value::Object(m.clone()).to_string());
@@ -182,14 +184,8 @@ impl Index {
 
     /// The best `limit` documents `access` may see for `query`, best first.
     pub fn search(&self, query: &str, access: &Access, limit: usize) -> tantivy::Result<Vec<Hit>> {
-        // Only the forms `query::parse` reads reach the index; what tantivy cannot use of them
-        // (a word its analyzer drops) matches nothing, as its lenient parser would have it.
-        let (user_query, _ignored) = self
-            .parser
-            .build_query_from_user_input_ast_lenient(query::parse(query));
+        let user_query = self.query(query);
         let searcher = self.reader.searcher();
-        let mut snippets = SnippetGenerator::create(&searcher, &*user_query, self.fields.text)?;
-        snippets.set_max_num_chars(SNIPPET_CHARS);
         // First the query alone, which tantivy can answer with block-max WAND, keeping the
         // documents this caller may see. Any visible document ranked above the last one kept is
         // among the candidates, so when enough are visible they are exactly the best ones.
@@ -198,38 +194,70 @@ impl Index {
             .saturating_add(OVERFETCH_MIN);
         let candidates =
             searcher.search(&*user_query, &TopDocs::with_limit(wanted).order_by_score())?;
-        let mut hits = Vec::with_capacity(limit);
+        let mut found = Vec::with_capacity(limit);
         for (_, address) in &candidates {
             let doc: TantivyDocument = searcher.doc(*address)?;
             if self.may_see(&doc, access) {
-                hits.push(self.hit(&doc, &snippets));
-                if hits.len() == limit {
-                    return Ok(hits);
+                found.push((*address, doc));
+                if found.len() == limit {
+                    break;
                 }
             }
         }
-        if candidates.len() < wanted {
-            return Ok(hits); // every match was a candidate
+        if found.len() < limit && candidates.len() == wanted {
+            // Most matches are hidden from this caller: filter inside the index instead.
+            let filtered = BooleanQuery::new(vec![
+                (Occur::Must, user_query.box_clone()),
+                (Occur::Must, self.visible_to(access)),
+            ]);
+            found = searcher
+                .search(&filtered, &TopDocs::with_limit(limit).order_by_score())?
+                .into_iter()
+                .map(|(_, address)| Ok((address, searcher.doc(address)?)))
+                .collect::<tantivy::Result<_>>()?;
         }
-        // Most matches are hidden from this caller: filter inside the index instead.
-        let filtered = BooleanQuery::new(vec![
-            (Occur::Must, user_query.box_clone()),
-            (Occur::Must, self.visible_to(access)),
-        ]);
-        let top = searcher.search(&filtered, &TopDocs::with_limit(limit).order_by_score())?;
-        top.into_iter()
-            .map(|(_, address)| Ok(self.hit(&searcher.doc(address)?, &snippets)))
-            .collect()
+        self.hits(&searcher, &*user_query, &found)
     }
 
-    fn hit(&self, doc: &TantivyDocument, snippets: &SnippetGenerator) -> Hit {
-        let text = self.text(doc, self.fields.text);
-        Hit {
-            id: self.text(doc, self.fields.id),
-            title: self.text(doc, self.fields.title),
-            url: self.text(doc, self.fields.url),
-            snippet: snippet(&snippets.snippet(&text), &text),
-        }
+    /// The query tree of what a caller typed. Only the forms `query::parse` reads reach the
+    /// index; what tantivy cannot use of them (a word its analyzer drops) matches nothing, as its
+    /// lenient parser would have it.
+    pub(crate) fn query(&self, typed: &str) -> Box<dyn Query> {
+        self.parser
+            .build_query_from_user_input_ast_lenient(query::parse(typed))
+            .0
+    }
+
+    /// The hits of these documents, with their snippets for `query`.
+    fn hits(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        found: &[(DocAddress, TantivyDocument)],
+    ) -> tantivy::Result<Vec<Hit>> {
+        let snippets = Snippets::new(searcher, query, self.fields.text)?;
+        let cuts: Vec<snippet::Cut> = found
+            .iter()
+            .map(|(address, doc)| snippet::Cut {
+                address: *address,
+                text: self.str(doc, self.fields.text),
+                passages: doc
+                    .get_first(self.fields.passages)
+                    .and_then(|v| v.as_bytes())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let cut = snippets.cut(searcher, &cuts)?;
+        Ok(found
+            .iter()
+            .zip(cut)
+            .map(|((_, doc), snippet)| Hit {
+                id: self.text(doc, self.fields.id),
+                title: self.text(doc, self.fields.title),
+                url: self.text(doc, self.fields.url),
+                snippet,
+            })
+            .collect())
     }
 
     /// Whether `access` holds one of the access terms stored with `doc`; a document without
@@ -293,39 +321,25 @@ impl Index {
     }
 
     fn text(&self, doc: &TantivyDocument, field: Field) -> String {
+        self.str(doc, field).to_owned()
+    }
+
+    fn str<'d>(&self, doc: &'d TantivyDocument, field: Field) -> &'d str {
         doc.get_first(field)
             .and_then(|v| v.as_str())
             .unwrap_or_default()
-            .to_owned()
     }
 }
 
-/// The snippet with matches in `**bold**`; the start of the text when only the title matched.
-fn snippet(s: &tantivy::snippet::Snippet, text: &str) -> String {
-    if s.is_empty() {
-        let mut end = text.len().min(SNIPPET_CHARS);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        let head = text[..end].trim();
-        return if end < text.len() {
-            format!("{head}…")
-        } else {
-            head.to_owned()
-        };
+#[cfg(test)]
+impl Index {
+    /// A searcher, and the text and passages fields, for tests of snippets.
+    pub(crate) fn parts(&self) -> (Searcher, (Field, Field)) {
+        (
+            self.reader.searcher(),
+            (self.fields.text, self.fields.passages),
+        )
     }
-    let fragment = s.fragment();
-    let mut out = String::with_capacity(fragment.len() + 16);
-    let mut at = 0;
-    for range in s.highlighted() {
-        out.push_str(&fragment[at..range.start]);
-        out.push_str("**");
-        out.push_str(&fragment[range.clone()]);
-        out.push_str("**");
-        at = range.end;
-    }
-    out.push_str(&fragment[at..]);
-    out.trim().to_owned()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod loader;
 pub mod query;
 pub mod reload;
 pub mod results;
+pub mod snippet;
 #[cfg(test)]
 mod tests;
 
