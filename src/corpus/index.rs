@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
-    Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
+    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value as _,
 };
 use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
@@ -22,6 +22,9 @@ use super::access::{Access, document_terms};
 use super::document::Document;
 use super::query;
 use super::snippet::{self, Snippets};
+
+mod rank;
+mod tree;
 
 /// How much more a match in the title counts than one in the text.
 const TITLE_BOOST: f32 = 3.0;
@@ -54,7 +57,7 @@ impl Fields {
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         );
         let fields = Fields {
-            id: b.add_text_field("id", STRING | STORED),
+            id: b.add_text_field(rank::ID, STRING | STORED | FAST),
             title: b.add_text_field("title", words.clone()),
             text: b.add_text_field("text", words),
             url: b.add_text_field("url", STORED),
@@ -76,11 +79,23 @@ pub struct Hit {
     pub snippet: String,
 }
 
+/// What a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub hits: Vec<Hit>,
+    /// A phrase of the query matched in more places than one search reads
+    /// ([`tree::PHRASE_STEPS`]); the hits are the best of the places read.
+    pub partial: bool,
+}
+
 /// A built, searchable index.
 pub struct Index {
     fields: Fields,
     reader: IndexReader,
-    parser: QueryParser,
+    /// Where a query looks: titles (what `title:` names, matches boosted) and texts.
+    searched: Vec<tree::Searched>,
+    /// Postings entries the phrases of one search may read.
+    phrase_steps: u64,
     documents: u64,
     /// Declared last so the reader closes its files before the folder is removed.
     _folder: Option<OwnedFolder>,
@@ -147,15 +162,28 @@ impl Builder {
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
-        let mut parser =
-            QueryParser::for_index(&self.index, vec![self.fields.title, self.fields.text]);
-        parser.set_field_boost(self.fields.title, TITLE_BOOST);
+        let analyzer = |field| self.index.tokenizer_for_field(field);
+        let searched = vec![
+            tree::Searched {
+                field: self.fields.title,
+                name: query::TITLE,
+                analyzer: analyzer(self.fields.title)?,
+                boost: TITLE_BOOST,
+            },
+            tree::Searched {
+                field: self.fields.text,
+                name: "text",
+                analyzer: analyzer(self.fields.text)?,
+                boost: 1.0,
+            },
+        ];
         let searcher = reader.searcher();
         let documents = searcher.num_docs();
         Ok(Index {
             fields: self.fields,
             reader,
-            parser,
+            searched,
+            phrase_steps: tree::PHRASE_STEPS,
             documents,
             _folder: self.folder,
         })
@@ -184,7 +212,14 @@ impl Index {
 
     /// The best `limit` documents `access` may see for `query`, best first.
     pub fn search(&self, query: &str, access: &Access, limit: usize) -> tantivy::Result<Vec<Hit>> {
-        let user_query = self.query(query);
+        Ok(self.find(query, access, limit)?.hits)
+    }
+
+    /// The best `limit` documents `access` may see for `query`, best first, and whether a phrase
+    /// ran out of its budget before the end of its matches.
+    pub fn find(&self, typed: &str, access: &Access, limit: usize) -> tantivy::Result<Found> {
+        let budget = tree::Budget::new(self.phrase_steps);
+        let query = tree::build(query::parse(typed), &self.searched, &budget);
         let searcher = self.reader.searcher();
         // First the query alone, which tantivy can answer with block-max WAND, keeping the
         // documents this caller may see. Any visible document ranked above the last one kept is
@@ -192,40 +227,29 @@ impl Index {
         let wanted = limit
             .saturating_mul(OVERFETCH)
             .saturating_add(OVERFETCH_MIN);
-        let candidates =
-            searcher.search(&*user_query, &TopDocs::with_limit(wanted).order_by_score())?;
-        let mut found = Vec::with_capacity(limit);
-        for (_, address) in &candidates {
-            let doc: TantivyDocument = searcher.doc(*address)?;
-            if self.may_see(&doc, access) {
-                found.push((*address, doc));
-                if found.len() == limit {
-                    break;
-                }
-            }
-        }
-        if found.len() < limit && candidates.len() == wanted {
+        let mut ranked = rank::top(&searcher, &*query, wanted, limit, |doc| {
+            self.may_see(doc, access)
+        })?;
+        if ranked.found.len() < limit && !ranked.all {
             // Most matches are hidden from this caller: filter inside the index instead.
             let filtered = BooleanQuery::new(vec![
-                (Occur::Must, user_query.box_clone()),
+                (Occur::Must, query.box_clone()),
                 (Occur::Must, self.visible_to(access)),
             ]);
-            found = searcher
-                .search(&filtered, &TopDocs::with_limit(limit).order_by_score())?
-                .into_iter()
-                .map(|(_, address)| Ok((address, searcher.doc(address)?)))
-                .collect::<tantivy::Result<_>>()?;
+            let wanted = limit.saturating_add(OVERFETCH_MIN);
+            ranked = rank::top(&searcher, &filtered, wanted, limit, |_| true)?;
         }
-        self.hits(&searcher, &*user_query, &found)
+        Ok(Found {
+            hits: self.hits(&searcher, &*query, &ranked.found)?,
+            partial: budget.was_cut(),
+        })
     }
 
-    /// The query tree of what a caller typed. Only the forms `query::parse` reads reach the
-    /// index; what tantivy cannot use of them (a word its analyzer drops) matches nothing, as its
-    /// lenient parser would have it.
+    /// The query tree of what a caller typed, for tests, with a fresh budget for phrases.
+    #[cfg(test)]
     pub(crate) fn query(&self, typed: &str) -> Box<dyn Query> {
-        self.parser
-            .build_query_from_user_input_ast_lenient(query::parse(typed))
-            .0
+        let budget = tree::Budget::new(tree::PHRASE_STEPS);
+        tree::build(query::parse(typed), &self.searched, &budget)
     }
 
     /// The hits of these documents, with their snippets for `query`.
@@ -333,6 +357,12 @@ impl Index {
 
 #[cfg(test)]
 impl Index {
+    /// The same index with another budget for phrases.
+    pub(crate) fn with_phrase_steps(mut self, steps: u64) -> Index {
+        self.phrase_steps = steps;
+        self
+    }
+
     /// A searcher, and the text and passages fields, for tests of snippets.
     pub(crate) fn parts(&self) -> (Searcher, (Field, Field)) {
         (
@@ -343,40 +373,4 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::corpus::Corpus;
-
-    #[test]
-    fn plain_queries_rank_exactly_as_tantivys_own_parser_ranks_them() {
-        let corpus = Corpus::sample();
-        let served = corpus.current();
-        let index = &served.index;
-        let searcher = index.reader.searcher();
-        for q in [
-            "chocolate orders",
-            "\"salted caramel\" -lemon +box",
-            "title:refund policy",
-            "cupcake",
-            "+wedding -birthday cake",
-            "title:\"refund policy\" late",
-        ] {
-            let ours = index
-                .parser
-                .build_query_from_user_input_ast_lenient(query::parse(q))
-                .0;
-            let theirs = index.parser.parse_query_lenient(q).0;
-            let top = |query: &dyn Query| {
-                searcher
-                    .search(query, &TopDocs::with_limit(20).order_by_score())
-                    .unwrap()
-                    .into_iter()
-                    .map(|(score, address)| (score.to_bits(), address))
-                    .collect::<Vec<_>>()
-            };
-            let ours = top(&*ours);
-            assert!(!ours.is_empty(), "{q} found nothing");
-            assert_eq!(ours, top(&*theirs), "{q}");
-        }
-    }
-}
+mod tests;

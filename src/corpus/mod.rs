@@ -28,7 +28,7 @@ use axum::body::Bytes;
 
 pub use access::Access;
 pub use document::Document;
-pub use index::{Hit, Index};
+pub use index::{Found, Hit, Index};
 pub use loader::{Folder, Problem, Report};
 
 /// Above this many documents an in-memory index earns a hint to use `MCP_INDEX_DIR`.
@@ -234,20 +234,20 @@ impl Corpus {
             .cached(search, access, &self.stats.cache)
     }
 
-    /// The answer `answer` makes from the hits of a search, from the result cache of the index
+    /// The answer `answer` makes from what a search found, from the result cache of the index
     /// being served when the same search was answered before (see [`results`]).
     pub fn search_answer(
         &self,
         search: results::Search,
         access: &Access,
-        answer: impl FnOnce(Vec<Hit>) -> String,
+        answer: impl FnOnce(Found) -> String,
     ) -> Result<Bytes, CorpusError> {
         let served = self.current();
         served
             .results
             .get_or_answer(search, access, &self.stats.cache, || {
-                let hits = served.index.search(search.query, access, search.limit)?;
-                Ok(answer(hits))
+                let found = served.index.find(search.query, access, search.limit)?;
+                Ok(answer(found))
             })
     }
 

@@ -255,7 +255,9 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
             limit: 5,
             form: 0,
         };
-        let answer = corpus.search_answer(search, &Access::public(), |hits| ids(&hits).join(","));
+        let answer = corpus.search_answer(search, &Access::public(), |found| {
+            ids(&found.hits).join(",")
+        });
         String::from_utf8(answer.unwrap().to_vec()).unwrap()
     };
     assert_eq!(cached_ids(), "");

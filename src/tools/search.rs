@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Context, Definition, Outcome, Tool, parse_args};
+use crate::corpus::Found;
 use crate::corpus::results::Search as Cached;
 
 pub const DEFAULT_LIMIT: u64 = 10;
@@ -68,7 +69,12 @@ static DEFINITION: LazyLock<Definition> = LazyLock::new(|| Definition {
                     },
                     "required": ["id", "title", "url"]
                 }
-            }
+            },
+            "partial": {
+                "type": "boolean",
+                "description": "Present and true when a quoted phrase matched in more places than one search reads: the results are the best of the places read."
+            },
+            "note": { "type": "string", "description": "What to change for a complete answer, when `partial`." }
         },
         "required": ["results"]
     }),
@@ -102,6 +108,26 @@ impl Tool for Search {
     }
 }
 
+/// What `search` answers: the results and, when a phrase matched in more places than one search
+/// reads, `partial` with a note saying what to change.
+pub(super) fn answer(found: Found) -> Value {
+    let results: Vec<Value> = found
+        .hits
+        .into_iter()
+        .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
+        .collect();
+    if found.partial {
+        json!({ "results": results, "partial": true, "note": PARTIAL_NOTE })
+    } else {
+        json!({ "results": results })
+    }
+}
+
+/// The note of a partial answer.
+pub const PARTIAL_NOTE: &str = "A quoted phrase of very common words matched in more places \
+    than one search reads; these are the best matches among the places read. Add a rarer word \
+    or drop the quotes for a complete answer.";
+
 /// The answer from the cache, or ranking work that makes it.
 fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     // Answers are cached whole, serialised, per form; see corpus::results. A cached answer is
@@ -126,12 +152,8 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
             limit,
             form,
         };
-        let answer = corpus.search_answer(search, &access, |hits| {
-            let results: Vec<Value> = hits
-                .into_iter()
-                .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
-                .collect();
-            super::result(json!({ "results": results }), structured).to_string()
+        let answer = corpus.search_answer(search, &access, |found| {
+            super::result(answer(found), structured).to_string()
         });
         if let Some(p) = progress {
             p.report(1, 1, "done");

@@ -43,3 +43,32 @@ fn every_tool_declares_a_unique_name_and_an_object_schema_naming_its_required_in
         }
     }
 }
+
+#[test]
+fn a_partial_search_says_so_in_fields_its_output_schema_declares() {
+    use crate::corpus::{Found, Hit};
+    let hit = Hit {
+        id: "a".into(),
+        title: "A".into(),
+        url: String::new(),
+        snippet: "x".into(),
+    };
+    let whole = super::search::answer(Found {
+        hits: vec![hit.clone()],
+        partial: false,
+    });
+    assert_eq!(whole.as_object().unwrap().len(), 1, "{whole}");
+    let cut = super::search::answer(Found {
+        hits: vec![hit],
+        partial: true,
+    });
+    assert_eq!(cut["partial"], true);
+    assert!(cut["note"].as_str().unwrap().contains("rarer word"));
+    let declared = &super::search::Search.definition().output_schema["properties"];
+    for key in cut.as_object().unwrap().keys() {
+        assert!(
+            declared.get(key).is_some(),
+            "{key} is not in the output schema"
+        );
+    }
+}
