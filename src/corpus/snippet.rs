@@ -12,16 +12,16 @@
 //!   the position of every word in every document, so a search reads the positions of the
 //!   query's words in its hits from the index ([`Snippets::cut`]) instead of re-reading the text.
 //!
-//! Only the chosen passage, under 200 bytes, is analysed again, to mark its matched words. The
-//! passages, their scores and the choice between them are tantivy's own rules, so the snippets are
-//! the ones `SnippetGenerator` cut (a test holds the two side by side).
+//! Only the chosen passage, under 200 bytes, is split into words again (without stemming), to
+//! mark the words at the matched positions. The passages, their scores and the choice between
+//! them are tantivy's own rules, so the snippets are the ones `SnippetGenerator` cut (a test holds
+//! the two side by side).
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use tantivy::postings::Postings;
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::tokenizer::{RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
+use tantivy::tokenizer::{RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream, Tokenizer};
 use tantivy::{DocAddress, DocSet, Searcher, Term};
 
 /// Longest passage, in bytes of text (tantivy's `max_num_chars` counts bytes).
@@ -134,8 +134,6 @@ pub struct Cut<'a> {
 pub struct Snippets {
     field: Field,
     terms: Vec<(Term, f32)>,
-    by_text: BTreeMap<String, f32>,
-    analyzer: TextAnalyzer,
 }
 
 impl Snippets {
@@ -152,25 +150,13 @@ impl Snippets {
             }
         });
         let mut terms = Vec::new();
-        let mut by_text = BTreeMap::new();
         for term in seen {
-            let Some(text) = term.value().as_str().map(str::to_owned) else {
-                continue;
-            };
             let doc_freq = searcher.doc_freq(&term)?;
-            if doc_freq > 0 {
-                let weight = 1.0 / (1.0 + doc_freq as f32);
-                by_text.insert(text, weight);
-                terms.push((term, weight));
+            if doc_freq > 0 && term.value().as_str().is_some() {
+                terms.push((term, 1.0 / (1.0 + doc_freq as f32)));
             }
         }
-        let analyzer = searcher.index().tokenizer_for_field(field)?;
-        Ok(Snippets {
-            field,
-            terms,
-            by_text,
-            analyzer,
-        })
+        Ok(Snippets { field, terms })
     }
 
     /// The snippet of each hit, in the order given: its best passage with the query's words in
@@ -181,7 +167,7 @@ impl Snippets {
             .iter()
             .zip(matches)
             .map(|(hit, found)| match best(&decode(hit.passages), &found) {
-                Some(p) => self.marked(&hit.text[p.start as usize..p.stop as usize]),
+                Some(p) => marked(hit.text, p, &found),
                 None => head(hit.text),
             })
             .collect())
@@ -222,25 +208,31 @@ impl Snippets {
         }
         Ok(found)
     }
+}
 
-    /// `passage` with every word of the query in `**bold**`.
-    fn marked(&self, passage: &str) -> String {
-        let mut analyzer = self.analyzer.clone();
-        let mut stream = analyzer.token_stream(passage);
-        let mut out = String::with_capacity(passage.len() + 16);
-        let mut at = 0;
-        while let Some(word) = stream.next() {
-            if self.by_text.contains_key(&word.text.to_lowercase()) {
-                out.push_str(&passage[at..word.offset_from]);
-                out.push_str("**");
-                out.push_str(&passage[word.offset_from..word.offset_to]);
-                out.push_str("**");
-                at = word.offset_to;
-            }
+/// The passage `p` of `text` with the query's words in `**bold**`: the words at the positions
+/// `found` (sorted) holds. Only splitting into words is needed to find them, no stemming: a
+/// passage starts at the start of the text or at a word, so the words of the passage, counted
+/// from its start, sit at known positions.
+fn marked(text: &str, p: Passage, found: &[(u32, f32)]) -> String {
+    let passage = &text[p.start as usize..p.stop as usize];
+    let base = if p.start == 0 { 0 } else { p.first };
+    let mut words = SimpleTokenizer::default();
+    let mut stream = words.token_stream(passage);
+    let mut out = String::with_capacity(passage.len() + 16);
+    let mut at = 0;
+    while let Some(word) = stream.next() {
+        let position = base + word.position as u32;
+        if found.binary_search_by_key(&position, |&(p, _)| p).is_ok() {
+            out.push_str(&passage[at..word.offset_from]);
+            out.push_str("**");
+            out.push_str(&passage[word.offset_from..word.offset_to]);
+            out.push_str("**");
+            at = word.offset_to;
         }
-        out.push_str(&passage[at..]);
-        out.trim().to_owned()
     }
+    out.push_str(&passage[at..]);
+    out.trim().to_owned()
 }
 
 /// The passage with the highest score (the sum of the weights of the words it holds, added in
