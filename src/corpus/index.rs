@@ -220,14 +220,44 @@ impl Index {
     pub fn find(&self, typed: &str, access: &Access, limit: usize) -> tantivy::Result<Found> {
         let budget = tree::Budget::new(self.phrase_steps);
         let query = tree::build(query::parse(typed), &self.searched, &budget);
+        self.run(&*query, &budget, &self.reader.searcher(), access, limit)
+    }
+
+    /// [`Index::find`], when ranking the query reads at most `max_postings` postings entries
+    /// and holds no phrase; `None` otherwise (for the caller to rank it where long work runs).
+    pub fn find_if_cheap(
+        &self,
+        typed: &str,
+        access: &Access,
+        limit: usize,
+        max_postings: u64,
+    ) -> tantivy::Result<Option<Found>> {
+        let budget = tree::Budget::new(self.phrase_steps);
+        let query = tree::build(query::parse(typed), &self.searched, &budget);
         let searcher = self.reader.searcher();
+        match tree::postings(&*query, &searcher)? {
+            Some(n) if n <= max_postings => {
+                Ok(Some(self.run(&*query, &budget, &searcher, access, limit)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn run(
+        &self,
+        query: &dyn Query,
+        budget: &tree::Budget,
+        searcher: &Searcher,
+        access: &Access,
+        limit: usize,
+    ) -> tantivy::Result<Found> {
         // First the query alone, which tantivy can answer with block-max WAND, keeping the
         // documents this caller may see. Any visible document ranked above the last one kept is
         // among the candidates, so when enough are visible they are exactly the best ones.
         let wanted = limit
             .saturating_mul(OVERFETCH)
             .saturating_add(OVERFETCH_MIN);
-        let mut ranked = rank::top(&searcher, &*query, wanted, limit, |doc| {
+        let mut ranked = rank::top(searcher, query, wanted, limit, |doc| {
             self.may_see(doc, access)
         })?;
         if ranked.found.len() < limit && !ranked.all {
@@ -237,10 +267,10 @@ impl Index {
                 (Occur::Must, self.visible_to(access)),
             ]);
             let wanted = limit.saturating_add(OVERFETCH_MIN);
-            ranked = rank::top(&searcher, &filtered, wanted, limit, |_| true)?;
+            ranked = rank::top(searcher, &filtered, wanted, limit, |_| true)?;
         }
         Ok(Found {
-            hits: self.hits(&searcher, &*query, &ranked.found)?,
+            hits: self.hits(searcher, query, &ranked.found)?,
             partial: budget.was_cut(),
         })
     }

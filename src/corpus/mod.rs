@@ -31,6 +31,11 @@ pub use document::Document;
 pub use index::{Found, Hit, Index};
 pub use loader::{Folder, Problem, Report};
 
+/// A search whose ranking reads at most this many postings entries, and holds no phrase, is
+/// cheap: tens of microseconds (docs/benchmarks.md), answered where the request is read instead
+/// of on the ranking pool, since handing it over would cost more than the work.
+pub const CHEAP_POSTINGS: u64 = 5_000;
+
 /// Above this many documents an in-memory index earns a hint to use `MCP_INDEX_DIR`.
 const LARGE_IN_MEMORY: u64 = 200_000;
 
@@ -249,6 +254,30 @@ impl Corpus {
                 let found = served.index.find(search.query, access, search.limit)?;
                 Ok(answer(found))
             })
+    }
+
+    /// The answer to a cheap search (see [`CHEAP_POSTINGS`]), kept in the result cache like any
+    /// other; `None` when the search is not cheap.
+    pub fn cheap_answer(
+        &self,
+        search: results::Search,
+        access: &Access,
+        answer: impl FnOnce(Found) -> String,
+    ) -> Option<Result<Bytes, CorpusError>> {
+        let served = self.current();
+        let found = served
+            .index
+            .find_if_cheap(search.query, access, search.limit, CHEAP_POSTINGS);
+        match found {
+            Ok(None) => None,
+            Ok(Some(found)) => Some(served.results.get_or_answer(
+                search,
+                access,
+                &self.stats.cache,
+                || Ok(answer(found)),
+            )),
+            Err(e) => Some(Err(e.into())),
+        }
     }
 
     pub fn get(&self, id: &str, access: &Access) -> Result<Option<Document>, CorpusError> {

@@ -131,7 +131,8 @@ pub const PARTIAL_NOTE: &str = "A quoted phrase of very common words matched in 
 /// The answer from the cache, or ranking work that makes it.
 fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     // Answers are cached whole, serialised, per form; see corpus::results. A cached answer is
-    // sent at once; a new search is ranked on the ranking pool (crate::fair).
+    // sent at once, a cheap new search (corpus::CHEAP_POSTINGS) is ranked at once, and any other
+    // is ranked on the ranking pool (crate::fair).
     let form = u8::from(ctx.structured);
     let cached = Cached { query, limit, form };
     if let Some(answer) = ctx.corpus.cached_answer(cached, ctx.access) {
@@ -140,12 +141,23 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     if let Some(p) = ctx.progress {
         p.report(0, 1, "searching");
     }
+    let structured = ctx.structured;
+    let text = |found| super::result(answer(found), structured).to_string();
+    if let Some(answer) = ctx.corpus.cheap_answer(cached, ctx.access, text) {
+        if let Some(p) = ctx.progress {
+            p.report(1, 1, "done");
+        }
+        return match answer {
+            Ok(text) => Outcome::Answered(text),
+            Err(e) => Outcome::Broken(e.to_string()),
+        };
+    }
     let (corpus, access, progress) = (
         ctx.corpus.clone(),
         ctx.access.clone(),
         ctx.progress.cloned(),
     );
-    let (query, structured) = (query.to_owned(), ctx.structured);
+    let query = query.to_owned();
     Outcome::Rank(Box::new(move || {
         let search = Cached {
             query: &query,

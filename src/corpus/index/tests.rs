@@ -303,3 +303,22 @@ fn excluding_a_phrase_leaves_every_other_document() {
     assert_eq!(ids("c -\"b c\""), ["d1"]);
     assert_eq!(ids("-\"c b\" -\"b c\""), ["d2", "d4"]);
 }
+
+#[test]
+fn only_phrase_free_queries_of_few_postings_are_cheap() {
+    let corpus = Corpus::sample();
+    let served = corpus.current();
+    let everyone = Access::new(&["staff".to_owned()], &[]);
+    let cheap = |q: &str, max: u64| {
+        served
+            .index
+            .find_if_cheap(q, &everyone, 10, max)
+            .unwrap()
+            .map(|found| found.hits)
+    };
+    let hits = cheap("chocolate orders", 5_000).expect("a cheap search");
+    assert_eq!(hits, served.index.search("chocolate orders", &everyone, 10).unwrap());
+    assert!(cheap("chocolate orders", 3).is_none(), "more than 3 postings");
+    assert!(cheap("\"salted caramel\"", 5_000).is_none(), "a phrase");
+    assert!(cheap("-lemon", 5_000).is_none(), "every document but some");
+}
