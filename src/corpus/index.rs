@@ -7,7 +7,8 @@
 //! caller's terms inside the index, so hidden documents are never ranked or returned. An index is
 //! immutable once built: a reload builds a new one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tantivy::collector::TopDocs;
@@ -16,7 +17,7 @@ use tantivy::schema::{
     FAST, Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
     TextOptions, Value as _,
 };
-use tantivy::{DocAddress, IndexReader, IndexWriter, ReloadPolicy, Searcher, Term};
+use tantivy::{DocAddress, IndexWriter, Searcher, Term};
 
 use super::access::{Access, document_terms};
 use super::document::Document;
@@ -24,8 +25,13 @@ use super::query;
 use super::snippet::{self, Snippets};
 
 mod rank;
+pub mod store;
 mod tree;
 
+pub use store::Store;
+
+/// The name of the field that holds each document's file.
+pub const FILE: &str = "file";
 /// How much more a match in the title counts than one in the text.
 const TITLE_BOOST: f32 = 3.0;
 /// A search first takes this many times `limit` (plus [`OVERFETCH_MIN`]) best matches, before
@@ -46,6 +52,9 @@ struct Fields {
     access: Field,
     /// Where the text splits into snippet passages (see [`snippet`]).
     passages: Field,
+    /// The file the document came from, relative to the corpus folder, so that a changed file's
+    /// documents can be replaced (see [`super::update`]); empty for the built-in sample.
+    file: Field,
 }
 
 impl Fields {
@@ -64,6 +73,7 @@ impl Fields {
             metadata: b.add_text_field("metadata", STORED),
             access: b.add_text_field("access", STRING | STORED),
             passages: b.add_bytes_field("passages", STORED),
+            file: b.add_text_field(FILE, STRING | FAST),
         };
         (b.build(), fields)
     }
@@ -88,17 +98,15 @@ pub struct Found {
     pub partial: bool,
 }
 
-/// A built, searchable index.
+/// One generation of the index: what searches and fetches read, fixed when it was made. A
+/// later generation of the same [`Store`] sees documents added or replaced since.
 pub struct Index {
-    fields: Fields,
-    reader: IndexReader,
-    /// Where a query looks: titles (what `title:` names, matches boosted) and texts.
-    searched: Vec<tree::Searched>,
+    /// Declared before the store, so its files close before an unkept folder is removed.
+    searcher: Searcher,
+    store: Arc<Store>,
     /// Postings entries the phrases of one search may read.
     phrase_steps: u64,
     documents: u64,
-    /// Declared last so the reader closes its files before the folder is removed.
-    _folder: Option<OwnedFolder>,
 }
 
 /// Adds documents to a new index.
@@ -106,19 +114,20 @@ pub struct Builder {
     index: tantivy::Index,
     writer: IndexWriter,
     fields: Fields,
-    folder: Option<OwnedFolder>,
+    folder: Option<store::Folder>,
 }
 
 impl Builder {
-    /// A new index in memory, or on disk in `folder` (which must not exist yet).
+    /// A new index in memory, or on disk in `folder` (which must not exist yet; it is removed
+    /// again when the index is dropped, unless the index is kept with [`Store::keep`]).
     pub fn new(folder: Option<&Path>) -> tantivy::Result<Builder> {
         let (schema, fields) = Fields::schema();
-        let owned = folder.map(|f| OwnedFolder(f.to_path_buf()));
-        let index = match folder {
-            None => tantivy::Index::create_in_ram(schema),
-            Some(folder) => {
-                std::fs::create_dir_all(folder)?;
-                tantivy::Index::create_in_dir(folder, schema)?
+        let (index, folder) = match folder {
+            None => (tantivy::Index::create_in_ram(schema), None),
+            Some(path) => {
+                std::fs::create_dir_all(path)?;
+                let owned = store::Folder::new(path.to_path_buf());
+                (tantivy::Index::create_in_dir(path, schema)?, Some(owned))
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
@@ -127,12 +136,37 @@ impl Builder {
             index,
             writer,
             fields,
-            folder: owned,
+            folder,
         })
     }
 
+    /// Adds a document that belongs to no file.
     pub fn add(&mut self, doc: &Document) -> tantivy::Result<()> {
-        let f = self.fields;
+        self.add_in("", doc)
+    }
+
+    /// Adds a document read from `file` (relative to the corpus folder).
+    pub fn add_in(&mut self, file: &str, doc: &Document) -> tantivy::Result<()> {
+        self.writer.add_document(self.fields.document(file, doc))?;
+        Ok(())
+    }
+
+    /// Commits, merges into one segment for fast searches, and opens the index for reading.
+    pub fn finish(mut self) -> tantivy::Result<Index> {
+        self.writer.commit()?;
+        let segments = self.index.searchable_segment_ids()?;
+        if segments.len() > 1 {
+            self.writer.merge(&segments).wait()?;
+        }
+        self.writer.wait_merging_threads()?;
+        Store::new(self.index, self.fields, self.folder)?.generation()
+    }
+}
+
+impl Fields {
+    /// The index's form of `doc`, read from `file`.
+    fn document(&self, file: &str, doc: &Document) -> TantivyDocument {
+        let f = self;
         let mut d = TantivyDocument::default();
         d.add_text(f.id, &doc.id);
         d.add_text(f.title, &doc.title);
@@ -145,59 +179,8 @@ impl Builder {
         for term in document_terms(&doc.acl) {
             d.add_text(f.access, term);
         }
-        self.writer.add_document(d)?;
-        Ok(())
-    }
-
-    /// Commits, merges into one segment for fast searches, and opens the index for reading.
-    pub fn finish(mut self) -> tantivy::Result<Index> {
-        self.writer.commit()?;
-        let segments = self.index.searchable_segment_ids()?;
-        if segments.len() > 1 {
-            self.writer.merge(&segments).wait()?;
-        }
-        self.writer.wait_merging_threads()?;
-        let reader = self
-            .index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        let analyzer = |field| self.index.tokenizer_for_field(field);
-        let searched = vec![
-            tree::Searched {
-                field: self.fields.title,
-                name: query::TITLE,
-                analyzer: analyzer(self.fields.title)?,
-                boost: TITLE_BOOST,
-            },
-            tree::Searched {
-                field: self.fields.text,
-                name: "text",
-                analyzer: analyzer(self.fields.text)?,
-                boost: 1.0,
-            },
-        ];
-        let searcher = reader.searcher();
-        let documents = searcher.num_docs();
-        Ok(Index {
-            fields: self.fields,
-            reader,
-            searched,
-            phrase_steps: tree::PHRASE_STEPS,
-            documents,
-            _folder: self.folder,
-        })
-    }
-}
-
-/// The folder of an on-disk index, removed when the index (or an unfinished build) is dropped.
-struct OwnedFolder(PathBuf);
-
-impl Drop for OwnedFolder {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!(folder = %self.0.display(), error = %e, "cannot remove an old index");
-        }
+        d.add_text(f.file, file);
+        d
     }
 }
 
@@ -219,8 +202,8 @@ impl Index {
     /// ran out of its budget before the end of its matches.
     pub fn find(&self, typed: &str, access: &Access, limit: usize) -> tantivy::Result<Found> {
         let budget = tree::Budget::new(self.phrase_steps);
-        let query = tree::build(query::parse(typed), &self.searched, &budget);
-        self.run(&*query, &budget, &self.reader.searcher(), access, limit)
+        let query = tree::build(query::parse(typed), &self.store.searched, &budget);
+        self.run(&*query, &budget, &self.searcher, access, limit)
     }
 
     /// [`Index::find`], when ranking the query reads at most `max_postings` postings entries
@@ -233,11 +216,11 @@ impl Index {
         max_postings: u64,
     ) -> tantivy::Result<Option<Found>> {
         let budget = tree::Budget::new(self.phrase_steps);
-        let query = tree::build(query::parse(typed), &self.searched, &budget);
-        let searcher = self.reader.searcher();
-        match tree::postings(&*query, &searcher)? {
+        let query = tree::build(query::parse(typed), &self.store.searched, &budget);
+        let searcher = &self.searcher;
+        match tree::postings(&*query, searcher)? {
             Some(n) if n <= max_postings => {
-                Ok(Some(self.run(&*query, &budget, &searcher, access, limit)?))
+                Ok(Some(self.run(&*query, &budget, searcher, access, limit)?))
             }
             _ => Ok(None),
         }
@@ -279,7 +262,7 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn query(&self, typed: &str) -> Box<dyn Query> {
         let budget = tree::Budget::new(tree::PHRASE_STEPS);
-        tree::build(query::parse(typed), &self.searched, &budget)
+        tree::build(query::parse(typed), &self.store.searched, &budget)
     }
 
     /// The hits of these documents, with their snippets for `query`.
@@ -289,14 +272,14 @@ impl Index {
         query: &dyn Query,
         found: &[(DocAddress, TantivyDocument)],
     ) -> tantivy::Result<Vec<Hit>> {
-        let snippets = Snippets::new(searcher, query, self.fields.text)?;
+        let snippets = Snippets::new(searcher, query, self.store.fields.text)?;
         let cuts: Vec<snippet::Cut> = found
             .iter()
             .map(|(address, doc)| snippet::Cut {
                 address: *address,
-                text: self.str(doc, self.fields.text),
+                text: self.str(doc, self.store.fields.text),
                 passages: doc
-                    .get_first(self.fields.passages)
+                    .get_first(self.store.fields.passages)
                     .and_then(|v| v.as_bytes())
                     .unwrap_or_default(),
             })
@@ -306,9 +289,9 @@ impl Index {
             .iter()
             .zip(cut)
             .map(|((_, doc), snippet)| Hit {
-                id: self.text(doc, self.fields.id),
-                title: self.text(doc, self.fields.title),
-                url: self.text(doc, self.fields.url),
+                id: self.text(doc, self.store.fields.id),
+                title: self.text(doc, self.store.fields.title),
+                url: self.text(doc, self.store.fields.url),
                 snippet,
             })
             .collect())
@@ -317,7 +300,7 @@ impl Index {
     /// Whether `access` holds one of the access terms stored with `doc`; a document without
     /// any is seen by no one.
     fn may_see(&self, doc: &TantivyDocument, access: &Access) -> bool {
-        doc.get_all(self.fields.access)
+        doc.get_all(self.store.fields.access)
             .filter_map(|v| v.as_str())
             .any(|term| access.holds(term))
     }
@@ -325,14 +308,14 @@ impl Index {
     /// The document with this id, if `access` may see it.
     pub fn get(&self, id: &str, access: &Access) -> tantivy::Result<Option<Document>> {
         let by_id = TermQuery::new(
-            Term::from_field_text(self.fields.id, id),
+            Term::from_field_text(self.store.fields.id, id),
             IndexRecordOption::Basic,
         );
         let filtered = BooleanQuery::new(vec![
             (Occur::Must, Box::new(by_id)),
             (Occur::Must, self.visible_to(access)),
         ]);
-        let searcher = self.reader.searcher();
+        let searcher = &self.searcher;
         let Some((_, address)) = searcher
             .search(&filtered, &TopDocs::with_limit(1).order_by_score())?
             .into_iter()
@@ -342,14 +325,14 @@ impl Index {
         };
         let doc: TantivyDocument = searcher.doc(address)?;
         let metadata = doc
-            .get_first(self.fields.metadata)
+            .get_first(self.store.fields.metadata)
             .and_then(|v| v.as_str())
             .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok());
         Ok(Some(Document {
-            id: self.text(&doc, self.fields.id),
-            title: self.text(&doc, self.fields.title),
-            text: self.text(&doc, self.fields.text),
-            url: self.text(&doc, self.fields.url),
+            id: self.text(&doc, self.store.fields.id),
+            title: self.text(&doc, self.store.fields.title),
+            text: self.text(&doc, self.store.fields.text),
+            url: self.text(&doc, self.store.fields.url),
             metadata,
             acl: Vec::new(),
         }))
@@ -362,7 +345,7 @@ impl Index {
             .terms()
             .iter()
             .map(|t| {
-                let term = Term::from_field_text(self.fields.access, t);
+                let term = Term::from_field_text(self.store.fields.access, t);
                 let query: Box<dyn Query> =
                     Box::new(TermQuery::new(term, IndexRecordOption::Basic));
                 (Occur::Should, query)
@@ -396,8 +379,8 @@ impl Index {
     /// A searcher, and the text and passages fields, for tests of snippets.
     pub(crate) fn parts(&self) -> (Searcher, (Field, Field)) {
         (
-            self.reader.searcher(),
-            (self.fields.text, self.fields.passages),
+            self.searcher.clone(),
+            (self.store.fields.text, self.store.fields.passages),
         )
     }
 }

@@ -9,8 +9,8 @@ use crate::corpus::Corpus;
 
 /// tantivy's own query parser, set up as the index was before it built its own query trees.
 fn tantivys_parser(index: &Index) -> QueryParser {
-    let searcher = index.reader.searcher();
-    let (title, text) = (index.fields.title, index.fields.text);
+    let searcher = index.searcher.clone();
+    let (title, text) = (index.store.fields.title, index.store.fields.text);
     let mut parser = QueryParser::for_index(searcher.index(), vec![title, text]);
     parser.set_field_boost(title, TITLE_BOOST);
     parser
@@ -20,7 +20,7 @@ fn tantivys_parser(index: &Index) -> QueryParser {
 type Matches = Vec<(Score, DocAddress)>;
 
 fn both(index: &Index, q: &str) -> (Matches, Matches) {
-    let searcher = index.reader.searcher();
+    let searcher = index.searcher.clone();
     let all = |query: &dyn Query| {
         searcher
             .search(query, &TopDocs::with_limit(100_000).order_by_score())
