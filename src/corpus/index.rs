@@ -185,6 +185,38 @@ impl Fields {
 }
 
 impl Index {
+    /// The tantivy index this generation reads.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The file (relative to the corpus folder) of the document with this id, whoever may see
+    /// it; `None` when no document has the id.
+    pub fn file_of(&self, id: &str) -> tantivy::Result<Option<String>> {
+        let by_id = TermQuery::new(
+            Term::from_field_text(self.store.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        let top = self
+            .searcher
+            .search(&by_id, &TopDocs::with_limit(1).order_by_score())?;
+        let Some((_, address)) = top.into_iter().next() else {
+            return Ok(None);
+        };
+        let column = self
+            .searcher
+            .segment_reader(address.segment_ord)
+            .fast_fields()
+            .str(FILE)?;
+        let mut file = String::new();
+        if let Some(column) = column
+            && let Some(ord) = column.term_ords(address.doc_id).next()
+        {
+            column.ord_to_str(ord, &mut file)?;
+        }
+        Ok(Some(file))
+    }
+
     pub fn len(&self) -> u64 {
         self.documents
     }

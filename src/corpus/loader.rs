@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, Read as _};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::document::{self, Document};
@@ -31,7 +32,7 @@ pub struct Folder {
 }
 
 /// A file or record that was skipped.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file, relative to the corpus folder, with `:line` or `[index]` for one record.
     pub path: String,
@@ -45,50 +46,96 @@ pub struct Report {
     pub problems: u64,
     /// The first problems, in the order found.
     pub first_problems: Vec<Problem>,
+    /// Each file read, with what it gave.
+    pub files: Vec<(SourceFile, FileOutcome)>,
 }
 
-/// Reads every document under `folder`, handing each to `sink` (which may fail, e.g. when the
-/// index cannot be written; that stops the load).
+/// A file of the corpus, with what tells whether it changed: its size and modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path relative to the corpus folder, with `/` separators: the file's name in ids,
+    /// problems and the index.
+    pub shown: String,
+    kind: Kind,
+    pub size: u64,
+    /// Nanoseconds since the Unix epoch (0 where the file system keeps no time).
+    pub modified: u128,
+}
+
+/// What one file gave.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileOutcome {
+    pub documents: u64,
+    pub problems: u64,
+    /// Its first problems (at most [`MAX_PROBLEMS_PER_FILE`]).
+    pub first_problems: Vec<Problem>,
+    /// Whether a record of it was skipped because an earlier file used its id.
+    pub shadowed: bool,
+}
+
+/// Problems remembered per file, for reports of an index that is reused or updated.
+pub const MAX_PROBLEMS_PER_FILE: usize = 10;
+
+/// Reads every document under `folder`, handing each to `sink` with its file (which may fail,
+/// e.g. when the index cannot be written; that stops the load).
 pub fn load<E>(
     folder: &Folder,
-    sink: &mut dyn FnMut(Document) -> Result<(), E>,
+    sink: &mut dyn FnMut(&str, Document) -> Result<(), E>,
 ) -> Result<Report, E> {
-    let mut files = Vec::new();
     let mut report = Report::default();
-    collect(folder, &folder.root, 0, &mut files, &mut report);
+    let files = files(folder, &mut report);
     let mut seen: HashMap<String, String> = HashMap::new();
-    for (path, kind) in files {
-        let shown = relative(&folder.root, &path);
-        let docs = match read(&path, &shown, kind, folder.base_url.as_ref()) {
-            Ok(docs) => docs,
-            Err(reason) => {
-                problem(&mut report, shown, reason);
-                continue;
-            }
-        };
-        for (at, doc) in docs {
+    for file in files {
+        let mut outcome = FileOutcome::default();
+        for (at, doc) in read_file(&file, folder.base_url.as_ref()) {
+            let doc = doc.and_then(|doc| match seen.get(&doc.id) {
+                Some(first) => {
+                    outcome.shadowed = true;
+                    Err(format!("the id `{}` is already used by {first}", doc.id))
+                }
+                None => Ok(doc),
+            });
             match doc {
                 Ok(doc) => {
-                    if let Some(first) = seen.get(&doc.id) {
-                        let reason = format!("the id `{}` is already used by {first}", doc.id);
-                        problem(&mut report, at, reason);
-                        continue;
-                    }
                     seen.insert(doc.id.clone(), at);
-                    sink(doc)?;
-                    report.documents += 1;
+                    sink(&file.shown, doc)?;
+                    outcome.documents += 1;
                 }
-                Err(reason) => problem(&mut report, at, reason),
+                Err(reason) => outcome.problem(&mut report, at, reason),
             }
         }
+        report.documents += outcome.documents;
+        report.files.push((file, outcome));
     }
-    if report.problems > report.first_problems.len() as u64 {
-        tracing::warn!(
-            more = report.problems - report.first_problems.len() as u64,
-            "more corpus files or records were skipped than are logged one by one"
-        );
-    }
+    report.summarise();
     Ok(report)
+}
+
+impl FileOutcome {
+    /// Counts a problem of this file, in the file's outcome and in the report.
+    pub fn problem(&mut self, report: &mut Report, path: String, reason: String) {
+        self.problems += 1;
+        if self.first_problems.len() < MAX_PROBLEMS_PER_FILE {
+            self.first_problems.push(Problem {
+                path: path.clone(),
+                reason: reason.clone(),
+            });
+        }
+        problem(report, path, reason);
+    }
+}
+
+impl Report {
+    /// Logs how many problems were not logged one by one.
+    pub fn summarise(&self) {
+        if self.problems > self.first_problems.len() as u64 {
+            tracing::warn!(
+                more = self.problems - self.first_problems.len() as u64,
+                "more corpus files or records were skipped than are logged one by one"
+            );
+        }
+    }
 }
 
 fn problem(report: &mut Report, path: String, reason: String) {
@@ -99,7 +146,22 @@ fn problem(report: &mut Report, path: String, reason: String) {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
+/// reported.
+pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
+    let mut files = Vec::new();
+    collect(folder, &folder.root, 0, &mut files, report);
+    files
+}
+
+/// The documents of one file, each with where it was found; one problem for the whole file when
+/// it cannot be read.
+pub fn read_file(file: &SourceFile, base: Option<&Url>) -> Read {
+    read(&file.path, &file.shown, file.kind, base)
+        .unwrap_or_else(|reason| vec![(file.shown.clone(), Err(reason))])
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Markdown,
     Text,
@@ -123,7 +185,7 @@ fn collect(
     folder: &Folder,
     dir: &Path,
     depth: usize,
-    files: &mut Vec<(PathBuf, Kind)>,
+    files: &mut Vec<SourceFile>,
     report: &mut Report,
 ) {
     let entries = match std::fs::read_dir(dir) {
@@ -161,14 +223,26 @@ fn collect(
                 collect(folder, &path, depth + 1, files, report);
             }
         } else if let Some(kind) = kind(&path)
-            && (!link.is_symlink() || path.is_file())
+            && let Ok(meta) = std::fs::metadata(&path)
+            && meta.is_file()
         {
-            files.push((path, kind));
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            files.push(SourceFile {
+                shown: relative(&folder.root, &path),
+                path,
+                kind,
+                size: meta.len(),
+                modified,
+            });
         }
     }
 }
 
-type Read = Vec<(String, Result<Document, String>)>;
+pub type Read = Vec<(String, Result<Document, String>)>;
 
 /// The documents of one file, each with where it was found.
 fn read(path: &Path, shown: &str, kind: Kind, base: Option<&Url>) -> Result<Read, String> {

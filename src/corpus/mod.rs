@@ -10,15 +10,20 @@
 //! rebuild leaves the old index in place.
 
 pub mod access;
+mod build;
 pub mod document;
 pub mod index;
 pub mod loader;
+pub mod manifest;
 pub mod query;
 pub mod reload;
 pub mod results;
 pub mod snippet;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;
+pub mod update;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +35,7 @@ pub use access::Access;
 pub use document::Document;
 pub use index::{Found, Hit, Index};
 pub use loader::{Folder, Problem, Report};
+pub use manifest::{IndexDir, Manifest};
 
 /// A search whose ranking reads at most this many postings entries, and holds no phrase, is
 /// cheap: tens of microseconds (docs/benchmarks.md), answered where the request is read instead
@@ -112,9 +118,11 @@ pub struct Served {
 pub struct Corpus {
     source: Source,
     current: RwLock<Arc<Served>>,
-    /// Held while a rebuild runs, so rebuilds never overlap.
-    building: Mutex<()>,
-    generation: AtomicU64,
+    /// What the served index was made from; held while the index changes (a rebuild or an
+    /// update), so changes never overlap.
+    made_from: Mutex<Manifest>,
+    /// `MCP_INDEX_DIR`, held by this server.
+    dir: Option<IndexDir>,
     stats: Stats,
 }
 
@@ -124,44 +132,107 @@ impl Corpus {
         Self::open(Source::sample()).expect("the built-in sample corpus indexes in memory")
     }
 
-    /// Loads and indexes the corpus once, for start-up.
+    /// Loads and indexes the corpus for start-up, or reuses (and updates) the index the last
+    /// run left under `MCP_INDEX_DIR` when it was made from the same source.
     pub fn open(mut source: Source) -> Result<Self, CorpusError> {
-        if let Some(dir) = &source.index_dir {
-            prepare_index_dir(dir)?;
-            // An index kept inside the corpus folder must not be read as documents.
-            if let Some(folder) = &mut source.folder {
-                folder.skip = Some(dir.canonicalize().unwrap_or_else(|_| dir.clone()));
+        let dir = match &source.index_dir {
+            Some(path) => {
+                let dir = IndexDir::prepare(path).map_err(|e| build::io(path, e))?;
+                // An index kept inside the corpus folder must not be read as documents.
+                if let Some(folder) = &mut source.folder {
+                    folder.skip = Some(path.canonicalize().unwrap_or_else(|_| path.clone()));
+                }
+                Some(dir)
             }
-        }
+            None => None,
+        };
         let started = std::time::Instant::now();
-        let (index, report) = build(&source, 1)?;
+        let reused = dir.as_ref().and_then(|d| build::reuse(&source, d));
+        let (built, how) = match reused {
+            Some(built) => (built, "reused"),
+            None => {
+                let built = build::build(&source, dir.as_ref())?;
+                // The index the last run left, when it could not be used.
+                if let (Some(dir), Some(path)) = (&dir, &source.index_dir) {
+                    dir.remove_unused().map_err(|e| build::io(path, e))?;
+                }
+                (built, "built")
+            }
+        };
         let corpus = Corpus {
-            current: RwLock::new(Arc::new(corpus_generation(index, &source))),
+            current: RwLock::new(Arc::new(corpus_generation(built.index, &source))),
+            made_from: Mutex::new(built.manifest),
             source,
-            building: Mutex::new(()),
-            generation: AtomicU64::new(1),
+            dir,
             stats: Stats::default(),
         };
-        corpus.installed(&report, started);
+        corpus.installed(&built.report, started, how);
         Ok(corpus)
     }
 
-    /// Builds a new index from the source and serves it; the old one serves until then, and
-    /// stays when the build fails. Blocks for as long as the build takes.
+    /// Builds a whole new index from the source and serves it; the old one serves until then,
+    /// and stays when the build fails. Blocks for as long as the build takes.
     pub fn reload(&self) -> Result<Report, CorpusError> {
-        let _one_at_a_time = self.building.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut made_from = self.made_from.lock().unwrap_or_else(|e| e.into_inner());
+        self.rebuild(&mut made_from)
+    }
+
+    /// Brings the index up to date with the folder, reading only the files that changed (see
+    /// [`update`]); a full rebuild when only that gives the right index. Returns `None` when no
+    /// file changed.
+    pub fn refresh(&self) -> Result<Option<Report>, CorpusError> {
+        let mut made_from = self.made_from.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(folder) = &self.source.folder else {
+            return Ok(None);
+        };
         let started = std::time::Instant::now();
-        match build(&self.source, generation) {
-            Ok((index, report)) => {
-                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-                let served = Arc::new(corpus_generation(index, &self.source));
-                let old = std::mem::replace(&mut *current, served);
-                drop(current);
-                // Dropped outside the lock: removing an on-disk index must not hold up searches.
-                drop(old);
-                self.installed(&report, started);
-                Ok(report)
+        let current = self.current();
+        match update::update(folder, &current.index, &made_from) {
+            Ok(update::Updated::Unchanged { .. }) => Ok(None),
+            Ok(update::Updated::Updated(update)) => {
+                let update::Update {
+                    index,
+                    manifest,
+                    listing,
+                    files,
+                    ..
+                } = *update;
+                if let (Some(_), Some(path)) = (&self.dir, index.store().folder())
+                    && let Err(e) = manifest::save_manifest(path, &manifest)
+                {
+                    // The next start sees the commit unrecorded and rebuilds.
+                    tracing::warn!(error = %e, "cannot record the update in the index's manifest");
+                }
+                let report = manifest.report(listing);
+                *made_from = manifest;
+                self.serve(index);
+                tracing::info!(files, "corpus files changed; the index was updated");
+                self.installed(&report, started, "updated");
+                Ok(Some(report))
+            }
+            Ok(update::Updated::Rebuild(why)) => {
+                tracing::info!(reason = %why, "corpus files changed; rebuilding the whole index");
+                self.rebuild(&mut made_from).map(Some)
+            }
+            Err(error) => {
+                self.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, "corpus not updated; the previous index stays in use");
+                Err(error.into())
+            }
+        }
+    }
+
+    fn rebuild(&self, made_from: &mut Manifest) -> Result<Report, CorpusError> {
+        let started = std::time::Instant::now();
+        match build::build(&self.source, self.dir.as_ref()) {
+            Ok(built) => {
+                let old = self.current();
+                *made_from = built.manifest;
+                self.serve(built.index);
+                // The replaced index's folder goes once its last search is done.
+                old.index.store().keep(false);
+                self.installed(&built.report, started, "built");
+                Ok(built.report)
             }
             Err(error) => {
                 self.stats.reloads_failed.fetch_add(1, Ordering::Relaxed);
@@ -171,8 +242,18 @@ impl Corpus {
         }
     }
 
-    /// Records that the index built from `report` is now served.
-    fn installed(&self, report: &Report, started: std::time::Instant) {
+    /// Serves `index` from now on, with a new result cache.
+    fn serve(&self, index: Index) {
+        let served = Arc::new(corpus_generation(index, &self.source));
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut *current, served);
+        drop(current);
+        // Dropped outside the lock: removing an on-disk index must not hold up searches.
+        drop(old);
+    }
+
+    /// Records that the index `how` (built, reused or updated) from `report` is now served.
+    fn installed(&self, report: &Report, started: std::time::Instant, how: &'static str) {
         self.stats
             .documents
             .store(report.documents, Ordering::Relaxed);
@@ -187,6 +268,7 @@ impl Corpus {
             documents = report.documents,
             skipped = report.problems,
             on_disk = self.source.index_dir.is_some(),
+            index = how,
             millis = started.elapsed().as_millis() as u64,
             "corpus indexed"
         );
@@ -285,68 +367,9 @@ impl Corpus {
     }
 }
 
-/// Builds an index of generation `generation` from `source`.
-fn build(source: &Source, generation: u64) -> Result<(Index, Report), CorpusError> {
-    let disk = source
-        .index_dir
-        .as_ref()
-        .map(|d| d.join(format!("index-{}-{generation}", std::process::id())));
-    if let Some(folder) = &source.folder
-        && let Err(e) = std::fs::read_dir(&folder.root)
-    {
-        return Err(CorpusError::Folder {
-            path: folder.root.display().to_string(),
-            reason: e.to_string(),
-        });
-    }
-    let mut builder = index::Builder::new(disk.as_deref())?;
-    let mut sink = |doc: Document| builder.add(&doc);
-    let report = match &source.folder {
-        None => sample(&mut sink)?,
-        Some(folder) => loader::load(folder, &mut sink)?,
-    };
-    Ok((builder.finish()?, report))
-}
-
 fn corpus_generation(index: Index, source: &Source) -> Served {
     Served {
         index,
         results: results::Results::new(source.search_cache_bytes),
     }
-}
-
-/// Indexes the built-in sample.
-fn sample(
-    sink: &mut dyn FnMut(Document) -> tantivy::Result<()>,
-) -> Result<Report, tantivy::TantivyError> {
-    let records: Vec<document::Record> =
-        serde_json::from_str(SAMPLE).expect("the built-in sample corpus is valid");
-    let mut report = Report::default();
-    for record in records {
-        let doc = record
-            .into_document(None)
-            .expect("every built-in sample record is valid");
-        sink(doc)?;
-        report.documents += 1;
-    }
-    Ok(report)
-}
-
-/// Creates the index folder and removes indexes an earlier run of the server left behind.
-fn prepare_index_dir(dir: &std::path::Path) -> Result<(), CorpusError> {
-    let fail = |e: std::io::Error| CorpusError::IndexDir {
-        path: dir.display().to_string(),
-        reason: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    for entry in std::fs::read_dir(dir).map_err(fail)?.flatten() {
-        let stale = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.starts_with("index-"));
-        if stale && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).map_err(fail)?;
-        }
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
-//! Keeps the served index in step with the corpus folder: a rebuild follows a change to its
-//! files (once no change has been seen for the debounce interval) or a SIGHUP. Rebuilds run on
-//! the blocking pool, one at a time; changes seen during a rebuild cause one more.
+//! Keeps the served index in step with the corpus folder: a change to its files (once no change
+//! has been seen for the debounce interval) updates the index file by file (see
+//! [`super::update`]), and a SIGHUP rebuilds it whole. Both run on the blocking pool, one at a
+//! time; changes seen while one runs cause one more.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -37,19 +38,27 @@ pub fn spawn(corpus: Arc<Corpus>, watch: Watch) -> Option<tokio::task::JoinHandl
         };
         let mut hangups = hangups();
         loop {
-            tokio::select! {
+            let full = tokio::select! {
                 Some(()) = changes.recv() => {
                     settle(&mut changes, watch.debounce).await;
-                    tracing::info!("corpus files changed; rebuilding the index");
+                    false
                 }
                 Some(()) = next_hangup(&mut hangups) => {
-                    tracing::info!("SIGHUP received; rebuilding the index");
+                    tracing::info!("SIGHUP received; rebuilding the whole index");
+                    true
                 }
                 else => return,
-            }
+            };
             let corpus = corpus.clone();
-            // A failed build is logged and counted by `reload`; the old index stays.
-            let _ = tokio::task::spawn_blocking(move || corpus.reload()).await;
+            // A failure is logged and counted by the corpus; the old index stays.
+            let _ = tokio::task::spawn_blocking(move || {
+                if full {
+                    corpus.reload().map(Some)
+                } else {
+                    corpus.refresh()
+                }
+            })
+            .await;
         }
     }))
 }

@@ -8,10 +8,10 @@ use url::Url;
 use super::*;
 
 /// A temporary folder removed on drop.
-struct Temp(PathBuf);
+pub(super) struct Temp(pub(super) PathBuf);
 
 impl Temp {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
@@ -24,7 +24,7 @@ impl Temp {
         Temp(path)
     }
 
-    fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
+    pub(super) fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
         let path = self.0.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, content).unwrap();
@@ -37,7 +37,7 @@ impl Drop for Temp {
     }
 }
 
-fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
+pub(super) fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
     Source {
         folder: Some(Folder {
             root: root.to_path_buf(),
@@ -49,7 +49,7 @@ fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
     }
 }
 
-fn ids(hits: &[Hit]) -> Vec<&str> {
+pub(super) fn ids(hits: &[Hit]) -> Vec<&str> {
     hits.iter().map(|h| h.id.as_str()).collect()
 }
 
@@ -61,7 +61,7 @@ fn roles(names: &[&str]) -> Access {
 }
 
 /// A folder with one file of each format.
-fn every_format() -> Temp {
+pub(super) fn every_format() -> Temp {
     let t = Temp::new("formats");
     t.write(
         "policies/refunds.md",
@@ -131,7 +131,7 @@ fn bad_files_and_records_are_reported_with_their_path_and_skipped() {
     t.write("image.png", "not a document");
     let mut kept = Vec::new();
     let folder = source(&t.0, None).folder.unwrap();
-    let report = loader::load(&folder, &mut |d: Document| {
+    let report = loader::load(&folder, &mut |_: &str, d: Document| {
         kept.push(d.id);
         Ok::<(), ()>(())
     })
@@ -296,6 +296,7 @@ fn an_on_disk_index_lives_in_the_index_dir_and_old_generations_are_removed() {
         let mut names: Vec<String> = std::fs::read_dir(&index_dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("index-"))
             .collect();
         names.sort();
         names

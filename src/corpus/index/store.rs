@@ -84,6 +84,11 @@ impl Store {
         })
     }
 
+    /// The tantivy commit the index is at.
+    pub fn opstamp(&self) -> tantivy::Result<u64> {
+        Ok(self.index.load_metas()?.opstamp)
+    }
+
     /// A writer for an update: one thread, and the index's documents in their form.
     pub fn writer(&self) -> tantivy::Result<IndexWriter> {
         self.index.writer_with_num_threads(1, UPDATE_WRITER_BYTES)

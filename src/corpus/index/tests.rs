@@ -317,8 +317,17 @@ fn only_phrase_free_queries_of_few_postings_are_cheap() {
             .map(|found| found.hits)
     };
     let hits = cheap("chocolate orders", 5_000).expect("a cheap search");
-    assert_eq!(hits, served.index.search("chocolate orders", &everyone, 10).unwrap());
-    assert!(cheap("chocolate orders", 3).is_none(), "more than 3 postings");
+    assert_eq!(
+        hits,
+        served
+            .index
+            .search("chocolate orders", &everyone, 10)
+            .unwrap()
+    );
+    assert!(
+        cheap("chocolate orders", 3).is_none(),
+        "more than 3 postings"
+    );
     assert!(cheap("\"salted caramel\"", 5_000).is_none(), "a phrase");
     assert!(cheap("-lemon", 5_000).is_none(), "every document but some");
 }

@@ -1,0 +1,146 @@
+//! Making the index a corpus serves: a whole new one ([`build`]), or, at start-up under
+//! `MCP_INDEX_DIR`, the one the last run left when it was made from the same source in the
+//! same format ([`reuse`]), brought up to date file by file.
+
+use std::path::Path;
+
+use super::index::{self, Index, Store};
+use super::loader::{self, Report};
+use super::manifest::{IndexDir, Manifest};
+use super::update::{self, Updated};
+use super::{CorpusError, Document, SAMPLE, Source, document};
+
+/// An index, what it was made from, and what making it found.
+pub struct Built {
+    pub index: Index,
+    pub manifest: Manifest,
+    pub report: Report,
+}
+
+/// Builds a whole new index of `source`: in memory, or in a new folder of `dir`, which becomes
+/// the one in use once complete.
+pub fn build(source: &Source, dir: Option<&IndexDir>) -> Result<Built, CorpusError> {
+    if let Some(folder) = &source.folder
+        && let Err(e) = std::fs::read_dir(&folder.root)
+    {
+        return Err(CorpusError::Folder {
+            path: folder.root.display().to_string(),
+            reason: e.to_string(),
+        });
+    }
+    let disk = dir.map(IndexDir::new_index);
+    let listed = super::manifest::now();
+    let mut builder = index::Builder::new(disk.as_deref())?;
+    let mut sink = |file: &str, doc: Document| builder.add_in(file, &doc);
+    let report = match &source.folder {
+        None => sample(&mut sink)?,
+        Some(folder) => loader::load(folder, &mut sink)?,
+    };
+    let index = builder.finish()?;
+    let mut manifest = Manifest::new(source);
+    manifest.record(&report.files, listed);
+    manifest.opstamp = index.store().opstamp()?;
+    if let (Some(dir), Some(folder)) = (dir, &disk) {
+        commit(dir, folder, &manifest)?;
+        index.store().keep(true);
+    }
+    Ok(Built {
+        index,
+        manifest,
+        report,
+    })
+}
+
+/// The index the last run left in `dir`, when it was made from `source` in this server's format,
+/// updated to the folder as it is now; `None` (with the reason logged) when there is none to use.
+pub fn reuse(source: &Source, dir: &IndexDir) -> Option<Built> {
+    let (path, manifest) = dir.current()?;
+    let why = match open(source, &path, &manifest) {
+        Ok(Some(built)) => return Some(built),
+        Ok(None) => "it was made from another folder, base url or version of the server".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    tracing::info!(folder = %path.display(), reason = %why, "the index on disk is not reused; building a new one");
+    None
+}
+
+fn open(source: &Source, path: &Path, manifest: &Manifest) -> Result<Option<Built>, CorpusError> {
+    if !manifest.fits(source) {
+        return Ok(None);
+    }
+    let store = Store::open(path)?;
+    if store.opstamp()? != manifest.opstamp {
+        return Err(CorpusError::IndexDir {
+            path: path.display().to_string(),
+            reason: "its last change was not recorded in its manifest".into(),
+        });
+    }
+    let index = store.generation()?;
+    let Some(folder) = &source.folder else {
+        let report = manifest.report(Report::default());
+        return Ok(Some(Built {
+            index,
+            manifest: manifest.clone(),
+            report,
+        }));
+    };
+    match update::update(folder, &index, manifest)? {
+        Updated::Unchanged { listing } => Ok(Some(Built {
+            report: manifest.report(listing),
+            index,
+            manifest: manifest.clone(),
+        })),
+        Updated::Updated(update) => {
+            let update::Update {
+                index,
+                manifest,
+                listing,
+                files,
+                ..
+            } = *update;
+            super::manifest::save_manifest(path, &manifest).map_err(|e| io(path, e))?;
+            tracing::info!(
+                files,
+                "files changed while the server was stopped; the index on disk was updated"
+            );
+            Ok(Some(Built {
+                report: manifest.report(listing),
+                index,
+                manifest,
+            }))
+        }
+        Updated::Rebuild(why) => Err(CorpusError::IndexDir {
+            path: path.display().to_string(),
+            reason: why,
+        }),
+    }
+}
+
+/// Makes the index in `folder` the one in use under `dir`.
+pub fn commit(dir: &IndexDir, folder: &Path, manifest: &Manifest) -> Result<(), CorpusError> {
+    dir.commit(folder, manifest).map_err(|e| io(folder, e))
+}
+
+pub fn io(path: &Path, e: std::io::Error) -> CorpusError {
+    CorpusError::IndexDir {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// Indexes the built-in sample.
+fn sample(
+    sink: &mut dyn FnMut(&str, Document) -> tantivy::Result<()>,
+) -> Result<Report, tantivy::TantivyError> {
+    let records: Vec<document::Record> =
+        serde_json::from_str(SAMPLE).expect("the built-in sample corpus is valid");
+    let mut report = Report::default();
+    for record in records {
+        let doc = record
+            .into_document(None)
+            .expect("every built-in sample record is valid");
+        sink("", doc)?;
+        report.documents += 1;
+    }
+    Ok(report)
+}

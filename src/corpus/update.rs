@@ -1,0 +1,111 @@
+//! Brings an index up to date with its folder file by file: the documents of changed and removed
+//! files are deleted, changed and new files are read again, and one tantivy commit makes all of
+//! it visible at once. The generation in use keeps answering until then.
+//!
+//! The result is the index a full rebuild would make, with one exception handled by rebuilding
+//! instead: ids used by two files. A full load keeps the record of the first file (in path order)
+//! and skips the other's; when an id of a changed file is already used by a file that did not
+//! change, or some file lost records that way before, which record wins depends on files not
+//! read again, so [`update`] asks for a full rebuild.
+
+use std::collections::{HashMap, HashSet};
+
+use super::index::Index;
+use super::loader::{self, FileOutcome, Folder, Report};
+use super::manifest::{self, Manifest};
+
+/// What an update did.
+pub enum Updated {
+    /// No file changed. `listing` has the problems of listing the folder.
+    Unchanged { listing: Report },
+    /// The update made.
+    Updated(Box<Update>),
+    /// Only a full rebuild gives the right index, for the reason given.
+    Rebuild(String),
+}
+
+/// An update made: the index as the folder is now, its manifest, the problems of listing the
+/// folder, what reading the changed files found, and how many files were read or removed.
+pub struct Update {
+    pub index: Index,
+    pub manifest: Manifest,
+    pub listing: Report,
+    pub read: Report,
+    pub files: usize,
+}
+
+/// Updates the index behind `current` (made as `manifest` says) to the files of `folder`.
+pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy::Result<Updated> {
+    let mut listing = Report::default();
+    let listed = manifest::now();
+    let files = loader::files(folder, &mut listing);
+    let changes = manifest.changes(&files);
+    if changes.is_empty() {
+        return Ok(Updated::Unchanged { listing });
+    }
+    if manifest.shadowed() {
+        return Ok(Updated::Rebuild(
+            "some records repeat ids of other files".to_owned(),
+        ));
+    }
+    let store = current.store();
+    let mut writer = store.writer()?;
+    let replaced: HashSet<&str> = changes
+        .read
+        .iter()
+        .map(|f| f.shown.as_str())
+        .chain(changes.removed.iter().map(String::as_str))
+        .collect();
+    for file in &replaced {
+        writer.delete_term(store.file_term(file));
+    }
+    let mut report = Report::default();
+    let mut read = Vec::with_capacity(changes.read.len());
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for file in &changes.read {
+        let mut outcome = FileOutcome::default();
+        for (at, doc) in loader::read_file(file, folder.base_url.as_ref()) {
+            let doc = match doc {
+                Ok(doc) => doc,
+                Err(reason) => {
+                    outcome.problem(&mut report, at, reason);
+                    continue;
+                }
+            };
+            if let Some(first) = seen.get(&doc.id) {
+                let reason = format!("the id `{}` is already used by {first}", doc.id);
+                outcome.shadowed = true;
+                outcome.problem(&mut report, at, reason);
+                continue;
+            }
+            if let Some(owner) = current.file_of(&doc.id)?
+                && !replaced.contains(owner.as_str())
+            {
+                return Ok(Updated::Rebuild(format!(
+                    "the id `{}` of {at} is also used by {owner}",
+                    doc.id
+                )));
+            }
+            writer.add_document(store.document(&file.shown, &doc))?;
+            seen.insert(doc.id, at);
+            outcome.documents += 1;
+        }
+        report.documents += outcome.documents;
+        read.push((file.clone(), outcome));
+    }
+    let opstamp = writer.commit()?;
+    writer.wait_merging_threads()?;
+    let mut next = manifest.clone();
+    for gone in &changes.removed {
+        next.files.remove(gone);
+    }
+    next.record(&read, listed);
+    next.opstamp = opstamp;
+    Ok(Updated::Updated(Box::new(Update {
+        index: store.generation()?,
+        manifest: next,
+        listing,
+        read: report,
+        files: replaced.len(),
+    })))
+}
