@@ -4,8 +4,9 @@
 //! Every document is stored in the index, so one structure answers both `search` and `fetch`:
 //! in memory for small corpora, on disk under `MCP_INDEX_DIR` for large ones. Each document also
 //! carries its access terms (see [`super::access`]); every search and fetch is filtered by the
-//! caller's terms inside the index, so hidden documents are never ranked or returned. An index is
-//! immutable once built: a reload builds a new one.
+//! caller's terms inside the index, so hidden documents are never ranked or returned. A
+//! generation ([`Index`]) reads one committed state of its [`Store`]: an update commits a new
+//! state and makes a new generation, and searches already running finish on the old one.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,25 +14,24 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
-use tantivy::schema::{
-    FAST, Field, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing,
-    TextOptions, Value as _,
-};
+use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value as _};
 use tantivy::{DocAddress, IndexWriter, Searcher, Term};
 
-use super::access::{Access, document_terms};
+use super::access::Access;
 use super::document::Document;
 use super::query;
 use super::snippet::{self, Snippets};
 
+mod fields;
 mod rank;
 pub mod store;
 mod tree;
 
+use fields::Fields;
+
 pub use store::Store;
 
-/// The name of the field that holds each document's file.
-pub const FILE: &str = "file";
+pub use fields::FILE;
 /// How much more a match in the title counts than one in the text.
 const TITLE_BOOST: f32 = 3.0;
 /// A search first takes this many times `limit` (plus [`OVERFETCH_MIN`]) best matches, before
@@ -40,44 +40,6 @@ const OVERFETCH: usize = 3;
 const OVERFETCH_MIN: usize = 10;
 /// Indexing memory, shared by the indexing threads.
 const WRITER_BYTES: usize = 128 << 20;
-
-/// The fields of the index.
-#[derive(Debug, Clone, Copy)]
-struct Fields {
-    id: Field,
-    title: Field,
-    text: Field,
-    url: Field,
-    metadata: Field,
-    access: Field,
-    /// Where the text splits into snippet passages (see [`snippet`]).
-    passages: Field,
-    /// The file the document came from, relative to the corpus folder, so that a changed file's
-    /// documents can be replaced (see [`super::update`]); empty for the built-in sample.
-    file: Field,
-}
-
-impl Fields {
-    fn schema() -> (Schema, Fields) {
-        let mut b = Schema::builder();
-        let words = TextOptions::default().set_stored().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer("en_stem")
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        );
-        let fields = Fields {
-            id: b.add_text_field(rank::ID, STRING | STORED | FAST),
-            title: b.add_text_field("title", words.clone()),
-            text: b.add_text_field("text", words),
-            url: b.add_text_field("url", STORED),
-            metadata: b.add_text_field("metadata", STORED),
-            access: b.add_text_field("access", STRING | STORED),
-            passages: b.add_bytes_field("passages", STORED),
-            file: b.add_text_field(FILE, STRING | FAST),
-        };
-        (b.build(), fields)
-    }
-}
 
 /// A search hit.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +56,7 @@ pub struct Hit {
 pub struct Found {
     pub hits: Vec<Hit>,
     /// A phrase of the query matched in more places than one search reads
-    /// ([`tree::PHRASE_STEPS`]); the hits are the best of the places read.
+    /// (10 000 documents examined); the hits are the best of the places read.
     pub partial: bool,
 }
 
@@ -103,6 +65,8 @@ pub struct Found {
 pub struct Index {
     /// Declared before the store, so its files close before an unkept folder is removed.
     searcher: Searcher,
+    /// The id column of each segment, for ordering equal scores.
+    ids: rank::Ids,
     store: Arc<Store>,
     /// Postings entries the phrases of one search may read.
     phrase_steps: u64,
@@ -160,27 +124,6 @@ impl Builder {
         }
         self.writer.wait_merging_threads()?;
         Store::new(self.index, self.fields, self.folder)?.generation()
-    }
-}
-
-impl Fields {
-    /// The index's form of `doc`, read from `file`.
-    fn document(&self, file: &str, doc: &Document) -> TantivyDocument {
-        let f = self;
-        let mut d = TantivyDocument::default();
-        d.add_text(f.id, &doc.id);
-        d.add_text(f.title, &doc.title);
-        d.add_text(f.text, &doc.text);
-        d.add_bytes(f.passages, &snippet::passages(&doc.text));
-        d.add_text(f.url, &doc.url);
-        if let Some(m) = &doc.metadata {
-            d.add_text(f.metadata, Value::Object(m.clone()).to_string());
-        }
-        for term in document_terms(&doc.acl) {
-            d.add_text(f.access, term);
-        }
-        d.add_text(f.file, file);
-        d
     }
 }
 
@@ -272,7 +215,7 @@ impl Index {
         let wanted = limit
             .saturating_mul(OVERFETCH)
             .saturating_add(OVERFETCH_MIN);
-        let mut ranked = rank::top(searcher, query, wanted, limit, |doc| {
+        let mut ranked = rank::top(searcher, &self.ids, query, wanted, limit, |doc| {
             self.may_see(doc, access)
         })?;
         if ranked.found.len() < limit && !ranked.all {
@@ -282,7 +225,7 @@ impl Index {
                 (Occur::Must, self.visible_to(access)),
             ]);
             let wanted = limit.saturating_add(OVERFETCH_MIN);
-            ranked = rank::top(searcher, &filtered, wanted, limit, |_| true)?;
+            ranked = rank::top(searcher, &self.ids, &filtered, wanted, limit, |_| true)?;
         }
         Ok(Found {
             hits: self.hits(searcher, query, &ranked.found)?,

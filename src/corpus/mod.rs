@@ -5,9 +5,11 @@
 //! and policies. They are indexed with tantivy ([`index`]), in memory or under `MCP_INDEX_DIR`,
 //! and filtered by the caller's roles and groups ([`access`]).
 //!
-//! The corpus is rebuilt on request ([`Corpus::reload`], driven by [`reload`]): the new index is
-//! built beside the one in use, which keeps answering until the new one replaces it. A failed
-//! rebuild leaves the old index in place.
+//! A change to the folder updates the index file by file ([`Corpus::refresh`], see [`update`]);
+//! SIGHUP rebuilds it whole ([`Corpus::reload`]); both are driven by [`reload`]. The index in use
+//! keeps answering until the new state replaces it, and a failure leaves it in place. Under
+//! `MCP_INDEX_DIR` the index and its [`manifest`] outlive the server, and a restart reuses them
+//! (`corpus::build`).
 
 pub mod access;
 mod build;
