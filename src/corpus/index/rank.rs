@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::StrColumn;
 use tantivy::query::{Query, Weight};
 use tantivy::schema::TantivyDocument;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
@@ -35,6 +36,7 @@ pub fn same_score(a: Score, b: Score) -> bool {
 /// many best matches to read (more than `limit` when `keep` may refuse some).
 pub fn top(
     searcher: &Searcher,
+    ids: &Ids,
     query: &dyn Query,
     wanted: usize,
     limit: usize,
@@ -45,7 +47,7 @@ pub fn top(
     let all = ranked.len() < wanted;
     let mut found = Vec::with_capacity(limit);
     for group in ranked.chunk_by(|a, b| same_score(a.0, b.0)) {
-        for address in by_id(searcher, group)? {
+        for address in by_id(ids, group)? {
             let doc: TantivyDocument = searcher.doc(address)?;
             if keep(&doc) {
                 found.push((address, doc));
@@ -64,37 +66,49 @@ pub struct Ranked {
     pub all: bool,
 }
 
+/// The id column of each segment of one generation, opened once.
+pub struct Ids(Vec<Option<StrColumn>>);
+
+impl Ids {
+    pub fn of(searcher: &Searcher) -> tantivy::Result<Ids> {
+        let columns = searcher
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.fast_fields().str(ID))
+            .collect::<tantivy::Result<_>>()?;
+        Ok(Ids(columns))
+    }
+
+    fn column(&self, address: &DocAddress) -> Option<&StrColumn> {
+        self.0.get(address.segment_ord as usize)?.as_ref()
+    }
+}
+
 /// The documents of one run of equal scores, in the order of their ids. Within a segment the
 /// id column's ordinals are in the order of the ids, so ids are only spelled out to compare
 /// documents of different segments.
-fn by_id(searcher: &Searcher, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<DocAddress>> {
+fn by_id(ids: &Ids, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<DocAddress>> {
     if group.len() == 1 {
         return Ok(vec![group[0].1]);
     }
-    let mut by_segment: Vec<(SegmentOrdinal, u64, DocAddress)> = Vec::with_capacity(group.len());
-    let mut columns = std::collections::BTreeMap::new();
-    for (_, address) in group {
-        let column = match columns.entry(address.segment_ord) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
-                let reader = searcher.segment_reader(address.segment_ord);
-                e.insert(reader.fast_fields().str(ID)?)
-            }
-        };
-        let ord = column
-            .as_ref()
-            .and_then(|c| c.term_ords(address.doc_id).next())
-            .unwrap_or(u64::MAX);
-        by_segment.push((address.segment_ord, ord, *address));
-    }
+    let mut by_segment: Vec<(SegmentOrdinal, u64, DocAddress)> = group
+        .iter()
+        .map(|(_, address)| {
+            let ord = ids
+                .column(address)
+                .and_then(|c| c.term_ords(address.doc_id).next())
+                .unwrap_or(u64::MAX);
+            (address.segment_ord, ord, *address)
+        })
+        .collect();
     by_segment.sort_unstable();
-    if columns.len() == 1 {
+    if by_segment.first().map(|f| f.0) == by_segment.last().map(|l| l.0) {
         return Ok(by_segment.into_iter().map(|(_, _, a)| a).collect());
     }
     let mut keyed = Vec::with_capacity(by_segment.len());
-    for (segment, ord, address) in by_segment {
+    for (_, ord, address) in by_segment {
         let mut id = String::new();
-        if let Some(column) = &columns[&segment] {
+        if let Some(column) = ids.column(&address) {
             column.ord_to_str(ord, &mut id)?;
         }
         keyed.push((id, address));
@@ -122,12 +136,17 @@ impl TopWithTies {
 
     /// `kept`, best first, cut to the best `k` and their ties.
     fn cut(&self, mut kept: Vec<(Score, DocAddress)>) -> Vec<(Score, DocAddress)> {
-        kept.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        if let Some(&(kth, _)) = kept.get(self.k - 1) {
+        let best_first = |a: &(Score, DocAddress), b: &(Score, DocAddress)| {
+            b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+        };
+        if kept.len() > self.k {
+            // Only the best `k` and their ties are sorted.
+            let kth = kept.select_nth_unstable_by(self.k - 1, best_first).1.0;
             let floor = Self::floor(kth);
-            let end = kept.partition_point(|(s, _)| *s > floor);
-            kept.truncate(end.min(self.k + MAX_TIED));
+            kept.retain(|(s, _)| *s > floor);
         }
+        kept.sort_unstable_by(best_first);
+        kept.truncate(self.k + MAX_TIED);
         kept
     }
 }
@@ -173,6 +192,9 @@ impl Collector for TopWithTies {
             }
             if best.len() == self.k {
                 floor = Self::floor(best.peek().map_or(Score::MIN, |b| b.0.0));
+            }
+            if kept.len() > 2 * (self.k + MAX_TIED) {
+                kept.retain(|(s, _)| *s > floor);
             }
             if kept.len() > 2 * (self.k + MAX_TIED) {
                 kept = self.cut(std::mem::take(&mut kept));
