@@ -6,7 +6,8 @@
 //!     cargo bench --bench tool_call
 //!
 //! `search (cached)` is a repeated search answered from the result cache, the common case of a
-//! model asking again; `fetch` reads one document; `bad arguments` is a call refused for an
+//! model asking again; `search (new query each time)` adds a number no other call used, as
+//! `bench/run`'s `BENCH_VARY` row does; `fetch` reads one document; `bad arguments` is a call refused for an
 //! unknown argument. Each runs `ROUNDS` rounds of `CALLS` calls after a warm-up; the table shows
 //! the median and the fastest round in microseconds per call.
 
@@ -79,6 +80,11 @@ fn main() {
             "search",
             object(json!({"query": "chocolate orders"})),
         ),
+        (
+            "search (new query each time)",
+            "search",
+            object(json!({"query": "chocolate orders q@N@"})),
+        ),
         ("fetch", "fetch", object(json!({"id": "order-1001"}))),
         (
             "bad arguments",
@@ -92,11 +98,24 @@ fn main() {
         for _ in 0..1000 {
             call(&tools, &principal, name, args);
         }
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut rounds: Vec<f64> = (0..ROUNDS)
             .map(|_| {
+                // A query with `@N@` gets a number no other call used, as `BENCH_VARY` does.
+                let vary = args
+                    .get("query")
+                    .and_then(Value::as_str)
+                    .is_some_and(|q| q.contains("@N@"));
+                let asked: Vec<Map<String, Value>> = (0..if vary { CALLS } else { 0 })
+                    .map(|_| {
+                        let q = args.get("query").and_then(Value::as_str).unwrap_or("");
+                        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        object(json!({ "query": q.replace("@N@", &n.to_string()) }))
+                    })
+                    .collect();
                 let started = Instant::now();
-                for _ in 0..CALLS {
-                    call(&tools, &principal, name, args);
+                for i in 0..CALLS {
+                    call(&tools, &principal, name, asked.get(i).unwrap_or(args));
                 }
                 started.elapsed().as_secs_f64() * 1e6 / CALLS as f64
             })

@@ -315,11 +315,45 @@ fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
 /// itself as `structuredContent` when the era has it.
 pub fn result(value: Value, structured: bool) -> Value {
     let text = value.to_string();
-    let mut result = json!({ "content": [{ "type": "text", "text": text }] });
-    if structured {
-        result["structuredContent"] = value;
-    }
-    result
+    let envelope = Envelope {
+        content: [Text {
+            kind: "text",
+            text: &text,
+        }],
+        structured: structured.then_some(value),
+    };
+    serde_json::to_value(envelope).expect("a result is JSON")
+}
+
+/// [`result`], written straight to its JSON text from any serialisable value, for answers that
+/// are sent as they are (a search's): the value is serialised once, and its text is both the
+/// content and, unparsed, the structured content.
+pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
+    let text = serde_json::to_string(value).expect("a result is JSON");
+    let raw = serde_json::value::RawValue::from_string(text).expect("JSON text");
+    let envelope = Envelope {
+        content: [Text {
+            kind: "text",
+            text: raw.get(),
+        }],
+        structured: structured.then_some(&*raw),
+    };
+    serde_json::to_string(&envelope).expect("a result is JSON")
+}
+
+/// The shape of a `tools/call` result.
+#[derive(serde::Serialize)]
+struct Envelope<'a, S> {
+    content: [Text<'a>; 1],
+    #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
+    structured: Option<S>,
+}
+
+#[derive(serde::Serialize)]
+struct Text<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
 }
 
 fn failed(message: String) -> Value {

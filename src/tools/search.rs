@@ -10,7 +10,7 @@
 
 use std::sync::LazyLock;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Context, Definition, Outcome, Tool, parse_args};
@@ -110,16 +110,38 @@ impl Tool for Search {
 
 /// What `search` answers: the results and, when a phrase matched in more places than one search
 /// reads, `partial` with a note saying what to change.
-pub(super) fn answer(found: Found) -> Value {
-    let results: Vec<Value> = found
-        .hits
-        .into_iter()
-        .map(|h| json!({ "id": h.id, "title": h.title, "url": h.url, "text": h.snippet }))
-        .collect();
-    if found.partial {
-        json!({ "results": results, "partial": true, "note": PARTIAL_NOTE })
-    } else {
-        json!({ "results": results })
+#[derive(Serialize)]
+pub(super) struct Answer<'a> {
+    results: Vec<Found1<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    partial: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+/// One result: the ChatGPT connector contract's `id`, `title` and `url`, and the snippet.
+#[derive(Serialize)]
+struct Found1<'a> {
+    id: &'a str,
+    title: &'a str,
+    url: &'a str,
+    text: &'a str,
+}
+
+pub(super) fn answer(found: &Found) -> Answer<'_> {
+    Answer {
+        results: found
+            .hits
+            .iter()
+            .map(|h| Found1 {
+                id: &h.id,
+                title: &h.title,
+                url: &h.url,
+                text: &h.snippet,
+            })
+            .collect(),
+        partial: found.partial,
+        note: found.partial.then_some(PARTIAL_NOTE),
     }
 }
 
@@ -142,7 +164,7 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
         p.report(0, 1, "searching");
     }
     let structured = ctx.structured;
-    let text = |found| super::result(answer(found), structured).to_string();
+    let text = |found: Found| super::rendered(&answer(&found), structured);
     if let Some(answer) = ctx.corpus.cheap_answer(cached, ctx.access, text) {
         if let Some(p) = ctx.progress {
             p.report(1, 1, "done");
@@ -165,7 +187,7 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
             form,
         };
         let answer = corpus.search_answer(search, &access, |found| {
-            super::result(answer(found), structured).to_string()
+            super::rendered(&answer(&found), structured)
         });
         if let Some(p) = progress {
             p.report(1, 1, "done");

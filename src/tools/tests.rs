@@ -53,12 +53,13 @@ fn a_partial_search_says_so_in_fields_its_output_schema_declares() {
         url: String::new(),
         snippet: "x".into(),
     };
-    let whole = super::search::answer(Found {
+    let value = |found: Found| serde_json::to_value(super::search::answer(&found)).unwrap();
+    let whole = value(Found {
         hits: vec![hit.clone()],
         partial: false,
     });
     assert_eq!(whole.as_object().unwrap().len(), 1, "{whole}");
-    let cut = super::search::answer(Found {
+    let cut = value(Found {
         hits: vec![hit],
         partial: true,
     });
@@ -69,6 +70,20 @@ fn a_partial_search_says_so_in_fields_its_output_schema_declares() {
         assert!(
             declared.get(key).is_some(),
             "{key} is not in the output schema"
+        );
+    }
+}
+
+#[test]
+fn a_rendered_result_is_the_result_of_its_value() {
+    let value = serde_json::json!({"results": [{"id": "a\"b", "title": "é \n", "url": "", "text": "**x**"}]});
+    for structured in [false, true] {
+        let rendered: serde_json::Value =
+            serde_json::from_str(&super::rendered(&value, structured)).unwrap();
+        assert_eq!(
+            rendered,
+            super::result(value.clone(), structured),
+            "{structured}"
         );
     }
 }
