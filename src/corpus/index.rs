@@ -95,7 +95,10 @@ impl Builder {
             }
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let writer = index.writer_with_num_threads(threads, WRITER_BYTES)?;
+        let writer: IndexWriter = index.writer_with_num_threads(threads, WRITER_BYTES)?;
+        // One merge, at the end, of every segment: a merge tantivy starts on its own meanwhile
+        // would take segments from under it.
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         Ok(Builder {
             index,
             writer,
