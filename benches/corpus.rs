@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use mcp_resource_server::corpus::{Access, Corpus, Folder, Source};
 
 mod generated;
-use generated::{Rng, document, vocabulary};
+use generated::{Rng, document, sizes, vocabulary};
 
 const PER_FILE: usize = 100;
 
@@ -76,7 +76,12 @@ fn run(size: usize) {
     let t = Instant::now();
     let corpus = Corpus::open(source(&root, &index)).expect("build");
     let build = t.elapsed();
-    assert_eq!(corpus.len(), size as u64, "skipped: {:?}", corpus.stats().skipped);
+    assert_eq!(
+        corpus.len(),
+        size as u64,
+        "skipped: {:?}",
+        corpus.stats().skipped
+    );
     drop(corpus);
 
     // A restart: open the folder again and answer a first search.
@@ -126,15 +131,7 @@ fn run(size: usize) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        sizes
-    };
+    let sizes = sizes(&[100_000, 1_000_000]);
     println!(
         "corpus benchmark: JSON Lines files of {PER_FILE} documents, index on disk; {} CPUs; times in ms",
         std::thread::available_parallelism().map_or(1, |n| n.get())

@@ -16,7 +16,7 @@ use mcp_resource_server::corpus::Access;
 use mcp_resource_server::corpus::index::{Builder, Index};
 
 mod generated;
-use generated::{Rng, document, vocabulary};
+use generated::{Rng, document, sizes, vocabulary};
 
 const WARM_UP: usize = 200;
 const QUERIES: usize = 3000;
@@ -138,15 +138,7 @@ fn run(size: usize, words: &[String]) {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![1_000, 100_000, 1_000_000]
-    } else {
-        sizes
-    };
+    let sizes = sizes(&[1_000, 100_000, 1_000_000]);
     let words = vocabulary();
     let mix: Vec<String> = KINDS
         .iter()

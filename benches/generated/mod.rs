@@ -99,3 +99,16 @@ pub fn document(rng: &mut Rng, words: &[String], n: usize) -> Document {
         },
     }
 }
+
+/// The sizes named on the command line, or `default`.
+pub fn sizes(default: &[usize]) -> Vec<usize> {
+    let named: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if named.is_empty() {
+        default.to_vec()
+    } else {
+        named
+    }
+}

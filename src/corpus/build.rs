@@ -91,22 +91,15 @@ fn open(source: &Source, path: &Path, manifest: &Manifest) -> Result<Option<Buil
             manifest: manifest.clone(),
         })),
         Updated::Updated(update) => {
-            let update::Update {
-                index,
-                manifest,
-                listing,
-                files,
-                ..
-            } = *update;
-            super::manifest::save_manifest(path, &manifest).map_err(|e| io(path, e))?;
+            super::manifest::save_manifest(path, &update.manifest).map_err(|e| io(path, e))?;
             tracing::info!(
-                files,
+                files = update.files,
                 "files changed while the server was stopped; the index on disk was updated"
             );
             Ok(Some(Built {
-                report: manifest.report(listing),
-                index,
-                manifest,
+                report: update.manifest.report(update.listing),
+                index: update.index,
+                manifest: update.manifest,
             }))
         }
         Updated::Rebuild(why) => Err(CorpusError::IndexDir {

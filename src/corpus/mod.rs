@@ -192,23 +192,19 @@ impl Corpus {
         match update::update(folder, &current.index, &made_from) {
             Ok(update::Updated::Unchanged { .. }) => Ok(None),
             Ok(update::Updated::Updated(update)) => {
-                let update::Update {
-                    index,
-                    manifest,
-                    listing,
-                    files,
-                    ..
-                } = *update;
-                if let (Some(_), Some(path)) = (&self.dir, index.store().folder())
-                    && let Err(e) = manifest::save_manifest(path, &manifest)
+                if let (Some(_), Some(path)) = (&self.dir, update.index.store().folder())
+                    && let Err(e) = manifest::save_manifest(path, &update.manifest)
                 {
                     // The next start sees the commit unrecorded and rebuilds.
                     tracing::warn!(error = %e, "cannot record the update in the index's manifest");
                 }
-                let report = manifest.report(listing);
-                *made_from = manifest;
-                self.serve(index);
-                tracing::info!(files, "corpus files changed; the index was updated");
+                let report = update.manifest.report(update.listing);
+                *made_from = update.manifest;
+                self.serve(update.index);
+                tracing::info!(
+                    files = update.files,
+                    "corpus files changed; the index was updated"
+                );
                 self.installed(&report, started, "updated");
                 Ok(Some(report))
             }

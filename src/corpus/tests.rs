@@ -49,6 +49,17 @@ pub(super) fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
     }
 }
 
+/// The names of the index folders under `dir`.
+pub(super) fn indexes(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("index-"))
+        .collect();
+    names.sort();
+    names
+}
+
 pub(super) fn ids(hits: &[Hit]) -> Vec<&str> {
     hits.iter().map(|h| h.id.as_str()).collect()
 }
@@ -292,15 +303,7 @@ fn an_on_disk_index_lives_in_the_index_dir_and_old_generations_are_removed() {
     let index_dir = t.0.join("index");
     std::fs::create_dir_all(index_dir.join("index-999-1")).unwrap();
     let corpus = Corpus::open(source(&t.0, Some(index_dir.clone()))).unwrap();
-    let generations = || -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&index_dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("index-"))
-            .collect();
-        names.sort();
-        names
-    };
+    let generations = || indexes(&index_dir);
     let first = generations();
     assert_eq!(first.len(), 1, "a stale index is removed: {first:?}");
     assert_eq!(

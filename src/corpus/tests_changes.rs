@@ -3,19 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::tests::{Temp, every_format, ids, source};
+use super::tests::{Temp, every_format, ids, indexes, source};
 use super::*;
-
-/// The names of the index folders under `dir`.
-fn indexes(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("index-"))
-        .collect();
-    names.sort();
-    names
-}
 
 /// Files written more than the racy window ago, so the manifest trusts their times.
 fn settle(t: &Temp) {
