@@ -349,3 +349,76 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
     assert_eq!(terminate(&mut child), 0, "the server survived SIGHUP");
     let _ = std::fs::remove_file(log);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_reuses_the_index_on_disk_and_reads_what_changed_while_stopped() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let dir = crate::support::peers::TempDir::new("reuse");
+    let (corpus, index) = (dir.0.join("corpus"), dir.0.join("index"));
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(corpus.join("a.md"), "# First\n\nfirst document\n").unwrap();
+    let env = |port| {
+        serve_env(
+            port,
+            &kc,
+            &[
+                ("MCP_CORPUS", corpus.to_string_lossy().into_owned()),
+                ("MCP_INDEX_DIR", index.to_string_lossy().into_owned()),
+                ("MCP_LOG_FORMAT", "json".into()),
+            ],
+        )
+    };
+    let folders = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&index)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("index-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let indexed = |log: &PathBuf| -> String {
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("corpus indexed"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+
+    let port = free_port();
+    let log = temp_file("reuse-1.log");
+    let (mut child, _) = start_ready(&env(port), &log, port).await;
+    assert!(indexed(&log).contains("\"built\""), "{}", indexed(&log));
+    assert_eq!(terminate(&mut child), 0);
+    let made = folders();
+    assert_eq!(
+        made.len(),
+        1,
+        "the index stays on disk after a stop: {made:?}"
+    );
+
+    // Changed while the server was stopped.
+    std::fs::write(corpus.join("b.md"), "# Second\n\nsecond document\n").unwrap();
+    let port = free_port();
+    let log2 = temp_file("reuse-2.log");
+    let (mut child, client) = start_ready(&env(port), &log2, port).await;
+    assert!(indexed(&log2).contains("\"reused\""), "{}", indexed(&log2));
+    assert_eq!(folders(), made, "reused in place, not rebuilt");
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "mcp_corpus_documents 2"),
+        "the file added while stopped is indexed"
+    );
+    assert_eq!(terminate(&mut child), 0);
+    let _ = std::fs::remove_file(log);
+    let _ = std::fs::remove_file(log2);
+}
