@@ -56,7 +56,7 @@ pub struct Hit {
 pub struct Found {
     pub hits: Vec<Hit>,
     /// A phrase of the query matched in more places than one search reads
-    /// (10 000 documents examined); the hits are the best of the places read.
+    /// (20 000 words sought in documents); the hits are the best of the places read.
     pub partial: bool,
 }
 

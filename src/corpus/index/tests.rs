@@ -236,6 +236,16 @@ fn a_phrase_reads_no_more_than_its_budget_and_says_so() {
         .unwrap();
     assert!(cut.partial, "50 steps cannot read 200 matches");
     assert!(!cut.hits.is_empty() && cut.hits.len() <= 10);
+    // A longer phrase costs more per document: a budget that reads all of "of the" (400
+    // documents, two words each) cuts "of the of the" short.
+    let index = build(docs.clone().into_iter()).with_phrase_steps(1_000);
+    assert!(!index.find("\"of the\"", &everyone, 10).unwrap().partial);
+    assert!(
+        index
+            .find("\"of the of the\"", &everyone, 10)
+            .unwrap()
+            .partial
+    );
     // Plain words are not phrases: no budget applies.
     let words = build(docs.into_iter())
         .with_phrase_steps(50)

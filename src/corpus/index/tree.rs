@@ -4,10 +4,11 @@
 //! - Optional words are one flat union of their title and text terms, which tantivy ranks with
 //!   block-max WAND (skipping documents that cannot reach the top); its parser makes a union of
 //!   unions, which is scored document by document.
-//! - The phrases of a search examine at most [`PHRASE_STEPS`] documents. A phrase of very common
-//!   words ("of the") would otherwise walk the postings of both words through the whole index;
-//!   past the budget it stops, and the search says its answer is partial. The budget counts
-//!   documents, not time, so a search does the same work on a busy machine as on an idle one.
+//! - The phrases of a search take at most [`PHRASE_STEPS`] steps (a word sought in a document).
+//!   A phrase of very common words ("of the") would otherwise walk the postings of both words
+//!   through the whole index; past the budget it stops, and the search says its answer is
+//!   partial. The budget counts work, not time, so a search does the same work on a busy machine
+//!   as on an idle one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,9 +24,10 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
 
-/// Documents all the phrases of one search may examine (docs/documents.md, "Phrases"): about
-/// 1.5 ms of work on the machine of docs/benchmarks.md.
-pub const PHRASE_STEPS: u64 = 10_000;
+/// Steps all the phrases of one search may take, a step being one word of a phrase sought in
+/// one document (docs/documents.md, "Phrases"): 10 000 documents for a phrase of two words,
+/// about 1.5 ms of work on the machine of docs/benchmarks.md, and fewer for longer phrases.
+pub const PHRASE_STEPS: u64 = 20_000;
 
 /// A field a query looks in, its analyzer and how much a match in it counts.
 #[derive(Clone)]
@@ -56,11 +58,13 @@ impl Budget {
         self.cut.load(Ordering::Relaxed)
     }
 
-    /// Takes one step; `false` (and the budget marked cut) when none is left.
-    fn step(&self) -> bool {
+    /// Takes `n` steps; `false` (and the budget marked cut) when fewer are left.
+    fn take(&self, n: u64) -> bool {
         let took = self
             .left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(n)
+            })
             .is_ok();
         if !took {
             self.cut.store(true, Ordering::Relaxed);
@@ -256,7 +260,9 @@ impl PhraseScorer {
     /// where the phrase occurs, or to the end.
     fn settle(&mut self, mut candidate: DocId) -> DocId {
         'next: while candidate != TERMINATED {
-            if !self.budget.step() {
+            // A document examined costs a step for each word: each is sought and its
+            // positions read.
+            if !self.budget.take(self.words.len() as u64) {
                 break;
             }
             for i in 1..self.words.len() {
