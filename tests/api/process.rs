@@ -71,6 +71,22 @@ pub(crate) async fn start_ready(
     );
 }
 
+/// The `mcp_corpus_documents` gauge of the binary on `port`.
+async fn documents(client: &reqwest::Client, port: u16) -> String {
+    let text = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mcp_corpus_documents "))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Sends SIGTERM and waits for the exit code (failing the test after 5 s).
 pub(crate) fn terminate(child: &mut Child) -> i32 {
     sigterm(child);
@@ -311,20 +327,7 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
         port,
     )
     .await;
-    let documents = || async {
-        let text = client
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix("mcp_corpus_documents "))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    };
+    let documents = || documents(&client, port);
     assert_eq!(documents().await, "1");
     std::fs::write(dir.0.join("b.md"), "# Second\n\nsecond document\n").unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -406,16 +409,9 @@ async fn a_restart_reuses_the_index_on_disk_and_reads_what_changed_while_stopped
     let (mut child, client) = start_ready(&env(port), &log2, port).await;
     assert!(indexed(&log2).contains("\"reused\""), "{}", indexed(&log2));
     assert_eq!(folders(), made, "reused in place, not rebuilt");
-    let metrics = client
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.lines().any(|l| l == "mcp_corpus_documents 2"),
+    assert_eq!(
+        documents(&client, port).await,
+        "2",
         "the file added while stopped is indexed"
     );
     assert_eq!(terminate(&mut child), 0);
