@@ -87,29 +87,50 @@ pub fn load<E>(
     let files = files(folder, &mut report);
     let mut seen: HashMap<String, String> = HashMap::new();
     for file in files {
-        let mut outcome = FileOutcome::default();
-        for (at, doc) in read_file(&file, folder.base_url.as_ref()) {
-            let doc = doc.and_then(|doc| match seen.get(&doc.id) {
-                Some(first) => {
-                    outcome.shadowed = true;
-                    Err(format!("the id `{}` is already used by {first}", doc.id))
-                }
-                None => Ok(doc),
-            });
-            match doc {
-                Ok(doc) => {
-                    seen.insert(doc.id.clone(), at);
-                    sink(&file.shown, doc)?;
-                    outcome.documents += 1;
-                }
-                Err(reason) => outcome.problem(&mut report, at, reason),
-            }
-        }
-        report.documents += outcome.documents;
+        let outcome = read_into(
+            &file,
+            folder.base_url.as_ref(),
+            &mut seen,
+            &mut report,
+            sink,
+        )?;
         report.files.push((file, outcome));
     }
     report.summarise();
     Ok(report)
+}
+
+/// Reads the documents of `file` into `sink`. A record whose id `seen` holds (an earlier record,
+/// in path order) is skipped as a problem, as is a record that cannot be read; `seen` gains the
+/// ids of the records taken, and `report` the file's documents and problems. A failing `sink`
+/// stops the reading.
+pub fn read_into<E>(
+    file: &SourceFile,
+    base: Option<&Url>,
+    seen: &mut HashMap<String, String>,
+    report: &mut Report,
+    sink: &mut dyn FnMut(&str, Document) -> Result<(), E>,
+) -> Result<FileOutcome, E> {
+    let mut outcome = FileOutcome::default();
+    for (at, doc) in read_file(file, base) {
+        let doc = doc.and_then(|doc| match seen.get(&doc.id) {
+            Some(first) => {
+                outcome.shadowed = true;
+                Err(format!("the id `{}` is already used by {first}", doc.id))
+            }
+            None => Ok(doc),
+        });
+        match doc {
+            Ok(doc) => {
+                seen.insert(doc.id.clone(), at);
+                sink(&file.shown, doc)?;
+                outcome.documents += 1;
+            }
+            Err(reason) => outcome.problem(report, at, reason),
+        }
+    }
+    report.documents += outcome.documents;
+    Ok(outcome)
 }
 
 impl FileOutcome {

@@ -10,8 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::document::Document;
+
 use super::index::Index;
-use super::loader::{self, FileOutcome, Folder, Report};
+use super::loader::{self, Folder, Report};
 use super::manifest::{self, Manifest};
 
 /// What an update did.
@@ -25,13 +27,24 @@ pub enum Updated {
 }
 
 /// An update made: the index as the folder is now, its manifest, the problems of listing the
-/// folder, what reading the changed files found, and how many files were read or removed.
+/// folder, and how many files were read or removed.
 pub struct Update {
     pub index: Index,
     pub manifest: Manifest,
     pub listing: Report,
-    pub read: Report,
     pub files: usize,
+}
+
+/// Why reading the changed files stopped.
+enum Stop {
+    Rebuild(String),
+    Index(tantivy::TantivyError),
+}
+
+impl From<tantivy::TantivyError> for Stop {
+    fn from(e: tantivy::TantivyError) -> Stop {
+        Stop::Index(e)
+    }
 }
 
 /// Updates the index behind `current` (made as `manifest` says) to the files of `folder`.
@@ -61,37 +74,27 @@ pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy:
     }
     let mut report = Report::default();
     let mut read = Vec::with_capacity(changes.read.len());
-    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut seen = HashMap::new();
     for file in &changes.read {
-        let mut outcome = FileOutcome::default();
-        for (at, doc) in loader::read_file(file, folder.base_url.as_ref()) {
-            let doc = match doc {
-                Ok(doc) => doc,
-                Err(reason) => {
-                    outcome.problem(&mut report, at, reason);
-                    continue;
-                }
-            };
-            if let Some(first) = seen.get(&doc.id) {
-                let reason = format!("the id `{}` is already used by {first}", doc.id);
-                outcome.shadowed = true;
-                outcome.problem(&mut report, at, reason);
-                continue;
-            }
+        // A record whose id a file that is not read again already uses stops the update.
+        let mut add = |shown: &str, doc: Document| -> Result<(), Stop> {
             if let Some(owner) = current.file_of(&doc.id)?
                 && !replaced.contains(owner.as_str())
             {
-                return Ok(Updated::Rebuild(format!(
-                    "the id `{}` of {at} is also used by {owner}",
+                return Err(Stop::Rebuild(format!(
+                    "the id `{}` of {shown} is also used by {owner}",
                     doc.id
                 )));
             }
-            writer.add_document(store.document(&file.shown, &doc))?;
-            seen.insert(doc.id, at);
-            outcome.documents += 1;
+            writer.add_document(store.document(shown, &doc))?;
+            Ok(())
+        };
+        let base = folder.base_url.as_ref();
+        match loader::read_into(file, base, &mut seen, &mut report, &mut add) {
+            Ok(outcome) => read.push((file.clone(), outcome)),
+            Err(Stop::Rebuild(why)) => return Ok(Updated::Rebuild(why)),
+            Err(Stop::Index(e)) => return Err(e),
         }
-        report.documents += outcome.documents;
-        read.push((file.clone(), outcome));
     }
     let opstamp = writer.commit()?;
     writer.wait_merging_threads()?;
@@ -105,7 +108,6 @@ pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy:
         index: store.generation()?,
         manifest: next,
         listing,
-        read: report,
         files: replaced.len(),
     })))
 }
