@@ -29,6 +29,7 @@ mod tree;
 
 use fields::Fields;
 
+pub use rank::Columns;
 pub use store::Store;
 
 pub use fields::FILE;
@@ -66,7 +67,7 @@ pub struct Index {
     /// Declared before the store, so its files close before an unkept folder is removed.
     searcher: Searcher,
     /// The id column of each segment, for ordering equal scores.
-    ids: rank::Ids,
+    ids: Columns,
     store: Arc<Store>,
     /// Postings entries the phrases of one search may read.
     phrase_steps: u64,
@@ -136,9 +137,14 @@ impl Index {
         &self.store
     }
 
+    /// The file column of each segment, for [`Index::file_of`]; open it once for many lookups.
+    pub fn files(&self) -> tantivy::Result<Columns> {
+        rank::Columns::of(&self.searcher, FILE)
+    }
+
     /// The file (relative to the corpus folder) of the document with this id, whoever may see
-    /// it; `None` when no document has the id.
-    pub fn file_of(&self, id: &str) -> tantivy::Result<Option<String>> {
+    /// it, read from `files` (see [`Index::files`]); `None` when no document has the id.
+    pub fn file_of(&self, id: &str, files: &Columns) -> tantivy::Result<Option<String>> {
         let by_id = TermQuery::new(
             Term::from_field_text(self.store.fields.id, id),
             IndexRecordOption::Basic,
@@ -146,21 +152,10 @@ impl Index {
         let top = self
             .searcher
             .search(&by_id, &TopDocs::with_limit(1).order_by_score())?;
-        let Some((_, address)) = top.into_iter().next() else {
-            return Ok(None);
-        };
-        let column = self
-            .searcher
-            .segment_reader(address.segment_ord)
-            .fast_fields()
-            .str(FILE)?;
-        let mut file = String::new();
-        if let Some(column) = column
-            && let Some(ord) = column.term_ords(address.doc_id).next()
-        {
-            column.ord_to_str(ord, &mut file)?;
-        }
-        Ok(Some(file))
+        top.into_iter()
+            .next()
+            .map(|(_, address)| files.text(&address))
+            .transpose()
     }
 
     pub fn len(&self) -> u64 {

@@ -75,10 +75,11 @@ pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy:
     let mut report = Report::default();
     let mut read = Vec::with_capacity(changes.read.len());
     let mut seen = HashMap::new();
+    let owners = current.files()?;
     for file in &changes.read {
         // A record whose id a file that is not read again already uses stops the update.
         let mut add = |shown: &str, doc: Document| -> Result<(), Stop> {
-            if let Some(owner) = current.file_of(&doc.id)?
+            if let Some(owner) = current.file_of(&doc.id, &owners)?
                 && !replaced.contains(owner.as_str())
             {
                 return Err(Stop::Rebuild(format!(

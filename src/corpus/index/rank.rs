@@ -36,7 +36,7 @@ pub fn same_score(a: Score, b: Score) -> bool {
 /// many best matches to read (more than `limit` when `keep` may refuse some).
 pub fn top(
     searcher: &Searcher,
-    ids: &Ids,
+    ids: &Columns,
     query: &dyn Query,
     wanted: usize,
     limit: usize,
@@ -66,38 +66,50 @@ pub struct Ranked {
     pub all: bool,
 }
 
-/// The id column of each segment of one generation, opened once.
-pub struct Ids(Vec<Option<StrColumn>>);
+/// One text column (a fast field) of each segment of one generation, opened once: the ids, for
+/// ordering equal scores, or the files, for updates.
+pub struct Columns(Vec<Option<StrColumn>>);
 
-impl Ids {
-    pub fn of(searcher: &Searcher) -> tantivy::Result<Ids> {
+impl Columns {
+    pub fn of(searcher: &Searcher, field: &str) -> tantivy::Result<Columns> {
         let columns = searcher
             .segment_readers()
             .iter()
-            .map(|segment| segment.fast_fields().str(ID))
+            .map(|segment| segment.fast_fields().str(field))
             .collect::<tantivy::Result<_>>()?;
-        Ok(Ids(columns))
+        Ok(Columns(columns))
     }
 
     fn column(&self, address: &DocAddress) -> Option<&StrColumn> {
         self.0.get(address.segment_ord as usize)?.as_ref()
+    }
+
+    /// The ordinal of the document's value within its segment (values sort as their ordinals).
+    fn ord(&self, address: &DocAddress) -> Option<u64> {
+        self.column(address)?.term_ords(address.doc_id).next()
+    }
+
+    /// The document's value; empty when it has none.
+    pub fn text(&self, address: &DocAddress) -> tantivy::Result<String> {
+        let mut text = String::new();
+        if let (Some(column), Some(ord)) = (self.column(address), self.ord(address)) {
+            column.ord_to_str(ord, &mut text)?;
+        }
+        Ok(text)
     }
 }
 
 /// The documents of one run of equal scores, in the order of their ids. Within a segment the
 /// id column's ordinals are in the order of the ids, so ids are only spelled out to compare
 /// documents of different segments.
-fn by_id(ids: &Ids, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<DocAddress>> {
+fn by_id(ids: &Columns, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<DocAddress>> {
     if group.len() == 1 {
         return Ok(vec![group[0].1]);
     }
     let mut by_segment: Vec<(SegmentOrdinal, u64, DocAddress)> = group
         .iter()
         .map(|(_, address)| {
-            let ord = ids
-                .column(address)
-                .and_then(|c| c.term_ords(address.doc_id).next())
-                .unwrap_or(u64::MAX);
+            let ord = ids.ord(address).unwrap_or(u64::MAX);
             (address.segment_ord, ord, *address)
         })
         .collect();
@@ -105,14 +117,10 @@ fn by_id(ids: &Ids, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<DocAdd
     if by_segment.first().map(|f| f.0) == by_segment.last().map(|l| l.0) {
         return Ok(by_segment.into_iter().map(|(_, _, a)| a).collect());
     }
-    let mut keyed = Vec::with_capacity(by_segment.len());
-    for (_, ord, address) in by_segment {
-        let mut id = String::new();
-        if let Some(column) = ids.column(&address) {
-            column.ord_to_str(ord, &mut id)?;
-        }
-        keyed.push((id, address));
-    }
+    let mut keyed = by_segment
+        .into_iter()
+        .map(|(_, _, address)| Ok((ids.text(&address)?, address)))
+        .collect::<tantivy::Result<Vec<_>>>()?;
     keyed.sort();
     Ok(keyed.into_iter().map(|(_, a)| a).collect())
 }

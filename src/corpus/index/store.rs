@@ -78,7 +78,7 @@ impl Store {
         let searcher = self.reader.searcher();
         Ok(Index {
             documents: searcher.num_docs(),
-            ids: super::rank::Ids::of(&searcher)?,
+            ids: super::rank::Columns::of(&searcher, super::rank::ID)?,
             store: self.clone(),
             searcher,
             phrase_steps: tree::PHRASE_STEPS,
