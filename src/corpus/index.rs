@@ -174,9 +174,8 @@ impl Index {
     /// The best `limit` documents `access` may see for `query`, best first, and whether a phrase
     /// ran out of its budget before the end of its matches.
     pub fn find(&self, typed: &str, access: &Access, limit: usize) -> tantivy::Result<Found> {
-        let budget = tree::Budget::new(self.phrase_steps);
-        let query = tree::build(query::parse(typed), &self.store.searched, &budget);
-        self.run(&*query, &budget, &self.searcher, access, limit)
+        let (query, budget) = self.tree(typed);
+        self.run(&*query, &budget, access, limit)
     }
 
     /// [`Index::find`], when ranking the query reads at most `max_postings` postings entries
@@ -188,25 +187,28 @@ impl Index {
         limit: usize,
         max_postings: u64,
     ) -> tantivy::Result<Option<Found>> {
-        let budget = tree::Budget::new(self.phrase_steps);
-        let query = tree::build(query::parse(typed), &self.store.searched, &budget);
-        let searcher = &self.searcher;
-        match tree::postings(&*query, searcher)? {
-            Some(n) if n <= max_postings => {
-                Ok(Some(self.run(&*query, &budget, searcher, access, limit)?))
-            }
+        let (query, budget) = self.tree(typed);
+        match tree::postings(&*query, &self.searcher)? {
+            Some(n) if n <= max_postings => Ok(Some(self.run(&*query, &budget, access, limit)?)),
             _ => Ok(None),
         }
+    }
+
+    /// The query tree of what a caller typed, with its budget for phrases.
+    fn tree(&self, typed: &str) -> (Box<dyn Query>, Arc<tree::Budget>) {
+        let budget = tree::Budget::new(self.phrase_steps);
+        let query = tree::build(query::parse(typed), &self.store.searched, &budget);
+        (query, budget)
     }
 
     fn run(
         &self,
         query: &dyn Query,
         budget: &tree::Budget,
-        searcher: &Searcher,
         access: &Access,
         limit: usize,
     ) -> tantivy::Result<Found> {
+        let searcher = &self.searcher;
         // First the query alone, which tantivy can answer with block-max WAND, keeping the
         // documents this caller may see. Any visible document ranked above the last one kept is
         // among the candidates, so when enough are visible they are exactly the best ones.
@@ -231,11 +233,10 @@ impl Index {
         })
     }
 
-    /// The query tree of what a caller typed, for tests, with a fresh budget for phrases.
+    /// The query tree of what a caller typed, for tests.
     #[cfg(test)]
     pub(crate) fn query(&self, typed: &str) -> Box<dyn Query> {
-        let budget = tree::Budget::new(tree::PHRASE_STEPS);
-        tree::build(query::parse(typed), &self.store.searched, &budget)
+        self.tree(typed).0
     }
 
     /// The hits of these documents, with their snippets for `query`.
