@@ -247,11 +247,7 @@ fn collect(
             && let Ok(meta) = std::fs::metadata(&path)
             && meta.is_file()
         {
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
+            let modified = meta.modified().map_or(0, nanos);
             files.push(SourceFile {
                 shown: relative(&folder.root, &path),
                 path,
@@ -261,6 +257,12 @@ fn collect(
             });
         }
     }
+}
+
+/// A time as modification times are kept: nanoseconds since the Unix epoch (0 before it).
+pub fn nanos(time: std::time::SystemTime) -> u128 {
+    time.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 pub type Read = Vec<(String, Result<Document, String>)>;

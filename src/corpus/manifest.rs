@@ -166,9 +166,7 @@ impl Manifest {
 
 /// Nanoseconds since the Unix epoch, as modification times are kept.
 pub fn now() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
+    super::loader::nanos(std::time::SystemTime::now())
 }
 
 /// The folder `MCP_INDEX_DIR`: the index in use and its manifest, held by this server alone.
