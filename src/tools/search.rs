@@ -112,7 +112,7 @@ impl Tool for Search {
 /// reads, `partial` with a note saying what to change.
 #[derive(Serialize)]
 pub(super) struct Answer<'a> {
-    results: Vec<Found1<'a>>,
+    results: Vec<Listed<'a>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     partial: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,7 +121,7 @@ pub(super) struct Answer<'a> {
 
 /// One result: the ChatGPT connector contract's `id`, `title` and `url`, and the snippet.
 #[derive(Serialize)]
-struct Found1<'a> {
+struct Listed<'a> {
     id: &'a str,
     title: &'a str,
     url: &'a str,
@@ -133,7 +133,7 @@ pub(super) fn answer(found: &Found) -> Answer<'_> {
         results: found
             .hits
             .iter()
-            .map(|h| Found1 {
+            .map(|h| Listed {
                 id: &h.id,
                 title: &h.title,
                 url: &h.url,
