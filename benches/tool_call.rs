@@ -9,7 +9,12 @@
 //! model asking again; `search (new query each time)` adds a number no other call used, as
 //! `bench/run`'s `BENCH_VARY` row does; `fetch` reads one document; `bad arguments` is a call refused for an
 //! unknown argument. Each runs `ROUNDS` rounds of `CALLS` calls after a warm-up; the table shows
-//! the median and the fastest round in microseconds per call.
+//! the median and the fastest round in microseconds per call. The benchmark allocates with the
+//! server's allocator (mimalloc), so its costs are the server's.
+//!
+//!     cargo bench --bench tool_call -- new
+//!
+//! runs only the rows whose label holds `new` (for a profiler).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -17,10 +22,14 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 
+use mcp_resource_server::alloc::MiMalloc;
 use mcp_resource_server::auth::challenge::Challenges;
 use mcp_resource_server::auth::{Identity, Principal};
 use mcp_resource_server::config::{RawConfig, Settings};
 use mcp_resource_server::tools::{Call, Corpus, Tools};
+
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 const CALLS: usize = 20_000;
 const ROUNDS: usize = 7;
@@ -92,9 +101,17 @@ fn main() {
             object(json!({"query": "x", "q": 1})),
         ),
     ];
+    // `cargo bench` passes `--bench`; any other argument picks rows by a part of their label.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     println!("| call | µs per call, median of {ROUNDS} rounds | fastest round |");
     println!("|---|---|---|");
     for (label, name, args) in &cases {
+        if !only.is_empty() && !only.iter().any(|o| label.contains(o.as_str())) {
+            continue;
+        }
         for _ in 0..1000 {
             call(&tools, &principal, name, args);
         }
