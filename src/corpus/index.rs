@@ -26,8 +26,10 @@ mod fields;
 mod rank;
 pub mod store;
 mod tree;
+mod visible;
 
-use fields::Fields;
+use fields::{Fields, Shown};
+use visible::Visible;
 
 pub use rank::Columns;
 pub use store::Store;
@@ -35,10 +37,9 @@ pub use store::Store;
 pub use fields::FILE;
 /// How much more a match in the title counts than one in the text.
 const TITLE_BOOST: f32 = 3.0;
-/// A search first takes this many times `limit` (plus [`OVERFETCH_MIN`]) best matches, before
-/// access filtering; see [`Index::search`].
-const OVERFETCH: usize = 3;
-const OVERFETCH_MIN: usize = 10;
+/// A caller whose access terms are held by fewer than one in this many documents sees few:
+/// see [`Index::run`].
+const FEW_VISIBLE: u64 = 8;
 /// Indexing memory, shared by the indexing threads.
 const WRITER_BYTES: usize = 128 << 20;
 
@@ -68,6 +69,8 @@ pub struct Index {
     searcher: Searcher,
     /// The id column of each segment, for ordering equal scores.
     ids: Columns,
+    /// The access column of each segment, for who may see what.
+    access: Columns,
     store: Arc<Store>,
     /// Postings entries the phrases of one search may read.
     phrase_steps: u64,
@@ -209,28 +212,36 @@ impl Index {
         limit: usize,
     ) -> tantivy::Result<Found> {
         let searcher = &self.searcher;
-        // First the query alone, which tantivy can answer with block-max WAND, keeping the
-        // documents this caller may see. Any visible document ranked above the last one kept is
-        // among the candidates, so when enough are visible they are exactly the best ones.
-        let wanted = limit
-            .saturating_mul(OVERFETCH)
-            .saturating_add(OVERFETCH_MIN);
-        let mut ranked = rank::top(searcher, &self.ids, query, wanted, limit, |doc| {
-            self.may_see(doc, access)
-        })?;
-        if ranked.found.len() < limit && !ranked.all {
-            // Most matches are hidden from this caller: filter inside the index instead.
+        let found = if self.few_visible(access)? {
+            // Rank only the documents this caller may see: tantivy skips to them through
+            // their access terms' postings.
             let filtered = BooleanQuery::new(vec![
                 (Occur::Must, query.box_clone()),
                 (Occur::Must, self.visible_to(access)),
             ]);
-            let wanted = limit.saturating_add(OVERFETCH_MIN);
-            ranked = rank::top(searcher, &self.ids, &filtered, wanted, limit, |_| true)?;
-        }
+            rank::top(searcher, &self.ids, &filtered, limit, None)?
+        } else {
+            // Rank the query alone, which tantivy answers with block-max WAND, passing over
+            // the hidden documents it meets.
+            let visible = Visible::of(&self.access, access)?;
+            rank::top(searcher, &self.ids, query, limit, Some(&visible))?
+        };
         Ok(Found {
-            hits: self.hits(searcher, query, &ranked.found)?,
+            hits: self.hits(searcher, query, &found)?,
             partial: budget.was_cut(),
         })
+    }
+
+    /// Whether `access` may see so few documents (its terms held by fewer than one in
+    /// [`FEW_VISIBLE`]) that a search should visit only those rather than pass over the
+    /// hidden matches.
+    fn few_visible(&self, access: &Access) -> tantivy::Result<bool> {
+        let mut visible = 0u64;
+        for term in access.terms() {
+            let term = Term::from_field_text(self.store.fields.access, term);
+            visible = visible.saturating_add(self.searcher.doc_freq(&term)?);
+        }
+        Ok(visible.saturating_mul(FEW_VISIBLE) < self.documents)
     }
 
     /// The query tree of what a caller typed, for tests.
@@ -244,39 +255,34 @@ impl Index {
         &self,
         searcher: &Searcher,
         query: &dyn Query,
-        found: &[(DocAddress, TantivyDocument)],
+        found: &[DocAddress],
     ) -> tantivy::Result<Vec<Hit>> {
         let snippets = Snippets::new(searcher, query, self.store.fields.text)?;
+        let fields = &self.store.fields;
+        let mut shown = found
+            .iter()
+            .map(|address| searcher.doc::<Shown>(*address))
+            .collect::<tantivy::Result<Vec<Shown>>>()?;
         let cuts: Vec<snippet::Cut> = found
             .iter()
+            .zip(&shown)
             .map(|(address, doc)| snippet::Cut {
                 address: *address,
-                text: self.str(doc, self.store.fields.text),
-                passages: doc
-                    .get_first(self.store.fields.passages)
-                    .and_then(|v| v.as_bytes())
-                    .unwrap_or_default(),
+                text: doc.text(fields.text),
+                passages: doc.bytes(fields.passages),
             })
             .collect();
         let cut = snippets.cut(searcher, &cuts)?;
-        Ok(found
-            .iter()
+        Ok(shown
+            .iter_mut()
             .zip(cut)
-            .map(|((_, doc), snippet)| Hit {
-                id: self.text(doc, self.store.fields.id),
-                title: self.text(doc, self.store.fields.title),
-                url: self.text(doc, self.store.fields.url),
+            .map(|(doc, snippet)| Hit {
+                id: doc.take_text(fields.id),
+                title: doc.take_text(fields.title),
+                url: doc.take_text(fields.url),
                 snippet,
             })
             .collect())
-    }
-
-    /// Whether `access` holds one of the access terms stored with `doc`; a document without
-    /// any is seen by no one.
-    fn may_see(&self, doc: &TantivyDocument, access: &Access) -> bool {
-        doc.get_all(self.store.fields.access)
-            .filter_map(|v| v.as_str())
-            .any(|term| access.holds(term))
     }
 
     /// The document with this id, if `access` may see it.

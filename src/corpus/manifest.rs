@@ -25,7 +25,7 @@ use super::loader::{FileOutcome, Report, SourceFile};
 
 /// The version of what this server writes into an index (its fields, how it analyses and
 /// reads documents). An index of another version is rebuilt.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The coarsest clock of a file system the index may read (FAT keeps times to 2 s), in
 /// nanoseconds.

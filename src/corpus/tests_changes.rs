@@ -100,7 +100,10 @@ fn an_index_that_does_not_fit_is_rebuilt_and_a_half_written_one_is_never_used() 
 
     // Another format: rebuilt.
     let text = std::fs::read_to_string(&manifest_path).unwrap();
-    std::fs::write(&manifest_path, text.replace("\"format\":1", "\"format\":0")).unwrap();
+    let ours = format!("\"format\":{}", super::manifest::FORMAT);
+    assert!(text.contains(&ours), "{text}");
+    let other = format!("\"format\":{}", super::manifest::FORMAT + 1);
+    std::fs::write(&manifest_path, text.replace(&ours, &other)).unwrap();
     let corpus = Corpus::open(source(&t.0, Some(dir.clone()))).unwrap();
     let rebuilt = indexes(&dir);
     assert_eq!(rebuilt.len(), 1);

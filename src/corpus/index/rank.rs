@@ -13,8 +13,9 @@ use std::collections::BinaryHeap;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::StrColumn;
 use tantivy::query::{Query, Weight};
-use tantivy::schema::TantivyDocument;
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
+
+use super::visible::{Seen, Visible};
 
 /// Scores within this fraction of each other are equal (see [`same_score`]).
 const SCORE_TOLERANCE: f32 = 1e-5;
@@ -32,42 +33,33 @@ pub fn same_score(a: Score, b: Score) -> bool {
     (a - b).abs() <= SCORE_TOLERANCE * a.abs().max(b.abs()).max(1.0)
 }
 
-/// The first `limit` documents matching `query` that `keep` keeps, in order. `wanted` is how
-/// many best matches to read (more than `limit` when `keep` may refuse some).
+/// The best `limit` matches of `query`, best first and equal scores in the order of their ids;
+/// with `visible`, only the documents it holds are matches.
 pub fn top(
     searcher: &Searcher,
     ids: &Columns,
     query: &dyn Query,
-    wanted: usize,
     limit: usize,
-    mut keep: impl FnMut(&TantivyDocument) -> bool,
-) -> tantivy::Result<Ranked> {
-    let ranked = searcher.search(query, &TopWithTies::new(wanted))?;
-    // Fewer than `wanted` kept means none was dropped: every match was read.
-    let all = ranked.len() < wanted;
+    visible: Option<&Visible>,
+) -> tantivy::Result<Vec<DocAddress>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let ranked = searcher.search(query, &TopWithTies { k: limit, visible })?;
     let mut found = Vec::with_capacity(limit);
     for group in ranked.chunk_by(|a, b| same_score(a.0, b.0)) {
         for address in by_id(ids, group)? {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if keep(&doc) {
-                found.push((address, doc));
-                if found.len() == limit {
-                    return Ok(Ranked { found, all });
-                }
+            found.push(address);
+            if found.len() == limit {
+                return Ok(found);
             }
         }
     }
-    Ok(Ranked { found, all })
-}
-
-/// What [`top`] found, and whether it read every match (so none was left to find).
-pub struct Ranked {
-    pub found: Vec<(DocAddress, TantivyDocument)>,
-    pub all: bool,
+    Ok(found)
 }
 
 /// One text column (a fast field) of each segment of one generation, opened once: the ids, for
-/// ordering equal scores, or the files, for updates.
+/// ordering equal scores, the access terms, for who may see what, or the files, for updates.
 pub struct Columns(Vec<Option<StrColumn>>);
 
 impl Columns {
@@ -78,6 +70,11 @@ impl Columns {
             .map(|segment| segment.fast_fields().str(field))
             .collect::<tantivy::Result<_>>()?;
         Ok(Columns(columns))
+    }
+
+    /// The column of each segment, in segment order; `None` for a segment without values.
+    pub(super) fn segments(&self) -> &[Option<StrColumn>] {
+        &self.0
     }
 
     fn column(&self, address: &DocAddress) -> Option<&StrColumn> {
@@ -127,14 +124,21 @@ fn by_id(ids: &Columns, group: &[(Score, DocAddress)]) -> tantivy::Result<Vec<Do
 
 /// The best `k` matches, best first, and every further match that ties with the `k`th (within
 /// [`same_score`]), at most [`MAX_TIED`] of those. Block-max WAND skips whatever cannot reach
-/// the `k`th score.
-struct TopWithTies {
+/// the `k`th score. With `visible`, a document it does not hold is no match.
+struct TopWithTies<'a> {
     k: usize,
+    visible: Option<&'a Visible>,
 }
 
-impl TopWithTies {
-    fn new(k: usize) -> TopWithTies {
-        TopWithTies { k: k.max(1) }
+impl TopWithTies<'_> {
+    /// Which documents of `segment` are matches.
+    fn counted(&self, segment: SegmentOrdinal) -> Counted {
+        match self.visible {
+            None => Counted::All,
+            Some(visible) => visible
+                .segment(segment)
+                .map_or(Counted::None, |seen| Counted::Seen(seen.clone())),
+        }
     }
 
     /// The lowest score a match may have and still tie with `kth`.
@@ -159,7 +163,7 @@ impl TopWithTies {
     }
 }
 
-impl Collector for TopWithTies {
+impl Collector for TopWithTies<'_> {
     type Fruit = Vec<(Score, DocAddress)>;
     type Child = Everything;
 
@@ -168,7 +172,7 @@ impl Collector for TopWithTies {
         segment: SegmentOrdinal,
         _: &SegmentReader,
     ) -> tantivy::Result<Everything> {
-        Ok(Everything(segment, Vec::new()))
+        Ok(Everything(segment, self.counted(segment), Vec::new()))
     }
 
     fn requires_scoring(&self) -> bool {
@@ -185,12 +189,16 @@ impl Collector for TopWithTies {
         segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Fruit> {
+        let counted = self.counted(segment);
+        if let Counted::None = counted {
+            return Ok(Vec::new());
+        }
         let alive = reader.alive_bitset();
         let mut best: BinaryHeap<Reverse<Ordered>> = BinaryHeap::with_capacity(self.k + 1);
         let mut kept = Vec::new();
         let mut floor = Score::MIN;
         weight.for_each_pruning(Score::MIN, reader, &mut |doc, score| {
-            if alive.is_some_and(|a| !a.is_alive(doc)) {
+            if alive.is_some_and(|a| !a.is_alive(doc)) || !counted.counts(doc) {
                 return floor;
             }
             kept.push((score, DocAddress::new(segment, doc)));
@@ -235,17 +243,37 @@ impl Ord for Ordered {
     }
 }
 
+/// Which documents of a segment are matches: all, those a caller may see, or none.
+#[derive(Clone)]
+enum Counted {
+    All,
+    Seen(Seen),
+    None,
+}
+
+impl Counted {
+    fn counts(&self, doc: DocId) -> bool {
+        match self {
+            Counted::All => true,
+            Counted::Seen(seen) => seen.sees(doc),
+            Counted::None => false,
+        }
+    }
+}
+
 /// Every match of a segment, for when tantivy collects without [`TopWithTies::collect_segment`].
-struct Everything(SegmentOrdinal, Vec<(Score, DocAddress)>);
+struct Everything(SegmentOrdinal, Counted, Vec<(Score, DocAddress)>);
 
 impl SegmentCollector for Everything {
     type Fruit = Vec<(Score, DocAddress)>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        self.1.push((score, DocAddress::new(self.0, doc)));
+        if self.1.counts(doc) {
+            self.2.push((score, DocAddress::new(self.0, doc)));
+        }
     }
 
     fn harvest(self) -> Self::Fruit {
-        self.1
+        self.2
     }
 }

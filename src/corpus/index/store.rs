@@ -79,6 +79,7 @@ impl Store {
         Ok(Index {
             documents: searcher.num_docs(),
             ids: super::rank::Columns::of(&searcher, super::rank::ID)?,
+            access: super::rank::Columns::of(&searcher, super::visible::ACCESS)?,
             store: self.clone(),
             searcher,
             phrase_steps: tree::PHRASE_STEPS,
