@@ -167,7 +167,7 @@ impl Snippets {
             .iter()
             .zip(matches)
             .map(|(hit, found)| match best(&decode(hit.passages), &found) {
-                Some(p) => marked(hit.text, p, &found),
+                Some((p, end)) => marked(hit.text, p, &found[..end]),
                 None => head(hit.text),
             })
             .collect())
@@ -211,7 +211,7 @@ impl Snippets {
 }
 
 /// The passage `p` of `text` with the query's words in `**bold**`: the words at the positions
-/// `found` (sorted) holds. Only splitting into words is needed to find them, no stemming: a
+/// `found` (sorted, none past the passage) holds. Only splitting into words is needed to find them, no stemming: a
 /// passage starts at the start of the text or at a word, so the words of the passage, counted
 /// from its start, sit at known positions.
 fn marked(text: &str, p: Passage, found: &[(u32, f32)]) -> String {
@@ -221,8 +221,13 @@ fn marked(text: &str, p: Passage, found: &[(u32, f32)]) -> String {
     let mut stream = words.token_stream(passage);
     let mut out = String::with_capacity(passage.len() + 16);
     let mut at = 0;
+    // The passage's words are read up to its last matched word only.
+    let last = found.last().map_or(0, |&(position, _)| position);
     while let Some(word) = stream.next() {
         let position = base + word.position as u32;
+        if position > last {
+            break;
+        }
         if found.binary_search_by_key(&position, |&(p, _)| p).is_ok() {
             out.push_str(&passage[at..word.offset_from]);
             out.push_str("**");
@@ -236,9 +241,10 @@ fn marked(text: &str, p: Passage, found: &[(u32, f32)]) -> String {
 }
 
 /// The passage with the highest score (the sum of the weights of the words it holds, added in
-/// text order), the earliest of equals, as tantivy chooses; `None` when no passage holds a word.
-fn best(passages: &[Passage], found: &[(u32, f32)]) -> Option<Passage> {
-    let mut scored: Vec<(Passage, f32)> = Vec::new();
+/// text order), the earliest of equals, as tantivy chooses, and how many entries of `found`
+/// lie before its end; `None` when no passage holds a word.
+fn best(passages: &[Passage], found: &[(u32, f32)]) -> Option<(Passage, usize)> {
+    let mut scored: Vec<(Passage, f32, usize)> = Vec::new();
     let mut next = 0;
     for (i, p) in passages.iter().enumerate() {
         let end = passages.get(i + 1).map_or(u32::MAX, |n| n.first);
@@ -253,16 +259,16 @@ fn best(passages: &[Passage], found: &[(u32, f32)]) -> Option<Passage> {
             next += 1;
         }
         if score > 0.0 {
-            scored.push((*p, score));
+            scored.push((*p, score, next));
         }
     }
     scored
         .iter()
-        .max_by(|(left, l), (right, r)| match l.partial_cmp(r) {
+        .max_by(|(left, l, _), (right, r, _)| match l.partial_cmp(r) {
             Some(Ordering::Equal) | None => (right.start, right.stop).cmp(&(left.start, left.stop)),
             Some(other) => other,
         })
-        .map(|(p, _)| *p)
+        .map(|(p, _, before)| (*p, *before))
 }
 
 /// The start of `text`, for a hit whose text does not hold the query's words (a title match).
