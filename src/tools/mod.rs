@@ -326,19 +326,20 @@ pub fn result(value: Value, structured: bool) -> Value {
 }
 
 /// [`result`], written straight to its JSON text from any serialisable value, for answers that
-/// are sent as they are (a search's): the value is serialised once, and its text is both the
-/// content and, unparsed, the structured content.
+/// are sent as they are (a search's): the value is written to text as the content and, when
+/// the era has it, again beside it as the structured content, never built as a tree. sonic-rs
+/// writes it: escaping the answer's text as a JSON string was a tenth of a new search's cost
+/// with serde_json, which escapes byte by byte (docs/benchmarks.md).
 pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
-    let text = serde_json::to_string(value).expect("a result is JSON");
-    let raw = serde_json::value::RawValue::from_string(text).expect("JSON text");
+    let text = sonic_rs::to_string(value).expect("a result is JSON");
     let envelope = Envelope {
         content: [Text {
             kind: "text",
-            text: raw.get(),
+            text: &text,
         }],
-        structured: structured.then_some(&*raw),
+        structured: structured.then_some(value),
     };
-    serde_json::to_string(&envelope).expect("a result is JSON")
+    sonic_rs::to_string(&envelope).expect("a result is JSON")
 }
 
 /// The shape of a `tools/call` result.
