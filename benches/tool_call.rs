@@ -17,7 +17,9 @@
 //! runs only the rows whose label holds `new` (for a profiler).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use axum::http::HeaderValue;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -26,7 +28,9 @@ use mcp_resource_server::alloc::MiMalloc;
 use mcp_resource_server::auth::challenge::Challenges;
 use mcp_resource_server::auth::{Identity, Principal};
 use mcp_resource_server::config::{RawConfig, Settings};
-use mcp_resource_server::tools::{Call, Corpus, Tools};
+use mcp_resource_server::telemetry::RequestId;
+use mcp_resource_server::telemetry::audit::Audit;
+use mcp_resource_server::tools::{Asker, Call, Corpus, Tools};
 
 #[global_allocator]
 static ALLOCATOR: MiMalloc = MiMalloc;
@@ -63,10 +67,13 @@ fn principal() -> Principal {
 
 /// One call, run to its answer (ranking work, if any, is run here).
 fn call(tools: &Tools, principal: &Principal, name: &str, args: &Map<String, Value>) {
-    match tools
-        .call(name, args, principal, None, true)
-        .expect("a tool")
-    {
+    static REQUEST: LazyLock<RequestId> =
+        LazyLock::new(|| RequestId::new(HeaderValue::from_static("bench-1")));
+    let asker = Asker {
+        principal,
+        request_id: &REQUEST,
+    };
+    match tools.call(name, args, asker, None, true).expect("a tool") {
         Call::Done(payload) => drop(payload),
         Call::Rank(work) => drop(work()),
     }
@@ -80,6 +87,7 @@ fn main() {
         &settings.required_scopes,
         &settings.tool_scopes,
         &challenges,
+        Audit::new(settings.audit_queries),
     );
     let principal = principal();
     let object = |v: Value| v.as_object().cloned().expect("an object");

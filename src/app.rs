@@ -25,6 +25,7 @@ use crate::fair::Fair;
 use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
 use crate::routes::Route;
+use crate::telemetry::audit::Audit;
 use crate::telemetry::{self, Metrics};
 
 use crate::tools::Tools;
@@ -94,6 +95,7 @@ impl AppState {
             &settings.required_scopes,
             &settings.tool_scopes,
             &challenges,
+            Audit::new(settings.audit_queries),
         ));
         let metadata = Arc::new(Metadata::new(&settings, &crate::auth::jwk::Alg::names()));
         let settings = Arc::new(settings);

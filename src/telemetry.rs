@@ -39,6 +39,7 @@ pub fn init_logging(format: Option<LogFormat>, filter: &str) {
     };
 }
 
+pub mod audit;
 mod metrics;
 pub use metrics::{Gauges, Metrics};
 
@@ -114,6 +115,44 @@ fn hide_credentials(headers: &mut axum::http::HeaderMap) {
     }
 }
 
+/// The id of the request being answered, left in its extensions for whatever names the request
+/// (the audit trail).
+#[derive(Debug, Clone)]
+pub struct RequestId(HeaderValue);
+
+impl RequestId {
+    pub fn new(id: HeaderValue) -> RequestId {
+        RequestId(id)
+    }
+
+    /// The id of `req`; empty if the front layer gave it none.
+    pub fn of<B>(req: &axum::http::Request<B>) -> RequestId {
+        Self::in_extensions(req.extensions())
+    }
+
+    fn in_extensions(extensions: &axum::http::Extensions) -> RequestId {
+        extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or(RequestId(HeaderValue::from_static("")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::in_extensions(&parts.extensions))
+    }
+}
+
 /// One request as telemetry sees it, from [`Observed::start`] to [`Observed::finish`].
 pub struct Observed {
     started: Instant,
@@ -133,6 +172,7 @@ impl Observed {
         let route = Route::of(req.uri().path());
         let method = method_index(req.method());
         let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
+        req.extensions_mut().insert(RequestId(id.clone()));
         Observed {
             started,
             id,

@@ -19,7 +19,8 @@ use super::dpop::{Presented, Proofs};
 use super::error::{AuthError, Reason};
 use super::principal::{Principal, Scheme, require_binding, require_scopes};
 use super::validator::Validator;
-use crate::telemetry::Metrics;
+use crate::telemetry::audit::{self, Audit};
+use crate::telemetry::{Metrics, RequestId};
 
 /// The bearer-token check of protected routes, and what its answers need.
 pub struct Gate {
@@ -30,6 +31,7 @@ pub struct Gate {
     dpop_required: bool,
     challenges: Arc<Challenges>,
     metrics: Arc<Metrics>,
+    audit: Audit,
 }
 
 impl Gate {
@@ -48,6 +50,7 @@ impl Gate {
             dpop_required: settings.dpop.required,
             challenges,
             metrics,
+            audit: Audit::new(settings.audit_queries),
         }
     }
 
@@ -71,9 +74,18 @@ impl Gate {
                 Ok(dpop_nonce)
             }
             Err(error) => {
-                if let Some(reason) = error.reason() {
-                    self.metrics.rejection(reason.as_str());
+                let reason = error.reason().map(Reason::as_str);
+                if let Some(reason) = reason {
+                    self.metrics.rejection(reason);
                 }
+                // Nothing of a refused token is trusted, so the event names no one.
+                self.audit.record(&audit::Event {
+                    request_id: RequestId::of(req).as_str(),
+                    who: audit::Who::default(),
+                    tool: None,
+                    outcome: reason.map_or(audit::Outcome::Error, audit::Outcome::Refused),
+                    detail: audit::Detail::None,
+                });
                 match &error {
                     AuthError::Unavailable(_) => tracing::warn!(%error, "cannot verify tokens"),
                     AuthError::Missing => tracing::debug!("no bearer token"),

@@ -51,6 +51,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "MiB of search results kept per index generation, 0 for none",
     ),
     ("MCP_LOG_FORMAT", "log format, json or pretty"),
+    (
+        "MCP_AUDIT_QUERIES",
+        "how audit events record search queries: text, hash or off",
+    ),
     ("RUST_LOG", "tracing filter"),
     (
         "MCP_CLOCK_LEEWAY_SECS",
@@ -172,6 +176,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("MCP_CORPUS_DEBOUNCE_MS", "1000"),
     ("MCP_SEARCH_CACHE_MIB", "16"),
     ("RUST_LOG", "info"),
+    ("MCP_AUDIT_QUERIES", "hash"),
     ("MCP_CLOCK_LEEWAY_SECS", "30"),
     ("MCP_JWKS_REFETCH_INTERVAL_SECS", "5"),
     ("MCP_JWKS_MIN_REFRESH_SECS", "60"),

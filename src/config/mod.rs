@@ -9,8 +9,8 @@ mod settings;
 pub use known::default_of;
 pub use raw::RawConfig;
 pub use settings::{
-    ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings, LogFormat,
-    Settings, SseSettings, bind_address,
+    AuditQueries, ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings,
+    LogFormat, Settings, SseSettings, bind_address,
 };
 
 /// A setting that is missing or invalid, named by its environment variable.

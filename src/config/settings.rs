@@ -46,6 +46,8 @@ pub struct Settings {
     /// Scopes single tools need beyond `required_scopes`, by tool name.
     pub tool_scopes: BTreeMap<String, Vec<String>>,
     pub log_format: Option<LogFormat>,
+    /// How the audit trail records a search's query.
+    pub audit_queries: AuditQueries,
     pub log_filter: String,
     pub leeway: Duration,
     pub jwks: JwksSettings,
@@ -146,6 +148,17 @@ pub struct JwksSettings {
     pub http_timeout: Duration,
 }
 
+/// How the audit trail records a search's query (`MCP_AUDIT_QUERIES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditQueries {
+    /// The query as the caller sent it.
+    Text,
+    /// The SHA-256 of the query, in hex: equal queries can be matched, their words not read.
+    Hash,
+    /// Not at all.
+    Off,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -177,6 +190,7 @@ impl Settings {
             allowed_origins: r.origins(&server_url)?,
             allowed_hosts: r.hosts(&server_url)?,
             log_format: r.log_format()?,
+            audit_queries: r.audit_queries()?,
             jwks: r.jwks()?,
             resource_documentation: match r.optional_url("MCP_RESOURCE_DOCUMENTATION")? {
                 Some(url) => url.to_string(),

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value as _};
 use tantivy::{DocAddress, IndexWriter, Searcher, Term};
@@ -159,6 +159,15 @@ impl Index {
             .next()
             .map(|(_, address)| files.text(&address))
             .transpose()
+    }
+
+    /// Whether a document has this id, whoever may see it.
+    pub fn holds(&self, id: &str) -> tantivy::Result<bool> {
+        let by_id = TermQuery::new(
+            Term::from_field_text(self.store.fields.id, id),
+            IndexRecordOption::Basic,
+        );
+        Ok(self.searcher.search(&by_id, &Count)? > 0)
     }
 
     pub fn len(&self) -> u64 {

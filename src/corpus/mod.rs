@@ -38,6 +38,7 @@ pub use document::Document;
 pub use index::{Found, Hit, Index};
 pub use loader::{Folder, Problem, Report};
 pub use manifest::{IndexDir, Manifest};
+pub use results::Answer;
 
 /// A search whose ranking reads at most this many postings entries, and holds no phrase, is
 /// cheap: tens of microseconds (docs/benchmarks.md), answered where the request is read instead
@@ -313,7 +314,7 @@ impl Corpus {
 
     /// The answer to a search from the result cache of the index being served, if it was
     /// answered before; cheap enough for the async workers.
-    pub fn cached_answer(&self, search: results::Search, access: &Access) -> Option<Bytes> {
+    pub fn cached_answer(&self, search: results::Search, access: &Access) -> Option<Answer> {
         self.current()
             .results
             .cached(search, access, &self.stats.cache)
@@ -325,14 +326,14 @@ impl Corpus {
         &self,
         search: results::Search,
         access: &Access,
-        answer: impl FnOnce(Found) -> String,
-    ) -> Result<Bytes, CorpusError> {
+        answer: impl FnOnce(&Found) -> String,
+    ) -> Result<Answer, CorpusError> {
         let served = self.current();
         served
             .results
             .get_or_answer(search, access, &self.stats.cache, || {
                 let found = served.index.find(search.query, access, search.limit)?;
-                Ok(answer(found))
+                Ok(answered(&found, answer))
             })
     }
 
@@ -342,8 +343,8 @@ impl Corpus {
         &self,
         search: results::Search,
         access: &Access,
-        answer: impl FnOnce(Found) -> String,
-    ) -> Option<Result<Bytes, CorpusError>> {
+        answer: impl FnOnce(&Found) -> String,
+    ) -> Option<Result<Answer, CorpusError>> {
         let served = self.current();
         let found = served
             .index
@@ -354,7 +355,7 @@ impl Corpus {
                 search,
                 access,
                 &self.stats.cache,
-                || Ok(answer(found)),
+                || Ok(answered(&found, answer)),
             )),
             Err(e) => Some(Err(e.into())),
         }
@@ -362,6 +363,20 @@ impl Corpus {
 
     pub fn get(&self, id: &str, access: &Access) -> Result<Option<Document>, CorpusError> {
         Ok(self.current().index.get(id, access)?)
+    }
+
+    /// Whether any document has this id, whoever may see it (for the audit trail; never for
+    /// an answer, which must not tell a hidden document from a missing one).
+    pub fn holds(&self, id: &str) -> Result<bool, CorpusError> {
+        Ok(self.current().index.holds(id)?)
+    }
+}
+
+/// The answer `answer` writes for what a search found, with the ids it lists.
+fn answered(found: &Found, answer: impl FnOnce(&Found) -> String) -> Answer {
+    Answer {
+        text: Bytes::from(answer(found)),
+        ids: found.hits.iter().map(|hit| hit.id.clone()).collect(),
     }
 }
 

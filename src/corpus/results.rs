@@ -1,5 +1,8 @@
 //! A bounded cache of recent search answers, kept with one generation of the index.
 //!
+//! An entry is the answer as sent, serialised, and the ids it lists (which the audit trail
+//! records for every answer, cached or not).
+//!
 //! A search costs tens to hundreds of microseconds of ranking, snippet cutting and JSON
 //! writing, while the same question tends to come again (a model retrying, several people
 //! asking about the same thing). The cache holds the finished answer of a search, already
@@ -14,12 +17,34 @@
 //! and evicts the least useful entries first.
 
 use axum::body::Bytes;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::access::Access;
 
-/// What an entry is assumed to cost beyond its key and text: the map's own records.
+/// What an entry is assumed to cost beyond its key, text and ids: the map's own records.
 const ENTRY_OVERHEAD: usize = 128;
+/// What each listed id is assumed to cost beyond its bytes.
+const ID_OVERHEAD: usize = 24;
+
+/// A search's answer: the serialised answer, and the ids it lists, best first.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: Bytes,
+    pub ids: Arc<[String]>,
+}
+
+impl Answer {
+    /// The bytes the cache counts for this answer.
+    fn weight(&self) -> usize {
+        self.text.len()
+            + self
+                .ids
+                .iter()
+                .map(|id| id.len() + ID_OVERHEAD)
+                .sum::<usize>()
+    }
+}
 
 /// Counts of lookups, shown in `/metrics`.
 #[derive(Debug, Default)]
@@ -39,7 +64,7 @@ pub struct Search<'a> {
 
 /// Search answers of one index generation.
 pub struct Results {
-    cache: Option<moka::sync::Cache<Vec<u8>, Bytes>>,
+    cache: Option<moka::sync::Cache<Vec<u8>, Answer>>,
 }
 
 impl Results {
@@ -48,8 +73,8 @@ impl Results {
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
-                .weigher(|key: &Vec<u8>, answer: &Bytes| {
-                    let total = key.len() + answer.len() + ENTRY_OVERHEAD;
+                .weigher(|key: &Vec<u8>, answer: &Answer| {
+                    let total = key.len() + answer.weight() + ENTRY_OVERHEAD;
                     u32::try_from(total).unwrap_or(u32::MAX)
                 })
                 .build()
@@ -59,7 +84,7 @@ impl Results {
 
     /// The cached answer to this search, if there is one (counted as a hit; a miss is counted
     /// by the [`Results::get_or_answer`] that answers it).
-    pub fn cached(&self, search: Search, access: &Access, stats: &CacheStats) -> Option<Bytes> {
+    pub fn cached(&self, search: Search, access: &Access, stats: &CacheStats) -> Option<Answer> {
         let found = self.cache.as_ref()?.get(&key(search, access))?;
         stats.hits.fetch_add(1, Ordering::Relaxed);
         Some(found)
@@ -72,10 +97,10 @@ impl Results {
         search: Search,
         access: &Access,
         stats: &CacheStats,
-        answer: impl FnOnce() -> Result<String, E>,
-    ) -> Result<Bytes, E> {
+        answer: impl FnOnce() -> Result<Answer, E>,
+    ) -> Result<Answer, E> {
         let Some(cache) = &self.cache else {
-            return answer().map(Bytes::from);
+            return answer();
         };
         let key = key(search, access);
         if let Some(found) = cache.get(&key) {
@@ -83,7 +108,7 @@ impl Results {
             return Ok(found);
         }
         stats.misses.fetch_add(1, Ordering::Relaxed);
-        let made = Bytes::from(answer()?);
+        let made = answer()?;
         cache.insert(key, made.clone());
         Ok(made)
     }
@@ -117,6 +142,13 @@ mod tests {
         Access::new(&names, &[])
     }
 
+    fn text(text: &str) -> Answer {
+        Answer {
+            text: Bytes::from(text.to_owned()),
+            ids: Arc::new([]),
+        }
+    }
+
     fn search(query: &str, limit: usize) -> Search<'_> {
         Search {
             query,
@@ -134,10 +166,10 @@ mod tests {
             let answer = results
                 .get_or_answer(search("cake", 10), &Access::public(), &stats, || {
                     runs += 1;
-                    Ok::<_, ()>("a".to_owned())
+                    Ok::<_, ()>(text("a"))
                 })
                 .unwrap();
-            assert_eq!(&answer[..], b"a");
+            assert_eq!(&answer.text[..], b"a");
         }
         assert_eq!(runs, 1);
         assert_eq!(stats.hits.load(Ordering::Relaxed), 2);
@@ -150,9 +182,9 @@ mod tests {
         let stats = CacheStats::default();
         let ask = |s: Search, access: &Access, made: &str| {
             let answer = results
-                .get_or_answer(s, access, &stats, || Ok::<_, ()>(made.to_owned()))
+                .get_or_answer(s, access, &stats, || Ok::<_, ()>(text(made)))
                 .unwrap();
-            String::from_utf8(answer.to_vec()).unwrap()
+            String::from_utf8(answer.text.to_vec()).unwrap()
         };
         let finance = roles(&["finance"]);
         assert_eq!(ask(search("invoice", 10), &finance, "secret"), "secret");
@@ -198,10 +230,10 @@ mod tests {
         assert!(failed.is_err());
         let answer = results
             .get_or_answer(search("q", 10), &Access::public(), &stats, || {
-                Ok::<_, &str>("b".to_owned())
+                Ok::<_, &str>(text("b"))
             })
             .unwrap();
-        assert_eq!(&answer[..], b"b");
+        assert_eq!(&answer.text[..], b"b");
     }
 
     #[test]
@@ -213,7 +245,7 @@ mod tests {
             results
                 .get_or_answer(search("cake", 10), &Access::public(), &stats, || {
                     runs += 1;
-                    Ok::<_, ()>("a".to_owned())
+                    Ok::<_, ()>(text("a"))
                 })
                 .unwrap();
         }
@@ -228,7 +260,11 @@ mod tests {
             let q = format!("query {n}");
             results
                 .get_or_answer(search(&q, 10), &Access::public(), &stats, || {
-                    Ok::<_, ()>("x".repeat(1000))
+                    // Half of each answer's bytes are in the ids it lists.
+                    Ok::<_, ()>(Answer {
+                        ids: (0..10).map(|i| format!("{i:0>50}")).collect(),
+                        ..text(&"x".repeat(500))
+                    })
                 })
                 .unwrap();
         }

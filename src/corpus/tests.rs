@@ -269,7 +269,7 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
         let answer = corpus.search_answer(search, &Access::public(), |found| {
             ids(&found.hits).join(",")
         });
-        String::from_utf8(answer.unwrap().to_vec()).unwrap()
+        String::from_utf8(answer.unwrap().text.to_vec()).unwrap()
     };
     assert_eq!(cached_ids(), "");
     assert_eq!(cached_ids(), "");

@@ -16,7 +16,8 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
-use crate::tools::{self, Call, Progress, Tools};
+use crate::telemetry::RequestId;
+use crate::tools::{self, Asker, Call, Progress, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -28,6 +29,8 @@ const TOOLS_TTL_MS: u64 = 300_000;
 pub struct Context<'a> {
     pub tools: &'a Tools,
     pub principal: &'a Principal,
+    /// The HTTP request the message came in, for the audit trail.
+    pub request_id: &'a RequestId,
     pub version: Version,
     /// Where progress notifications go, when the response is a stream.
     pub progress: Option<Progress>,
@@ -123,24 +126,44 @@ fn tools_list(ctx: &Context) -> Payload {
     )
 }
 
+/// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
+/// registry once it knows the tool, here before that).
 async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+    let asker = Asker {
+        principal: ctx.principal,
+        request_id: ctx.request_id,
+    };
+    let audit = ctx.tools.audit();
+    // The tool named, when it is one of ours (a name the caller made up is not recorded).
+    let named = match request.params.get("name") {
+        Some(Value::String(n)) => tools::names().into_iter().find(|t| t == n),
+        _ => None,
+    };
+    let refused = |reason: &str, error: McpError| {
+        asker.refused(audit, named, reason);
+        Err(error)
+    };
     if !ctx.counted
         && let Err(limited) = ctx.fair.admit(ctx.caller, 1)
     {
-        return Err(McpError::Limited(limited.held().await));
+        return refused("limited", McpError::Limited(limited.held().await));
     }
     let name = match request.params.get("name") {
         Some(Value::String(n)) => n,
         Some(_) => {
-            return Err(McpError::InvalidParams(
-                "params.name must be a string".into(),
-            ));
+            return refused(
+                "invalid_params",
+                McpError::InvalidParams("params.name must be a string".into()),
+            );
         }
         None => {
-            return Err(McpError::InvalidParams(format!(
-                "params.name is required: the tool to call, {}",
-                tools::listed("or")
-            )));
+            return refused(
+                "invalid_params",
+                McpError::InvalidParams(format!(
+                    "params.name is required: the tool to call, {}",
+                    tools::listed("or")
+                )),
+            );
         }
     };
     let empty = Map::new();
@@ -148,31 +171,32 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
         None | Some(Value::Null) => &empty,
         Some(Value::Object(a)) => a,
         Some(_) => {
-            return Err(McpError::InvalidParams(
-                "params.arguments must be an object".into(),
-            ));
+            return refused(
+                "invalid_params",
+                McpError::InvalidParams("params.arguments must be an object".into()),
+            );
         }
     };
-    let call = ctx
-        .tools
-        .call(
-            name,
-            args,
-            ctx.principal,
-            ctx.progress.as_ref(),
-            ctx.version.has_structured_output(),
-        )
-        .ok_or_else(|| {
+    let Some(call) = ctx.tools.call(
+        name,
+        args,
+        asker,
+        ctx.progress.as_ref(),
+        ctx.version.has_structured_output(),
+    ) else {
+        return refused(
+            "unknown_tool",
             McpError::InvalidParams(format!(
                 "unknown tool `{name}`; the tools are {}",
                 tools::listed("and")
-            ))
-        })?;
+            )),
+        );
+    };
     match call {
         Call::Done(payload) => Ok(payload),
         Call::Rank(work) => match ctx.fair.rank(ctx.caller, work).await {
             Ok(payload) => Ok(payload),
-            Err(limited) => Err(McpError::Limited(limited.held().await)),
+            Err(limited) => refused("limited", McpError::Limited(limited.held().await)),
         },
     }
 }

@@ -33,6 +33,7 @@ use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use crate::auth::Principal;
 use crate::config::SseSettings;
+use crate::telemetry::RequestId;
 
 /// Who may write to a session: the token's `sub` and `azp`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -286,6 +287,7 @@ pub struct MessagesQuery {
 pub async fn post(
     State(state): State<McpState>,
     principal: Principal,
+    request_id: RequestId,
     Query(query): Query<MessagesQuery>,
     headers: HeaderMap,
     body: Body,
@@ -294,7 +296,17 @@ pub async fn post(
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    match deliver(&state, &principal, caller, query, &headers, body).await {
+    match deliver(
+        &state,
+        &principal,
+        &request_id,
+        caller,
+        query,
+        &headers,
+        body,
+    )
+    .await
+    {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err((id, e)) => error(id.as_ref(), &e, e.status()),
     }
@@ -305,6 +317,7 @@ type Refusal = (Option<jsonrpc::Id>, McpError);
 async fn deliver(
     state: &McpState,
     principal: &Principal,
+    request_id: &RequestId,
     caller: crate::fair::Caller,
     query: MessagesQuery,
     headers: &HeaderMap,
@@ -350,7 +363,7 @@ async fn deliver(
             agreed.unwrap_or(Version::V2024_11_05)
         }
     };
-    let ctx = state.context(principal, version, caller);
+    let ctx = state.context(principal, request_id, version, caller);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
     let reply = match super::dispatch::handle(&ctx, &request).await {
         Ok(result) => jsonrpc::success(&request.id, result),

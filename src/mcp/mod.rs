@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::Principal;
 use crate::config::Settings;
 use crate::fair::{Caller, Fair};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, RequestId};
 use crate::tools::Tools;
 
 /// What the MCP handlers use; the app hands it to them (`FromRef`), and cloning it costs one
@@ -52,12 +52,14 @@ impl McpState {
     pub fn context<'a>(
         &'a self,
         principal: &'a Principal,
+        request_id: &'a RequestId,
         version: era::Version,
         caller: Caller,
     ) -> dispatch::Context<'a> {
         dispatch::Context {
             tools: &self.tools,
             principal,
+            request_id,
             version,
             progress: None,
             fair: &self.fair,

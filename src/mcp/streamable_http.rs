@@ -26,6 +26,7 @@ use super::jsonrpc::{self, Incoming, Message, Request};
 use super::sse;
 use crate::auth::Principal;
 use crate::fair::Caller;
+use crate::telemetry::RequestId;
 use crate::tools::Progress;
 
 /// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
@@ -38,6 +39,7 @@ pub async fn post(
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
+    let request_id = RequestId::of(&request);
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let accept = match check_media(headers) {
@@ -49,11 +51,14 @@ pub async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match jsonrpc::Body::parse(&bytes) {
-        Ok(jsonrpc::Body::Batch(items)) => batch(state, principal, caller, headers, items).await,
+        Ok(jsonrpc::Body::Batch(items)) => {
+            batch(state, principal, request_id, caller, headers, items).await
+        }
         Ok(jsonrpc::Body::One(message)) => {
             single(
                 state,
                 principal,
+                request_id,
                 caller,
                 headers,
                 accept,
@@ -65,6 +70,7 @@ pub async fn post(
             single(
                 state,
                 principal,
+                request_id,
                 caller,
                 headers,
                 accept,
@@ -82,6 +88,7 @@ pub async fn post(
 async fn single(
     state: McpState,
     principal: Principal,
+    request_id: RequestId,
     caller: Caller,
     headers: &HeaderMap,
     accept: Accept,
@@ -113,9 +120,11 @@ async fn single(
         .then(|| dispatch::progress_token(&request))
         .flatten();
     if accept.prefers_sse || token.is_some() {
-        return stream(state, principal, caller, request, version, token);
+        return stream(
+            state, principal, request_id, caller, request, version, token,
+        );
     }
-    let ctx = state.context(&principal, version, caller);
+    let ctx = state.context(&principal, &request_id, version, caller);
     match dispatch::handle(&ctx, &request).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
@@ -126,6 +135,7 @@ async fn single(
 fn stream(
     state: McpState,
     principal: Principal,
+    request_id: RequestId,
     caller: Caller,
     request: Request,
     version: Version,
@@ -142,7 +152,7 @@ fn stream(
     tokio::spawn(async move {
         let ctx = Context {
             progress,
-            ..state.context(&principal, version, caller)
+            ..state.context(&principal, &request_id, version, caller)
         };
         let reply = respond(&ctx, &request).await;
         drop(ctx);
@@ -181,6 +191,7 @@ fn status(e: &McpError, version: Version) -> StatusCode {
 async fn batch(
     state: McpState,
     principal: Principal,
+    request_id: RequestId,
     caller: Caller,
     headers: &HeaderMap,
     items: Vec<Value>,
@@ -216,7 +227,8 @@ async fn batch(
     }
     let replies =
         futures_util::stream::iter(answered.into_iter().enumerate()).then(move |(n, item)| {
-            let (state, principal) = (state.clone(), principal.clone());
+            let (state, principal, request_id) =
+                (state.clone(), principal.clone(), request_id.clone());
             async move {
                 let reply = match item {
                     Ok(r) if r.method == "initialize" => jsonrpc::failure(
@@ -228,7 +240,7 @@ async fn batch(
                     Ok(r) => {
                         let ctx = Context {
                             counted: true,
-                            ..state.context(&principal, version, caller)
+                            ..state.context(&principal, &request_id, version, caller)
                         };
                         respond(&ctx, &r).await
                     }

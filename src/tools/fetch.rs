@@ -7,7 +7,8 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Context, Definition, Outcome, Tool, parse_args};
+use super::{Context, Definition, Noted, Outcome, Tool, parse_args};
+use crate::telemetry::audit::Served;
 
 /// The `fetch` tool.
 pub struct Fetch;
@@ -58,15 +59,28 @@ impl Tool for Fetch {
         if id.is_empty() {
             return Outcome::Failed(format!("`id` is required; {}", DEFINITION.hint));
         }
+        let note = |served| {
+            *ctx.note.borrow_mut() = Noted::Fetch {
+                id: id.to_owned(),
+                served,
+            };
+        };
         let doc = match ctx.corpus.get(id, ctx.access) {
             Ok(Some(doc)) => doc,
             Ok(None) => {
+                // The caller is told the same either way; only the audit trail tells them apart.
+                match ctx.corpus.holds(id) {
+                    Ok(true) => note(Served::Hidden),
+                    Ok(false) => note(Served::Absent),
+                    Err(e) => return Outcome::Broken(e.to_string()),
+                }
                 return Outcome::Failed(format!(
                     "no document has the id `{id}`; use an id from the results of `search`"
                 ));
             }
             Err(e) => return Outcome::Broken(e.to_string()),
         };
+        note(Served::Served);
         let mut result =
             json!({ "id": doc.id, "title": doc.title, "text": doc.text, "url": doc.url });
         if let Some(metadata) = doc.metadata {

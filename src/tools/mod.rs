@@ -17,6 +17,7 @@
 
 mod args;
 pub mod fetch;
+mod noted;
 pub mod search;
 
 use std::collections::BTreeMap;
@@ -28,7 +29,9 @@ use serde_json::{Map, Value, json};
 use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
 pub use crate::corpus::{Access, Corpus};
+use crate::telemetry::audit::Audit;
 pub use args::parse as parse_args;
+pub use noted::{Asker, Note, Noted, who};
 
 /// Every tool, in the order `tools/list` shows them. Adding a tool is a new file and one entry
 /// here: its scope setting (`MCP_TOOLS_<NAME>_SCOPES`), its messages, `check`'s expectations
@@ -104,8 +107,8 @@ pub enum Outcome {
     /// to the caller without internal detail.
     Broken(String),
     /// Ranking work that gives the outcome, to be run where ranking runs (`crate::fair`), off
-    /// the async workers.
-    Rank(Box<dyn FnOnce() -> Outcome + Send>),
+    /// the async workers; it notes what the call was about in the note it is given.
+    Rank(Box<dyn FnOnce(&Note) -> Outcome + Send>),
 }
 
 /// A tool call: answered, or work for the ranking pool that answers it.
@@ -134,6 +137,8 @@ pub struct Context<'a> {
     pub progress: Option<&'a Progress>,
     /// Whether results carry `structuredContent` (the era has it).
     pub structured: bool,
+    /// Where the tool notes what the call was about, for the audit trail.
+    pub note: &'a Note,
 }
 
 /// Reports progress for one request (MCP "Progress"): the `notifications/progress` params go to
@@ -176,10 +181,11 @@ struct Entry {
     challenge: String,
 }
 
-/// The registry: the tool list, built once per output style, the scopes each tool needs, and
-/// the documents.
+/// The registry: the tool list, built once per output style, the scopes each tool needs, the
+/// documents, and the audit trail every call is recorded in.
 pub struct Tools {
     corpus: Arc<Corpus>,
+    audit: Audit,
     entries: Vec<Entry>,
     /// The `tools/list` result for 2025-06-18 and later (tools with `title` and
     /// `outputSchema`), serialised once.
@@ -196,6 +202,7 @@ impl Tools {
         required: &[String],
         per_tool: &BTreeMap<String, Vec<String>>,
         challenges: &Challenges,
+        audit: Audit,
     ) -> Self {
         let entries: Vec<Entry> = TOOLS
             .iter()
@@ -231,6 +238,7 @@ impl Tools {
             plain_result: json!({ "tools": list(false) }).to_string().into(),
             entries,
             corpus,
+            audit,
         }
     }
 
@@ -248,12 +256,18 @@ impl Tools {
         &self.corpus
     }
 
-    /// Calls a tool; `None` when there is no tool of that name.
+    /// The audit trail calls are recorded in.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// Calls a tool for `asker`, recording the call in the audit trail; `None` when there is no
+    /// tool of that name (the caller records that refusal).
     pub fn call(
         &self,
         name: &str,
         args: &Map<String, Value>,
-        principal: &Principal,
+        asker: Asker,
         progress: Option<&Progress>,
         structured: bool,
     ) -> Option<Call> {
@@ -262,8 +276,10 @@ impl Tools {
             .iter()
             .find(|e| e.tool.definition().name == name)?;
         let name = entry.tool.definition().name;
+        let principal = asker.principal;
         if let Some(missing) = entry.scopes.iter().find(|s| !principal.has_scope(s)) {
             tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
+            asker.refused(&self.audit, Some(name), "scope_missing");
             return Some(Call::Done(Payload::Value(json!({
                 "content": [{ "type": "text", "text": format!(
                     "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
@@ -273,16 +289,34 @@ impl Tools {
                 "_meta": { "mcp/www_authenticate": [entry.challenge] },
             }))));
         }
+        let note = Note::default();
         let ctx = Context {
             corpus: &self.corpus,
             principal,
             access: access_of(principal),
             progress,
             structured,
+            note: &note,
         };
         Some(match entry.tool.call(args, &ctx) {
-            Outcome::Rank(work) => Call::Rank(Box::new(move || payload(name, work(), structured))),
-            outcome => Call::Done(payload(name, outcome, structured)),
+            Outcome::Rank(work) => {
+                let (audit, principal, request_id) =
+                    (self.audit, principal.clone(), asker.request_id.clone());
+                Call::Rank(Box::new(move || {
+                    let note = Note::default();
+                    let outcome = work(&note);
+                    let asker = Asker {
+                        principal: &principal,
+                        request_id: &request_id,
+                    };
+                    asker.ran(&audit, name, &outcome, &note.borrow());
+                    payload(name, outcome, structured)
+                }))
+            }
+            outcome => {
+                asker.ran(&self.audit, name, &outcome, &note.borrow());
+                Call::Done(payload(name, outcome, structured))
+            }
         })
     }
 }
@@ -307,7 +341,7 @@ fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
             )))
         }
         // A tool's work gives a final outcome; more work from it would be a bug in the tool.
-        Outcome::Rank(work) => payload(name, work(), structured),
+        Outcome::Rank(work) => payload(name, work(&Note::default()), structured),
     }
 }
 

@@ -13,9 +13,9 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Context, Definition, Outcome, Tool, parse_args};
-use crate::corpus::Found;
+use super::{Context, Definition, Note, Noted, Outcome, Tool, parse_args};
 use crate::corpus::results::Search as Cached;
+use crate::corpus::{self, Found};
 
 pub const DEFAULT_LIMIT: u64 = 10;
 pub const MAX_LIMIT: u64 = 50;
@@ -158,19 +158,19 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     let form = u8::from(ctx.structured);
     let cached = Cached { query, limit, form };
     if let Some(answer) = ctx.corpus.cached_answer(cached, ctx.access) {
-        return Outcome::Answered(answer);
+        return answered(query, answer, ctx.note);
     }
     if let Some(p) = ctx.progress {
         p.report(0, 1, "searching");
     }
     let structured = ctx.structured;
-    let text = |found: Found| super::rendered(&answer(&found), structured);
+    let text = |found: &Found| super::rendered(&answer(found), structured);
     if let Some(answer) = ctx.corpus.cheap_answer(cached, ctx.access, text) {
         if let Some(p) = ctx.progress {
             p.report(1, 1, "done");
         }
         return match answer {
-            Ok(text) => Outcome::Answered(text),
+            Ok(answer) => answered(query, answer, ctx.note),
             Err(e) => Outcome::Broken(e.to_string()),
         };
     }
@@ -180,21 +180,30 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
         ctx.progress.cloned(),
     );
     let query = query.to_owned();
-    Outcome::Rank(Box::new(move || {
+    Outcome::Rank(Box::new(move |note| {
         let search = Cached {
             query: &query,
             limit,
             form,
         };
         let answer = corpus.search_answer(search, &access, |found| {
-            super::rendered(&answer(&found), structured)
+            super::rendered(&answer(found), structured)
         });
         if let Some(p) = progress {
             p.report(1, 1, "done");
         }
         match answer {
-            Ok(text) => Outcome::Answered(text),
+            Ok(answer) => answered(&query, answer, note),
             Err(e) => Outcome::Broken(e.to_string()),
         }
     }))
+}
+
+/// The outcome of an answered search, noting the query and the ids answered.
+fn answered(query: &str, answer: corpus::Answer, note: &Note) -> Outcome {
+    *note.borrow_mut() = Noted::Search {
+        query: query.to_owned(),
+        ids: answer.ids,
+    };
+    Outcome::Answered(answer.text)
 }

@@ -2,6 +2,7 @@
 //! Each test name is the rule it proves.
 
 mod attacks;
+mod audit;
 mod browser;
 mod check;
 mod clients;

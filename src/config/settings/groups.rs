@@ -9,7 +9,7 @@ use url::Url;
 
 use super::reader::Reader;
 use super::{
-    CHATGPT_ORIGINS, ConnectionSettings, CorpusSettings, FairSettings, JwksSettings,
+    AuditQueries, CHATGPT_ORIGINS, ConnectionSettings, CorpusSettings, FairSettings, JwksSettings,
     LOOPBACK_ORIGINS, LogFormat, SseSettings,
 };
 use crate::config::ConfigError;
@@ -73,6 +73,18 @@ impl Reader<'_> {
             Some(other) => {
                 Err(self.error("MCP_LOG_FORMAT", format!("`{other}` is not json or pretty")))
             }
+        }
+    }
+
+    pub(super) fn audit_queries(&self) -> Result<AuditQueries, ConfigError> {
+        match self.text("MCP_AUDIT_QUERIES")?.as_deref() {
+            Some("text") => Ok(AuditQueries::Text),
+            Some("hash") | None => Ok(AuditQueries::Hash),
+            Some("off") => Ok(AuditQueries::Off),
+            Some(other) => Err(self.error(
+                "MCP_AUDIT_QUERIES",
+                format!("`{other}` is not text, hash or off"),
+            )),
         }
     }
 

@@ -171,6 +171,7 @@ fn invalid_values_are_named_with_what_to_do() {
         ("MCP_ALLOWED_ORIGINS", "http://*:*", "only the port"),
         ("MCP_ALLOWED_HOSTS", "*.example.com", "host name"),
         ("MCP_LOG_FORMAT", "xml", "json or pretty"),
+        ("MCP_AUDIT_QUERIES", "all", "text, hash or off"),
         ("MCP_CLOCK_LEEWAY_SECS", "-1", "0 to 300"),
         ("MCP_CLOCK_LEEWAY_SECS", "3600", "0 to 300"),
         ("MCP_TOKEN_CACHE_SIZE", "lots", "whole number"),

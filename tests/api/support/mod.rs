@@ -24,6 +24,17 @@ pub struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+impl TestServer {
+    /// A server already running elsewhere (the real binary), reached at `base`.
+    pub fn at(base: String, client: reqwest::Client) -> Self {
+        TestServer {
+            base,
+            client,
+            stop: None,
+        }
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
