@@ -18,6 +18,7 @@ mod hostile;
 mod keys;
 mod legacy_sse;
 mod metadata;
+mod observability;
 mod origin;
 mod process;
 mod shutdown;
