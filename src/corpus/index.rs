@@ -22,6 +22,7 @@ use super::document::Document;
 use super::query;
 use super::snippet::{self, Snippets};
 
+mod columns;
 mod fields;
 mod rank;
 pub mod store;
@@ -31,7 +32,7 @@ mod visible;
 use fields::{Fields, Shown};
 use visible::Visible;
 
-pub use rank::Columns;
+pub use columns::Columns;
 pub use store::Store;
 
 pub use fields::FILE;
@@ -142,7 +143,7 @@ impl Index {
 
     /// The file column of each segment, for [`Index::file_of`]; open it once for many lookups.
     pub fn files(&self) -> tantivy::Result<Columns> {
-        rank::Columns::of(&self.searcher, FILE)
+        Columns::of(&self.searcher, FILE)
     }
 
     /// The file (relative to the corpus folder) of the document with this id, whoever may see

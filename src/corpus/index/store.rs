@@ -78,8 +78,8 @@ impl Store {
         let searcher = self.reader.searcher();
         Ok(Index {
             documents: searcher.num_docs(),
-            ids: super::rank::Columns::of(&searcher, super::rank::ID)?,
-            access: super::rank::Columns::of(&searcher, super::visible::ACCESS)?,
+            ids: super::Columns::of(&searcher, super::rank::ID)?,
+            access: super::Columns::of(&searcher, super::visible::ACCESS)?,
             store: self.clone(),
             searcher,
             phrase_steps: tree::PHRASE_STEPS,

@@ -6,7 +6,7 @@ use tantivy::columnar::StrColumn;
 use tantivy::{DocId, SegmentOrdinal};
 
 use super::super::access::Access;
-use super::rank::Columns;
+use super::columns::Columns;
 
 /// The name of the field that holds each document's access terms.
 pub const ACCESS: &str = "access";
