@@ -19,6 +19,7 @@ mod args;
 pub mod fetch;
 mod noted;
 pub mod search;
+mod written;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -32,6 +33,8 @@ pub use crate::corpus::{Access, Corpus};
 use crate::telemetry::audit::Audit;
 pub use args::parse as parse_args;
 pub use noted::{Asker, Note, Noted, who};
+use written::failed;
+pub use written::{rendered, result};
 
 /// Every tool, in the order `tools/list` shows them. Adding a tool is a new file and one entry
 /// here: its scope setting (`MCP_TOOLS_<NAME>_SCOPES`), its messages, `check`'s expectations
@@ -343,56 +346,6 @@ fn payload(name: &str, outcome: Outcome, structured: bool) -> Payload {
         // A tool's work gives a final outcome; more work from it would be a bug in the tool.
         Outcome::Rank(work) => payload(name, work(&Note::default()), structured),
     }
-}
-
-/// The `tools/call` result for a structured value: its JSON text as the content, and the value
-/// itself as `structuredContent` when the era has it.
-pub fn result(value: Value, structured: bool) -> Value {
-    let text = value.to_string();
-    let envelope = Envelope {
-        content: [Text {
-            kind: "text",
-            text: &text,
-        }],
-        structured: structured.then_some(value),
-    };
-    serde_json::to_value(envelope).expect("a result is JSON")
-}
-
-/// [`result`], written straight to its JSON text from any serialisable value, for answers that
-/// are sent as they are (a search's): the value is written to text as the content and, when
-/// the era has it, again beside it as the structured content, never built as a tree. sonic-rs
-/// writes it: escaping the answer's text as a JSON string was a tenth of a new search's cost
-/// with serde_json, which escapes byte by byte (docs/benchmarks.md).
-pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
-    let text = sonic_rs::to_string(value).expect("a result is JSON");
-    let envelope = Envelope {
-        content: [Text {
-            kind: "text",
-            text: &text,
-        }],
-        structured: structured.then_some(value),
-    };
-    sonic_rs::to_string(&envelope).expect("a result is JSON")
-}
-
-/// The shape of a `tools/call` result.
-#[derive(serde::Serialize)]
-struct Envelope<'a, S> {
-    content: [Text<'a>; 1],
-    #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
-    structured: Option<S>,
-}
-
-#[derive(serde::Serialize)]
-struct Text<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    text: &'a str,
-}
-
-fn failed(message: String) -> Value {
-    json!({ "content": [{ "type": "text", "text": message }], "isError": true })
 }
 
 /// One entry of `tools/list`.
