@@ -8,7 +8,20 @@ use anyhow::Context;
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = crate::config::load(&crate::tools::names())?;
-    crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
+    // Made off the async workers: the exporter's HTTP client runs a runtime of its own.
+    let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider)
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    crate::telemetry::init(settings.log_format, &settings.log_filter, traces.as_ref());
+    let served = serve_with(settings).await;
+    if let Some(provider) = traces {
+        // Export what is queued, off the async workers (the exporter's client blocks).
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+    }
+    served
+}
+
+async fn serve_with(settings: crate::config::Settings) -> anyhow::Result<()> {
     let state = crate::app::AppState::new(settings)?;
     let settings = state.settings.clone();
     let listener = tokio::net::TcpListener::bind(settings.bind)

@@ -17,30 +17,63 @@ use crate::routes::Route;
 
 /// Starts logging to standard error. `format` `None` picks pretty on a terminal, JSON otherwise.
 pub fn init_logging(format: Option<LogFormat>, filter: &str) {
+    init(format, filter, None);
+}
+
+/// Starts logging to standard error and, with `traces`, exporting spans ([`traces`]). The log
+/// leaves out the spans only traces carry ([`traces::SPANS`]), so each log line keeps the
+/// request's span; the traces take spans only, no events.
+pub fn init(
+    format: Option<LogFormat>,
+    filter: &str,
+    traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>,
+) {
+    use opentelemetry::trace::TracerProvider as _;
     use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let only_traced = format!("{}=off", traces::SPANS)
+        .parse()
+        .expect("a valid directive");
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(only_traced);
     let json = match format {
         Some(f) => f == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder
+    let log = if json {
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     } else {
-        builder.try_init()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed()
     };
+    let spans = traces.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("mcp-resource-server"))
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() && meta.target().starts_with("mcp_resource_server")
+            }))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(spans)
+        .try_init();
 }
 
 pub mod audit;
 mod metrics;
+pub mod traces;
 pub use metrics::{Gauges, Metrics};
 
 /// Request methods as bounded metric labels.
@@ -171,7 +204,10 @@ impl Observed {
         let id = request_id(req);
         let route = Route::of(req.uri().path());
         let method = method_index(req.method());
-        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path(), otel.name = tracing::field::Empty, otel.kind = tracing::field::Empty);
+        if traces::on() {
+            traced_request(&span, req, method, route);
+        }
         req.extensions_mut().insert(RequestId(id.clone()));
         Observed {
             started,
@@ -200,9 +236,32 @@ impl Observed {
                 "request finished"
             )
         });
+        if traces::on() {
+            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+            self.span
+                .set_attribute("http.response.status_code", i64::from(status));
+            if status >= 500 {
+                self.span
+                    .set_status(opentelemetry::trace::Status::error(""));
+            }
+        }
         response.headers_mut().insert(X_REQUEST_ID.clone(), self.id);
         response
     }
+}
+
+/// What the request's span carries in a trace: the caller's trace continued, the span named
+/// by method and route, and the HTTP attributes of OpenTelemetry's semantic conventions (the
+/// route, never the raw path, which a caller chooses).
+fn traced_request(span: &tracing::Span, req: &Request, method: usize, route: Option<Route>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let _ = span.set_parent(traces::caller_context(req.headers()));
+    let route = route.map_or("other", Route::path);
+    span.record("otel.name", format!("{} {route}", METHODS[method]));
+    span.record("otel.kind", "server");
+    span.set_attribute("http.request.method", METHODS[method]);
+    span.set_attribute("http.route", route);
+    span.set_attribute("url.scheme", "http");
 }
 
 #[cfg(test)]

@@ -20,7 +20,8 @@ use super::error::{AuthError, Reason};
 use super::principal::{Principal, Scheme, require_binding, require_scopes};
 use super::validator::Validator;
 use crate::telemetry::audit::{self, Audit};
-use crate::telemetry::{Metrics, RequestId};
+use crate::telemetry::{Metrics, RequestId, traces};
+use tracing::Instrument as _;
 
 /// The bearer-token check of protected routes, and what its answers need.
 pub struct Gate {
@@ -64,10 +65,26 @@ impl Gate {
     /// which the caller sends in `DPoP-Nonce` with the answer.
     pub async fn admit(&self, req: &mut Request) -> Result<Option<HeaderValue>, AuthRejection> {
         let dpop_nonce = self.nonce_for(req.headers());
-        match self
+        // In a trace only (telemetry::traces): whether the token came from the cache, and why
+        // it was refused.
+        let span = tracing::info_span!(
+            target: traces::SPANS,
+            "token check",
+            token_cache = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let checked = self
             .authenticate(req.method(), req.headers(), req.uri())
-            .await
-        {
+            .instrument(span.clone())
+            .await;
+        if let Err(error) = &checked {
+            span.record(
+                "error.type",
+                error.reason().map_or("unavailable", Reason::as_str),
+            );
+        }
+        drop(span);
+        match checked {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
                 req.extensions_mut().insert(p);

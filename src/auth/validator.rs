@@ -183,11 +183,13 @@ impl Validator {
             // A cached token stays valid only while it is unexpired and its key is still published.
             if p.exp > unix_now() && self.keys.publishes(&p.kid) {
                 self.metrics.token_cache(true);
+                tracing::Span::current().record("token_cache", "hit");
                 return Ok(p);
             }
             self.cache.invalidate(&key);
         }
         self.metrics.token_cache(false);
+        tracing::Span::current().record("token_cache", "miss");
         let principal = self.verify(token).await?;
         if principal.exp > unix_now() {
             self.cache.insert(key, principal.clone());

@@ -16,8 +16,9 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
-use crate::telemetry::RequestId;
+use crate::telemetry::{RequestId, traces};
 use crate::tools::{self, Asker, Call, Progress, Tools};
+use tracing::Instrument as _;
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -45,6 +46,43 @@ pub struct Context<'a> {
 
 /// The result of `request`, or the error to answer with.
 pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+    let span = message_span(ctx, request);
+    let answered = answer(ctx, request).instrument(span.clone()).await;
+    if let Err(e) = &answered {
+        span.record("rpc.response.status_code", e.code().to_string());
+        span.record("error.type", e.code().to_string());
+    }
+    answered
+}
+
+/// The span of one JSON-RPC message, in a trace only (`telemetry::traces`): named
+/// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions; the tool
+/// is named only when it is one of ours, so span names stay few.
+fn message_span(ctx: &Context<'_>, request: &Request) -> tracing::Span {
+    let method = request.method.as_str();
+    let tool = (method == "tools/call")
+        .then(|| request.params.get("name").and_then(Value::as_str))
+        .flatten()
+        .and_then(|n| tools::names().into_iter().find(|t| *t == n));
+    let name = match tool {
+        Some(tool) => format!("{method} {tool}"),
+        None => method.to_owned(),
+    };
+    tracing::info_span!(
+        target: traces::SPANS,
+        "message",
+        otel.name = name,
+        mcp.method.name = method,
+        mcp.protocol.version = ctx.version.as_str(),
+        jsonrpc.request.id = %request.id,
+        gen_ai.tool.name = tool,
+        gen_ai.operation.name = tool.map(|_| "execute_tool"),
+        rpc.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+async fn answer(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     if !ctx.version.is_stateless() {
         return negotiated(ctx, request).await;
     }

@@ -21,6 +21,16 @@ pub use read::{Body, Envelope};
 #[serde(transparent)]
 pub struct Id(Value);
 
+/// The id as text: a string id as it is, a number in decimal.
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Value::String(s) => f.write_str(s),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
 impl Id {
     fn parse(value: &Value) -> Option<Id> {
         let ok = value.is_string() || value.is_i64() || value.is_u64();

@@ -31,6 +31,7 @@ use crate::auth::Principal;
 use crate::auth::challenge::Challenges;
 pub use crate::corpus::{Access, Corpus};
 use crate::telemetry::audit::Audit;
+use crate::telemetry::traces;
 pub use args::parse as parse_args;
 pub use noted::{Asker, Note, Noted, who};
 use written::failed;
@@ -301,13 +302,23 @@ impl Tools {
             structured,
             note: &note,
         };
-        Some(match entry.tool.call(args, &ctx) {
+        // In a trace only (telemetry::traces): the tool's run, ranking included.
+        let span = tracing::info_span!(
+            target: traces::SPANS,
+            "tool",
+            otel.name = format!("execute_tool {name}"),
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = name,
+            error.type = tracing::field::Empty,
+        );
+        Some(match span.in_scope(|| entry.tool.call(args, &ctx)) {
             Outcome::Rank(work) => {
                 let (audit, principal, request_id) =
                     (self.audit, principal.clone(), asker.request_id.clone());
                 Call::Rank(Box::new(move || {
                     let note = Note::default();
-                    let outcome = work(&note);
+                    let outcome = span.in_scope(|| work(&note));
+                    failed_in(&span, &outcome);
                     let asker = Asker {
                         principal: &principal,
                         request_id: &request_id,
@@ -317,11 +328,21 @@ impl Tools {
                 }))
             }
             outcome => {
+                failed_in(&span, &outcome);
                 asker.ran(&self.audit, name, &outcome, &note.borrow());
                 Call::Done(payload(name, outcome, structured))
             }
         })
     }
+}
+
+/// Marks a tool's span when the call ended as an error result (`isError`).
+fn failed_in(span: &tracing::Span, outcome: &Outcome) {
+    match outcome {
+        Outcome::Failed(_) => span.record("error.type", "tool_error"),
+        Outcome::Broken(_) => span.record("error.type", "server_error"),
+        _ => span,
+    };
 }
 
 /// The caller's document access, worked out once per verified token and kept with it.

@@ -147,6 +147,9 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
     let event = |id: &str| &events[id][0];
 
     let search = event("a-search");
+    // The log line keeps the request's span (the spans only traces carry are left out).
+    assert_eq!(search["span"]["name"], "request", "{search}");
+    assert_eq!(search["span"]["request_id"], "a-search", "{search}");
     assert_eq!(search["sub"], "0f4a7a1e-1111-4c2b-9d7e-alice");
     assert_eq!(search["preferred_username"], "alice");
     assert_eq!(search["azp"], "chatgpt");

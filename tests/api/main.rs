@@ -26,3 +26,4 @@ mod stack;
 mod stateless;
 mod streamable;
 mod support;
+mod traces;

@@ -1,0 +1,210 @@
+//! OpenTelemetry traces from the real binary, received by an OTLP/HTTP (protobuf) receiver run
+//! here: the caller's W3C trace continues, the spans nest request > token check and message >
+//! tool, with the semantic conventions' attribute names, and no token is in any of them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use serde_json::json;
+
+use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::support::mcp::request;
+use crate::support::peers::free_port;
+use crate::support::*;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A span's attributes, as text.
+fn attributes(span: &Span) -> HashMap<String, String> {
+    span.attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Any::StringValue(s)) => s.clone(),
+                Some(Any::IntValue(i)) => i.to_string(),
+                Some(Any::BoolValue(b)) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// An OTLP/HTTP receiver: every `POST /v1/traces` body it is sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<Bytes>>>) {
+    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: Bytes| async move {
+            kept.lock().unwrap().push(body);
+            (
+                [("content-type", "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tool_call_is_one_trace_continuing_the_callers() {
+    let (collector, received) = receiver().await;
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let port = free_port();
+    let log = temp_file("traces.log");
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("OTEL_SERVICE_NAME", "mcp-test".to_owned()),
+    ];
+    let (mut child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
+    let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+    let token = token(&keys);
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let search = request(
+        7,
+        "tools/call",
+        json!({"name": "search", "arguments": {"query": "chocolate"}}),
+    );
+    let reply = server
+        .rpc(
+            &token,
+            &search,
+            &[
+                ("mcp-protocol-version", "2025-11-25"),
+                ("traceparent", traceparent.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // Stopping flushes what is queued.
+    assert_eq!(terminate(&mut child), 0);
+
+    let mut spans = Vec::new();
+    let mut services = Vec::new();
+    for body in received.lock().unwrap().iter() {
+        let export = ExportTraceServiceRequest::decode(body.as_ref()).expect("OTLP protobuf");
+        for resource in export.resource_spans {
+            if let Some(r) = &resource.resource {
+                let service = r.attributes.iter().find(|kv| kv.key == "service.name");
+                services.extend(service.and_then(|kv| kv.value.clone()));
+            }
+            spans.extend(resource.scope_spans.into_iter().flat_map(|s| s.spans));
+        }
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!spans.is_empty(), "no spans arrived:\n{log_text}");
+    assert!(
+        services
+            .iter()
+            .all(|v| matches!(&v.value, Some(Any::StringValue(s)) if s == "mcp-test")),
+        "{services:?}"
+    );
+    let ours: Vec<&Span> = spans
+        .iter()
+        .filter(|s| hex(&s.trace_id) == TRACE_ID)
+        .collect();
+    let named = |name: &str| -> &Span {
+        ours.iter().find(|s| s.name == name).unwrap_or_else(|| {
+            panic!(
+                "no span {name}: {:?}",
+                ours.iter().map(|s| &s.name).collect::<Vec<_>>()
+            )
+        })
+    };
+    let request_span = named("POST /mcp");
+    assert_eq!(
+        hex(&request_span.parent_span_id),
+        PARENT_ID,
+        "the caller's trace continues"
+    );
+    let http = attributes(request_span);
+    assert_eq!(http["http.request.method"], "POST");
+    assert_eq!(http["http.route"], "/mcp");
+    assert_eq!(http["http.response.status_code"], "200");
+
+    let check = named("token check");
+    assert_eq!(check.parent_span_id, request_span.span_id);
+    assert_eq!(attributes(check)["token_cache"], "miss");
+
+    let message = named("tools/call search");
+    assert_eq!(message.parent_span_id, request_span.span_id);
+    let mcp = attributes(message);
+    assert_eq!(mcp["mcp.method.name"], "tools/call");
+    assert_eq!(mcp["mcp.protocol.version"], "2025-11-25");
+    assert_eq!(mcp["jsonrpc.request.id"], "7");
+    assert_eq!(mcp["gen_ai.tool.name"], "search");
+
+    let tool = named("execute_tool search");
+    assert_eq!(tool.parent_span_id, message.span_id);
+    assert_eq!(attributes(tool)["gen_ai.operation.name"], "execute_tool");
+
+    let signature = token.rsplit('.').next().unwrap();
+    for span in &spans {
+        for value in attributes(span).values() {
+            assert!(
+                !value.contains(signature),
+                "a token reached a span: {span:?}"
+            );
+            assert!(
+                !value.contains("chocolate"),
+                "a query reached a span: {span:?}"
+            );
+        }
+    }
+    // Spans never reach the log, whose lines keep the request's span.
+    assert!(!log_text.contains("token check"), "{log_text}");
+    let _ = std::fs::remove_file(log);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_is_down_never_holds_up_a_request() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let port = free_port();
+    let log = temp_file("traces-down.log");
+    // Nothing listens on the collector's port; the queue of spans waiting to go is small.
+    let extra = [
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            format!("http://127.0.0.1:{}/v1/traces", free_port()),
+        ),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
+        ("MCP_RATE_LIMIT_PER_MIN", "0".to_owned()),
+    ];
+    let (mut child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
+    let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+    let token = token(&keys);
+    for n in 0..200 {
+        let search = request(
+            n,
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": format!("cupcake {n}")}}),
+        );
+        let reply = server
+            .rpc(&token, &search, &[("mcp-protocol-version", "2025-11-25")])
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    assert_eq!(
+        terminate(&mut child),
+        0,
+        "a stop does not wait on the missing collector for ever"
+    );
+    let _ = std::fs::remove_file(log);
+}
