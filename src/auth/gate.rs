@@ -77,13 +77,6 @@ impl Gate {
             .authenticate(req.method(), req.headers(), req.uri())
             .instrument(span.clone())
             .await;
-        if let Err(error) = &checked {
-            span.record(
-                "error.type",
-                error.reason().map_or("unavailable", Reason::as_str),
-            );
-        }
-        drop(span);
         match checked {
             Ok(p) => {
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
@@ -92,6 +85,7 @@ impl Gate {
             }
             Err(error) => {
                 let reason = error.reason().map(Reason::as_str);
+                span.record("error.type", reason.unwrap_or("unavailable"));
                 if let Some(reason) = reason {
                     self.metrics.rejection(reason);
                 }

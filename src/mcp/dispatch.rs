@@ -59,11 +59,14 @@ pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
 /// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions; the tool
 /// is named only when it is one of ours, so span names stay few.
 fn message_span(ctx: &Context<'_>, request: &Request) -> tracing::Span {
+    if !traces::on() {
+        return tracing::Span::none();
+    }
     let method = request.method.as_str();
     let tool = (method == "tools/call")
         .then(|| request.params.get("name").and_then(Value::as_str))
         .flatten()
-        .and_then(|n| tools::names().into_iter().find(|t| *t == n));
+        .and_then(tools::named);
     let name = match tool {
         Some(tool) => format!("{method} {tool}"),
         None => method.to_owned(),
@@ -174,7 +177,7 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
     let audit = ctx.tools.audit();
     // The tool named, when it is one of ours (a name the caller made up is not recorded).
     let named = match request.params.get("name") {
-        Some(Value::String(n)) => tools::names().into_iter().find(|t| t == n),
+        Some(Value::String(n)) => tools::named(n),
         _ => None,
     };
     let refused = |reason: &str, error: McpError| {

@@ -67,6 +67,15 @@ pub fn names() -> Vec<&'static str> {
     TOOLS.iter().map(|t| t.definition().name).collect()
 }
 
+/// The name of the tool called `name`, when there is one: a name a caller sent, as the
+/// server's own `&'static str` (for labels that must stay few).
+pub fn named(name: &str) -> Option<&'static str> {
+    TOOLS
+        .iter()
+        .map(|t| t.definition().name)
+        .find(|t| *t == name)
+}
+
 /// The tool names for a message, quoted and joined: "`search` and `fetch`" (`conjunction`
 /// "and"), "`search` or `fetch`" ("or").
 pub fn listed(conjunction: &str) -> String {
