@@ -149,10 +149,7 @@ impl Index {
     /// The file (relative to the corpus folder) of the document with this id, whoever may see
     /// it, read from `files` (see [`Index::files`]); `None` when no document has the id.
     pub fn file_of(&self, id: &str, files: &Columns) -> tantivy::Result<Option<String>> {
-        let by_id = TermQuery::new(
-            Term::from_field_text(self.store.fields.id, id),
-            IndexRecordOption::Basic,
-        );
+        let by_id = self.by_id(id);
         let top = self
             .searcher
             .search(&by_id, &TopDocs::with_limit(1).order_by_score())?;
@@ -164,10 +161,7 @@ impl Index {
 
     /// Whether a document has this id, whoever may see it.
     pub fn holds(&self, id: &str) -> tantivy::Result<bool> {
-        let by_id = TermQuery::new(
-            Term::from_field_text(self.store.fields.id, id),
-            IndexRecordOption::Basic,
-        );
+        let by_id = self.by_id(id);
         Ok(self.searcher.search(&by_id, &Count)? > 0)
     }
 
@@ -297,10 +291,7 @@ impl Index {
 
     /// The document with this id, if `access` may see it.
     pub fn get(&self, id: &str, access: &Access) -> tantivy::Result<Option<Document>> {
-        let by_id = TermQuery::new(
-            Term::from_field_text(self.store.fields.id, id),
-            IndexRecordOption::Basic,
-        );
+        let by_id = self.by_id(id);
         let filtered = BooleanQuery::new(vec![
             (Occur::Must, Box::new(by_id)),
             (Occur::Must, self.visible_to(access)),
@@ -326,6 +317,14 @@ impl Index {
             metadata,
             acl: Vec::new(),
         }))
+    }
+
+    /// Matches the document with this id.
+    fn by_id(&self, id: &str) -> TermQuery {
+        TermQuery::new(
+            Term::from_field_text(self.store.fields.id, id),
+            IndexRecordOption::Basic,
+        )
     }
 
     /// Matches the documents `access` may see: a union of term postings, which a search can
