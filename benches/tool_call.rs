@@ -73,7 +73,10 @@ fn call(tools: &Tools, principal: &Principal, name: &str, args: &Map<String, Val
         principal,
         request_id: &REQUEST,
     };
-    match tools.call(name, args, asker, None, true).expect("a tool") {
+    match tools
+        .call(name, args, asker, REQUEST.span(), None, true)
+        .expect("a tool")
+    {
         Call::Done(payload) => drop(payload),
         Call::Rank(work) => drop(work()),
     }

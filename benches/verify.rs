@@ -26,7 +26,7 @@ use mcp_resource_server::auth::dpop::{Presented, ProofPolicy, Proofs};
 use mcp_resource_server::auth::jwk::{Alg, parse_jwks, proof_key};
 use mcp_resource_server::auth::key_store::FixedKeys;
 use mcp_resource_server::auth::{Policy, Validator};
-use mcp_resource_server::telemetry::Metrics;
+use mcp_resource_server::telemetry::{Metrics, traces};
 
 const ISSUER: &str = "https://auth.localhost/realms/mcp";
 const AUDIENCE: &str = "https://mcp.localhost/mcp";
@@ -229,7 +229,7 @@ fn main() {
             let started = Instant::now();
             for t in &batch {
                 runtime
-                    .block_on(validator.validate(t))
+                    .block_on(validator.validate(t, &traces::Span::default()))
                     .unwrap_or_else(|e| panic!("{alg} token refused: {e}"));
             }
             // Round 0 warms caches and the allocator; it is not counted.

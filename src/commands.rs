@@ -12,7 +12,7 @@ pub async fn serve_main() -> anyhow::Result<()> {
     let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider)
         .await?
         .map_err(anyhow::Error::msg)?;
-    crate::telemetry::init(settings.log_format, &settings.log_filter, traces.as_ref());
+    crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
     let served = serve_with(settings).await;
     if let Some(provider) = traces {
         // Export what is queued, off the async workers (the exporter's client blocks).

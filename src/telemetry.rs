@@ -11,64 +11,33 @@ use std::time::Instant;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
+use opentelemetry::KeyValue;
 
 use crate::config::LogFormat;
 use crate::routes::Route;
 
 /// Starts logging to standard error. `format` `None` picks pretty on a terminal, JSON otherwise.
 pub fn init_logging(format: Option<LogFormat>, filter: &str) {
-    init(format, filter, None);
-}
-
-/// Starts logging to standard error and, with `traces`, exporting spans ([`traces`]). The log
-/// leaves out the spans only traces carry ([`traces::SPANS`]), so each log line keeps the
-/// request's span; the traces take spans only, no events.
-pub fn init(
-    format: Option<LogFormat>,
-    filter: &str,
-    traces: Option<&opentelemetry_sdk::trace::SdkTracerProvider>,
-) {
-    use opentelemetry::trace::TracerProvider as _;
     use std::io::IsTerminal;
-    use tracing_subscriber::Layer as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let only_traced = format!("{}=off", traces::SPANS)
-        .parse()
-        .expect("a valid directive");
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .add_directive(only_traced);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match format {
         Some(f) => f == LogFormat::Json,
         None => !std::io::stderr().is_terminal(),
     };
-    let log = if json {
-        tracing_subscriber::fmt::layer()
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed()
+            .try_init()
     } else {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed()
+        builder.try_init()
     };
-    let spans = traces.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("mcp-resource-server"))
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_span() && meta.target().starts_with("mcp_resource_server")
-            }))
-    });
-    let _ = tracing_subscriber::registry()
-        .with(log)
-        .with(spans)
-        .try_init();
 }
 
 pub mod audit;
@@ -148,14 +117,21 @@ fn hide_credentials(headers: &mut axum::http::HeaderMap) {
     }
 }
 
-/// The id of the request being answered, left in its extensions for whatever names the request
-/// (the audit trail).
+/// The id of the request being answered and its span in a trace, left in its extensions for
+/// whatever names the request (the audit trail) or traces work done for it (the token check,
+/// each JSON-RPC message).
 #[derive(Debug, Clone)]
-pub struct RequestId(HeaderValue);
+pub struct RequestId {
+    id: HeaderValue,
+    span: traces::Span,
+}
 
 impl RequestId {
     pub fn new(id: HeaderValue) -> RequestId {
-        RequestId(id)
+        RequestId {
+            id,
+            span: traces::Span::default(),
+        }
     }
 
     /// The id of `req`; empty if the front layer gave it none.
@@ -167,11 +143,16 @@ impl RequestId {
         extensions
             .get::<RequestId>()
             .cloned()
-            .unwrap_or(RequestId(HeaderValue::from_static("")))
+            .unwrap_or_else(|| RequestId::new(HeaderValue::from_static("")))
     }
 
     pub fn as_str(&self) -> &str {
-        self.0.to_str().unwrap_or_default()
+        self.id.to_str().unwrap_or_default()
+    }
+
+    /// The request's span; nothing when traces are off.
+    pub fn span(&self) -> &traces::Span {
+        &self.span
     }
 }
 
@@ -192,8 +173,10 @@ pub struct Observed {
     id: HeaderValue,
     route: Option<Route>,
     method: usize,
-    /// The request's span; what handles the request runs inside it.
+    /// The request's span in the log; what handles the request runs inside it.
     pub span: tracing::Span,
+    /// The request's span in a trace.
+    traced: traces::Span,
 }
 
 impl Observed {
@@ -204,17 +187,19 @@ impl Observed {
         let id = request_id(req);
         let route = Route::of(req.uri().path());
         let method = method_index(req.method());
-        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path(), otel.name = tracing::field::Empty, otel.kind = tracing::field::Empty);
-        if traces::on() {
-            traced_request(&span, req, method, route);
-        }
-        req.extensions_mut().insert(RequestId(id.clone()));
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
+        let traced = traced_request(req, method, route);
+        req.extensions_mut().insert(RequestId {
+            id: id.clone(),
+            span: traced.clone(),
+        });
         Observed {
             started,
             id,
             route,
             method,
             span,
+            traced,
         }
     }
 
@@ -236,32 +221,35 @@ impl Observed {
                 "request finished"
             )
         });
-        if traces::on() {
-            use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-            self.span
-                .set_attribute("http.response.status_code", i64::from(status));
+        if self.traced.is_on() {
+            self.traced
+                .set("http.response.status_code", i64::from(status));
             if status >= 500 {
-                self.span
-                    .set_status(opentelemetry::trace::Status::error(""));
+                self.traced.fail(status.to_string());
             }
+            self.traced.end();
         }
         response.headers_mut().insert(X_REQUEST_ID.clone(), self.id);
         response
     }
 }
 
-/// What the request's span carries in a trace: the caller's trace continued, the span named
-/// by method and route, and the HTTP attributes of OpenTelemetry's semantic conventions (the
-/// route, never the raw path, which a caller chooses).
-fn traced_request(span: &tracing::Span, req: &Request, method: usize, route: Option<Route>) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    let _ = span.set_parent(traces::caller_context(req.headers()));
+/// The request's span in a trace: the caller's trace continued, the span named by method and
+/// route, and the HTTP attributes of OpenTelemetry's semantic conventions (the route, never
+/// the raw path, which a caller chooses).
+fn traced_request(req: &Request, method: usize, route: Option<Route>) -> traces::Span {
     let route = route.map_or("other", Route::path);
-    span.record("otel.name", format!("{} {route}", METHODS[method]));
-    span.record("otel.kind", "server");
-    span.set_attribute("http.request.method", METHODS[method]);
-    span.set_attribute("http.route", route);
-    span.set_attribute("url.scheme", "http");
+    traces::Span::request(
+        req.headers(),
+        || format!("{} {route}", METHODS[method]),
+        || {
+            vec![
+                KeyValue::new("http.request.method", METHODS[method]),
+                KeyValue::new("http.route", route),
+                KeyValue::new("url.scheme", "http"),
+            ]
+        },
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use super::principal::{Principal, Scheme, require_binding, require_scopes};
 use super::validator::Validator;
 use crate::telemetry::audit::{self, Audit};
 use crate::telemetry::{Metrics, RequestId, traces};
-use tracing::Instrument as _;
 
 /// The bearer-token check of protected routes, and what its answers need.
 pub struct Gate {
@@ -65,27 +64,25 @@ impl Gate {
     /// which the caller sends in `DPoP-Nonce` with the answer.
     pub async fn admit(&self, req: &mut Request) -> Result<Option<HeaderValue>, AuthRejection> {
         let dpop_nonce = self.nonce_for(req.headers());
-        // In a trace only (telemetry::traces): whether the token came from the cache, and why
-        // it was refused.
-        let span = tracing::info_span!(
-            target: traces::SPANS,
-            "token check",
-            token_cache = tracing::field::Empty,
-            error.type = tracing::field::Empty,
-        );
+        // In a trace: whether the token came from the cache, and why it was refused.
+        let span = match req.extensions().get::<RequestId>() {
+            Some(id) => id.span().child(|| "token check".into(), Vec::new),
+            None => traces::Span::default(),
+        };
         let checked = self
-            .authenticate(req.method(), req.headers(), req.uri())
-            .instrument(span.clone())
+            .authenticate(req.method(), req.headers(), req.uri(), &span)
             .await;
         match checked {
             Ok(p) => {
+                span.end();
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
                 req.extensions_mut().insert(p);
                 Ok(dpop_nonce)
             }
             Err(error) => {
                 let reason = error.reason().map(Reason::as_str);
-                span.record("error.type", reason.unwrap_or("unavailable"));
+                span.fail(reason.unwrap_or("unavailable"));
+                span.end();
                 if let Some(reason) = reason {
                     self.metrics.rejection(reason);
                 }
@@ -128,6 +125,7 @@ impl Gate {
         method: &Method,
         headers: &HeaderMap,
         uri: &Uri,
+        span: &traces::Span,
     ) -> Result<Principal, AuthError> {
         if let Some(query) = uri.query()
             && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
@@ -152,7 +150,7 @@ impl Gate {
             .ok_or_else(|| {
                 AuthError::invalid(Reason::Malformed, "empty or non-ASCII access token")
             })?;
-        let principal = self.validator.validate(token).await?;
+        let principal = self.validator.validate(token, span).await?;
         require_binding(scheme, &principal, self.dpop_required, |jkt| {
             self.check_proof(method, headers, uri, token, jkt)
         })?;

@@ -38,7 +38,7 @@ use super::jwk::Alg;
 use super::key_store::{KeyError, KeyStore};
 use super::principal::Principal;
 use crate::config::Settings;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, traces};
 
 pub use super::claims::MAX_TOKEN_BYTES;
 
@@ -173,8 +173,9 @@ impl Validator {
         self.cache.entry_count()
     }
 
-    /// Validates a bearer token, from the cache when it was verified before.
-    pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+    /// Validates a bearer token, from the cache when it was verified before; `span` is told
+    /// which.
+    pub async fn validate(&self, token: &str, span: &traces::Span) -> Result<Principal, AuthError> {
         // Refused before it is even hashed.
         check_size(token)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
@@ -183,13 +184,13 @@ impl Validator {
             // A cached token stays valid only while it is unexpired and its key is still published.
             if p.exp > unix_now() && self.keys.publishes(&p.kid) {
                 self.metrics.token_cache(true);
-                tracing::Span::current().record("token_cache", "hit");
+                span.set("token_cache", "hit");
                 return Ok(p);
             }
             self.cache.invalidate(&key);
         }
         self.metrics.token_cache(false);
-        tracing::Span::current().record("token_cache", "miss");
+        span.set("token_cache", "miss");
         let principal = self.verify(token).await?;
         if principal.exp > unix_now() {
             self.cache.insert(key, principal.clone());

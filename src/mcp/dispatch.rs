@@ -9,6 +9,7 @@
 use std::sync::LazyLock;
 
 use axum::body::Bytes;
+use opentelemetry::KeyValue;
 use serde_json::{Map, Value, json};
 
 use super::era::{self, META_SERVER_INFO, Version};
@@ -18,7 +19,6 @@ use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
 use crate::telemetry::{RequestId, traces};
 use crate::tools::{self, Asker, Call, Progress, Tools};
-use tracing::Instrument as _;
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -47,49 +47,56 @@ pub struct Context<'a> {
 /// The result of `request`, or the error to answer with.
 pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
     let span = message_span(ctx, request);
-    let answered = answer(ctx, request).instrument(span.clone()).await;
+    let answered = answer(ctx, request, &span).await;
     if let Err(e) = &answered {
-        span.record("rpc.response.status_code", e.code().to_string());
-        span.record("error.type", e.code().to_string());
+        span.set("rpc.response.status_code", e.code().to_string());
+        span.fail(e.code().to_string());
     }
+    span.end();
     answered
 }
 
-/// The span of one JSON-RPC message, in a trace only (`telemetry::traces`): named
+/// The span of one JSON-RPC message in a trace (`telemetry::traces`): named
 /// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions; the tool
 /// is named only when it is one of ours, so span names stay few.
-fn message_span(ctx: &Context<'_>, request: &Request) -> tracing::Span {
-    if !traces::on() {
-        return tracing::Span::none();
-    }
+fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
     let method = request.method.as_str();
-    let tool = (method == "tools/call")
-        .then(|| request.params.get("name").and_then(Value::as_str))
-        .flatten()
-        .and_then(tools::named);
-    let name = match tool {
-        Some(tool) => format!("{method} {tool}"),
-        None => method.to_owned(),
+    let tool = || {
+        (method == "tools/call")
+            .then(|| request.params.get("name").and_then(Value::as_str))
+            .flatten()
+            .and_then(tools::named)
     };
-    tracing::info_span!(
-        target: traces::SPANS,
-        "message",
-        otel.name = name,
-        mcp.method.name = method,
-        mcp.protocol.version = ctx.version.as_str(),
-        jsonrpc.request.id = %request.id,
-        gen_ai.tool.name = tool,
-        gen_ai.operation.name = tool.map(|_| "execute_tool"),
-        rpc.response.status_code = tracing::field::Empty,
-        error.type = tracing::field::Empty,
+    ctx.request_id.span().child(
+        || match tool() {
+            Some(tool) => format!("{method} {tool}").into(),
+            None => method.to_owned().into(),
+        },
+        || {
+            let mut attributes = vec![
+                KeyValue::new("mcp.method.name", method.to_owned()),
+                KeyValue::new("mcp.protocol.version", ctx.version.as_str()),
+                KeyValue::new("jsonrpc.request.id", request.id.to_string()),
+            ];
+            if let Some(tool) = tool() {
+                attributes.push(KeyValue::new("gen_ai.tool.name", tool));
+                attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
+            }
+            attributes
+        },
     )
 }
 
-async fn answer(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+/// The answer to `request`, whose span is `span`.
+async fn answer(
+    ctx: &Context<'_>,
+    request: &Request,
+    span: &traces::Span,
+) -> Result<Payload, McpError> {
     if !ctx.version.is_stateless() {
-        return negotiated(ctx, request).await;
+        return negotiated(ctx, request, span).await;
     }
-    let mut result = stateless(ctx, request).await?;
+    let mut result = stateless(ctx, request, span).await?;
     result.extend(&STATELESS_MEMBERS);
     Ok(result)
 }
@@ -125,7 +132,11 @@ static LIST_CACHING: LazyLock<Members> = LazyLock::new(|| {
     Members::new(members)
 });
 
-async fn stateless(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+async fn stateless(
+    ctx: &Context<'_>,
+    request: &Request,
+    span: &traces::Span,
+) -> Result<Payload, McpError> {
     match request.method.as_str() {
         "server/discover" => Ok(Payload::Rendered(DISCOVER.clone())),
         "tools/list" => {
@@ -133,7 +144,7 @@ async fn stateless(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpE
             result.extend(&LIST_CACHING);
             Ok(result)
         }
-        "tools/call" => tools_call(ctx, request).await,
+        "tools/call" => tools_call(ctx, request, span).await,
         other => Err(McpError::MethodNotFound(
             other.to_owned(),
             "; this server offers server/discover, tools/list and tools/call",
@@ -141,7 +152,11 @@ async fn stateless(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpE
     }
 }
 
-async fn negotiated(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+async fn negotiated(
+    ctx: &Context<'_>,
+    request: &Request,
+    span: &traces::Span,
+) -> Result<Payload, McpError> {
     match request.method.as_str() {
         "initialize" => Ok(Payload::Value(json!({
             "protocolVersion": ctx.version.as_str(),
@@ -151,7 +166,7 @@ async fn negotiated(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
         }))),
         "ping" => Ok(Payload::Value(json!({}))),
         "tools/list" => Ok(tools_list(ctx)),
-        "tools/call" => tools_call(ctx, request).await,
+        "tools/call" => tools_call(ctx, request, span).await,
         other => Err(McpError::MethodNotFound(
             other.to_owned(),
             "; this server offers initialize, ping, tools/list and tools/call",
@@ -169,7 +184,11 @@ fn tools_list(ctx: &Context) -> Payload {
 
 /// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
 /// registry once it knows the tool, here before that).
-async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+async fn tools_call(
+    ctx: &Context<'_>,
+    request: &Request,
+    span: &traces::Span,
+) -> Result<Payload, McpError> {
     let asker = Asker {
         principal: ctx.principal,
         request_id: ctx.request_id,
@@ -222,6 +241,7 @@ async fn tools_call(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
         name,
         args,
         asker,
+        span,
         ctx.progress.as_ref(),
         ctx.version.has_structured_output(),
     ) else {

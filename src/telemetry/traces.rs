@@ -13,27 +13,35 @@
 //! and `tracestate`), the token check (`auth::Gate`), the JSON-RPC message (`mcp::dispatch`)
 //! and the tool (`tools`), with attribute names from OpenTelemetry's semantic conventions for
 //! HTTP, MCP and JSON-RPC. Never a token, a query or a document.
+//!
+//! Spans are made with the OpenTelemetry API directly ([`Span`]), each handed its parent, rather
+//! than through the `tracing` bridge: the bridge kept every span in the `tracing` registry as
+//! well and was told of every poll of the futures the spans covered, which with export on
+//! doubled what tracing cost a request (docs/architecture.md). The log keeps its own `tracing`
+//! span per request.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{
+    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
-
-/// The tracing target of the spans only traces carry (the token check, the message, the tool);
-/// the log leaves them out, so a log line keeps the request's span and its id.
-pub const SPANS: &str = "mcp_resource_server::spans";
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// The service name when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` gives one.
 const SERVICE: &str = "mcp-resource-server";
 
-static ON: AtomicBool = AtomicBool::new(false);
+/// The tracer, once [`provider`] has made one.
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
-/// Whether traces are exported (so the request span continues the caller's trace).
+/// Whether traces are exported.
 pub fn on() -> bool {
-    ON.load(Ordering::Relaxed)
+    TRACER.get().is_some()
 }
 
 fn set(name: &str) -> bool {
@@ -81,12 +89,12 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
         .with_batch_exporter(exporter)
         .with_resource(resource.build())
         .build();
-    ON.store(true, Ordering::Relaxed);
+    let _ = TRACER.set(provider.tracer(SERVICE));
     Ok(Some(provider))
 }
 
 /// The trace context the caller sent in `traceparent` and `tracestate` (W3C Trace Context).
-pub fn caller_context(headers: &axum::http::HeaderMap) -> opentelemetry::Context {
+fn caller_context(headers: &axum::http::HeaderMap) -> opentelemetry::Context {
     struct Headers<'a>(&'a axum::http::HeaderMap);
     impl opentelemetry::propagation::Extractor for Headers<'_> {
         fn get(&self, key: &str) -> Option<&str> {
@@ -97,4 +105,88 @@ pub fn caller_context(headers: &axum::http::HeaderMap) -> opentelemetry::Context
         }
     }
     TraceContextPropagator::new().extract(&Headers(headers))
+}
+
+/// One span of a trace, or nothing when traces are off (then every method does nothing, and
+/// the closures naming a span are not called). A span ends at [`Span::end`], or when its last
+/// clone is dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Span(Option<Context>);
+
+impl Span {
+    /// The request's span: a server span continuing the trace the caller's `traceparent` and
+    /// `tracestate` name, or starting one.
+    pub fn request(
+        headers: &axum::http::HeaderMap,
+        name: impl FnOnce() -> String,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Span {
+        match TRACER.get() {
+            Some(tracer) => Span::start(
+                tracer,
+                &caller_context(headers),
+                SpanKind::Server,
+                name().into(),
+                attributes(),
+            ),
+            None => Span(None),
+        }
+    }
+
+    /// A span inside this one.
+    pub fn child(
+        &self,
+        name: impl FnOnce() -> Cow<'static, str>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Span {
+        match (&self.0, TRACER.get()) {
+            (Some(parent), Some(tracer)) => {
+                Span::start(tracer, parent, SpanKind::Internal, name(), attributes())
+            }
+            _ => Span(None),
+        }
+    }
+
+    fn start(
+        tracer: &SdkTracer,
+        parent: &Context,
+        kind: SpanKind,
+        name: Cow<'static, str>,
+        attributes: Vec<KeyValue>,
+    ) -> Span {
+        let span = tracer
+            .span_builder(name)
+            .with_kind(kind)
+            .with_attributes(attributes)
+            .start_with_context(tracer, parent);
+        Span(Some(parent.with_span(span)))
+    }
+
+    /// Whether this span is in a trace.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Sets the attribute `key`.
+    pub fn set(&self, key: &'static str, value: impl Into<Value>) {
+        if let Some(cx) = &self.0 {
+            cx.span().set_attribute(KeyValue::new(key, value));
+        }
+    }
+
+    /// Marks the span as failed, with the `error.type` of OpenTelemetry's conventions.
+    pub fn fail(&self, error_type: impl Into<Value>) {
+        if let Some(cx) = &self.0 {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new("error.type", error_type));
+            span.set_status(Status::error(""));
+        }
+    }
+
+    /// Ends the span now; what is set on it later is not recorded.
+    pub fn end(&self) {
+        if let Some(cx) = &self.0 {
+            cx.span().end();
+        }
+    }
 }

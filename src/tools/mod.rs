@@ -25,6 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
+use opentelemetry::KeyValue;
 use serde_json::{Map, Value, json};
 
 use crate::auth::Principal;
@@ -274,13 +275,15 @@ impl Tools {
         &self.audit
     }
 
-    /// Calls a tool for `asker`, recording the call in the audit trail; `None` when there is no
-    /// tool of that name (the caller records that refusal).
+    /// Calls a tool for `asker`, recording the call in the audit trail and, in a trace, in a
+    /// span inside `within` (the message's); `None` when there is no tool of that name (the
+    /// caller records that refusal).
     pub fn call(
         &self,
         name: &str,
         args: &Map<String, Value>,
         asker: Asker,
+        within: &traces::Span,
         progress: Option<&Progress>,
         structured: bool,
     ) -> Option<Call> {
@@ -311,23 +314,24 @@ impl Tools {
             structured,
             note: &note,
         };
-        // In a trace only (telemetry::traces): the tool's run, ranking included.
-        let span = tracing::info_span!(
-            target: traces::SPANS,
-            "tool",
-            otel.name = format!("execute_tool {name}"),
-            gen_ai.operation.name = "execute_tool",
-            gen_ai.tool.name = name,
-            error.type = tracing::field::Empty,
+        // In a trace: the tool's run, ranking included.
+        let span = within.child(
+            || format!("execute_tool {name}").into(),
+            || {
+                vec![
+                    KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                    KeyValue::new("gen_ai.tool.name", name),
+                ]
+            },
         );
-        Some(match span.in_scope(|| entry.tool.call(args, &ctx)) {
+        Some(match entry.tool.call(args, &ctx) {
             Outcome::Rank(work) => {
                 let (audit, principal, request_id) =
                     (self.audit, principal.clone(), asker.request_id.clone());
                 Call::Rank(Box::new(move || {
                     let note = Note::default();
-                    let outcome = span.in_scope(|| work(&note));
-                    failed_in(&span, &outcome);
+                    let outcome = work(&note);
+                    ended(&span, &outcome);
                     let asker = Asker {
                         principal: &principal,
                         request_id: &request_id,
@@ -337,7 +341,7 @@ impl Tools {
                 }))
             }
             outcome => {
-                failed_in(&span, &outcome);
+                ended(&span, &outcome);
                 asker.ran(&self.audit, name, &outcome, &note.borrow());
                 Call::Done(payload(name, outcome, structured))
             }
@@ -345,13 +349,14 @@ impl Tools {
     }
 }
 
-/// Marks a tool's span when the call ended as an error result (`isError`).
-fn failed_in(span: &tracing::Span, outcome: &Outcome) {
+/// Ends a tool's span, marked failed when the call ended as an error result (`isError`).
+fn ended(span: &traces::Span, outcome: &Outcome) {
     match outcome {
-        Outcome::Failed(_) => span.record("error.type", "tool_error"),
-        Outcome::Broken(_) => span.record("error.type", "server_error"),
-        _ => span,
-    };
+        Outcome::Failed(_) => span.fail("tool_error"),
+        Outcome::Broken(_) => span.fail("server_error"),
+        _ => {}
+    }
+    span.end();
 }
 
 /// The caller's document access, worked out once per verified token and kept with it.

@@ -9,6 +9,8 @@ use axum::body::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use serde_json::json;
 
@@ -19,6 +21,9 @@ use crate::support::*;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
+const REFUSED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4701";
+const FAILED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4702";
+const ERROR_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4703";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -92,6 +97,41 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
+    // A refused token, a tool's error result and a JSON-RPC error, each in a trace of its own.
+    let traced = |trace: &str| {
+        [
+            ("mcp-protocol-version", "2025-11-25".to_owned()),
+            ("traceparent", format!("00-{trace}-{PARENT_ID}-01")),
+        ]
+    };
+    let calls = [
+        (
+            REFUSED_TRACE,
+            "not-a-token",
+            "search",
+            json!({"query": "x"}),
+            401,
+        ),
+        (
+            FAILED_TRACE,
+            token.as_str(),
+            "fetch",
+            json!({"id": "no-such-document"}),
+            200,
+        ),
+        (ERROR_TRACE, token.as_str(), "no_such_tool", json!({}), 200),
+    ];
+    for (trace, bearer, tool, arguments, status) in calls {
+        let call = request(
+            8,
+            "tools/call",
+            json!({"name": tool, "arguments": arguments}),
+        );
+        let headers = traced(trace);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = server.rpc(bearer, &call, &headers).await;
+        assert_eq!(reply.status, status, "{}", reply.text);
+    }
     // Stopping flushes what is queued.
     assert_eq!(terminate(&mut child), 0);
 
@@ -133,6 +173,7 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
         PARENT_ID,
         "the caller's trace continues"
     );
+    assert_eq!(request_span.kind, SpanKind::Server as i32);
     let http = attributes(request_span);
     assert_eq!(http["http.request.method"], "POST");
     assert_eq!(http["http.route"], "/mcp");
@@ -140,6 +181,7 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
 
     let check = named("token check");
     assert_eq!(check.parent_span_id, request_span.span_id);
+    assert_eq!(check.kind, SpanKind::Internal as i32);
     assert_eq!(attributes(check)["token_cache"], "miss");
 
     let message = named("tools/call search");
@@ -153,6 +195,36 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
     let tool = named("execute_tool search");
     assert_eq!(tool.parent_span_id, message.span_id);
     assert_eq!(attributes(tool)["gen_ai.operation.name"], "execute_tool");
+
+    // Failures carry error.type and an error status.
+    let in_trace = |trace: &str, name: &str| -> &Span {
+        spans
+            .iter()
+            .find(|s| hex(&s.trace_id) == trace && s.name == name)
+            .unwrap_or_else(|| panic!("no span {name} in trace {trace}"))
+    };
+    let failed = |span: &Span, error_type: &str| {
+        let attributes = attributes(span);
+        assert_eq!(
+            attributes.get("error.type").map(String::as_str),
+            Some(error_type),
+            "{span:?}"
+        );
+        assert_eq!(
+            span.status.as_ref().map(|s| s.code),
+            Some(StatusCode::Error as i32),
+            "{span:?}"
+        );
+    };
+    failed(in_trace(REFUSED_TRACE, "token check"), "malformed");
+    failed(in_trace(FAILED_TRACE, "execute_tool fetch"), "tool_error");
+    let error = in_trace(ERROR_TRACE, "tools/call");
+    failed(error, "-32602");
+    assert_eq!(attributes(error)["rpc.response.status_code"], "-32602");
+    assert!(
+        !attributes(in_trace(TRACE_ID, "tools/call search")).contains_key("error.type"),
+        "a call answered is no error"
+    );
 
     let signature = token.rsplit('.').next().unwrap();
     for span in &spans {
