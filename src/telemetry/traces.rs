@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
-    SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
@@ -159,6 +159,12 @@ impl Span {
             .with_kind(kind)
             .with_attributes(attributes)
             .start_with_context(tracer, parent);
+        // A span the sampler left out is not kept, nor are spans inside it: each standard
+        // sampler decides a trace's spans alike (by the parent or by the trace id), so an
+        // unsampled request costs one sampling decision and nothing more.
+        if !span.is_recording() {
+            return Span(None);
+        }
         Span(Some(parent.with_span(span)))
     }
 

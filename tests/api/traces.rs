@@ -24,6 +24,7 @@ const PARENT_ID: &str = "00f067aa0ba902b7";
 const REFUSED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4701";
 const FAILED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4702";
 const ERROR_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4703";
+const UNSAMPLED_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4704";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -121,6 +122,16 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
         ),
         (ERROR_TRACE, token.as_str(), "no_such_tool", json!({}), 200),
     ];
+    // A caller that did not sample its trace: the server follows its decision.
+    let unsampled = [
+        ("mcp-protocol-version", "2025-11-25"),
+        (
+            "traceparent",
+            &format!("00-{UNSAMPLED_TRACE}-{PARENT_ID}-00"),
+        ),
+    ];
+    let reply = server.rpc(&token, &search, &unsampled).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
     for (trace, bearer, tool, arguments, status) in calls {
         let call = request(
             8,
@@ -196,6 +207,10 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
     assert_eq!(tool.parent_span_id, message.span_id);
     assert_eq!(attributes(tool)["gen_ai.operation.name"], "execute_tool");
 
+    assert!(
+        !spans.iter().any(|s| hex(&s.trace_id) == UNSAMPLED_TRACE),
+        "a trace the caller did not sample has no spans"
+    );
     // Failures carry error.type and an error status.
     let in_trace = |trace: &str, name: &str| -> &Span {
         spans
