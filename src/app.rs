@@ -24,6 +24,7 @@ use crate::corpus::{self, Corpus, CorpusError};
 use crate::fair::Fair;
 use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
 use crate::metadata::{self, Metadata};
+use crate::replicas::Replicas;
 use crate::routes::Route;
 use crate::telemetry::audit::Audit;
 use crate::telemetry::{self, Metrics};
@@ -49,6 +50,8 @@ pub struct Shared {
     pub gate: Arc<Gate>,
     pub metadata: Arc<Metadata>,
     pub metrics: Arc<Metrics>,
+    /// The state replicas share, when `MCP_REDIS_URL` names a Redis.
+    pub replicas: Arc<Replicas>,
     /// What the MCP handlers see: the tools, the `/sse` sessions and the fair-use allowances
     /// live here, and the settings and metrics are shared with it.
     pub mcp: McpState,
@@ -83,10 +86,12 @@ impl AppState {
         ));
         let challenges = Arc::new(Challenges::new(&settings));
         let proofs = Arc::new(Proofs::new(ProofPolicy::from_settings(&settings)));
+        let replicas = Replicas::new(settings.redis.as_ref());
         let gate = Arc::new(Gate::new(
             validator.clone(),
             &settings,
             proofs,
+            replicas.clone(),
             challenges.clone(),
             metrics.clone(),
         ));
@@ -115,6 +120,7 @@ impl AppState {
             keys,
             jwks,
             metrics,
+            replicas,
             mcp,
         }))
     }
@@ -285,6 +291,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
         cache_hits: count(&corpus.cache.hits),
         cache_misses: count(&corpus.cache.misses),
         dpop_proofs: state.gate.proofs_remembered(),
+        replicas: {
+            let seen = state.replicas.seen();
+            telemetry::SharedState {
+                redis_up: seen.redis_up,
+                redis_errors: seen.redis_errors,
+                fallbacks: crate::replicas::State::ALL
+                    .map(|s| (s.label(), seen.fallbacks[s as usize]))
+                    .to_vec(),
+            }
+        },
     });
     (
         [(

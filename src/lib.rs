@@ -8,7 +8,8 @@
 //!    [`config::Settings`];
 //!    [`routes`]: the one route table.
 //! 2. [`telemetry`]: logs, request ids and metrics; [`metadata`]: the protected-resource
-//!    metadata document; [`corpus`]: the documents, their index and who may see them.
+//!    metadata document; [`corpus`]: the documents, their index and who may see them;
+//!    [`replicas`]: the state replicas share on Redis.
 //! 3. [`auth`]: who gets in: keys, the validator, the gate, the challenges.
 //! 4. [`tools`]: the tool list (`search`, `fetch`); [`fair`]: per-caller allowances and shares
 //!    of the ranking pool.
@@ -30,6 +31,7 @@ pub mod corpus;
 pub mod fair;
 pub mod mcp;
 pub mod metadata;
+pub mod replicas;
 pub mod routes;
 pub mod telemetry;
 pub mod tools;

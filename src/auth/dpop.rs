@@ -88,6 +88,14 @@ pub struct Presented<'a> {
     pub jkt: &'a str,
 }
 
+/// A proof this replica accepted and had not seen: a digest of its key and `jti`, and when it
+/// goes stale (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fresh {
+    pub key: [u8; 16],
+    pub until: i64,
+}
+
 /// Checks DPoP proofs and remembers the ones accepted, for as long as they could be replayed.
 pub struct Proofs {
     policy: ProofPolicy,
@@ -165,8 +173,10 @@ impl Proofs {
         fresh && ring::hmac::verify(&self.nonce_key, slot, tag).is_ok()
     }
 
-    /// Accepts the proof, or says which rule it broke.
-    pub fn check(&self, p: &Presented) -> Result<(), AuthError> {
+    /// Accepts the proof, or says which rule it broke. An accepted proof is remembered here
+    /// until it goes stale; what is given back names it for the replay window the replicas
+    /// share (`crate::replicas`).
+    pub fn check(&self, p: &Presented) -> Result<Fresh, AuthError> {
         let (header, claims, signed, signature) = read(p.proof)?;
         let alg_name = header.alg.unwrap_or_default();
         let alg = Alg::from_name(&alg_name).ok_or_else(|| {
@@ -227,7 +237,11 @@ impl Proofs {
             ));
         }
         let until = claims.iat + self.window();
-        self.seen.insert(&thumbprint, &claims.jti, until)
+        self.seen.insert(&thumbprint, &claims.jti, until)?;
+        Ok(Fresh {
+            key: key_of(&thumbprint, &claims.jti),
+            until,
+        })
     }
 
     /// How long after its `iat` a proof stays acceptable.

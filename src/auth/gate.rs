@@ -9,16 +9,18 @@
 //! supported, as the MCP authorization spec requires).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::challenge::{AuthRejection, Challenges};
-use super::dpop::{Presented, Proofs};
+use super::dpop::{Fresh, Presented, Proofs};
 use super::error::{AuthError, Reason};
 use super::principal::{Principal, Scheme, require_binding, require_scopes};
-use super::validator::Validator;
+use super::validator::{Validator, unix_now};
+use crate::replicas::{FirstUse, Replicas};
 use crate::telemetry::audit::{self, Audit};
 use crate::telemetry::{Metrics, RequestId, traces};
 
@@ -28,6 +30,8 @@ pub struct Gate {
     required_scopes: Vec<String>,
     /// DPoP proofs, and whether Bearer tokens are refused (`MCP_DPOP_REQUIRED`).
     proofs: Arc<Proofs>,
+    /// The replay window the replicas share, when they share one.
+    replicas: Arc<Replicas>,
     dpop_required: bool,
     challenges: Arc<Challenges>,
     metrics: Arc<Metrics>,
@@ -39,6 +43,7 @@ impl Gate {
         validator: Arc<Validator>,
         settings: &crate::config::Settings,
         proofs: Arc<Proofs>,
+        replicas: Arc<Replicas>,
         challenges: Arc<Challenges>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -47,6 +52,7 @@ impl Gate {
             validator,
             required_scopes: settings.required_scopes.clone(),
             proofs,
+            replicas,
             dpop_required: settings.dpop.required,
             challenges,
             metrics,
@@ -151,11 +157,28 @@ impl Gate {
                 AuthError::invalid(Reason::Malformed, "empty or non-ASCII access token")
             })?;
         let principal = self.validator.validate(token, span).await?;
-        require_binding(scheme, &principal, self.dpop_required, |jkt| {
+        let fresh = require_binding(scheme, &principal, self.dpop_required, |jkt| {
             self.check_proof(method, headers, uri, token, jkt)
         })?;
         require_scopes(&principal, &self.required_scopes)?;
+        if let Some(fresh) = fresh {
+            self.first_use(fresh).await?;
+        }
         Ok(principal)
+    }
+
+    /// The replay rule across replicas: a proof this replica had not seen must not have been
+    /// used at another one either (`crate::replicas`; without shared state this replica's
+    /// window is the whole rule).
+    async fn first_use(&self, fresh: Fresh) -> Result<(), AuthError> {
+        let ttl = Duration::from_secs((fresh.until - unix_now()).max(1) as u64);
+        match self.replicas.first_use(&fresh.key, ttl).await {
+            FirstUse::Replayed => Err(AuthError::invalid(
+                Reason::DpopReplayed,
+                "this proof's jti was used before, at another replica; make a fresh proof for each request",
+            )),
+            FirstUse::First | FirstUse::Unknown => Ok(()),
+        }
     }
 
     /// The proof of a DPoP-bound token: the one `DPoP` header must hold a valid proof of the key
@@ -167,7 +190,7 @@ impl Gate {
         uri: &Uri,
         token: &str,
         jkt: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Fresh, AuthError> {
         let mut proofs = headers.get_all("dpop").iter();
         let (Some(proof), None) = (proofs.next(), proofs.next()) else {
             return Err(AuthError::invalid(

@@ -90,12 +90,12 @@ pub enum Scheme {
 /// only if its proof is checked, so one sent as `Bearer` is refused, and with `dpop_required`
 /// (`MCP_DPOP_REQUIRED`) every Bearer token is. A token sent as `DPoP` must be DPoP-bound, and
 /// `proof` must accept the request's proof of the key it is bound to (its `cnf.jkt`).
-pub fn require_binding(
+pub fn require_binding<T>(
     scheme: Scheme,
     principal: &Principal,
     dpop_required: bool,
-    proof: impl FnOnce(&str) -> Result<(), AuthError>,
-) -> Result<(), AuthError> {
+    proof: impl FnOnce(&str) -> Result<T, AuthError>,
+) -> Result<Option<T>, AuthError> {
     use super::error::Reason;
     match (scheme, principal.jkt.as_deref()) {
         (Scheme::Bearer, Some(_)) => Err(AuthError::invalid(
@@ -106,12 +106,12 @@ pub fn require_binding(
             Reason::DpopRequired,
             "a Bearer token where MCP_DPOP_REQUIRED asks for DPoP",
         )),
-        (Scheme::Bearer, None) => Ok(()),
+        (Scheme::Bearer, None) => Ok(None),
         (Scheme::Dpop, None) => Err(AuthError::invalid(
             Reason::DpopNotBound,
             "the DPoP scheme with a token without cnf.jkt",
         )),
-        (Scheme::Dpop, Some(jkt)) => proof(jkt),
+        (Scheme::Dpop, Some(jkt)) => proof(jkt).map(Some),
     }
 }
 

@@ -73,7 +73,7 @@ async fn judge(
     };
     let verdict = match validator.verify(token).await {
         Ok(p) => require_binding(scheme, &p, false, |jkt| prove(s, token, jkt, key))
-            .and_then(|()| require_scopes(&p, &s.required_scopes)),
+            .and_then(|_| require_scopes(&p, &s.required_scopes)),
         Err(e) => Err(e),
     };
     match verdict {
@@ -97,13 +97,15 @@ fn prove(s: &Settings, token: &str, jkt: &str, key: Option<&ProofKey>) -> Result
     let path = url::Url::parse(&s.resource)
         .map(|u| u.path().to_owned())
         .unwrap_or_default();
-    proofs.check(&Presented {
-        proof: &key.proof("POST", &s.resource, Some(token), nonce.as_deref()),
-        method: "POST",
-        path: &path,
-        token,
-        jkt,
-    })
+    proofs
+        .check(&Presented {
+            proof: &key.proof("POST", &s.resource, Some(token), nonce.as_deref()),
+            method: "POST",
+            path: &path,
+            token,
+            jkt,
+        })
+        .map(drop)
 }
 
 /// One rule as gate B shows it: the reasons that break it, the token's value, what the rule

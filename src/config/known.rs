@@ -162,6 +162,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "MCP_DPOP_NONCE",
         "ask DPoP clients for a server nonce in their proofs (true or false)",
     ),
+    (
+        "MCP_REDIS_URL",
+        "the Redis or Valkey replicas share state on (redis:// or rediss://)",
+    ),
+    (
+        "MCP_REDIS_TIMEOUT_MS",
+        "how long a Redis command may take before a replica decides alone",
+    ),
 ];
 
 /// The defaults that do not depend on other settings, by environment name: the first layer of
@@ -205,6 +213,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("MCP_DPOP_REQUIRED", "false"),
     ("MCP_DPOP_REPLAY_CACHE_SIZE", "200000"),
     ("MCP_DPOP_NONCE", "false"),
+    ("MCP_REDIS_TIMEOUT_MS", "250"),
 ];
 
 /// The default of a setting, as it would be written.

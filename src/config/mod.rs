@@ -10,7 +10,7 @@ pub use known::default_of;
 pub use raw::RawConfig;
 pub use settings::{
     AuditQueries, ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings,
-    LogFormat, Settings, SseSettings, bind_address,
+    LogFormat, RedisSettings, Settings, SseSettings, bind_address, redacted,
 };
 
 /// A setting that is missing or invalid, named by its environment variable.

@@ -59,6 +59,9 @@ pub struct Settings {
     pub max_batch: usize,
     pub fair: FairSettings,
     pub dpop: DpopSettings,
+    /// The Redis (or Valkey) replicas share state on (`MCP_REDIS_URL`); `None` keeps it in
+    /// each replica.
+    pub redis: Option<RedisSettings>,
 }
 
 /// DPoP-bound tokens (RFC 9449) and their proofs.
@@ -91,6 +94,33 @@ pub struct FairSettings {
     pub ranking_per_caller: usize,
     /// Searches of one caller waiting for the pool, beyond those ranking.
     pub ranking_queue_per_caller: usize,
+}
+
+/// Where replicas share state (`crate::shared`).
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://`, possibly with a password, so never printed.
+    pub url: Url,
+    /// How long a command may take before the replica decides alone.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redacted(&self.url))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A Redis URL as it may be shown: without its password.
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
 }
 
 /// Limits of client connections (slow and idle clients, how many, how a stop ends them).
@@ -216,6 +246,7 @@ impl Settings {
                     as usize,
                 nonce: r.boolean("MCP_DPOP_NONCE")?,
             },
+            redis: r.redis()?,
         })
     }
 

@@ -41,6 +41,11 @@ struct LimitLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabel {
     result: &'static str,
 }
@@ -61,6 +66,17 @@ pub struct Gauges {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub dpop_proofs: usize,
+    pub replicas: SharedState,
+}
+
+/// The state replicas share (`crate::replicas`), as a scrape sees it.
+#[derive(Debug, Default)]
+pub struct SharedState {
+    /// `None` without `MCP_REDIS_URL`; otherwise whether Redis answered when last asked.
+    pub redis_up: Option<bool>,
+    pub redis_errors: u64,
+    /// Decisions a replica took alone because Redis did not answer, by kind of state.
+    pub fallbacks: Vec<(&'static str, u64)>,
 }
 
 /// Every metric the server exports, in four groups that register themselves.
@@ -70,6 +86,14 @@ pub struct Metrics {
     auth: Auth,
     usage: Usage,
     documents: Documents,
+    replicas: Replicas,
+}
+
+/// The state replicas share on Redis.
+struct Replicas {
+    redis_up: Gauge,
+    redis_errors: Counter,
+    fallbacks: Family<StateLabel, Counter>,
 }
 
 /// Requests by route, method and status, and how long they took.
@@ -242,6 +266,25 @@ impl Documents {
     }
 }
 
+impl Replicas {
+    fn new(r: &mut Registry) -> Self {
+        let up = "1 when the Redis of MCP_REDIS_URL answered when last asked, 0 when it did not, \
+                  -1 without MCP_REDIS_URL (each replica keeps its own state)";
+        let fallbacks = "Decisions a replica took alone because Redis did not answer, by the \
+                         state it would have asked (dpop_replay)";
+        Replicas {
+            redis_up: add(r, "redis_up", up, Gauge::default()),
+            redis_errors: add(
+                r,
+                "redis_errors",
+                "Redis commands that failed or did not answer within MCP_REDIS_TIMEOUT_MS",
+                Counter::default(),
+            ),
+            fallbacks: add(r, "replica_fallbacks", fallbacks, Family::default()),
+        }
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp");
@@ -250,6 +293,7 @@ impl Metrics {
             auth: Auth::new(&mut registry),
             usage: Usage::new(&mut registry),
             documents: Documents::new(&mut registry),
+            replicas: Replicas::new(&mut registry),
             registry,
         }
     }
@@ -326,6 +370,21 @@ impl Metrics {
         self.auth.jwks_keys.set(now.jwks_keys as i64);
         self.auth.token_cache_entries.set(now.cached_tokens as i64);
         self.auth.dpop_proofs.set(now.dpop_proofs as i64);
+        let shared = &now.replicas;
+        self.replicas
+            .redis_up
+            .set(shared.redis_up.map_or(-1, i64::from));
+        self.replicas
+            .redis_errors
+            .inner()
+            .store(shared.redis_errors, Ordering::Relaxed);
+        for (state, count) in &shared.fallbacks {
+            self.replicas
+                .fallbacks
+                .get_or_create(&StateLabel { state })
+                .inner()
+                .store(*count, Ordering::Relaxed);
+        }
         self.usage.sse_sessions.set(now.sse_sessions as i64);
         self.usage.ranking.set(now.ranking as i64);
         self.usage.sse_queued_bytes.set(now.sse_queued_bytes as i64);

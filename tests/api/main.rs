@@ -21,6 +21,7 @@ mod metadata;
 mod observability;
 mod origin;
 mod process;
+mod replicas;
 mod shutdown;
 mod stack;
 mod stateless;

@@ -10,7 +10,7 @@ use url::Url;
 use super::reader::Reader;
 use super::{
     AuditQueries, CHATGPT_ORIGINS, ConnectionSettings, CorpusSettings, FairSettings, JwksSettings,
-    LOOPBACK_ORIGINS, LogFormat, SseSettings,
+    LOOPBACK_ORIGINS, LogFormat, RedisSettings, SseSettings,
 };
 use crate::config::ConfigError;
 
@@ -145,6 +145,36 @@ impl Reader<'_> {
             ranking_queue_per_caller: self.integer("MCP_RANKING_QUEUE_PER_CALLER", 0, 10_000)?
                 as usize,
         })
+    }
+
+    pub(super) fn redis(&self) -> Result<Option<RedisSettings>, ConfigError> {
+        const ENV: &str = "MCP_REDIS_URL";
+        let Some(value) = self.text(ENV)?.filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        // The value may hold a password: messages name the setting, never repeat it.
+        let url = Url::parse(&value).map_err(|e| {
+            self.error(
+                ENV,
+                format!("is not a URL ({e}); write redis://host:6379 or rediss://host:6380"),
+            )
+        })?;
+        if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none() {
+            return Err(self.error(
+                ENV,
+                format!(
+                    "must be a redis:// or rediss:// URL with a host, not a {}:// one",
+                    url.scheme()
+                ),
+            ));
+        }
+        if let Err(e) = redis::Client::open(url.as_str()) {
+            return Err(self.error(ENV, format!("is not a Redis URL the client takes ({e})")));
+        }
+        Ok(Some(RedisSettings {
+            url,
+            timeout: Duration::from_millis(self.integer("MCP_REDIS_TIMEOUT_MS", 10, 10_000)?),
+        }))
     }
 
     pub(super) fn corpus(&self) -> Result<CorpusSettings, ConfigError> {

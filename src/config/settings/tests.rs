@@ -440,3 +440,28 @@ fn one_setting_written_twice_in_the_file_is_an_error_not_a_silent_choice() {
          setting (MCP_TOOLS_FETCH_SCOPES); keep one"
     );
 }
+
+#[test]
+fn a_redis_url_is_checked_and_its_password_never_shown() {
+    assert!(with(&[]).unwrap().redis.is_none(), "no Redis by default");
+    let s = with(&[("MCP_REDIS_URL", "rediss://:s3cret@redis.internal:6380/2")]).unwrap();
+    let redis = s.redis.expect("a Redis");
+    assert_eq!(redis.timeout, std::time::Duration::from_millis(250));
+    let shown = format!("{redis:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("redis.internal:6380"), "{shown}");
+    for bad in [
+        "http://:s3cret@redis.internal",
+        "redis-at-s3cret",
+        "redis://:s3cret@",
+    ] {
+        let e = error_of(&[("MCP_REDIS_URL", bad)]);
+        assert!(e.starts_with("MCP_REDIS_URL: "), "{e}");
+        assert!(!e.contains("s3cret"), "a password reached the message: {e}");
+    }
+    let e = error_of(&[
+        ("MCP_REDIS_URL", "redis://r"),
+        ("MCP_REDIS_TIMEOUT_MS", "5"),
+    ]);
+    assert!(e.starts_with("MCP_REDIS_TIMEOUT_MS"), "{e}");
+}

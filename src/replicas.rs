@@ -1,0 +1,255 @@
+//! State the server's replicas share when `MCP_REDIS_URL` names a Redis (or Valkey): the DPoP
+//! replay window, so that a proof one replica accepted is refused by every other. Without it,
+//! each replica keeps its own, as before.
+//!
+//! Redis is asked with a deadline (`MCP_REDIS_TIMEOUT_MS`). When it fails or does not answer in
+//! time, the replica decides alone (a proof is judged by this replica's replay window only),
+//! the fallback is counted (`mcp_replica_fallbacks`) and Redis is left alone for a pause that
+//! doubles from 250 ms to 10 s while it keeps failing, so an outage slows one request a pause
+//! instead of every request. A background ping every few seconds notices when it is back (and
+//! keeps `mcp_redis_up` true to the state). The connection is made on first use and remade after
+//! an I/O error by the client's `ConnectionManager`, so Redis being unreachable at start-up
+//! delays nothing. Keys are digests: nothing a client sent is written to Redis or logged.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::RedisResult;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::RedisSettings;
+
+/// The shortest and longest pause after Redis failed.
+const FIRST_PAUSE: Duration = Duration::from_millis(250);
+const LONGEST_PAUSE: Duration = Duration::from_secs(10);
+/// How often the state of Redis is checked when no request asks it anything.
+const PING_EVERY: Duration = Duration::from_secs(5);
+
+/// What the shared replay window says of a proof this replica had not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUse {
+    /// No replica has seen it.
+    First,
+    /// Another replica accepted it before.
+    Replayed,
+    /// Only this replica's window was asked: there is no shared state, or Redis did not answer.
+    Unknown,
+}
+
+/// The kinds of shared state, as `mcp_replica_fallbacks` labels them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    DpopReplay,
+}
+
+impl State {
+    pub const ALL: [State; 1] = [State::DpopReplay];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            State::DpopReplay => "dpop_replay",
+        }
+    }
+}
+
+/// The state replicas share, or nothing to share.
+pub struct Replicas {
+    redis: Option<Redis>,
+    fallbacks: [AtomicU64; State::ALL.len()],
+}
+
+/// What `/metrics` shows of the shared state.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Seen {
+    /// `None` without `MCP_REDIS_URL`; otherwise whether Redis answered last time it was asked.
+    pub redis_up: Option<bool>,
+    /// Commands that failed or timed out.
+    pub redis_errors: u64,
+    /// Decisions a replica took alone, by [`State`].
+    pub fallbacks: [u64; State::ALL.len()],
+}
+
+impl Replicas {
+    /// Each replica on its own.
+    pub fn alone() -> Self {
+        Replicas {
+            redis: None,
+            fallbacks: Default::default(),
+        }
+    }
+
+    /// Shares state on Redis when `settings` name one. Must run inside the Tokio runtime; it
+    /// connects nothing yet.
+    pub fn new(settings: Option<&RedisSettings>) -> std::sync::Arc<Self> {
+        let Some(settings) = settings else {
+            return std::sync::Arc::new(Self::alone());
+        };
+        let redis = Redis::new(settings);
+        let replicas = std::sync::Arc::new(Replicas {
+            redis: Some(redis),
+            fallbacks: Default::default(),
+        });
+        let weak = std::sync::Arc::downgrade(&replicas);
+        tokio::spawn(async move {
+            while let Some(replicas) = weak.upgrade() {
+                if let Some(redis) = &replicas.redis {
+                    let mut conn = redis.conn.clone();
+                    let ping = redis::cmd("PING");
+                    redis.ask("PING", ping.query_async::<()>(&mut conn)).await;
+                }
+                drop(replicas);
+                tokio::time::sleep(PING_EVERY).await;
+            }
+        });
+        replicas
+    }
+
+    /// Whether state is shared at all.
+    pub fn shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Records in the shared window that the proof `key` was used, until `ttl` from now, and
+    /// says whether another replica had used it.
+    pub async fn first_use(&self, key: &[u8; 16], ttl: Duration) -> FirstUse {
+        let Some(redis) = &self.redis else {
+            return FirstUse::Unknown;
+        };
+        let mut name = String::with_capacity(9 + 32);
+        name.push_str("mcp:dpop:");
+        for b in key {
+            name.push_str(&format!("{b:02x}"));
+        }
+        let mut set = redis::cmd("SET");
+        set.arg(&name)
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1));
+        let mut conn = redis.conn.clone();
+        let answer = redis
+            .ask(
+                "the DPoP replay window",
+                set.query_async::<Option<String>>(&mut conn),
+            )
+            .await;
+        match answer {
+            Some(Some(_)) => FirstUse::First,
+            Some(None) => FirstUse::Replayed,
+            None => {
+                self.fell_back(State::DpopReplay);
+                FirstUse::Unknown
+            }
+        }
+    }
+
+    fn fell_back(&self, state: State) {
+        self.fallbacks[state as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What `/metrics` shows now.
+    pub fn seen(&self) -> Seen {
+        Seen {
+            redis_up: self.redis.as_ref().map(|r| r.up.load(Ordering::Relaxed)),
+            redis_errors: self
+                .redis
+                .as_ref()
+                .map_or(0, |r| r.errors.load(Ordering::Relaxed)),
+            fallbacks: std::array::from_fn(|i| self.fallbacks[i].load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// One multiplexed connection to Redis, remade by its manager after I/O errors, and the pause
+/// after a failure.
+struct Redis {
+    conn: ConnectionManager,
+    timeout: Duration,
+    born: Instant,
+    /// Until when (milliseconds after `born`) Redis is not asked.
+    resting_until: AtomicU64,
+    /// The last pause, in milliseconds; 0 after an answer.
+    pause: AtomicU64,
+    /// Whether the last command was answered.
+    up: AtomicBool,
+    errors: AtomicU64,
+}
+
+impl Redis {
+    fn new(settings: &RedisSettings) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = redis::Client::open(settings.url.as_str())
+            .expect("MCP_REDIS_URL was checked when the settings were read");
+        // Each command is bounded by `ask`; the manager's own retries stay few and short, so a
+        // reconnection gives up quickly and is tried again on the next command.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .expect("a connection manager without a push sender");
+        Redis {
+            conn,
+            timeout: settings.timeout,
+            born: Instant::now(),
+            resting_until: AtomicU64::new(0),
+            pause: AtomicU64::new(0),
+            up: AtomicBool::new(true),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.born.elapsed().as_millis() as u64
+    }
+
+    /// The answer of `command`, or `None` when Redis is resting, fails or is late.
+    async fn ask<T>(&self, what: &str, command: impl Future<Output = RedisResult<T>>) -> Option<T> {
+        if self.now_ms() < self.resting_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(answer)) => {
+                self.pause.store(0, Ordering::Relaxed);
+                if !self.up.swap(true, Ordering::Relaxed) {
+                    tracing::info!("Redis answers again; replicas share state again");
+                }
+                Some(answer)
+            }
+            Ok(Err(e)) => {
+                self.failed(what, &e.to_string());
+                None
+            }
+            Err(_) => {
+                let late = format!("no answer within {} ms", self.timeout.as_millis());
+                self.failed(what, &late);
+                None
+            }
+        }
+    }
+
+    fn failed(&self, what: &str, why: &str) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let last = self.pause.load(Ordering::Relaxed);
+        let pause = (last * 2).clamp(
+            FIRST_PAUSE.as_millis() as u64,
+            LONGEST_PAUSE.as_millis() as u64,
+        );
+        self.pause.store(pause, Ordering::Relaxed);
+        self.resting_until
+            .store(self.now_ms() + pause, Ordering::Relaxed);
+        if self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                error = why,
+                asked = what,
+                "Redis does not answer (MCP_REDIS_URL); each replica decides alone until it does"
+            );
+        } else {
+            tracing::debug!(error = why, asked = what, "Redis still does not answer");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
