@@ -107,7 +107,7 @@ impl AppState {
         let mcp = McpState::new(McpShared {
             tools,
             sessions: Arc::new(Sessions::new(&settings.sse)),
-            fair: Arc::new(Fair::new(&settings.fair, metrics.clone())),
+            fair: Arc::new(Fair::new(&settings.fair, replicas.clone(), metrics.clone())),
             settings: settings.clone(),
             metrics: metrics.clone(),
         });

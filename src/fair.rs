@@ -3,10 +3,13 @@
 //! A caller is the pair of the token's `sub` and `azp` (one user through one client). Each has
 //! - an allowance of tool calls: a token bucket (GCRA, by `governor`) refilled at
 //!   `MCP_RATE_LIMIT_PER_MIN` with room for `MCP_RATE_LIMIT_BURST` at once; past it a call is
-//!   refused with the time to wait ([`Fair::admit`]);
+//!   refused with the time to wait ([`Fair::admit`]). With `MCP_REDIS_URL` the bucket is the
+//!   one all replicas share ([`crate::replicas`]), and this replica's own only while Redis does
+//!   not answer;
 //! - a wider allowance of requests of any kind (`MCP_REQUEST_LIMIT_PER_MIN`,
 //!   `MCP_REQUEST_LIMIT_BURST`), so that a flood of cheap calls is bounded as well
-//!   ([`Fair::admit_request`]);
+//!   ([`Fair::admit_request`]). It is per replica even with Redis: it bounds the work a flood
+//!   makes each replica do, and sharing it would add a Redis round trip to every request;
 //! - a share of the ranking pool: searches that miss the result cache run on
 //!   `MCP_RANKING_THREADS` threads beside the async workers, so `/healthz`, `tools/list`, the
 //!   token gate and cached answers keep being served while ranking runs; one caller ranks at
@@ -21,7 +24,7 @@
 //!
 //! Callers are kept by a hash of their names, in caches bounded in entries of fixed size; a
 //! caller not seen for a while is forgotten, which costs nothing (a new bucket is full, a new
-//! share is free).
+//! share is free). With shared state the hash is SHA-256, the same on every replica.
 
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
@@ -35,6 +38,7 @@ use tokio::sync::Semaphore;
 
 use crate::auth::Principal;
 use crate::config::FairSettings;
+use crate::replicas::{Replicas, Taken};
 use crate::telemetry::Metrics;
 
 /// Callers remembered at once, for allowances and for shares of the pool each.
@@ -155,6 +159,7 @@ struct Share {
 struct Allowance {
     counts: Counts,
     per_minute: u32,
+    burst: u32,
     /// `None` when the allowance is off (a rate of 0).
     quota: Option<Quota>,
     buckets: moka::sync::Cache<Caller, Arc<DefaultDirectRateLimiter>>,
@@ -168,8 +173,34 @@ impl Allowance {
         Allowance {
             counts,
             per_minute,
+            burst,
             quota,
             buckets: callers(),
+        }
+    }
+
+    /// Takes `n` from the caller's bucket shared by the replicas, all or none; from this
+    /// replica's own while Redis does not answer (or when nothing is shared).
+    async fn take_shared(
+        &self,
+        replicas: &Replicas,
+        caller: Caller,
+        n: u32,
+    ) -> Result<(), Limited> {
+        if self.quota.is_none() || n == 0 {
+            return Ok(());
+        }
+        let bucket = format!("mcp:fair:calls:{:016x}", caller.0);
+        let limited = |retry_after| Limited::Rate {
+            counts: self.counts,
+            retry_after,
+            per_minute: self.per_minute,
+        };
+        match replicas.take(&bucket, n, self.per_minute, self.burst).await {
+            Taken::Yes => Ok(()),
+            Taken::Wait(retry_after) => Err(limited(retry_after)),
+            Taken::Never => Err(limited(Duration::from_secs(60))),
+            Taken::Unknown => self.take(caller, n),
         }
     }
 
@@ -203,11 +234,12 @@ pub struct Fair {
     shares: moka::sync::Cache<Caller, Arc<Share>>,
     pool: Arc<Semaphore>,
     hasher: std::collections::hash_map::RandomState,
+    replicas: Arc<Replicas>,
     metrics: Arc<Metrics>,
 }
 
 impl Fair {
-    pub fn new(settings: &FairSettings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(settings: &FairSettings, replicas: Arc<Replicas>, metrics: Arc<Metrics>) -> Self {
         Fair {
             settings: settings.clone(),
             tool_calls: Allowance::new(
@@ -223,23 +255,48 @@ impl Fair {
             shares: callers(),
             pool: Arc::new(Semaphore::new(settings.ranking_threads)),
             hasher: Default::default(),
+            replicas,
             metrics,
         }
     }
 
-    /// The caller a token speaks for.
+    /// The caller a token speaks for: the same on every replica when state is shared.
     pub fn caller(&self, principal: &Principal) -> Caller {
-        Caller(
-            self.hasher
-                .hash_one((&principal.subject, &principal.client_id)),
-        )
+        let names = (&principal.subject, &principal.client_id);
+        if !self.replicas.shared() {
+            return Caller(self.hasher.hash_one(names));
+        }
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        for name in [names.0, names.1] {
+            // Unset and empty names differ; the separator keeps ("ab", "c") from ("a", "bc").
+            match name {
+                Some(name) => {
+                    digest.update(b"+");
+                    digest.update(name.as_bytes());
+                }
+                None => digest.update(b"-"),
+            }
+            digest.update(&[0]);
+        }
+        let digest = digest.finish();
+        Caller(u64::from_be_bytes(
+            digest.as_ref()[..8]
+                .try_into()
+                .expect("SHA-256 is 32 bytes"),
+        ))
     }
 
-    /// Takes `calls` tool calls from the caller's allowance, all or none.
-    pub fn admit(&self, caller: Caller, calls: u32) -> Result<(), Limited> {
-        self.tool_calls
-            .take(caller, calls)
-            .or_else(|limited| self.refuse(limited))
+    /// Takes `calls` tool calls from the caller's allowance, all or none: the allowance the
+    /// replicas share, when they share one.
+    pub async fn admit(&self, caller: Caller, calls: u32) -> Result<(), Limited> {
+        let taken = if self.replicas.shared() {
+            self.tool_calls
+                .take_shared(&self.replicas, caller, calls)
+                .await
+        } else {
+            self.tool_calls.take(caller, calls)
+        };
+        taken.or_else(|limited| self.refuse(limited))
     }
 
     /// Takes one request from the caller's allowance of requests of any kind, so that a flood

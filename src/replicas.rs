@@ -1,9 +1,11 @@
 //! State the server's replicas share when `MCP_REDIS_URL` names a Redis (or Valkey): the DPoP
-//! replay window, so that a proof one replica accepted is refused by every other. Without it,
-//! each replica keeps its own, as before.
+//! replay window, so that a proof one replica accepted is refused by every other, and each
+//! caller's allowance of tool calls, so that a caller may make as many calls a minute whichever
+//! replicas they reach. Without it, each replica keeps its own, as before.
 //!
 //! Redis is asked with a deadline (`MCP_REDIS_TIMEOUT_MS`). When it fails or does not answer in
-//! time, the replica decides alone (a proof is judged by this replica's replay window only),
+//! time, the replica decides alone (a proof is judged by this replica's replay window only, a
+//! call by this replica's bucket),
 //! the fallback is counted (`mcp_replica_fallbacks`) and Redis is left alone for a pause that
 //! doubles from 250 ms to 10 s while it keeps failing, so an outage slows one request a pause
 //! instead of every request. A background ping every few seconds notices when it is back (and
@@ -40,16 +42,55 @@ pub enum FirstUse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     DpopReplay,
+    /// A caller's allowance of tool calls.
+    Rate,
 }
 
 impl State {
-    pub const ALL: [State; 1] = [State::DpopReplay];
+    pub const ALL: [State; 2] = [State::DpopReplay, State::Rate];
 
     pub fn label(self) -> &'static str {
         match self {
             State::DpopReplay => "dpop_replay",
+            State::Rate => "rate",
         }
     }
+}
+
+/// A caller's allowance in Redis: a token bucket kept as its theoretical arrival time (GCRA,
+/// the algorithm of the `governor` buckets each replica keeps alone), in microseconds of Redis's
+/// own clock, so replicas whose clocks differ agree. Takes `ARGV[3]` cells at once or none;
+/// answers 0 when taken, the microseconds to wait when not, and -1 when more are asked than
+/// the bucket ever holds. The key expires when the bucket is full again.
+const TAKE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local n = tonumber(ARGV[3])
+if n > burst then return -1 end
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local after = tat + n * interval
+local early = after - now - burst * interval
+if early > 0 then return math.ceil(early) end
+redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil((after - now) / 1000))
+return 0
+";
+
+static TAKE_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TAKE));
+
+/// What the shared bucket said of a take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Yes,
+    /// Not now; this long until the cells are there.
+    Wait(Duration),
+    /// More than the bucket ever holds.
+    Never,
+    /// Redis did not answer: the replica's own bucket decides.
+    Unknown,
 }
 
 /// The state replicas share, or nothing to share.
@@ -139,6 +180,33 @@ impl Replicas {
             None => {
                 self.fell_back(State::DpopReplay);
                 FirstUse::Unknown
+            }
+        }
+    }
+
+    /// Takes `n` cells from the shared bucket `bucket` of `per_minute` cells a minute and room
+    /// for `burst`, all or none.
+    pub async fn take(&self, bucket: &str, n: u32, per_minute: u32, burst: u32) -> Taken {
+        let Some(redis) = &self.redis else {
+            return Taken::Unknown;
+        };
+        let interval_us = 60_000_000 / u64::from(per_minute.max(1));
+        let mut conn = redis.conn.clone();
+        let mut invocation = TAKE_SCRIPT.key(bucket);
+        invocation.arg(interval_us).arg(burst).arg(n);
+        let answer = redis
+            .ask(
+                "a caller's allowance",
+                invocation.invoke_async::<i64>(&mut conn),
+            )
+            .await;
+        match answer {
+            Some(0) => Taken::Yes,
+            Some(wait) if wait > 0 => Taken::Wait(Duration::from_micros(wait as u64)),
+            Some(_) => Taken::Never,
+            None => {
+                self.fell_back(State::Rate);
+                Taken::Unknown
             }
         }
     }

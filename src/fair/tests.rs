@@ -11,26 +11,30 @@ fn fair(threads: usize, per_caller: usize, queue: usize) -> Arc<Fair> {
         ranking_per_caller: per_caller,
         ranking_queue_per_caller: queue,
     };
-    Arc::new(Fair::new(&settings, Arc::new(Metrics::new())))
+    Arc::new(Fair::new(
+        &settings,
+        Arc::new(Replicas::alone()),
+        Arc::new(Metrics::new()),
+    ))
 }
 
-#[test]
-fn an_allowance_lets_its_burst_through_then_says_when_to_retry() {
+#[tokio::test]
+async fn an_allowance_lets_its_burst_through_then_says_when_to_retry() {
     let f = fair(1, 1, 0);
     let (a, b) = (Caller(1), Caller(2));
-    assert_eq!(f.admit(a, 2), Ok(()));
-    assert_eq!(f.admit(a, 1), Ok(()));
-    let Err(Limited::Rate { retry_after, .. }) = f.admit(a, 1) else {
+    assert_eq!(f.admit(a, 2).await, Ok(()));
+    assert_eq!(f.admit(a, 1).await, Ok(()));
+    let Err(Limited::Rate { retry_after, .. }) = f.admit(a, 1).await else {
         panic!("a fourth call in a burst of three went through");
     };
     assert!(retry_after <= Duration::from_secs(1), "{retry_after:?}");
     assert_eq!(
-        f.admit(b, 3),
+        f.admit(b, 3).await,
         Ok(()),
         "another caller has its own allowance"
     );
     assert!(
-        f.admit(b, 4).is_err(),
+        f.admit(b, 4).await.is_err(),
         "more than the burst at once never fits"
     );
 }

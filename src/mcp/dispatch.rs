@@ -204,7 +204,7 @@ async fn tools_call(
         Err(error)
     };
     if !ctx.counted
-        && let Err(limited) = ctx.fair.admit(ctx.caller, 1)
+        && let Err(limited) = ctx.fair.admit(ctx.caller, 1).await
     {
         return refused("limited", McpError::Limited(limited.held().await));
     }

@@ -221,7 +221,7 @@ async fn batch(
         .iter()
         .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
         .count() as u32;
-    if let Err(limited) = state.fair.admit(caller, calls) {
+    if let Err(limited) = state.fair.admit(caller, calls).await {
         let e = McpError::Limited(limited.held().await);
         return error(None, &e, e.status());
     }

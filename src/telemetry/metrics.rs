@@ -271,7 +271,7 @@ impl Replicas {
         let up = "1 when the Redis of MCP_REDIS_URL answered when last asked, 0 when it did not, \
                   -1 without MCP_REDIS_URL (each replica keeps its own state)";
         let fallbacks = "Decisions a replica took alone because Redis did not answer, by the \
-                         state it would have asked (dpop_replay)";
+                         state it would have asked (dpop_replay, rate)";
         Replicas {
             redis_up: add(r, "redis_up", up, Gauge::default()),
             redis_errors: add(

@@ -1,5 +1,6 @@
-//! Two replicas of the real binary sharing state on a real `redis-server` (Debian's package;
-//! scripts/test installs it): a DPoP proof one replica accepted is refused by the other, each
+//! Two replicas of the real binary sharing state on a real `redis-server` (Debian's; scripts/test
+//! installs it): a DPoP proof one replica accepted is refused by the other, a caller's allowance
+//! of tool calls runs out after the same number of calls whichever replica they reach, each
 //! replica decides alone while Redis is down (without a 5xx), and they share again once it is
 //! back.
 
@@ -8,9 +9,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::support::mcp::request;
 use crate::support::peers::free_port;
-use crate::support::tokens::{DpopKey, Keys};
+use crate::support::tokens::{DpopKey, Keys, token, token_with};
 use crate::support::{FakeKeycloak, TestServer};
 
 const URL: &str = "https://mcp.localhost/mcp";
@@ -62,26 +66,69 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
+/// A Redis and two replicas of the server sharing state on it.
+struct Replicated {
+    redis: Option<Child>,
+    redis_port: u16,
+    dir: PathBuf,
+    replicas: Vec<(Child, TestServer, PathBuf)>,
+}
+
+impl Replicated {
+    async fn start(kc: &FakeKeycloak, name: &str, extra: &[(&str, String)]) -> Self {
+        let redis_port = free_port();
+        let dir = temp_file(&format!("redis-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let redis = redis_server(redis_port, &dir);
+        let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
+        let mut replicas = Vec::new();
+        for replica in ["a", "b"] {
+            let port = free_port();
+            let log = temp_file(&format!("{name}-{replica}.log"));
+            let mut env = vec![("MCP_REDIS_URL", redis_url.clone())];
+            env.extend_from_slice(extra);
+            let (child, client) = start_ready(&serve_env(port, kc, &env), &log, port).await;
+            let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+            replicas.push((child, server, log));
+        }
+        Replicated {
+            redis: Some(redis),
+            redis_port,
+            dir,
+            replicas,
+        }
+    }
+
+    fn kill_redis(&mut self) {
+        stop(self.redis.take().expect("Redis runs"));
+    }
+
+    fn restart_redis(&mut self) {
+        self.redis = Some(redis_server(self.redis_port, &self.dir));
+    }
+
+    /// Stops everything; gives back each replica's log.
+    fn stop(mut self) -> Vec<String> {
+        let mut logs = Vec::new();
+        for (mut child, _, log) in self.replicas.drain(..) {
+            assert_eq!(terminate(&mut child), 0);
+            logs.push(std::fs::read_to_string(&log).unwrap_or_default());
+            let _ = std::fs::remove_file(log);
+        }
+        if let Some(redis) = self.redis.take() {
+            stop(redis);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        logs
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_without_redis() {
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
-    let redis_port = free_port();
-    let dir = temp_file("redis");
-    std::fs::create_dir_all(&dir).unwrap();
-    let redis = redis_server(redis_port, &dir);
-    let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
-
-    let mut replicas = Vec::new();
-    for name in ["a", "b"] {
-        let port = free_port();
-        let log = temp_file(&format!("replica-{name}.log"));
-        let extra = [("MCP_REDIS_URL", redis_url.clone())];
-        let (child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
-        let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
-        replicas.push((child, server, log));
-    }
-    let (a, b) = (&replicas[0].1, &replicas[1].1);
+    let mut set = Replicated::start(&kc, "dpop", &[]).await;
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
     let key = DpopKey::new();
     let token = key.bound_token(&keys);
 
@@ -109,7 +156,8 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
     assert_eq!(metric(&a.metrics().await, "mcp_redis_up"), Some(1.0));
 
     // Redis gone: each replica decides alone, without a 5xx, and says so in its metrics.
-    stop(redis);
+    set.kill_redis();
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
     let proof = key.proof("POST", URL, &token);
     assert_eq!(status(a, &token, &proof).await, 200);
     assert_eq!(
@@ -130,7 +178,8 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
     );
 
     // Redis back on the same address: the replicas share again once they have noticed.
-    let redis = redis_server(redis_port, &dir);
+    set.restart_redis();
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
     let mut back = false;
     for _ in 0..200 {
         if metric(&a.metrics().await, "mcp_redis_up") == Some(1.0)
@@ -146,16 +195,70 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
     assert_eq!(status(b, &token, &proof).await, 200);
     assert_eq!(status(a, &token, &proof).await, 401, "shared again");
 
-    for (mut child, _, log) in replicas {
-        assert_eq!(terminate(&mut child), 0);
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+    for text in set.stop() {
         assert!(
             text.contains("Redis does not answer"),
             "the fallback was not logged:\n{text}"
         );
         assert!(!text.contains(&token), "a token reached the log");
-        let _ = std::fs::remove_file(log);
     }
-    stop(redis);
-    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The status of a `fetch` call and whether it was refused as past the allowance.
+async fn call(server: &TestServer, token: &str, id: i64) -> (u16, bool) {
+    let body = request(
+        id,
+        "tools/call",
+        json!({"name": "fetch", "arguments": {"id": "order-1001"}}),
+    );
+    let reply = server
+        .rpc(token, &body, &[("mcp-protocol-version", "2025-11-25")])
+        .await;
+    let limited = reply.status == 429 && reply.message().contains("MCP_RATE_LIMIT_PER_MIN");
+    (reply.status, limited)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_callers_allowance_runs_out_after_the_same_calls_whichever_replica_they_reach() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let limits = [
+        ("MCP_RATE_LIMIT_PER_MIN", "6".to_owned()),
+        ("MCP_RATE_LIMIT_BURST", "4".to_owned()),
+    ];
+    let mut set = Replicated::start(&kc, "fair", &limits).await;
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
+    let t = token(&keys);
+    // Four calls spread over both replicas take the burst of four; the fifth is refused by
+    // either.
+    for (n, server) in [a, b, a, b].into_iter().enumerate() {
+        assert_eq!(call(server, &t, n as i64).await, (200, false), "call {n}");
+    }
+    assert_eq!(call(a, &t, 5).await, (429, true));
+    assert_eq!(call(b, &t, 6).await, (429, true));
+    // Another caller has an allowance of its own.
+    let other = token_with(&keys, |c| c["sub"] = json!("another-user"));
+    assert_eq!(call(b, &other, 7).await, (200, false));
+    let shared = b.metrics().await;
+    assert_eq!(
+        metric(&shared, "mcp_replica_fallbacks_total{state=\"rate\"}"),
+        Some(0.0),
+        "{shared}"
+    );
+
+    // Redis gone: each replica's own bucket decides, still with no 5xx.
+    set.kill_redis();
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
+    assert_eq!(call(a, &t, 8).await, (200, false), "a's own bucket is full");
+    assert_eq!(call(b, &t, 9).await, (200, false), "b's own bucket is full");
+    let alone = a.metrics().await;
+    assert!(
+        metric(&alone, "mcp_replica_fallbacks_total{state=\"rate\"}").unwrap_or(0.0) >= 1.0,
+        "{alone}"
+    );
+    assert!(
+        !alone.contains("status=\"5"),
+        "a 5xx while Redis was down:\n{alone}"
+    );
+    set.stop();
 }
