@@ -706,3 +706,51 @@ fn the_kubernetes_manifests_run_probed_replicas_behind_traefik() {
         }
     }
 }
+
+/// The optional Redis component: a Redis the server's setting names, without persistence, and
+/// whose pods the server's Service never selects.
+#[test]
+fn the_optional_redis_component_is_what_mcp_redis_url_names() {
+    let component = yaml("deploy/kubernetes/redis/kustomization.yaml");
+    assert_eq!(component["kind"], "Component");
+    let text = std::fs::read_to_string(repo("deploy/kubernetes/redis/redis.yaml")).unwrap();
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    let listed = strings(&component["resources"]);
+    assert_eq!(listed, ["redis.yaml"]);
+    let deployment = of_kind(&docs, "Deployment");
+    let service = of_kind(&docs, "Service");
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&service["spec"]["selector"], labels);
+    assert_eq!(&deployment["spec"]["selector"]["matchLabels"], labels);
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = strings(&container["args"]);
+    assert!(
+        args.windows(2).any(|w| w == ["--appendonly", "no"]),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--maxmemory-policy", "noeviction"]),
+        "{args:?}"
+    );
+
+    let patch = yaml("deploy/kubernetes/redis/configmap-patch.yaml");
+    let server_config = of_kind(&manifests(), "ConfigMap").clone();
+    assert_eq!(patch["metadata"]["name"], server_config["metadata"]["name"]);
+    let url = url::Url::parse(patch["data"]["MCP_REDIS_URL"].as_str().unwrap()).unwrap();
+    assert_eq!(url.scheme(), "redis");
+    assert_eq!(url.host_str(), service["metadata"]["name"].as_str());
+    assert_eq!(
+        url.port().map(u64::from),
+        service["spec"]["ports"][0]["port"].as_u64()
+    );
+    // The server's Service must never send MCP traffic to Redis.
+    let server_service = of_kind(&manifests(), "Service").clone();
+    let selector = server_service["spec"]["selector"].as_object().unwrap();
+    assert!(
+        !selector.iter().all(|(k, v)| labels[k] == *v),
+        "the server's Service selects the Redis pods"
+    );
+}
