@@ -156,13 +156,8 @@ impl Replicas {
         let Some(redis) = &self.redis else {
             return FirstUse::Unknown;
         };
-        let mut name = String::with_capacity(9 + 32);
-        name.push_str("mcp:dpop:");
-        for b in key {
-            name.push_str(&format!("{b:02x}"));
-        }
         let mut set = redis::cmd("SET");
-        set.arg(&name)
+        set.arg(format!("mcp:dpop:{}", crate::telemetry::hex(key)))
             .arg(1)
             .arg("NX")
             .arg("EX")

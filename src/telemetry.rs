@@ -107,6 +107,16 @@ fn request_id(req: &Request) -> HeaderValue {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// `bytes` in lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut hex = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 15)]));
+    }
+    hex
+}
+
 /// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
 /// One pass over the headers comparing names, rather than a lookup per name.
 fn hide_credentials(headers: &mut axum::http::HeaderMap) {

@@ -194,7 +194,7 @@ fn new_session_id() -> String {
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .expect("the system random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::telemetry::hex(&bytes)
 }
 
 /// Removes the session when its stream ends, however it ends.

@@ -143,13 +143,7 @@ impl Audit {
 }
 
 fn sha256_hex(text: &str) -> String {
-    let digest = digest::digest(&digest::SHA256, text.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest.as_ref() {
-        hex.push(char::from(super::HEX[usize::from(byte >> 4)]));
-        hex.push(char::from(super::HEX[usize::from(byte & 15)]));
-    }
-    hex
+    super::hex(digest::digest(&digest::SHA256, text.as_bytes()).as_ref())
 }
 
 #[cfg(test)]
