@@ -60,15 +60,17 @@ pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
 /// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions; the tool
 /// is named only when it is one of ours, so span names stay few.
 fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
+    let parent = ctx.request_id.span();
+    if !parent.is_on() {
+        return traces::Span::default();
+    }
     let method = request.method.as_str();
-    let tool = || {
-        (method == "tools/call")
-            .then(|| request.params.get("name").and_then(Value::as_str))
-            .flatten()
-            .and_then(tools::named)
-    };
-    ctx.request_id.span().child(
-        || match tool() {
+    let tool = (method == "tools/call")
+        .then(|| request.params.get("name").and_then(Value::as_str))
+        .flatten()
+        .and_then(tools::named);
+    parent.child(
+        || match tool {
             Some(tool) => format!("{method} {tool}").into(),
             None => method.to_owned().into(),
         },
@@ -78,7 +80,7 @@ fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
                 KeyValue::new("mcp.protocol.version", ctx.version.as_str()),
                 KeyValue::new("jsonrpc.request.id", request.id.to_string()),
             ];
-            if let Some(tool) = tool() {
+            if let Some(tool) = tool {
                 attributes.push(KeyValue::new("gen_ai.tool.name", tool));
                 attributes.push(KeyValue::new("gen_ai.operation.name", "execute_tool"));
             }
