@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::process::{serve_ready, temp_file, terminate};
 use crate::support::mcp::request;
-use crate::support::peers::free_port;
 use crate::support::*;
 
 const VERSION: &str = "2025-11-25";
@@ -34,7 +33,6 @@ fn sha256(text: &str) -> String {
 async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
-    let port = free_port();
     let log = temp_file("audit.log");
     let extra = [
         ("MCP_LOG_FORMAT", "json".to_owned()),
@@ -43,8 +41,7 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
         ("MCP_RATE_LIMIT_BURST", "10".to_owned()),
         ("MCP_RATE_LIMIT_PER_MIN", "1".to_owned()),
     ];
-    let (mut child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
-    let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     let alice = token_with(&keys, |c| c["scope"] = json!("openid mcp:tools mcp:fetch"));
     let bob = token_with(&keys, |c| {
         c["sub"] = json!("0f4a7a1e-2222-bob");

@@ -71,6 +71,21 @@ pub(crate) async fn start_ready(
     );
 }
 
+/// The binary served on a free port with [`serve_env`] and `extra`, once ready, and a test
+/// client of it.
+pub(crate) async fn serve_ready(
+    kc: &FakeKeycloak,
+    extra: &[(&str, String)],
+    log: &PathBuf,
+) -> (Child, TestServer) {
+    let port = free_port();
+    let (child, client) = start_ready(&serve_env(port, kc, extra), log, port).await;
+    (
+        child,
+        TestServer::at(format!("http://127.0.0.1:{port}"), client),
+    )
+}
+
 /// The `mcp_corpus_documents` gauge of the binary on `port`.
 async fn documents(client: &reqwest::Client, port: u16) -> String {
     let text = client

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::process::{serve_ready, temp_file, terminate};
 use crate::support::mcp::request;
 use crate::support::peers::free_port;
 use crate::support::tokens::{DpopKey, Keys, token, token_with};
@@ -83,12 +83,10 @@ impl Replicated {
         let redis_url = format!("redis://127.0.0.1:{redis_port}/0");
         let mut replicas = Vec::new();
         for replica in ["a", "b"] {
-            let port = free_port();
             let log = temp_file(&format!("{name}-{replica}.log"));
             let mut env = vec![("MCP_REDIS_URL", redis_url.clone())];
             env.extend_from_slice(extra);
-            let (child, client) = start_ready(&serve_env(port, kc, &env), &log, port).await;
-            let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+            let (child, server) = serve_ready(kc, &env, &log).await;
             replicas.push((child, server, log));
         }
         Replicated {

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
 use serde_json::json;
 
-use crate::process::{serve_env, start_ready, temp_file, terminate};
+use crate::process::{serve_ready, temp_file, terminate};
 use crate::support::mcp::request;
 use crate::support::peers::free_port;
 use crate::support::*;
@@ -71,15 +71,13 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
     let (collector, received) = receiver().await;
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
-    let port = free_port();
     let log = temp_file("traces.log");
     let extra = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
         ("OTEL_SERVICE_NAME", "mcp-test".to_owned()),
     ];
-    let (mut child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
-    let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     let token = token(&keys);
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
     let search = request(
@@ -263,7 +261,6 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
 async fn a_collector_that_is_down_never_holds_up_a_request() {
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
-    let port = free_port();
     let log = temp_file("traces-down.log");
     // Nothing listens on the collector's port; the queue of spans waiting to go is small.
     let extra = [
@@ -274,8 +271,7 @@ async fn a_collector_that_is_down_never_holds_up_a_request() {
         ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
         ("MCP_RATE_LIMIT_PER_MIN", "0".to_owned()),
     ];
-    let (mut child, client) = start_ready(&serve_env(port, &kc, &extra), &log, port).await;
-    let server = TestServer::at(format!("http://127.0.0.1:{port}"), client);
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     let token = token(&keys);
     for n in 0..200 {
         let search = request(
