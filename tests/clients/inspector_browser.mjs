@@ -161,10 +161,13 @@ async function inspectorV1(page, report) {
     if (attempt > 1) log("the Inspector's authorization failed; connecting again, as a user would");
     const before = (await notes.textContent().catch(() => "")).trim();
     await page.getByRole("button", { name: "Connect" }).click();
-    if (!(await page.waitForURL((u) => u.hostname === "auth.localhost", { timeout: 15000 }).then(() => true, () => false))) {
+    const toLogin = page.waitForURL((u) => u.hostname === "auth.localhost", { timeout: 15000, waitUntil: "commit" });
+    if (!(await toLogin.then(() => true, () => false))) {
       // Signed in already (the provider's session cookie): the Inspector connects on its own.
-      if (!(await connected.isVisible())) continue;
-      break;
+      if (await connected.isVisible()) break;
+      const now = (await notes.textContent().catch(() => "")).trim();
+      log("no login page within 15 s; at", page.url(), "the Inspector says:", now || "nothing");
+      continue;
     }
     await signInOnPage(page, home);
     // Back from the login the page finishes the authorization and connects; what it says
@@ -235,9 +238,16 @@ async function inspectorV2(page, report) {
 const leaf = fs.readFileSync(path.join(path.dirname(caFile), "local.crt"));
 const spki = new crypto.X509Certificate(leaf).publicKey.export({ type: "spki", format: "der" });
 const pin = crypto.createHash("sha256").update(spki).digest("base64");
+// Names other than localhost and *.localhost do not resolve in the browser, so the test never
+// waits on the network: the look-alike's login page imports a font from fonts.googleapis.com,
+// and where DNS does not answer, its page load (which the sign-in waits for) stalls.
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", `--ignore-certificate-errors-spki-list=${pin}`],
+  args: [
+    "--no-sandbox",
+    `--ignore-certificate-errors-spki-list=${pin}`,
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost",
+  ],
 });
 const report = { mode, browserCallsToMcp: [], tools: [], result: null };
 try {
@@ -250,6 +260,13 @@ try {
       const headers = await req.allHeaders().catch(() => ({}));
       report.browserCallsToMcp.push({ method: req.method(), status: r.status(), origin: headers["origin"] ?? null });
     }
+  });
+  // A local call that fails is logged; a navigation's aborted calls and outside names are not.
+  page.on("requestfailed", (r) => {
+    const { hostname } = new URL(r.url());
+    const local = hostname === "localhost" || hostname.endsWith(".localhost");
+    const why = r.failure()?.errorText;
+    if (local && why !== "net::ERR_ABORTED") log("request failed:", r.method(), r.url().slice(0, 200), why);
   });
   page.on("console", (m) => m.type() === "error" && log("console:", m.text().slice(0, 600)));
   await (mode === "latest" || mode === "modern" ? inspectorV2(page, report) : inspectorV1(page, report));

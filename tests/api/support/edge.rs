@@ -172,6 +172,16 @@ impl Edge {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if !out.status.success() {
+            // On the test's standard output, which a runner shows first, so the reason is not
+            // lost among the logs that follow.
+            let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            println!(
+                "{script} failed; the end of what it said:\n{}",
+                tail.join("\n")
+            );
+        }
         assert!(
             out.status.success(),
             "{script} {args:?}: {stdout}\n{stderr}\nprovider log:\n{}",
