@@ -106,7 +106,7 @@ impl AppState {
         let settings = Arc::new(settings);
         let mcp = McpState::new(McpShared {
             tools,
-            sessions: Arc::new(Sessions::new(&settings.sse)),
+            sessions: Sessions::start(&settings.sse, replicas.clone()),
             fair: Arc::new(Fair::new(&settings.fair, replicas.clone(), metrics.clone())),
             settings: settings.clone(),
             metrics: metrics.clone(),

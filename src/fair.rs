@@ -266,23 +266,9 @@ impl Fair {
         if !self.replicas.shared() {
             return Caller(self.hasher.hash_one(names));
         }
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
-        for name in [names.0, names.1] {
-            // Unset and empty names differ; the separator keeps ("ab", "c") from ("a", "bc").
-            match name {
-                Some(name) => {
-                    digest.update(b"+");
-                    digest.update(name.as_bytes());
-                }
-                None => digest.update(b"-"),
-            }
-            digest.update(&[0]);
-        }
-        let digest = digest.finish();
+        let digest = principal.caller_digest();
         Caller(u64::from_be_bytes(
-            digest.as_ref()[..8]
-                .try_into()
-                .expect("SHA-256 is 32 bytes"),
+            digest[..8].try_into().expect("SHA-256 is 32 bytes"),
         ))
     }
 

@@ -26,6 +26,9 @@ const FIRST_PAUSE: Duration = Duration::from_millis(250);
 const LONGEST_PAUSE: Duration = Duration::from_secs(10);
 /// How often the state of Redis is checked when no request asks it anything.
 const PING_EVERY: Duration = Duration::from_secs(5);
+/// How long after Redis came back its content may still be incomplete: every replica has
+/// checked it (and written again what it lost) within two checks.
+const SETTLING: Duration = Duration::from_secs(10);
 
 /// What the shared replay window says of a proof this replica had not seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +47,18 @@ pub enum State {
     DpopReplay,
     /// A caller's allowance of tool calls.
     Rate,
+    /// The `/sse` registry and relay.
+    Sse,
 }
 
 impl State {
-    pub const ALL: [State; 2] = [State::DpopReplay, State::Rate];
+    pub const ALL: [State; 3] = [State::DpopReplay, State::Rate, State::Sse];
 
     pub fn label(self) -> &'static str {
         match self {
             State::DpopReplay => "dpop_replay",
             State::Rate => "rate",
+            State::Sse => "sse",
         }
     }
 }
@@ -97,6 +103,8 @@ pub enum Taken {
 pub struct Replicas {
     redis: Option<Redis>,
     fallbacks: [AtomicU64; State::ALL.len()],
+    /// This replica's name in the `/sse` registry.
+    me: String,
 }
 
 /// What `/metrics` shows of the shared state.
@@ -116,6 +124,7 @@ impl Replicas {
         Replicas {
             redis: None,
             fallbacks: Default::default(),
+            me: replica_name(),
         }
     }
 
@@ -129,20 +138,57 @@ impl Replicas {
         let replicas = std::sync::Arc::new(Replicas {
             redis: Some(redis),
             fallbacks: Default::default(),
+            me: replica_name(),
         });
         let weak = std::sync::Arc::downgrade(&replicas);
         tokio::spawn(async move {
             while let Some(replicas) = weak.upgrade() {
-                if let Some(redis) = &replicas.redis {
-                    let mut conn = redis.conn.clone();
-                    let ping = redis::cmd("PING");
-                    redis.ask("PING", ping.query_async::<()>(&mut conn)).await;
-                }
+                replicas.check().await;
                 drop(replicas);
                 tokio::time::sleep(PING_EVERY).await;
             }
         });
         replicas
+    }
+
+    /// Asks Redis whether it still holds this replica's mark, set on the previous check. When
+    /// it does not after the first check (Redis restarted or was emptied), what this replica had
+    /// written there may be gone too: [`Replicas::lost`] says so, so it is written again.
+    async fn check(&self) {
+        let Some(redis) = &self.redis else { return };
+        let mut mark = redis::cmd("SET");
+        mark.arg(format!("mcp:replica:{}", self.me))
+            .arg(1)
+            .arg("PX")
+            .arg(3 * PING_EVERY.as_millis() as u64)
+            .arg("GET");
+        let mut conn = redis.conn.clone();
+        let answer = redis
+            .ask("PING", mark.query_async::<Option<String>>(&mut conn))
+            .await;
+        if let Some(None) = answer
+            && redis.checked.swap(true, Ordering::Relaxed)
+        {
+            redis.lost();
+        }
+    }
+
+    /// Changes each time Redis may have lost what this replica wrote there: when it answers
+    /// again after failing, and when it no longer holds this replica's mark.
+    pub fn lost(&self) -> tokio::sync::watch::Receiver<u64> {
+        match &self.redis {
+            Some(redis) => redis.lost.subscribe(),
+            None => tokio::sync::watch::Sender::new(0).subscribe(),
+        }
+    }
+
+    /// Whether Redis came back (or lost its data) so recently that what replicas write again
+    /// may not all be there yet: [`SETTLING`] after it.
+    pub fn settling(&self) -> bool {
+        self.redis.as_ref().is_some_and(|redis| {
+            let since = redis.settling_from.load(Ordering::Relaxed);
+            since != 0 && redis.now_ms() < since + SETTLING.as_millis() as u64
+        })
     }
 
     /// Whether state is shared at all.
@@ -223,10 +269,22 @@ impl Replicas {
     }
 }
 
+/// 64 random bits, hex-encoded.
+fn replica_name() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random generator works");
+    crate::telemetry::hex(&bytes)
+}
+
 /// One multiplexed connection to Redis, remade by its manager after I/O errors, and the pause
 /// after a failure.
 struct Redis {
     conn: ConnectionManager,
+    /// For the `/sse` relay's subscription, which needs a connection of its own.
+    client: redis::Client,
     timeout: Duration,
     born: Instant,
     /// Until when (milliseconds after `born`) Redis is not asked.
@@ -236,6 +294,11 @@ struct Redis {
     /// Whether the last command was answered.
     up: AtomicBool,
     errors: AtomicU64,
+    /// Whether the mark was checked once.
+    checked: AtomicBool,
+    /// When (milliseconds after `born`, plus one) Redis last came back; 0 if it never left.
+    settling_from: AtomicU64,
+    lost: tokio::sync::watch::Sender<u64>,
 }
 
 impl Redis {
@@ -250,21 +313,33 @@ impl Redis {
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .expect("a connection manager without a push sender");
         Redis {
             conn,
+            client,
             timeout: settings.timeout,
             born: Instant::now(),
             resting_until: AtomicU64::new(0),
             pause: AtomicU64::new(0),
             up: AtomicBool::new(true),
             errors: AtomicU64::new(0),
+            checked: AtomicBool::new(false),
+            settling_from: AtomicU64::new(0),
+            lost: tokio::sync::watch::Sender::new(0),
         }
     }
 
     fn now_ms(&self) -> u64 {
         self.born.elapsed().as_millis() as u64
+    }
+
+    /// What this replica wrote may be gone: it is written again, and for a while a record that
+    /// is missing may only be missing for now.
+    fn lost(&self) {
+        self.settling_from
+            .store(self.now_ms() + 1, Ordering::Relaxed);
+        self.lost.send_modify(|n| *n += 1);
     }
 
     /// The answer of `command`, or `None` when Redis is resting, fails or is late.
@@ -277,6 +352,7 @@ impl Redis {
                 self.pause.store(0, Ordering::Relaxed);
                 if !self.up.swap(true, Ordering::Relaxed) {
                     tracing::info!("Redis answers again; replicas share state again");
+                    self.lost();
                 }
                 Some(answer)
             }
@@ -313,6 +389,9 @@ impl Redis {
         }
     }
 }
+
+mod relay;
+pub use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Record, Relayed};
 
 #[cfg(test)]
 mod tests;

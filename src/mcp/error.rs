@@ -60,6 +60,10 @@ pub enum McpError {
     )]
     StreamBusy,
     #[error(
+        "the replica holding this /sse stream cannot be reached now; retry shortly, or open a new stream with GET /sse, or use Streamable HTTP at /mcp"
+    )]
+    StreamElsewhere,
+    #[error(
         "this caller already holds {0} open /sse streams (MCP_SSE_MAX_SESSIONS_PER_SUBJECT); close one, or use Streamable HTTP at /mcp"
     )]
     TooManyStreams(usize),
@@ -95,7 +99,7 @@ impl McpError {
             McpError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             McpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             McpError::ForeignSession => StatusCode::FORBIDDEN,
-            McpError::SessionsExhausted(_) | McpError::StreamBusy => {
+            McpError::SessionsExhausted(_) | McpError::StreamBusy | McpError::StreamElsewhere => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             McpError::Limited(_) | McpError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -135,6 +139,7 @@ impl McpError {
             McpError::SessionsExhausted(_) | McpError::StreamBusy | McpError::TooManyStreams(_) => {
                 Some(5)
             }
+            McpError::StreamElsewhere => Some(1),
             _ => None,
         }
     }

@@ -201,6 +201,14 @@ impl Message {
         self.len() == 0
     }
 
+    /// A message already written out, as another replica relays it.
+    pub fn text_of(text: String) -> Message {
+        Message {
+            head: text,
+            result: None,
+        }
+    }
+
     fn of(value: &Value) -> Message {
         Message {
             head: value.to_string(),

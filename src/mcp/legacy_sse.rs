@@ -11,10 +11,8 @@
 //! either, a POST gets 503 with `Retry-After` before any work is done for it. Both routes need
 //! a token, and a POST must come from the same subject and client as the stream it writes to.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -32,196 +30,65 @@ use super::http::{admit_request, error, read_body};
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use crate::auth::Principal;
-use crate::config::SseSettings;
+use crate::replicas::{Lookup, Record, Relayed};
 use crate::telemetry::RequestId;
 
-/// Who may write to a session: the token's `sub` and `azp`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Owner {
-    subject: Option<String>,
-    client: Option<String>,
-}
+mod sessions;
+pub use sessions::Sessions;
+use sessions::{Outgoing, Session, owner_of};
 
-impl Owner {
-    fn of(p: &Principal) -> Self {
-        Owner {
-            subject: p.subject.clone(),
-            client: p.client_id.clone(),
-        }
-    }
-}
-
-struct Session {
-    owner: Owner,
-    /// Unbounded in count: what bounds it is [`Outbox`], in bytes.
-    outbox: mpsc::UnboundedSender<Message>,
-    /// Bytes of answers sent to `outbox` and not yet taken by the stream.
-    queued: AtomicUsize,
-    /// The version `initialize` agreed on this session.
-    version: Mutex<Option<Version>>,
-}
-
-/// The open sessions, and how many each owner holds.
-#[derive(Default)]
-struct Open {
-    sessions: HashMap<String, Arc<Session>>,
-    per_owner: HashMap<Owner, usize>,
-}
-
-/// The open `/sse` sessions.
-pub struct Sessions {
-    open: Mutex<Open>,
-    limits: SseSettings,
-    /// Bytes of answers waiting on all streams together.
-    queued: AtomicUsize,
-    /// Set to true when the server stops, which ends every stream.
-    closing: tokio::sync::watch::Sender<bool>,
-}
-
-impl Sessions {
-    pub fn new(limits: &SseSettings) -> Self {
-        Sessions {
-            open: Mutex::new(Open::default()),
-            limits: limits.clone(),
-            queued: AtomicUsize::new(0),
-            closing: tokio::sync::watch::Sender::new(false),
-        }
-    }
-
-    /// Ends every stream, so a graceful shutdown does not wait for clients that never hang up.
-    pub fn close_all(&self) {
-        self.closing.send_replace(true);
-    }
-
-    /// How many streams are open.
-    pub fn len(&self) -> usize {
-        self.lock().sessions.len()
-    }
-
-    /// Bytes of answers waiting on all streams.
-    pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn open(
-        &self,
-        owner: Owner,
-    ) -> Result<(String, Arc<Session>, mpsc::UnboundedReceiver<Message>), McpError> {
-        let mut open = self.lock();
-        if open.sessions.len() >= self.limits.max_sessions {
-            return Err(McpError::SessionsExhausted(self.limits.max_sessions));
-        }
-        let held = open.per_owner.get(&owner).copied().unwrap_or(0);
-        if held >= self.limits.max_sessions_per_subject {
-            return Err(McpError::TooManyStreams(
-                self.limits.max_sessions_per_subject,
-            ));
-        }
-        let id = new_session_id();
-        let (outbox, inbox) = mpsc::unbounded_channel();
-        let session = Arc::new(Session {
-            owner: owner.clone(),
-            outbox,
-            queued: AtomicUsize::new(0),
-            version: Mutex::new(None),
-        });
-        open.sessions.insert(id.clone(), session.clone());
-        *open.per_owner.entry(owner).or_default() += 1;
-        Ok((id, session, inbox))
-    }
-
-    fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.lock().sessions.get(id).cloned()
-    }
-
-    fn close(&self, id: &str) {
-        let mut open = self.lock();
-        let Some(session) = open.sessions.remove(id) else {
-            return;
-        };
-        if let Some(held) = open.per_owner.get_mut(&session.owner) {
-            *held -= 1;
-            if *held == 0 {
-                open.per_owner.remove(&session.owner);
-            }
-        }
-    }
-
-    /// Whether a session has room for more answers now, before any work is done for one.
-    fn has_room(&self, session: &Session) -> bool {
-        session.queued.load(Ordering::Acquire) < self.limits.outbox_bytes
-            && self.queued.load(Ordering::Acquire) < self.limits.outbox_total_bytes
-    }
-
-    /// Queues an answer on a session, unless its stream or all streams together already hold
-    /// as much as they may. An answer larger than a stream's whole outbox still goes to an
-    /// empty one, so no answer is undeliverable.
-    fn queue(&self, session: &Session, message: Message) -> Result<(), McpError> {
-        let size = message.len();
-        let mine = session.queued.fetch_add(size, Ordering::AcqRel);
-        let all = self.queued.fetch_add(size, Ordering::AcqRel);
-        if (mine > 0 && mine + size > self.limits.outbox_bytes)
-            || all + size > self.limits.outbox_total_bytes
-        {
-            self.taken(session, size);
-            return Err(McpError::StreamBusy);
-        }
-        session.outbox.send(message).map_err(|_| {
-            self.taken(session, size);
-            McpError::StreamBusy
-        })
-    }
-
-    /// `size` bytes left a session's outbox.
-    fn taken(&self, session: &Session, size: usize) {
-        session.queued.fetch_sub(size, Ordering::AcqRel);
-        self.queued.fetch_sub(size, Ordering::AcqRel);
-    }
-}
-
-/// 128 random bits, hex-encoded.
-fn new_session_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random generator works");
-    crate::telemetry::hex(&bytes)
-}
-
-/// Removes the session when its stream ends, however it ends.
+/// Removes the session when its stream ends, however it ends, here and from the registry.
 struct Registration {
     sessions: Arc<Sessions>,
-    id: String,
     session: Arc<Session>,
-    inbox: mpsc::UnboundedReceiver<Message>,
+    inbox: mpsc::UnboundedReceiver<Outgoing>,
 }
 
 impl Registration {
+    /// The next answer to send; `None` when the stream is to end.
     async fn next(&mut self) -> Option<Message> {
-        let message = self.inbox.recv().await?;
-        self.sessions.taken(&self.session, message.len());
-        Some(message)
+        match self.inbox.recv().await? {
+            Outgoing::Message(message) => {
+                self.sessions.taken(&self.session, message.len());
+                Some(message)
+            }
+            Outgoing::Cut => None,
+        }
+    }
+
+    /// Rewrites the stream's record in the registry, off the stream's way.
+    fn refresh(&self) {
+        let sessions = self.sessions.clone();
+        let session = self.session.clone();
+        tokio::spawn(async move {
+            let full = sessions.is_full(&session);
+            sessions
+                .replicas
+                .register(&session.id, &session.owner, full)
+                .await;
+        });
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.sessions.close(&self.id);
+        let id = &self.session.id;
+        self.sessions.close(id);
         // Nothing more can be queued; what is still waiting no longer counts.
         self.inbox.close();
-        while let Ok(message) = self.inbox.try_recv() {
-            self.sessions.taken(&self.session, message.len());
+        while let Ok(outgoing) = self.inbox.try_recv() {
+            if let Outgoing::Message(message) = outgoing {
+                self.sessions.taken(&self.session, message.len());
+            }
         }
-        tracing::debug!(session = %self.id, "sse stream closed");
+        if self.sessions.replicas.shared()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let replicas = self.sessions.replicas.clone();
+            let id = id.clone();
+            runtime.spawn(async move { replicas.forget(&id).await });
+        }
+        tracing::debug!(session = %id, "sse stream closed");
     }
 }
 
@@ -231,7 +98,7 @@ pub async fn open(State(state): State<McpState>, principal: Principal) -> Respon
         return refused;
     }
     let sessions = state.sessions.clone();
-    let (id, session, inbox) = match sessions.open(Owner::of(&principal)) {
+    let (session, inbox) = match sessions.open(owner_of(&principal)) {
         Ok(opened) => opened,
         Err(mut e) => {
             if matches!(e, McpError::TooManyStreams(_)) {
@@ -241,38 +108,62 @@ pub async fn open(State(state): State<McpState>, principal: Principal) -> Respon
             return error(None, &e, e.status());
         }
     };
+    let id = session.id.clone();
+    let registration = Registration {
+        sessions: sessions.clone(),
+        session,
+        inbox,
+    };
+    // Registered before the client learns the session's URL, so a message it posts to another
+    // replica finds it. If Redis does not answer, the stream still serves what reaches this
+    // replica, and the next refresh registers it.
+    let shared = sessions.replicas.shared();
+    if shared {
+        let owner = &registration.session.owner;
+        sessions.replicas.register(&id, owner, false).await;
+    }
     tracing::debug!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "sse stream opened");
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("/messages?sessionId={id}"));
     let idle = state.settings.sse.idle;
     let closing = sessions.closing.subscribe();
-    let registration = Registration {
-        sessions,
-        id,
-        session,
-        inbox,
-    };
+    let refresh = shared.then(|| {
+        let every = crate::replicas::REFRESH_EVERY;
+        tokio::time::interval_at(tokio::time::Instant::now() + every, every)
+    });
     let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
     // The stream ends when its session goes idle, its client leaves, or the server stops; a
-    // stop first sends a `close` event so the client knows to reconnect.
-    let rest =
-        futures_util::stream::unfold(Some((registration, closing)), move |open| async move {
-            let (mut registration, mut closing) = open?;
-            if *closing.borrow_and_update() {
-                return Some((Ok(sse::closing()), None));
+    // stop first sends a `close` event so the client knows to reconnect. With shared state,
+    // its record is rewritten every REFRESH_EVERY meanwhile.
+    let rest = futures_util::stream::unfold(
+        Some((registration, closing, refresh)),
+        move |open| async move {
+            let (mut registration, mut closing, mut refresh) = open?;
+            let idle_at = tokio::time::Instant::now() + idle;
+            loop {
+                if *closing.borrow_and_update() {
+                    return Some((Ok(sse::closing()), None));
+                }
+                let tick = async {
+                    match refresh.as_mut() {
+                        Some(every) => every.tick().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    message = registration.next() => {
+                        let message = message?;
+                        let event = sse::message(&message);
+                        return Some((Ok(event), Some((registration, closing, refresh))));
+                    }
+                    _ = tokio::time::sleep_until(idle_at) => return None,
+                    _ = closing.changed() => return Some((Ok(sse::closing()), None)),
+                    _ = tick => registration.refresh(),
+                }
             }
-            tokio::select! {
-                received = tokio::time::timeout(idle, registration.next()) => match received {
-                    Ok(Some(message)) => Some((
-                        Ok(sse::message(&message)),
-                        Some((registration, closing)),
-                    )),
-                    Ok(None) | Err(_) => None,
-                },
-                _ = closing.changed() => Some((Ok(sse::closing()), None)),
-            }
-        });
+        },
+    );
     use futures_util::StreamExt;
     sse::response(first.chain(rest), state.settings.sse.keep_alive)
 }
@@ -332,15 +223,17 @@ async fn deliver(
             ),
         ));
     };
-    let session = state
-        .sessions
-        .get(&id)
-        .ok_or_else(|| (None, McpError::UnknownSession(id.clone())))?;
-    if session.owner != Owner::of(principal) {
+    let target = find(state, &id).await.map_err(|e| (None, e))?;
+    let owner = owner_of(principal);
+    let (holder_owner, room) = match &target {
+        Target::Here(session) => (&session.owner, state.sessions.has_room(session)),
+        Target::There(record) => (&record.owner, !record.full),
+    };
+    if *holder_owner != owner {
         tracing::warn!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "refused a message for another subject's sse session");
         return Err((None, McpError::ForeignSession));
     }
-    if !state.sessions.has_room(&session) {
+    if !room {
         state.metrics.fair_use_refusal("sse_outbox");
         return Err((None, McpError::StreamBusy));
     }
@@ -353,16 +246,28 @@ async fn deliver(
         Ok(_) => return Ok(()),
         Err(invalid) => return Err((invalid.id, invalid.error)),
     };
-    let version = {
-        let mut agreed = session.version.lock().unwrap_or_else(|p| p.into_inner());
-        if request.method == "initialize" {
-            let v = era::negotiate(request.str_param("protocolVersion"), era::SSE_NEGOTIATED);
-            *agreed = Some(v);
-            v
-        } else {
-            agreed.unwrap_or(Version::V2024_11_05)
+    let agreed = (request.method == "initialize")
+        .then(|| era::negotiate(request.str_param("protocolVersion"), era::SSE_NEGOTIATED));
+    let version = match &target {
+        Target::Here(session) => {
+            let mut version = session.version.lock().unwrap_or_else(|p| p.into_inner());
+            if agreed.is_some() {
+                *version = agreed;
+            }
+            version.unwrap_or(Version::V2024_11_05)
         }
+        Target::There(record) => agreed
+            .or_else(|| record.version.as_deref().and_then(Version::parse))
+            .unwrap_or(Version::V2024_11_05),
     };
+    if let (Target::Here(_), Some(agreed)) = (&target, agreed) {
+        // Messages posted to other replicas are answered at the same version.
+        state
+            .sessions
+            .replicas
+            .note_version(&id, agreed.as_str())
+            .await;
+    }
     let ctx = state.context(principal, request_id, version, caller);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
     let reply = match super::dispatch::handle(&ctx, &request).await {
@@ -370,8 +275,48 @@ async fn deliver(
         Err(e @ McpError::Limited(_)) => return Err((Some(request.id.clone()), e)),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
     };
-    state.sessions.queue(&session, reply).map_err(|e| {
-        state.metrics.fair_use_refusal("sse_outbox");
-        (Some(request.id.clone()), e)
-    })
+    let refused = |e: McpError| (Some(request.id.clone()), e);
+    match target {
+        Target::Here(session) => state.sessions.queue(&session, reply).map_err(|e| {
+            state.metrics.fair_use_refusal("sse_outbox");
+            refused(e)
+        }),
+        Target::There(record) => {
+            let agreed = agreed.map(Version::as_str);
+            match state
+                .sessions
+                .replicas
+                .relay(&record, &id, agreed, &reply.text())
+                .await
+            {
+                Relayed::Sent => Ok(()),
+                Relayed::NoListener | Relayed::Unknown => Err(refused(McpError::StreamElsewhere)),
+            }
+        }
+    }
+}
+
+/// Where the stream of a session is.
+enum Target {
+    Here(Arc<Session>),
+    /// On another replica, as the registry says.
+    There(Record),
+}
+
+/// The session `id`, on this replica or, with shared state, on another.
+async fn find(state: &McpState, id: &str) -> Result<Target, McpError> {
+    if let Some(session) = state.sessions.get(id) {
+        return Ok(Target::Here(session));
+    }
+    let replicas = &state.sessions.replicas;
+    if !replicas.shared() {
+        return Err(McpError::UnknownSession(id.to_owned()));
+    }
+    match replicas.lookup(id).await {
+        Lookup::Found(record) if record.replica != replicas.me() => Ok(Target::There(record)),
+        // Just after Redis came back, a holder may not have written its record again yet.
+        Lookup::Missing if replicas.settling() => Err(McpError::StreamElsewhere),
+        Lookup::Found(_) | Lookup::Missing => Err(McpError::UnknownSession(id.to_owned())),
+        Lookup::Unknown => Err(McpError::StreamElsewhere),
+    }
 }

@@ -21,7 +21,7 @@ async fn without_redis_each_replica_decides_alone_and_counts_no_fallback() {
     );
     let seen = replicas.seen();
     assert_eq!(seen.redis_up, None);
-    assert_eq!(seen.fallbacks, [0, 0]);
+    assert_eq!(seen.fallbacks, [0, 0, 0]);
 }
 
 #[tokio::test]

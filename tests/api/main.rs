@@ -22,6 +22,7 @@ mod observability;
 mod origin;
 mod process;
 mod replicas;
+mod replicas_sse;
 mod shutdown;
 mod stack;
 mod stateless;

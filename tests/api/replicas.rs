@@ -20,7 +20,7 @@ use crate::support::{FakeKeycloak, TestServer};
 const URL: &str = "https://mcp.localhost/mcp";
 
 /// A `redis-server` on `port`, keeping nothing on disk.
-fn redis_server(port: u16, dir: &PathBuf) -> Child {
+pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Child {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
     let mut child = Command::new(&bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -61,21 +61,21 @@ async fn status(server: &TestServer, token: &str, proof: &str) -> u16 {
 }
 
 /// The value of a metric line starting with `name` (labels included).
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
 /// A Redis and two replicas of the server sharing state on it.
-struct Replicated {
+pub(crate) struct Replicated {
     redis: Option<Child>,
     redis_port: u16,
     dir: PathBuf,
-    replicas: Vec<(Child, TestServer, PathBuf)>,
+    pub(crate) replicas: Vec<(Child, TestServer, PathBuf)>,
 }
 
 impl Replicated {
-    async fn start(kc: &FakeKeycloak, name: &str, extra: &[(&str, String)]) -> Self {
+    pub(crate) async fn start(kc: &FakeKeycloak, name: &str, extra: &[(&str, String)]) -> Self {
         let redis_port = free_port();
         let dir = temp_file(&format!("redis-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -97,16 +97,16 @@ impl Replicated {
         }
     }
 
-    fn kill_redis(&mut self) {
+    pub(crate) fn kill_redis(&mut self) {
         stop(self.redis.take().expect("Redis runs"));
     }
 
-    fn restart_redis(&mut self) {
+    pub(crate) fn restart_redis(&mut self) {
         self.redis = Some(redis_server(self.redis_port, &self.dir));
     }
 
     /// Stops everything; gives back each replica's log.
-    fn stop(mut self) -> Vec<String> {
+    pub(crate) fn stop(mut self) -> Vec<String> {
         let mut logs = Vec::new();
         for (mut child, _, log) in self.replicas.drain(..) {
             assert_eq!(terminate(&mut child), 0);

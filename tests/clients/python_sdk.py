@@ -2,7 +2,8 @@
 
 Usage: python_sdk.py URL TOKEN MODE, where MODE is `auto` (Streamable HTTP; the SDK probes
 server/discover and falls back to initialize), `legacy` (Streamable HTTP with the initialize
-handshake) or `sse` (the 2024-11-05 HTTP+SSE transport at URL, e.g. http://host/sse).
+handshake), `sse` (the 2024-11-05 HTTP+SSE transport at URL, e.g. http://host/sse) or
+`sse-searches` (that transport: the tools, then 20 searches on one stream).
 Exits non-zero, with the error on stderr, if anything fails.
 """
 
@@ -36,8 +37,20 @@ async def exercise(client: Client) -> dict:
     }
 
 
+async def searches(client: Client) -> dict:
+    tools = await client.list_tools()
+    hits = []
+    for i in range(20):
+        found = await client.call_tool("search", {"query": f"chocolate {i}"})
+        hits.append(len(found.structured_content["results"]))
+    return {"tools": [t.name for t in tools.tools], "hits": hits}
+
+
 async def main(url: str, token: str, mode: str) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
+    if mode == "sse-searches":
+        async with Client(sse_client(url, headers=headers), mode="legacy") as client:
+            return await searches(client)
     if mode == "sse":
         async with Client(sse_client(url, headers=headers), mode="legacy") as client:
             return await exercise(client)

@@ -1,0 +1,224 @@
+//! The 2024-11-05 `/sse` transport over two replicas sharing state on a real `redis-server`,
+//! behind the real Traefik balancing round-robin with no stickiness: the repository's Traefik
+//! service for the server (`traefik/dynamic.yml`) with both replicas as its servers. A stream
+//! lives on one replica while its posts land on either; with Redis gone, the posts that reach
+//! the other replica get 503 with `Retry-After`, `/mcp` keeps answering, and once Redis is back
+//! the posts are relayed again.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::replicas::{Replicated, metric};
+use crate::support::mcp::{Events, Reply, request};
+use crate::support::peers::{TempDir, free_port, python, report, traefik};
+use crate::support::tokens::{Keys, token};
+use crate::support::{FakeKeycloak, TestServer};
+
+/// Traefik on `port` in front of `servers`, with the repository's load balancer for the server
+/// (its transport and health check; round-robin, no stickiness) and one router for every path.
+struct Balancer {
+    base: String,
+    client: reqwest::Client,
+    _child: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl Balancer {
+    async fn start(servers: &[&str]) -> Self {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(repo.join("traefik/dynamic.yml")).unwrap();
+        let ours: Value = serde_norway::from_str(&text).unwrap();
+        let mut service = ours["http"]["services"]["mcp"].clone();
+        assert!(
+            service["loadBalancer"].get("sticky").is_none(),
+            "the repository's service is sticky"
+        );
+        service["loadBalancer"]["servers"] =
+            servers.iter().map(|url| json!({"url": url})).collect();
+        let dynamic = json!({"http": {
+            "routers": {"mcp": {"rule": "PathPrefix(`/`)", "entryPoints": ["web"], "service": "mcp"}},
+            "serversTransports": ours["http"]["serversTransports"],
+            "services": {"mcp": service},
+        }});
+        let dir = TempDir::new("balancer");
+        let file = dir.0.join("dynamic.yml");
+        std::fs::write(&file, serde_norway::to_string(&dynamic).unwrap()).unwrap();
+        let port = free_port();
+        let child = tokio::process::Command::new(traefik())
+            .arg(format!("--entryPoints.web.address=127.0.0.1:{port}"))
+            .arg(format!("--providers.file.filename={}", file.display()))
+            .arg("--log.level=ERROR")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start traefik");
+        let balancer = Balancer {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            _child: child,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            let health = balancer.client.get(balancer.url("/healthz")).send().await;
+            if matches!(health, Ok(r) if r.status() == 200) {
+                return balancer;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("traefik did not route to the replicas within 10 s");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The same, as a test server the support helpers can post through.
+    fn server(&self) -> TestServer {
+        TestServer::at(self.base.clone(), self.client.clone())
+    }
+}
+
+/// How many `POST /messages` each replica answered with `status`.
+async fn posts(set: &Replicated, status: u16) -> Vec<f64> {
+    let name = format!(
+        "mcp_http_requests_total{{route=\"/messages\",method=\"POST\",status=\"{status}\"}}"
+    );
+    let mut counts = Vec::new();
+    for (_, server, _) in &set.replicas {
+        counts.push(metric(&server.metrics().await, &name).unwrap_or(0.0));
+    }
+    counts
+}
+
+async fn post(via: &TestServer, token: &str, endpoint: &str, id: i64) -> Reply {
+    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let body = serde_json::to_vec(&request(id, "ping", json!({}))).unwrap();
+    via.post_raw(endpoint, Some(token), &headers, body).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_streams_work_over_round_robin_replicas_and_say_503_when_redis_is_gone() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let mut set = Replicated::start(&kc, "sse", &[]).await;
+    let bases: Vec<&str> = set.replicas.iter().map(|r| r.1.base.as_str()).collect();
+    let balancer = Balancer::start(&bases).await;
+    let t = token(&keys);
+
+    // The official Python SDK: one stream, the tools, then 20 searches whose posts Traefik
+    // spreads over both replicas; every answer arrives on the one stream.
+    let r = report(
+        &python(),
+        &["python_sdk.py", &balancer.url("/sse"), &t, "sse-searches"],
+    )
+    .await;
+    assert_eq!(r["tools"], json!(["search", "fetch"]), "{r}");
+    let hits = r["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 20, "{r}");
+    assert!(hits.iter().all(|n| n.as_u64() > Some(0)), "{r}");
+    let answered = posts(&set, 202).await;
+    assert!(
+        answered.iter().all(|n| *n >= 5.0),
+        "both replicas took posts: {answered:?}"
+    );
+    assert_eq!(
+        answered.iter().sum::<f64>(),
+        23.0,
+        "initialize, its notification, tools/list and 20 searches: {answered:?}"
+    );
+
+    // A stream through the balancer, and its posts, spread over both replicas.
+    let via = balancer.server();
+    let response = balancer
+        .client
+        .get(balancer.url("/sse"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::open(response);
+    let (_, endpoint) = events.next_event(Duration::from_secs(5)).await.unwrap();
+    for id in 1..=4 {
+        assert_eq!(post(&via, &t, &endpoint, id).await.status, 202);
+        assert_eq!(events.next_message().await["id"], id);
+    }
+
+    // Redis gone: posts that reach the stream's replica are answered on the stream; those that
+    // reach the other get 503 with Retry-After; /mcp answers throughout.
+    set.kill_redis();
+    let (mut here, mut elsewhere) = (0, 0);
+    for id in 5..=12 {
+        let reply = post(&via, &t, &endpoint, id).await;
+        match reply.status {
+            202 => {
+                here += 1;
+                assert_eq!(events.next_message().await["id"], id);
+            }
+            503 => {
+                elsewhere += 1;
+                assert!(reply.header("retry-after").is_some(), "{}", reply.text);
+                assert!(
+                    reply.message().contains("cannot be reached"),
+                    "{}",
+                    reply.text
+                );
+            }
+            other => panic!("post {id} got {other}: {}", reply.text),
+        }
+    }
+    // Apart from the posts: the balancer alternates, and a call between two posts would send
+    // every post to the same replica.
+    for id in 100..110 {
+        let call = request(
+            id,
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "cocoa"}}),
+        );
+        let mcp = via.rpc_at(&t, &call, "2025-11-25").await;
+        assert_eq!(mcp.status, 200, "/mcp without Redis: {}", mcp.text);
+    }
+    assert!(
+        here > 0 && elsewhere > 0,
+        "{here} answered, {elsewhere} refused"
+    );
+
+    // Redis back, empty: the replicas write their records again and relay again. Meanwhile a
+    // post that reaches the other replica gets 503 (never 404: the session is not gone).
+    set.restart_redis();
+    let mut in_a_row = 0;
+    for id in 13..400 {
+        let reply = post(&via, &t, &endpoint, id).await;
+        match reply.status {
+            202 => {
+                in_a_row += 1;
+                assert_eq!(events.next_message().await["id"], id);
+            }
+            503 => {
+                in_a_row = 0;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => panic!("post {id} got {other}: {}", reply.text),
+        }
+        if in_a_row == 6 {
+            break;
+        }
+    }
+    assert_eq!(
+        in_a_row, 6,
+        "posts were not relayed again once Redis was back"
+    );
+
+    for (_, server, _) in &set.replicas {
+        let text = server.metrics().await;
+        assert!(
+            !text.contains("route=\"/mcp\",method=\"POST\",status=\"5"),
+            "{text}"
+        );
+    }
+    for text in set.stop() {
+        assert!(!text.contains(&t), "a token reached the log");
+    }
+}
