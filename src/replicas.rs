@@ -1,12 +1,13 @@
 //! State the server's replicas share when `MCP_REDIS_URL` names a Redis (or Valkey): the DPoP
-//! replay window, so that a proof one replica accepted is refused by every other, and each
-//! caller's allowance of tool calls, so that a caller may make as many calls a minute whichever
-//! replicas they reach. Without it, each replica keeps its own, as before.
+//! replay window, so that a proof one replica accepted is refused by every other; each caller's
+//! allowance of tool calls, so that a caller may make as many calls a minute whichever replicas
+//! they reach; and the `/sse` sessions ([`relay`]), so that a message posted to any replica is
+//! answered on the stream another holds. Without it, each replica keeps its own, as before.
 //!
 //! Redis is asked with a deadline (`MCP_REDIS_TIMEOUT_MS`). When it fails or does not answer in
 //! time, the replica decides alone (a proof is judged by this replica's replay window only, a
-//! call by this replica's bucket),
-//! the fallback is counted (`mcp_replica_fallbacks`) and Redis is left alone for a pause that
+//! call by this replica's bucket, and a post for a stream elsewhere is answered 503), the
+//! fallback is counted (`mcp_replica_fallbacks`) and Redis is left alone for a pause that
 //! doubles from 250 ms to 10 s while it keeps failing, so an outage slows one request a pause
 //! instead of every request. A background ping every few seconds notices when it is back (and
 //! keeps `mcp_redis_up` true to the state). The connection is made on first use and remade after
@@ -183,7 +184,7 @@ impl Replicas {
     }
 
     /// Whether Redis came back (or lost its data) so recently that what replicas write again
-    /// may not all be there yet: [`SETTLING`] after it.
+    /// may not all be there yet: for 10 s after it.
     pub fn settling(&self) -> bool {
         self.redis.as_ref().is_some_and(|redis| {
             let since = redis.settling_from.load(Ordering::Relaxed);
@@ -390,7 +391,7 @@ impl Redis {
     }
 }
 
-mod relay;
+pub mod relay;
 pub use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Record, Relayed};
 
 #[cfg(test)]

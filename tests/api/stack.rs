@@ -753,4 +753,35 @@ fn the_optional_redis_component_is_what_mcp_redis_url_names() {
         !selector.iter().all(|(k, v)| labels[k] == *v),
         "the server's Service selects the Redis pods"
     );
+
+    // With the sessions shared, the component drops the sticky route for /sse and /messages
+    // and keeps the plain one, which then takes them.
+    let route = of_kind(&manifests(), "IngressRoute").clone();
+    let patches = component["patches"].as_array().unwrap();
+    let entry = patches
+        .iter()
+        .find(|p| p["path"] == "ingressroute-patch.yaml")
+        .expect("the component patches the IngressRoute");
+    assert_eq!(entry["target"]["kind"], "IngressRoute");
+    assert_eq!(entry["target"]["name"], route["metadata"]["name"]);
+    let mut patched = route.clone();
+    for op in yaml("deploy/kubernetes/redis/ingressroute-patch.yaml")
+        .as_array()
+        .unwrap()
+    {
+        let path = op["path"].as_str().unwrap();
+        match op["op"].as_str().unwrap() {
+            "test" => assert_eq!(patched.pointer(path), Some(&op["value"]), "{path}"),
+            "remove" => {
+                let (parent, index) = path.rsplit_once('/').unwrap();
+                let list = patched.pointer_mut(parent).unwrap().as_array_mut().unwrap();
+                list.remove(index.parse().unwrap());
+            }
+            other => panic!("unexpected op {other}"),
+        }
+    }
+    let routes = patched["spec"]["routes"].as_array().unwrap();
+    assert!(!patched.to_string().contains("sticky"), "{patched}");
+    assert_eq!(routes.len(), 1, "{patched}");
+    assert_eq!(routes[0], route["spec"]["routes"][0]);
 }
