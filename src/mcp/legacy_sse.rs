@@ -35,7 +35,7 @@ use crate::telemetry::RequestId;
 
 mod sessions;
 pub use sessions::Sessions;
-use sessions::{Outgoing, Session, owner_of};
+use sessions::{Outgoing, Session, in_background, owner_of};
 
 /// Removes the session when its stream ends, however it ends, here and from the registry.
 struct Registration {
@@ -56,17 +56,13 @@ impl Registration {
         }
     }
 
-    /// Rewrites the stream's record in the registry, off the stream's way.
+    /// Rewrites the stream's record in the registry (and, while they are, that all streams are
+    /// full, whose mark would otherwise expire), off the stream's way.
     fn refresh(&self) {
-        let sessions = self.sessions.clone();
-        let session = self.session.clone();
-        tokio::spawn(async move {
-            let full = sessions.is_full(&session);
-            sessions
-                .replicas
-                .register(&session.id, &session.owner, full)
-                .await;
-        });
+        self.sessions.publish(&self.session);
+        if self.sessions.all_full() {
+            self.sessions.publish_total();
+        }
     }
 }
 
@@ -81,12 +77,10 @@ impl Drop for Registration {
                 self.sessions.taken(&self.session, message.len());
             }
         }
-        if self.sessions.replicas.shared()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
+        if self.sessions.replicas.shared() {
             let replicas = self.sessions.replicas.clone();
             let id = id.clone();
-            runtime.spawn(async move { replicas.forget(&id).await });
+            in_background(async move { replicas.forget(&id).await });
         }
         tracing::debug!(session = %id, "sse stream closed");
     }

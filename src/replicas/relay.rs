@@ -261,16 +261,32 @@ impl Replicas {
     /// (after a pause that doubles up to 2 s) whenever the subscription breaks. Does nothing
     /// without Redis.
     pub fn listen(self: &std::sync::Arc<Self>, received: mpsc::Sender<Received>) {
-        let Some(redis) = &self.redis else { return };
-        let client = redis.client.clone();
-        let name = channel(&self.me);
-        let ping = redis.timeout.max(Duration::from_millis(500));
+        if self.redis.is_none() {
+            return;
+        }
+        let replicas = self.clone();
         tokio::spawn(async move {
+            let Some(redis) = &replicas.redis else { return };
+            let name = channel(&replicas.me);
+            let ping = redis.timeout.max(Duration::from_millis(500));
             let mut retry = FIRST_RETRY;
             while !received.is_closed() {
-                match subscription(&client, &name, ping, &received).await {
-                    Ok(()) => return,
-                    Err(e) => tracing::debug!(error = %e, "the /sse relay subscription broke"),
+                let mut subscribed = false;
+                let Err(e) =
+                    subscription(&redis.client, &name, ping, &received, &mut subscribed).await
+                else {
+                    return;
+                };
+                // Counted with the other Redis errors; logged when a working subscription
+                // broke (while Redis is down, the failed commands say so already).
+                redis
+                    .errors
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if subscribed {
+                    retry = FIRST_RETRY;
+                    tracing::warn!(error = %e, "the /sse relay subscription broke; subscribing again");
+                } else {
+                    tracing::debug!(error = %e, "cannot subscribe to the /sse relay yet");
                 }
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(LONGEST_RETRY);
@@ -285,6 +301,7 @@ async fn subscription(
     name: &str,
     ping: Duration,
     received: &mpsc::Sender<Received>,
+    subscribed: &mut bool,
 ) -> redis::RedisResult<()> {
     let mut pubsub = tokio::time::timeout(ping, client.get_async_pubsub())
         .await
@@ -292,11 +309,13 @@ async fn subscription(
     tokio::time::timeout(ping, pubsub.subscribe(name))
         .await
         .map_err(|_| timed_out())??;
+    *subscribed = true;
     let (mut sink, mut messages) = pubsub.split();
     let mut check = tokio::time::interval(super::PING_EVERY);
     check.tick().await;
     loop {
         tokio::select! {
+            _ = received.closed() => return Ok(()),
             message = messages.next() => {
                 let Some(message) = message else {
                     return Err(redis::RedisError::from((redis::ErrorKind::Io, "the subscription ended")));
@@ -311,7 +330,7 @@ async fn subscription(
             }
             _ = check.tick() => {
                 // A connection that went silent (a partition rather than a close) is noticed.
-                tokio::time::timeout(ping, sink.ping::<String>())
+                tokio::time::timeout(ping, sink.ping::<redis::Value>())
                     .await
                     .map_err(|_| timed_out())??;
             }

@@ -145,6 +145,16 @@ async fn sse_streams_work_over_round_robin_replicas_and_say_503_when_redis_is_go
         assert_eq!(post(&via, &t, &endpoint, id).await.status, 202);
         assert_eq!(events.next_message().await["id"], id);
     }
+    // Still so after the replicas' checks of Redis and of their subscriptions (every 5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for id in 20..=23 {
+        assert_eq!(post(&via, &t, &endpoint, id).await.status, 202);
+        assert_eq!(events.next_message().await["id"], id);
+    }
+    for (_, server, _) in &set.replicas {
+        let text = server.metrics().await;
+        assert_eq!(metric(&text, "mcp_redis_errors_total"), Some(0.0), "{text}");
+    }
 
     // Redis gone: posts that reach the stream's replica are answered on the stream; those that
     // reach the other get 503 with Retry-After; /mcp answers throughout.

@@ -96,11 +96,10 @@ impl Sessions {
                     };
                     let open: Vec<_> = sessions.lock().sessions.values().cloned().collect();
                     for session in open {
-                        let full = sessions.is_full(&session);
-                        sessions
-                            .replicas
-                            .register(&session.id, &session.owner, full)
-                            .await;
+                        sessions.publish(&session);
+                    }
+                    if sessions.all_full() {
+                        sessions.publish_total();
                     }
                 }
             });
@@ -216,38 +215,66 @@ impl Sessions {
     }
 
     /// Tells the other replicas when a session's outbox, or all outboxes together, became full
-    /// or had room again. What is written is read when the write runs, so writes that overtake
-    /// each other still leave the present state (and the stream's next refresh rewrites it).
+    /// or had room again.
     fn crossed(&self, session: &Arc<Session>, mine: usize, now: usize, all: usize, all_now: usize) {
         if !self.replicas.shared() {
             return;
         }
         let bound = self.limits.outbox_bytes;
         if (mine >= bound) != (now >= bound) {
-            let replicas = self.replicas.clone();
-            let session = session.clone();
-            tokio::spawn(async move {
-                let full = session.queued.load(Ordering::Acquire) >= bound;
-                replicas.register(&session.id, &session.owner, full).await;
-            });
+            self.publish(session);
         }
         let bound = self.limits.outbox_total_bytes;
         if (all >= bound) != (all_now >= bound) {
-            let sessions = self.me.clone();
-            tokio::spawn(async move {
-                let Some(sessions) = sessions.upgrade() else {
-                    return;
-                };
-                let full = sessions.queued_bytes() >= bound;
-                sessions.replicas.mark_full(full).await;
-            });
+            self.publish_total();
         }
+    }
+
+    /// Rewrites a session's record in the background. What is written is read when the write
+    /// runs, so writes that overtake each other still leave the present state, and the stream's
+    /// next refresh rewrites it anyway.
+    pub(super) fn publish(&self, session: &Arc<Session>) {
+        let sessions = self.me.clone();
+        let session = session.clone();
+        in_background(async move {
+            let Some(sessions) = sessions.upgrade() else {
+                return;
+            };
+            // A stream that ended meanwhile keeps its record deleted.
+            if sessions.get(&session.id).is_none() {
+                return;
+            }
+            let full = sessions.is_full(&session);
+            let replicas = &sessions.replicas;
+            replicas.register(&session.id, &session.owner, full).await;
+        });
+    }
+
+    /// Says in the background whether all streams together are full.
+    pub(super) fn publish_total(&self) {
+        let sessions = self.me.clone();
+        in_background(async move {
+            let Some(sessions) = sessions.upgrade() else {
+                return;
+            };
+            let full = sessions.queued_bytes() >= sessions.limits.outbox_total_bytes;
+            sessions.replicas.mark_full(full).await;
+        });
+    }
+
+    /// Whether all streams together hold as many unread answers as they may.
+    pub(super) fn all_full(&self) -> bool {
+        self.queued_bytes() >= self.limits.outbox_total_bytes
     }
 
     /// An answer another replica relayed for one of this replica's streams.
     fn received(&self, one: Received) {
         let Some(session) = self.get(&one.session) else {
+            // It ended as the answer was on its way; the record goes too (should a late rewrite
+            // have left it), so further posts are told the session is gone.
             tracing::debug!(session = %one.session, "a relayed answer arrived for a stream that has ended");
+            let replicas = self.replicas.clone();
+            in_background(async move { replicas.forget(&one.session).await });
             return;
         };
         if let Some(version) = one.version.as_deref().and_then(Version::parse) {
@@ -257,6 +284,13 @@ impl Sessions {
             tracing::warn!(session = %session.id, "a relayed answer found the stream's outbox full; the stream ends so its client opens a new one");
             let _ = session.outbox.send(Outgoing::Cut);
         }
+    }
+}
+
+/// Runs `work` on the runtime, when there is one (a stream may be dropped as the runtime stops).
+pub(super) fn in_background(work: impl Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(work);
     }
 }
 
