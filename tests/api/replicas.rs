@@ -17,7 +17,7 @@ use crate::support::peers::free_port;
 use crate::support::tokens::{DpopKey, Keys, token, token_with};
 use crate::support::{FakeKeycloak, TestServer};
 
-const URL: &str = "https://mcp.localhost/mcp";
+pub(crate) const URL: &str = "https://mcp.localhost/mcp";
 
 /// A `redis-server` on `port`, keeping nothing on disk.
 pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Child {
@@ -49,7 +49,7 @@ fn stop(mut child: Child) {
 }
 
 /// The status of `initialize` sent with a DPoP token and `proof`.
-async fn status(server: &TestServer, token: &str, proof: &str) -> u16 {
+pub(crate) async fn status(server: &TestServer, token: &str, proof: &str) -> u16 {
     let response = server
         .initialize()
         .header("authorization", format!("DPoP {token}"))
@@ -203,7 +203,7 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
 }
 
 /// The status of a `fetch` call and whether it was refused as past the allowance.
-async fn call(server: &TestServer, token: &str, id: i64) -> (u16, bool) {
+pub(crate) async fn call(server: &TestServer, token: &str, id: i64) -> (u16, bool) {
     let body = request(
         id,
         "tools/call",

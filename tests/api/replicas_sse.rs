@@ -1,19 +1,20 @@
-//! The 2024-11-05 `/sse` transport over two replicas sharing state on a real `redis-server`,
-//! behind the real Traefik balancing round-robin with no stickiness: the repository's Traefik
-//! service for the server (`traefik/dynamic.yml`) with both replicas as its servers. A stream
-//! lives on one replica while its posts land on either; with Redis gone, the posts that reach
-//! the other replica get 503 with `Retry-After`, `/mcp` keeps answering, and once Redis is back
-//! the posts are relayed again.
+//! Two replicas sharing state on a real `redis-server`, behind the real Traefik balancing
+//! round-robin with no stickiness: the repository's Traefik service for the server
+//! (`traefik/dynamic.yml`) with both replicas as its servers. A 2024-11-05 `/sse` stream lives
+//! on one replica while its posts land on either; a caller's allowance runs out after the same
+//! number of calls and a DPoP proof is used once, wherever the balancer sends them; with Redis
+//! gone, the posts that reach the other replica get 503 with `Retry-After`, `/mcp` keeps
+//! answering, and once Redis is back the posts are relayed again.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::replicas::{Replicated, metric};
+use crate::replicas::{Replicated, URL, call, metric, status};
 use crate::support::mcp::{Events, Reply, request};
 use crate::support::peers::{TempDir, free_port, python, report, traefik};
-use crate::support::tokens::{Keys, token};
+use crate::support::tokens::{DpopKey, Keys, token, token_with};
 use crate::support::{FakeKeycloak, TestServer};
 
 /// Traefik on `port` in front of `servers`, with the repository's load balancer for the server
@@ -100,10 +101,16 @@ async fn post(via: &TestServer, token: &str, endpoint: &str, id: i64) -> Reply {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sse_streams_work_over_round_robin_replicas_and_say_503_when_redis_is_gone() {
+async fn round_robin_replicas_share_sse_streams_allowances_and_dpop_proofs_and_say_503_without_redis()
+ {
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
-    let mut set = Replicated::start(&kc, "sse", &[]).await;
+    // A burst of 40 tool calls a caller, and next to nothing more in the test's time.
+    let limits = [
+        ("MCP_RATE_LIMIT_PER_MIN", "1".to_owned()),
+        ("MCP_RATE_LIMIT_BURST", "40".to_owned()),
+    ];
+    let mut set = Replicated::start(&kc, "sse", &limits).await;
     let bases: Vec<&str> = set.replicas.iter().map(|r| r.1.base.as_str()).collect();
     let balancer = Balancer::start(&bases).await;
     let t = token(&keys);
@@ -130,8 +137,37 @@ async fn sse_streams_work_over_round_robin_replicas_and_say_503_when_redis_is_go
         "initialize, its notification, tools/list and 20 searches: {answered:?}"
     );
 
-    // A stream through the balancer, and its posts, spread over both replicas.
+    // Another caller's allowance, through the balancer: 40 calls spread over both replicas,
+    // then refused by either.
     let via = balancer.server();
+    let other = token_with(&keys, |c| c["sub"] = json!("another-user"));
+    for n in 0..40 {
+        assert_eq!(call(&via, &other, n).await, (200, false), "call {n}");
+    }
+    assert_eq!(call(&via, &other, 40).await, (429, true));
+    assert_eq!(call(&via, &other, 41).await, (429, true));
+    for (_, server, _) in &set.replicas {
+        let text = server.metrics().await;
+        let limited = "mcp_fair_use_refusals_total{limit=\"rate\"}";
+        assert_eq!(
+            metric(&text, limited),
+            Some(1.0),
+            "one refusal each: {text}"
+        );
+    }
+
+    // A DPoP proof the balancer sent to one replica is refused by the other.
+    let key = DpopKey::new();
+    let bound = key.bound_token(&keys);
+    let proof = key.proof("POST", URL, &bound);
+    assert_eq!(status(&via, &bound, &proof).await, 200);
+    assert_eq!(status(&via, &bound, &proof).await, 401, "replayed");
+    assert_eq!(
+        status(&via, &bound, &key.proof("POST", URL, &bound)).await,
+        200
+    );
+
+    // A stream through the balancer, and its posts, spread over both replicas.
     let response = balancer
         .client
         .get(balancer.url("/sse"))
