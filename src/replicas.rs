@@ -125,7 +125,7 @@ impl Replicas {
         Replicas {
             redis: None,
             fallbacks: Default::default(),
-            me: replica_name(),
+            me: crate::telemetry::random_hex::<8>(),
         }
     }
 
@@ -139,7 +139,7 @@ impl Replicas {
         let replicas = std::sync::Arc::new(Replicas {
             redis: Some(redis),
             fallbacks: Default::default(),
-            me: replica_name(),
+            me: crate::telemetry::random_hex::<8>(),
         });
         let weak = std::sync::Arc::downgrade(&replicas);
         tokio::spawn(async move {
@@ -268,16 +268,6 @@ impl Replicas {
             fallbacks: std::array::from_fn(|i| self.fallbacks[i].load(Ordering::Relaxed)),
         }
     }
-}
-
-/// 64 random bits, hex-encoded.
-fn replica_name() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 8];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random generator works");
-    crate::telemetry::hex(&bytes)
 }
 
 /// One multiplexed connection to Redis, remade by its manager after I/O errors, and the pause

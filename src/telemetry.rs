@@ -117,6 +117,15 @@ pub fn hex(bytes: &[u8]) -> String {
     hex
 }
 
+/// `N` bytes from the system's random generator, in lowercase hex: `/sse` session ids and
+/// replica names.
+pub fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random generator works");
+    hex(&bytes)
+}
+
 /// Marks credentials so that no `Debug` print of the request (ours or a library's) shows them.
 /// One pass over the headers comparing names, rather than a lookup per name.
 fn hide_credentials(headers: &mut axum::http::HeaderMap) {

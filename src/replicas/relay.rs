@@ -120,12 +120,10 @@ impl Replicas {
         &self.me
     }
 
-    /// Writes (or rewrites) the record of a stream this replica holds. False when Redis did
-    /// not answer.
-    pub async fn register(&self, session: &str, owner: &str, full: bool) -> bool {
-        let Some(redis) = &self.redis else {
-            return false;
-        };
+    /// Writes (or rewrites) the record of a stream this replica holds; counted as a fallback
+    /// when Redis does not answer (the stream's next refresh tries again).
+    pub async fn register(&self, session: &str, owner: &str, full: bool) {
+        let Some(redis) = &self.redis else { return };
         let key = record_key(session);
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -143,12 +141,10 @@ impl Replicas {
         let mut conn = redis.conn.clone();
         let answered = redis
             .ask("the /sse registry", pipe.query_async::<()>(&mut conn))
-            .await
-            .is_some();
-        if !answered {
+            .await;
+        if answered.is_none() {
             self.fell_back(State::Sse);
         }
-        answered
     }
 
     /// Deletes the record of a stream that ended.

@@ -144,7 +144,8 @@ impl Sessions {
                 self.limits.max_sessions_per_subject,
             ));
         }
-        let id = new_session_id();
+        // 128 random bits.
+        let id = crate::telemetry::random_hex::<16>();
         let (outbox, inbox) = mpsc::unbounded_channel();
         let session = Arc::new(Session {
             id: id.clone(),
@@ -292,14 +293,4 @@ pub(super) fn in_background(work: impl Future<Output = ()> + Send + 'static) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(work);
     }
-}
-
-/// 128 random bits, hex-encoded.
-fn new_session_id() -> String {
-    use ring::rand::SecureRandom;
-    let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random generator works");
-    crate::telemetry::hex(&bytes)
 }
