@@ -268,3 +268,80 @@ async fn round_robin_replicas_share_sse_streams_allowances_and_dpop_proofs_and_s
         assert!(!text.contains(&t), "a token reached the log");
     }
 }
+
+/// A caller who does not read their stream and posts to the other replica: the holder says when
+/// the stream's outbox is full, the other replica then refuses the posts with 503 before any
+/// work, the holder keeps at most the outbox and its slack, and reading makes room again, on the
+/// same stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_relayed_to_a_stream_nobody_reads_are_refused_once_its_outbox_is_full() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    // The allowances of calls and requests would stop this caller first; off, so the outbox is
+    // what is tested.
+    let settings = [
+        ("MCP_RATE_LIMIT_PER_MIN", "0".to_owned()),
+        ("MCP_REQUEST_LIMIT_PER_MIN", "0".to_owned()),
+        ("MCP_SSE_OUTBOX_KIB", "64".to_owned()),
+    ];
+    let set = Replicated::start(&kc, "sse-full", &settings).await;
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
+    let t = token(&keys);
+    let response = a
+        .client
+        .get(format!("{}/sse", a.base))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    let mut events = Events::open(response);
+    let (_, endpoint) = events.next_event(Duration::from_secs(5)).await.unwrap();
+    let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    let mut busy = None;
+    for i in 0..20_000 {
+        let search = request(
+            i,
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": format!("order cupcake {i}")}}),
+        );
+        let body = serde_json::to_vec(&search).unwrap();
+        let r = b.post_raw(&endpoint, Some(&t), &headers, body).await;
+        if r.status == 503 {
+            busy = Some(r);
+            break;
+        }
+        assert_eq!(r.status, 202, "{}", r.text);
+    }
+    let busy = busy.expect("20 000 relayed answers nobody read were all accepted");
+    assert!(busy.header("retry-after").is_some());
+    assert!(busy.message().contains("not being read"), "{}", busy.text);
+    let queued = metric(&a.metrics().await, "mcp_sse_queued_bytes").unwrap();
+    assert!(
+        queued > 0.0 && queued <= (2 * 64 * 1024 + 16 * 1024) as f64,
+        "{queued} bytes queued for one stream"
+    );
+    let refused = "mcp_fair_use_refusals_total{limit=\"sse_outbox\"}";
+    assert!(metric(&b.metrics().await, refused) >= Some(1.0));
+
+    // Reading makes room again, and the stream was never cut.
+    let mut accepted = false;
+    for n in 0..400 {
+        events.next_message().await;
+        let ping = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": "after", "method": "ping"}));
+        let r = b
+            .post_raw(&endpoint, Some(&t), &headers, ping.unwrap())
+            .await;
+        if r.status == 202 {
+            accepted = true;
+            break;
+        }
+        assert_eq!(r.status, 503, "read {n}: {}", r.text);
+    }
+    assert!(accepted, "reading the stream did not make room");
+    loop {
+        if events.next_message().await["id"] == "after" {
+            break;
+        }
+    }
+    set.stop();
+}

@@ -40,6 +40,37 @@ pub(super) struct Session {
     queued: AtomicUsize,
     /// The version `initialize` agreed on this session.
     pub(super) version: Mutex<Option<Version>>,
+    /// Writes of its record, one at a time.
+    writes: Arc<Writes>,
+}
+
+/// Writes of one piece of shared state, one after the other, each of the state as it is when
+/// the write begins: so the last write is of the present state, whatever order the changes
+/// came in. A change while a write waits to begin needs no write of its own.
+#[derive(Default)]
+struct Writes {
+    one_at_a_time: tokio::sync::Mutex<()>,
+    waiting: std::sync::atomic::AtomicBool,
+}
+
+impl Writes {
+    /// Runs `write` in the background unless a write is already waiting to begin.
+    fn request<F, W>(self: Arc<Self>, write: F)
+    where
+        F: FnOnce() -> Option<W> + Send + 'static,
+        W: Future<Output = ()> + Send,
+    {
+        if self.waiting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        in_background(async move {
+            let _turn = self.one_at_a_time.lock().await;
+            self.waiting.store(false, Ordering::Release);
+            if let Some(write) = write() {
+                write.await;
+            }
+        });
+    }
 }
 
 /// The open sessions, and how many each owner holds.
@@ -59,6 +90,8 @@ pub struct Sessions {
     pub(super) closing: tokio::sync::watch::Sender<bool>,
     pub(super) replicas: Arc<Replicas>,
     me: Weak<Sessions>,
+    /// Writes of whether all streams are full, one at a time.
+    total_writes: Arc<Writes>,
 }
 
 impl Sessions {
@@ -72,6 +105,7 @@ impl Sessions {
             closing: tokio::sync::watch::Sender::new(false),
             replicas: replicas.clone(),
             me: me.clone(),
+            total_writes: Arc::new(Writes::default()),
         });
         if replicas.shared() {
             let (sender, mut received) = mpsc::channel(crate::replicas::RECEIVED_QUEUE);
@@ -153,6 +187,7 @@ impl Sessions {
             outbox,
             queued: AtomicUsize::new(0),
             version: Mutex::new(None),
+            writes: Arc::new(Writes::default()),
         });
         open.sessions.insert(id, session.clone());
         *open.per_owner.entry(owner).or_default() += 1;
@@ -191,11 +226,21 @@ impl Sessions {
     /// as much as they may. An answer larger than a stream's whole outbox still goes to an
     /// empty one, so no answer is undeliverable.
     pub(super) fn queue(&self, session: &Arc<Session>, message: Message) -> Result<(), McpError> {
+        self.queue_within(session, message, 0)
+    }
+
+    /// [`Sessions::queue`], with `slack` bytes more allowed on the stream and over all streams.
+    fn queue_within(
+        &self,
+        session: &Arc<Session>,
+        message: Message,
+        slack: usize,
+    ) -> Result<(), McpError> {
         let size = message.len();
         let mine = session.queued.fetch_add(size, Ordering::AcqRel);
         let all = self.queued.fetch_add(size, Ordering::AcqRel);
-        if (mine > 0 && mine + size > self.limits.outbox_bytes)
-            || all + size > self.limits.outbox_total_bytes
+        if (mine > 0 && mine + size > self.limits.outbox_bytes + slack)
+            || all + size > self.limits.outbox_total_bytes + slack
         {
             self.taken(session, size);
             return Err(McpError::StreamBusy);
@@ -231,35 +276,29 @@ impl Sessions {
         }
     }
 
-    /// Rewrites a session's record in the background. What is written is read when the write
-    /// runs, so writes that overtake each other still leave the present state, and the stream's
-    /// next refresh rewrites it anyway.
+    /// Rewrites a session's record in the background, of its state when the write begins.
     pub(super) fn publish(&self, session: &Arc<Session>) {
         let sessions = self.me.clone();
         let session = session.clone();
-        in_background(async move {
-            let Some(sessions) = sessions.upgrade() else {
-                return;
-            };
+        session.writes.clone().request(move || {
+            let sessions = sessions.upgrade()?;
             // A stream that ended meanwhile keeps its record deleted.
-            if sessions.get(&session.id).is_none() {
-                return;
-            }
+            sessions.get(&session.id)?;
             let full = sessions.is_full(&session);
-            let replicas = &sessions.replicas;
-            replicas.register(&session.id, &session.owner, full).await;
+            Some(async move {
+                let replicas = &sessions.replicas;
+                replicas.register(&session.id, &session.owner, full).await;
+            })
         });
     }
 
     /// Says in the background whether all streams together are full.
     pub(super) fn publish_total(&self) {
         let sessions = self.me.clone();
-        in_background(async move {
-            let Some(sessions) = sessions.upgrade() else {
-                return;
-            };
-            let full = sessions.queued_bytes() >= sessions.limits.outbox_total_bytes;
-            sessions.replicas.mark_full(full).await;
+        self.total_writes.clone().request(move || {
+            let sessions = sessions.upgrade()?;
+            let full = sessions.all_full();
+            Some(async move { sessions.replicas.mark_full(full).await })
         });
     }
 
@@ -281,8 +320,14 @@ impl Sessions {
         if let Some(version) = one.version.as_deref().and_then(Version::parse) {
             *session.version.lock().unwrap_or_else(|p| p.into_inner()) = Some(version);
         }
-        if self.queue(&session, Message::text_of(one.text)).is_err() {
-            tracing::warn!(session = %session.id, "a relayed answer found the stream's outbox full; the stream ends so its client opens a new one");
+        // Other replicas refuse work for a full stream once the holder has said so; the answers
+        // they were already working on meanwhile fit in a second outbox's worth of slack.
+        let slack = self.limits.outbox_bytes;
+        if self
+            .queue_within(&session, Message::text_of(one.text), slack)
+            .is_err()
+        {
+            tracing::warn!(session = %session.id, "relayed answers overran the stream's outbox; the stream ends so its client opens a new one");
             let _ = session.outbox.send(Outgoing::Cut);
         }
     }
