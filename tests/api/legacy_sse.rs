@@ -9,7 +9,7 @@ use crate::support::mcp::*;
 use crate::support::*;
 
 /// Opens `/sse` and reads the endpoint event; returns the stream and the message URL path.
-async fn open(server: &TestServer, token: &str) -> (Events, String) {
+pub(crate) async fn open(server: &TestServer, token: &str) -> (Events, String) {
     let response = server
         .client
         .get(format!("{}/sse", server.base))
@@ -298,9 +298,12 @@ async fn answers_for_a_stream_nobody_reads_are_bounded_in_bytes() {
         "{}",
         busy.message()
     );
+    // The refusal says the outbox was full; by now the stream may have written some of it out
+    // to the socket (the client's buffers take what it does not read), so only the bound is
+    // checked here.
     let queued = s.server.metric("mcp_sse_queued_bytes").await;
     assert!(
-        queued > 0.0 && queued <= (256 * 1024 + 64 * 1024) as f64,
+        queued <= (256 * 1024 + 64 * 1024) as f64,
         "{queued} bytes queued for one stream"
     );
     assert!(
