@@ -2,9 +2,10 @@
 //!
 //! Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and
 //! `OTEL_SDK_DISABLED` is not `true`); everything else comes from the standard `OTEL_*`
-//! variables, which the OpenTelemetry SDK reads itself: headers, timeout, `OTEL_SERVICE_NAME`
-//! (default `mcp-resource-server`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and its
-//! argument, and the batch processor's `OTEL_BSP_*` bounds. Spans are handed to the SDK's batch
+//! variables: the exporter's (endpoint, headers, timeout, compression) are read by `export`,
+//! the rest by the OpenTelemetry SDK itself: `OTEL_SERVICE_NAME` (default
+//! `mcp-resource-server`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and its argument,
+//! and the batch processor's `OTEL_BSP_*` bounds. Spans are handed to the SDK's batch
 //! processor, which exports from a thread of its own and drops spans when its queue
 //! (`OTEL_BSP_MAX_QUEUE_SIZE`, 2 048 by default) is full, so a collector that is down never
 //! blocks a request and never grows the server's memory past that queue.
@@ -28,10 +29,12 @@ use opentelemetry::trace::{
     Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+mod export;
+mod protobuf;
 
 /// The service name when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` gives one.
 const SERVICE: &str = "mcp-resource-server";
@@ -50,11 +53,13 @@ fn set(name: &str) -> bool {
 
 /// The tracer provider the environment asks for; `None` when traces are off.
 pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
-    let wanted = set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.trim() == "true");
-    if !wanted || disabled {
+    let var = |name: &str| std::env::var(name).ok();
+    if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true") {
         return Ok(None);
     }
+    let Some(destination) = export::Destination::from_env(var)? else {
+        return Ok(None);
+    };
     for protocol in [
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
         "OTEL_EXPORTER_OTLP_PROTOCOL",
@@ -73,12 +78,6 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
         .user_agent(concat!("mcp-resource-server/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot make the OTLP HTTP client: {e}"))?;
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_http_client(client)
-        .with_protocol(Protocol::HttpBinary)
-        .build()
-        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
     let named = set("OTEL_SERVICE_NAME")
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
     let mut resource = Resource::builder();
@@ -86,7 +85,7 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
         resource = resource.with_service_name(SERVICE);
     }
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_batch_exporter(export::Exporter::new(client, destination))
         .with_resource(resource.build())
         .build();
     let _ = TRACER.set(provider.tracer(SERVICE));

@@ -46,24 +46,39 @@ fn attributes(span: &Span) -> HashMap<String, String> {
         .collect()
 }
 
+/// What a receiver keeps: every body, or every `api-key` header, it is sent.
+type Kept<T> = Arc<Mutex<Vec<T>>>;
+
 /// An OTLP/HTTP receiver: every `POST /v1/traces` body it is sent.
-async fn receiver() -> (String, Arc<Mutex<Vec<Bytes>>>) {
-    let received: Arc<Mutex<Vec<Bytes>>> = Arc::default();
-    let kept = received.clone();
+async fn receiver() -> (String, Kept<Bytes>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (url, received, _) = receive(listener);
+    (url, received)
+}
+
+/// A receiver on `listener`; also every `api-key` header it is sent.
+fn receive(listener: tokio::net::TcpListener) -> (String, Kept<Bytes>, Kept<String>) {
+    let received: Kept<Bytes> = Arc::default();
+    let keys: Kept<String> = Arc::default();
+    let (kept, keys_kept) = (received.clone(), keys.clone());
     let app = axum::Router::new().route(
         "/v1/traces",
-        axum::routing::post(move |body: Bytes| async move {
-            kept.lock().unwrap().push(body);
-            (
-                [("content-type", "application/x-protobuf")],
-                Vec::<u8>::new(),
-            )
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: Bytes| async move {
+                if let Some(key) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
+                    keys_kept.lock().unwrap().push(key.to_owned());
+                }
+                kept.lock().unwrap().push(body);
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            },
+        ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
+    (url, received, keys)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,36 +273,92 @@ async fn a_tool_call_is_one_trace_continuing_the_callers() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_collector_that_is_down_never_holds_up_a_request() {
+async fn a_collector_that_is_down_never_holds_up_a_request_and_is_used_once_it_is_back() {
     let keys = Keys::new();
     let kc = FakeKeycloak::start(&keys).await;
     let log = temp_file("traces-down.log");
-    // Nothing listens on the collector's port; the queue of spans waiting to go is small.
+    // Nothing listens on the collector's port yet; the queue of spans waiting to go is small.
+    let port = free_port();
     let extra = [
         (
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            format!("http://127.0.0.1:{}/v1/traces", free_port()),
+            format!("http://127.0.0.1:{port}/v1/traces"),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "api-key=secret%2Dkey".to_owned(),
         ),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "16".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
         ("MCP_RATE_LIMIT_PER_MIN", "0".to_owned()),
     ];
     let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     let token = token(&keys);
-    for n in 0..200 {
-        let search = request(
+    let search = |n: i64| {
+        request(
             n,
             "tools/call",
             json!({"name": "search", "arguments": {"query": format!("cupcake {n}")}}),
-        );
+        )
+    };
+    for n in 0..200 {
         let reply = server
-            .rpc(&token, &search, &[("mcp-protocol-version", "2025-11-25")])
+            .rpc(
+                &token,
+                &search(n),
+                &[("mcp-protocol-version", "2025-11-25")],
+            )
             .await;
         assert_eq!(reply.status, 200, "{}", reply.text);
     }
+    // The batch processor has tried (and failed) to export by now.
+    let failed = |text: &str| text.matches("trace export failed").count();
+    wait_until(|| failed(&std::fs::read_to_string(&log).unwrap_or_default()) > 0).await;
+
+    // The collector comes up on that port: spans reach it, with the header the variable named.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (_, received, api_keys) = receive(listener);
+    for n in 200..210 {
+        let reply = server
+            .rpc(
+                &token,
+                &search(n),
+                &[("mcp-protocol-version", "2025-11-25")],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    wait_until(|| !received.lock().unwrap().is_empty()).await;
+    assert!(api_keys.lock().unwrap().iter().all(|k| k == "secret-key"));
+    assert!(!api_keys.lock().unwrap().is_empty());
+
     assert_eq!(
         terminate(&mut child),
         0,
-        "a stop does not wait on the missing collector for ever"
+        "a stop does not wait on a collector for ever"
     );
+    // The outage is logged when it begins and when it ends, not at every batch, and the
+    // header's value (often a secret) is never in the log.
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(failed(&text), 1, "{text}");
+    assert_eq!(
+        text.matches("trace export works again").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "{text}");
     let _ = std::fs::remove_file(log);
+}
+
+/// Waits up to 10 s for `done`.
+async fn wait_until(done: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("waited 10 s in vain");
 }
