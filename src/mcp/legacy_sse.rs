@@ -302,10 +302,8 @@ async fn find(state: &McpState, id: &str) -> Result<Target, McpError> {
     if let Some(session) = state.sessions.get(id) {
         return Ok(Target::Here(session));
     }
+    // Without shared state the lookup answers `Missing` at once and nothing is settling.
     let replicas = &state.sessions.replicas;
-    if !replicas.shared() {
-        return Err(McpError::UnknownSession(id.to_owned()));
-    }
     match replicas.lookup(id).await {
         Lookup::Found(record) if record.replica != replicas.me() => Ok(Target::There(record)),
         // Just after Redis came back, a holder may not have written its record again yet.

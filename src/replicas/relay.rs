@@ -99,13 +99,20 @@ local all = redis.call('EXISTS', 'mcp:sse:full:' .. h[2])
 return {h[1], h[2], h[3] or '', (h[4] == '1' or all == 1) and '1' or '0'}
 ";
 
-/// Notes the agreed version on a live record (never making one) and, given a channel,
-/// publishes the answer there; answers how many listened.
+/// Notes the agreed version on a live record, never making one.
+const NOTE_VERSION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'version', ARGV[1])
+end
+return 1
+";
+
+/// Notes the agreed version, when one is given, as [`NOTE_VERSION`] does, and publishes the
+/// answer on the holder's channel; answers how many listened.
 const RELAY: &str = r"
 if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'version', ARGV[2])
 end
-if ARGV[1] == '' then return 1 end
 return redis.call('PUBLISH', ARGV[1], ARGV[3])
 ";
 
@@ -113,6 +120,8 @@ static LOOKUP_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(LOOKUP));
 static RELAY_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(RELAY));
+static NOTE_VERSION_SCRIPT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(NOTE_VERSION));
 
 impl Replicas {
     /// This replica's name in the registry: random for each process.
@@ -210,8 +219,8 @@ impl Replicas {
     pub async fn note_version(&self, session: &str, version: &str) {
         let Some(redis) = &self.redis else { return };
         let mut conn = redis.conn.clone();
-        let mut invocation = RELAY_SCRIPT.key(record_key(session));
-        invocation.arg("").arg(version).arg("");
+        let mut invocation = NOTE_VERSION_SCRIPT.key(record_key(session));
+        invocation.arg(version);
         redis
             .ask(
                 "the /sse registry",
