@@ -165,7 +165,10 @@ impl Replicas {
             .arg("GET");
         let mut conn = redis.conn.clone();
         let answer = redis
-            .ask("this replica's mark", mark.query_async::<Option<String>>(&mut conn))
+            .ask(
+                "this replica's mark",
+                mark.query_async::<Option<String>>(&mut conn),
+            )
             .await;
         if let Some(None) = answer
             && redis.checked.swap(true, Ordering::Relaxed)
