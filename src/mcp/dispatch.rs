@@ -184,6 +184,15 @@ fn tools_list(ctx: &Context) -> Payload {
     )
 }
 
+/// The tool a `tools/call` names, when it is one of ours (a name the caller made up is not
+/// recorded).
+pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
+    match request.params.get("name") {
+        Some(Value::String(n)) => tools::named(n),
+        _ => None,
+    }
+}
+
 /// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
 /// registry once it knows the tool, here before that).
 async fn tools_call(
@@ -196,11 +205,7 @@ async fn tools_call(
         request_id: ctx.request_id,
     };
     let audit = ctx.tools.audit();
-    // The tool named, when it is one of ours (a name the caller made up is not recorded).
-    let named = match request.params.get("name") {
-        Some(Value::String(n)) => tools::named(n),
-        _ => None,
-    };
+    let named = named_tool(request);
     let refused = |reason: &str, error: McpError| {
         asker.refused(audit, named, reason);
         Err(error)

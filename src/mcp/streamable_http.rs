@@ -27,7 +27,7 @@ use super::sse;
 use crate::auth::Principal;
 use crate::fair::Caller;
 use crate::telemetry::RequestId;
-use crate::tools::Progress;
+use crate::tools::{Asker, Progress};
 
 /// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
 pub async fn post(
@@ -222,6 +222,18 @@ async fn batch(
         .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
         .count() as u32;
     if let Err(limited) = state.fair.admit(caller, calls).await {
+        // Each call the refusal answers is in the audit trail, as a call sent alone would be.
+        let asker = Asker {
+            principal: &principal,
+            request_id: &request_id,
+        };
+        for call in answered
+            .iter()
+            .flatten()
+            .filter(|r| r.method == "tools/call")
+        {
+            asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
+        }
         let e = McpError::Limited(limited.held().await);
         return error(None, &e, e.status());
     }

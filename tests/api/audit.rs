@@ -115,6 +115,35 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
         let body = call("search", json!({"query": format!("cupcake {id}")}));
         server.rpc(&carol, &body, &headers).await;
     }
+    // Dave's batch (2025-03-26) holds eleven tool calls, more than his allowance ever holds at
+    // once: it is refused whole, and each of its calls is one refused event.
+    let dave = token_with(&keys, |c| c["sub"] = json!("0f4a7a1e-4444-dave"));
+    let mut batch: Vec<Value> = (0..9)
+        .map(|n| {
+            request(
+                n,
+                "tools/call",
+                json!({"name": "search", "arguments": {"query": "x"}}),
+            )
+        })
+        .collect();
+    batch.push(request(
+        9,
+        "tools/call",
+        json!({"name": "fetch", "arguments": {"id": "order-1001"}}),
+    ));
+    batch.push(request(
+        10,
+        "tools/call",
+        json!({"name": "made_up", "arguments": {}}),
+    ));
+    batch.push(request(11, "tools/list", json!({})));
+    let headers = [
+        ("mcp-protocol-version", "2025-03-26"),
+        ("x-request-id", "d-batch"),
+    ];
+    let refusal = server.rpc(&dave, &Value::Array(batch), &headers).await;
+    assert_eq!(refusal.status, 429, "{}", refusal.text);
     assert_eq!(terminate(&mut child), 0);
 
     let text = std::fs::read_to_string(&log).unwrap();
@@ -140,7 +169,26 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
     for id in ids {
         assert_eq!(events.get(id).map(Vec::len), Some(1), "{id}:\n{text}");
     }
-    assert_eq!(events.len(), calls.len() + carols.len(), "{events:?}");
+    assert_eq!(events.len(), calls.len() + carols.len() + 1, "{events:?}");
+    let batched = &events["d-batch"];
+    assert_eq!(batched.len(), 11, "{batched:?}");
+    for e in batched {
+        assert_eq!(e["outcome"], "refused", "{e}");
+        assert_eq!(e["reason"], "limited", "{e}");
+        assert_eq!(e["sub"], "0f4a7a1e-4444-dave", "{e}");
+    }
+    let tools: Vec<Option<&str>> = batched.iter().map(|e| e["tool"].as_str()).collect();
+    assert_eq!(
+        tools.iter().filter(|t| **t == Some("search")).count(),
+        9,
+        "{tools:?}"
+    );
+    assert_eq!(
+        tools.iter().filter(|t| **t == Some("fetch")).count(),
+        1,
+        "{tools:?}"
+    );
+    assert_eq!(tools.iter().filter(|t| t.is_none()).count(), 1, "{tools:?}");
     let event = |id: &str| &events[id][0];
 
     let search = event("a-search");
