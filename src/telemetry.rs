@@ -262,11 +262,14 @@ fn traced_request(req: &Request, method: usize, route: Option<Route>) -> traces:
         req.headers(),
         || format!("{} {route}", METHODS[method]),
         || {
-            vec![
+            // Room for the status code set when the response is ready.
+            let mut attributes = Vec::with_capacity(4);
+            attributes.extend([
                 KeyValue::new("http.request.method", METHODS[method]),
                 KeyValue::new("http.route", route),
                 KeyValue::new("url.scheme", "http"),
-            ]
+            ]);
+            attributes
         },
     )
 }
