@@ -192,6 +192,15 @@ impl Message {
         }
     }
 
+    /// The message as up to three pieces of bytes, borrowed: what [`Message::into_pieces`]
+    /// gives, for writing the message into a buffer of one's own.
+    pub fn pieces(&self) -> [&[u8]; 3] {
+        match &self.result {
+            None => [self.head.as_bytes(), b"", b""],
+            Some(result) => [self.head.as_bytes(), result, b"}"],
+        }
+    }
+
     /// Its length in bytes, as sent.
     pub fn len(&self) -> usize {
         self.head.len() + self.result.as_ref().map_or(0, |r| r.len() + 1)

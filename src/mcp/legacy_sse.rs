@@ -280,7 +280,7 @@ async fn deliver(
             match state
                 .sessions
                 .replicas
-                .relay(&record, &id, agreed, &reply.text())
+                .relay(&record, &id, agreed, &reply.pieces())
                 .await
             {
                 Relayed::Sent => Ok(()),

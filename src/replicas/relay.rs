@@ -229,24 +229,34 @@ impl Replicas {
             .await;
     }
 
-    /// Sends an answer to the replica holding `session`'s stream; `version` is given with
-    /// `initialize`'s answer.
+    /// Sends an answer, the JSON text in `answer`'s pieces, to the replica holding `session`'s
+    /// stream; `version` is given with `initialize`'s answer.
     pub async fn relay(
         &self,
         record: &Record,
         session: &str,
         version: Option<&str>,
-        text: &str,
+        answer: &[&[u8]],
     ) -> Relayed {
         let Some(redis) = &self.redis else {
             return Relayed::Unknown;
         };
-        let payload = format!("{session}\n{}\n{text}", version.unwrap_or(""));
+        // `<session>\n<version>\n<answer>`, written once.
+        let version = version.unwrap_or("");
+        let mut payload = Vec::with_capacity(
+            session.len() + version.len() + 2 + answer.iter().map(|p| p.len()).sum::<usize>(),
+        );
+        for part in [session.as_bytes(), b"\n", version.as_bytes(), b"\n"]
+            .into_iter()
+            .chain(answer.iter().copied())
+        {
+            payload.extend_from_slice(part);
+        }
         let mut conn = redis.conn.clone();
         let mut invocation = RELAY_SCRIPT.key(record_key(session));
         invocation
             .arg(channel(&record.replica))
-            .arg(version.unwrap_or(""))
+            .arg(version)
             .arg(payload);
         let answer = redis
             .ask("the /sse relay", invocation.invoke_async::<i64>(&mut conn))
