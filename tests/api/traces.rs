@@ -294,24 +294,21 @@ async fn a_collector_that_is_down_never_holds_up_a_request_and_is_used_once_it_i
     ];
     let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     let token = token(&keys);
-    let search = |n: i64| {
-        request(
-            n,
-            "tools/call",
-            json!({"name": "search", "arguments": {"query": format!("cupcake {n}")}}),
-        )
+    let searches = async |numbers: std::ops::Range<i64>| {
+        for n in numbers {
+            let query = json!({"name": "search", "arguments": {"query": format!("cupcake {n}")}});
+            let reply = server
+                .rpc(
+                    &token,
+                    &request(n, "tools/call", query),
+                    &[("mcp-protocol-version", "2025-11-25")],
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+        }
     };
-    for n in 0..200 {
-        let reply = server
-            .rpc(
-                &token,
-                &search(n),
-                &[("mcp-protocol-version", "2025-11-25")],
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
-    // The batch processor has tried (and failed) to export by now.
+    searches(0..200).await;
+    // Until the batch processor has tried, and failed, to export.
     let failed = |text: &str| text.matches("trace export failed").count();
     wait_until(|| failed(&std::fs::read_to_string(&log).unwrap_or_default()) > 0).await;
 
@@ -320,16 +317,7 @@ async fn a_collector_that_is_down_never_holds_up_a_request_and_is_used_once_it_i
         .await
         .unwrap();
     let (_, received, api_keys) = receive(listener);
-    for n in 200..210 {
-        let reply = server
-            .rpc(
-                &token,
-                &search(n),
-                &[("mcp-protocol-version", "2025-11-25")],
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text);
-    }
+    searches(200..210).await;
     wait_until(|| !received.lock().unwrap().is_empty()).await;
     assert!(api_keys.lock().unwrap().iter().all(|k| k == "secret-key"));
     assert!(!api_keys.lock().unwrap().is_empty());
