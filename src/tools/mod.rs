@@ -18,6 +18,7 @@
 mod args;
 pub mod fetch;
 mod noted;
+mod progress;
 pub mod search;
 mod written;
 
@@ -35,6 +36,7 @@ use crate::telemetry::audit::Audit;
 use crate::telemetry::traces;
 pub use args::parse as parse_args;
 pub use noted::{Asker, Note, Noted, who};
+pub use progress::Progress;
 use written::failed;
 pub use written::{rendered, result};
 
@@ -153,38 +155,6 @@ pub struct Context<'a> {
     pub structured: bool,
     /// Where the tool notes what the call was about, for the audit trail.
     pub note: &'a Note,
-}
-
-/// Reports progress for one request (MCP "Progress"): the `notifications/progress` params go to
-/// a sink the transport provides. The sink must never block: a notification the client is too
-/// slow to take is skipped, never the result.
-#[derive(Clone)]
-pub struct Progress {
-    token: Value,
-    sink: Arc<dyn Fn(Value) + Send + Sync>,
-}
-
-impl std::fmt::Debug for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Progress")
-            .field("token", &self.token)
-            .finish()
-    }
-}
-
-impl Progress {
-    pub fn new(token: Value, sink: impl Fn(Value) + Send + Sync + 'static) -> Self {
-        Progress {
-            token,
-            sink: Arc::new(sink),
-        }
-    }
-
-    pub fn report(&self, progress: u64, total: u64, message: &str) {
-        (self.sink)(json!({
-            "progressToken": self.token, "progress": progress, "total": total, "message": message,
-        }));
-    }
 }
 
 /// One tool as the registry keeps it: the tool, the scopes it needs, and the challenge sent
