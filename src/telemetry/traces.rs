@@ -60,19 +60,6 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     let Some(destination) = export::Destination::from_env(var)? else {
         return Ok(None);
     };
-    for protocol in [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
-        if let Ok(p) = std::env::var(protocol)
-            && !p.trim().is_empty()
-            && p.trim() != "http/protobuf"
-        {
-            return Err(format!(
-                "{protocol}: `{p}` is not supported; this server exports http/protobuf (unset it or set http/protobuf)"
-            ));
-        }
-    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("mcp-resource-server/", env!("CARGO_PKG_VERSION")))

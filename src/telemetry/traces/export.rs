@@ -31,19 +31,42 @@ pub struct Destination {
 
 impl Destination {
     /// Reads the `OTEL_EXPORTER_OTLP_*` variables through `var` (a variable set to blanks counts
-    /// as unset); the traces variant of each wins over the general one. `None` when neither
-    /// endpoint is set. An error names the variable and what to change.
+    /// as unset); the traces variant of each wins over the general one, except that a protocol
+    /// other than `http/protobuf` in either is refused. `None` when neither endpoint is set. An
+    /// error names the variable and what to change.
     pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Destination>, String> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let url = if let Some(url) = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            endpoint("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", url.trim())?
-        } else if let Some(base) = var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            let base = base.trim();
-            let joined = format!("{}/v1/traces", base.strip_suffix('/').unwrap_or(base));
-            endpoint("OTEL_EXPORTER_OTLP_ENDPOINT", &joined)?
-        } else {
-            return Ok(None);
+        // The traces variant of `setting` when it is set, else the general one, with its name.
+        let chosen = |setting: &str| {
+            [
+                format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
+                format!("OTEL_EXPORTER_OTLP_{setting}"),
+            ]
+            .into_iter()
+            .find_map(|name| var(&name).map(|value| (name, value)))
         };
+        let url = match chosen("ENDPOINT") {
+            None => return Ok(None),
+            Some((name, url)) if name.contains("TRACES") => endpoint(&name, url.trim())?,
+            Some((name, base)) => {
+                let base = base.trim();
+                let joined = format!("{}/v1/traces", base.strip_suffix('/').unwrap_or(base));
+                endpoint(&name, &joined)?
+            }
+        };
+        // Either protocol variable names one this server does not speak: refused.
+        for name in [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ] {
+            if let Some(p) = var(name)
+                && p.trim() != "http/protobuf"
+            {
+                return Err(format!(
+                    "{name}: `{p}` is not supported; this server exports http/protobuf (unset it or set http/protobuf)"
+                ));
+            }
+        }
         let mut headers = HeaderMap::new();
         for name in [
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -55,35 +78,23 @@ impl Destination {
                 }
             }
         }
-        let mut timeout = DEFAULT_TIMEOUT;
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ] {
-            if let Some(ms) = var(name) {
-                timeout = match ms.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                    _ => {
-                        return Err(format!(
-                            "{name}: `{ms}` is not a number of milliseconds above 0"
-                        ));
-                    }
-                };
-                break;
-            }
-        }
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ] {
-            if let Some(c) = var(name) {
-                if c.trim() != "none" {
+        let timeout = match chosen("TIMEOUT") {
+            None => DEFAULT_TIMEOUT,
+            Some((name, ms)) => match ms.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                _ => {
                     return Err(format!(
-                        "{name}: `{c}` is not supported; this server sends spans uncompressed (unset it or set none)"
+                        "{name}: `{ms}` is not a number of milliseconds above 0"
                     ));
                 }
-                break;
-            }
+            },
+        };
+        if let Some((name, c)) = chosen("COMPRESSION")
+            && c.trim() != "none"
+        {
+            return Err(format!(
+                "{name}: `{c}` is not supported; this server sends spans uncompressed (unset it or set none)"
+            ));
         }
         Ok(Some(Destination {
             url,
