@@ -217,21 +217,19 @@ async fn batch(
     if answered.is_empty() {
         return StatusCode::ACCEPTED.into_response();
     }
-    let calls = answered
-        .iter()
-        .filter(|r| r.as_ref().is_ok_and(|r| r.method == "tools/call"))
-        .count() as u32;
-    if let Err(limited) = state.fair.admit(caller, calls).await {
+    let calls = || {
+        answered
+            .iter()
+            .flatten()
+            .filter(|r| r.method == "tools/call")
+    };
+    if let Err(limited) = state.fair.admit(caller, calls().count() as u32).await {
         // Each call the refusal answers is in the audit trail, as a call sent alone would be.
         let asker = Asker {
             principal: &principal,
             request_id: &request_id,
         };
-        for call in answered
-            .iter()
-            .flatten()
-            .filter(|r| r.method == "tools/call")
-        {
+        for call in calls() {
             asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
         }
         let e = McpError::Limited(limited.held().await);
