@@ -99,22 +99,28 @@ local all = redis.call('EXISTS', 'mcp:sse:full:' .. h[2])
 return {h[1], h[2], h[3] or '', (h[4] == '1' or all == 1) and '1' or '0'}
 ";
 
-/// Notes the agreed version on a live record, never making one.
-const NOTE_VERSION: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'version', ARGV[1])
+/// Lua that notes `version`, when it is not empty, on the live record `KEYS[1]`, never
+/// making one: the start of both scripts below.
+macro_rules! note_version {
+    () => {
+        "
+if version ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'version', version)
 end
-return 1
-";
+"
+    };
+}
 
-/// Notes the agreed version, when one is given, as [`NOTE_VERSION`] does, and publishes the
-/// answer on the holder's channel; answers how many listened.
-const RELAY: &str = r"
-if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'version', ARGV[2])
-end
-return redis.call('PUBLISH', ARGV[1], ARGV[3])
-";
+/// Notes the agreed version on a live record.
+const NOTE_VERSION: &str = concat!("local version = ARGV[1]", note_version!(), "return 1");
+
+/// Notes the agreed version, when one is given, and publishes the answer on the holder's
+/// channel; answers how many listened.
+const RELAY: &str = concat!(
+    "local version = ARGV[2]",
+    note_version!(),
+    "return redis.call('PUBLISH', ARGV[1], ARGV[3])"
+);
 
 static LOOKUP_SCRIPT: std::sync::LazyLock<redis::Script> =
     std::sync::LazyLock::new(|| redis::Script::new(LOOKUP));
