@@ -193,18 +193,17 @@ impl SpanExporter for Exporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let body = protobuf::request(&batch, &self.resource);
         drop(batch);
-        let spans = self.shown.as_str();
         match self.send(body) {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!(collector = spans, "trace export works again");
+                    tracing::info!(collector = self.shown, "trace export works again");
                 }
                 Ok(())
             }
             Err(why) => {
                 if !self.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        collector = spans,
+                        collector = self.shown,
                         error = %why,
                         "trace export failed; spans wait in the batch processor's queue and the newest are dropped when it is full"
                     );
