@@ -18,21 +18,35 @@ pub fn result(value: Value, structured: bool) -> Value {
 }
 
 /// [`result`], written straight to its JSON text from any serialisable value, for answers that
-/// are sent as they are (a search's): the value is written to text as the content and, when
-/// the era has it, again beside it as the structured content, never built as a tree. sonic-rs
-/// writes it: escaping the answer's text as a JSON string was a tenth of a new search's cost
-/// with serde_json, which escapes byte by byte (docs/benchmarks.md).
+/// are sent as they are (a search's): the value is written to text once, and that text is both
+/// the content (escaped as a JSON string) and, when the era has it, the structured content
+/// beside it, so the value is never built as a tree nor written twice. sonic-rs writes it:
+/// escaping the answer's text as a JSON string was a tenth of a new search's cost with
+/// serde_json, which escapes byte by byte (docs/benchmarks.md).
 pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
     let text = sonic_rs::to_string(value).expect("a result is JSON");
-    let envelope = Envelope {
+    let content = Envelope::<()> {
         content: [Text {
             kind: "text",
             text: &text,
         }],
-        structured: structured.then_some(value),
+        structured: None,
     };
-    sonic_rs::to_string(&envelope).expect("a result is JSON")
+    let mut out = sonic_rs::to_string(&content).expect("a result is JSON");
+    if structured {
+        // The envelope's closing brace gives way to the structured content: the same text,
+        // which is the value's JSON, in the place `Envelope::structured` has in `result`.
+        out.pop();
+        out.reserve(text.len() + STRUCTURED.len() + 1);
+        out.push_str(STRUCTURED);
+        out.push_str(&text);
+        out.push('}');
+    }
+    out
 }
+
+/// What precedes the structured content in a written result, after the content.
+const STRUCTURED: &str = ",\"structuredContent\":";
 
 /// The shape of a `tools/call` result.
 #[derive(serde::Serialize)]
