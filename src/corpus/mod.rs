@@ -337,8 +337,8 @@ impl Corpus {
             })
     }
 
-    /// The answer to a cheap search (see [`CHEAP_POSTINGS`]), kept in the result cache like any
-    /// other; `None` when the search is not cheap.
+    /// The answer to a cheap search (see [`CHEAP_POSTINGS`]) that [`Corpus::cached_answer`] did
+    /// not find, kept in the result cache like any other; `None` when the search is not cheap.
     pub fn cheap_answer(
         &self,
         search: results::Search,
@@ -351,12 +351,13 @@ impl Corpus {
             .find_if_cheap(search.query, access, search.limit, CHEAP_POSTINGS);
         match found {
             Ok(None) => None,
-            Ok(Some(found)) => Some(served.results.get_or_answer(
-                search,
-                access,
-                &self.stats.cache,
-                || Ok(answered(&found, answer)),
-            )),
+            Ok(Some(found)) => {
+                let made = answered(&found, answer);
+                served
+                    .results
+                    .keep(search, access, &self.stats.cache, &made);
+                Some(Ok(made))
+            }
             Err(e) => Some(Err(e.into())),
         }
     }

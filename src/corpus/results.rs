@@ -112,6 +112,16 @@ impl Results {
         cache.insert(key, made.clone());
         Ok(made)
     }
+
+    /// Keeps the answer to a search that [`Results::cached`] did not find (counted as a miss),
+    /// for an answer made without looking again.
+    pub fn keep(&self, search: Search, access: &Access, stats: &CacheStats, answer: &Answer) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        stats.misses.fetch_add(1, Ordering::Relaxed);
+        cache.insert(key(search, access), answer.clone());
+    }
 }
 
 /// The key of a search: each part preceded by its length, so no query, role or group name can
