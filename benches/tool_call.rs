@@ -8,15 +8,19 @@
 //! `search (cached)` is a repeated search answered from the result cache, the common case of a
 //! model asking again; `search (new query each time)` adds a number no other call used, as
 //! `bench/run`'s `BENCH_VARY` row does; `fetch` reads one document; `bad arguments` is a call refused for an
-//! unknown argument. Each runs `ROUNDS` rounds of `CALLS` calls after a warm-up; the table shows
-//! the median and the fastest round in microseconds per call. The benchmark allocates with the
-//! server's allocator (mimalloc), so its costs are the server's.
+//! unknown argument. `engine alone (new query each time)` is not a call: it is the same new
+//! queries given to tantivy alone (`Index::engine_alone`: its own top-10 ranking of the same
+//! query tree, and what the hits show read from the store), the floor under a new search while
+//! tantivy ranks and stores the documents. Each runs `ROUNDS` rounds of `CALLS` calls after a warm-up;
+//! the table shows the median and the fastest round in microseconds per call. The benchmark
+//! allocates with the server's allocator (mimalloc), so its costs are the server's.
 //!
 //!     cargo bench --bench tool_call -- new
 //!
 //! runs only the rows whose label holds `new` (for a profiler).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use axum::http::HeaderValue;
@@ -85,8 +89,9 @@ fn call(tools: &Tools, principal: &Principal, name: &str, args: &Map<String, Val
 fn main() {
     let settings = settings();
     let challenges = Challenges::new(&settings);
+    let corpus = Arc::new(Corpus::sample());
     let tools = Tools::new(
-        Arc::new(Corpus::sample()),
+        corpus.clone(),
         &settings.required_scopes,
         &settings.tool_scopes,
         &challenges,
@@ -119,36 +124,55 @@ fn main() {
         .collect();
     println!("| call | µs per call, median of {ROUNDS} rounds | fastest round |");
     println!("|---|---|---|");
+    let wanted = |label: &str| only.is_empty() || only.iter().any(|o| label.contains(o.as_str()));
     for (label, name, args) in &cases {
-        if !only.is_empty() && !only.iter().any(|o| label.contains(o.as_str())) {
-            continue;
+        if wanted(label) {
+            let query = args.get("query").and_then(Value::as_str).unwrap_or("");
+            let asked = |query: &str| object(json!({ "query": query }));
+            let row = measure(query, |q| match q {
+                Some(q) => call(&tools, &principal, name, &asked(q)),
+                None => call(&tools, &principal, name, args),
+            });
+            println!("| {label} | {row} |");
         }
-        for _ in 0..1000 {
-            call(&tools, &principal, name, args);
-        }
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let mut rounds: Vec<f64> = (0..ROUNDS)
-            .map(|_| {
-                // A query with `@N@` gets a number no other call used, as `BENCH_VARY` does.
-                let vary = args
-                    .get("query")
-                    .and_then(Value::as_str)
-                    .is_some_and(|q| q.contains("@N@"));
-                let asked: Vec<Map<String, Value>> = (0..if vary { CALLS } else { 0 })
-                    .map(|_| {
-                        let q = args.get("query").and_then(Value::as_str).unwrap_or("");
-                        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        object(json!({ "query": q.replace("@N@", &n.to_string()) }))
-                    })
-                    .collect();
-                let started = Instant::now();
-                for i in 0..CALLS {
-                    call(&tools, &principal, name, asked.get(i).unwrap_or(args));
-                }
-                started.elapsed().as_secs_f64() * 1e6 / CALLS as f64
-            })
-            .collect();
-        rounds.sort_by(f64::total_cmp);
-        println!("| {label} | {:.2} | {:.2} |", rounds[ROUNDS / 2], rounds[0]);
     }
+    let label = "engine alone (new query each time)";
+    if wanted(label) {
+        let served = corpus.current();
+        let row = measure("chocolate orders q@N@", |q| {
+            let q = q.expect("a varied query");
+            drop(served.index.engine_alone(q, 10).expect("the engine ranks"));
+        });
+        println!("| {label} | {row} |");
+    }
+}
+
+/// Runs `once` `CALLS` times a round for `ROUNDS` rounds after a warm-up, and gives the median
+/// and fastest round in microseconds per call. A `query` with `@N@` is given to `once` with a
+/// number no other call used (as `BENCH_VARY` does), made before the round's clock starts;
+/// any other query is given as `None`, for the call to use as it stands.
+fn measure(query: &str, mut once: impl FnMut(Option<&str>)) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let vary = query.contains("@N@");
+    let varied = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| query.replace("@N@", &NEXT.fetch_add(1, Ordering::Relaxed).to_string()))
+            .collect()
+    };
+    let run = |once: &mut dyn FnMut(Option<&str>), asked: &[String], calls: usize| {
+        for i in 0..calls {
+            once(asked.get(i).map(String::as_str));
+        }
+    };
+    run(&mut once, &varied(if vary { 1000 } else { 0 }), 1000);
+    let mut rounds: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let asked = varied(if vary { CALLS } else { 0 });
+            let started = Instant::now();
+            run(&mut once, &asked, CALLS);
+            started.elapsed().as_secs_f64() * 1e6 / CALLS as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    format!("{:.2} | {:.2}", rounds[ROUNDS / 2], rounds[0])
 }

@@ -201,6 +201,24 @@ impl Index {
         }
     }
 
+    /// What the search engine alone does for what a caller typed: tantivy ranks the same query
+    /// tree with its own `TopDocs` (no access filter, no order among equal scores) and reads
+    /// what the `limit` best documents show from the store, as a search does; no snippet is cut
+    /// and no answer written. The server never calls it: it is the floor
+    /// benches/tool_call.rs sets beside a search.
+    pub fn engine_alone(&self, typed: &str, limit: usize) -> tantivy::Result<Vec<DocAddress>> {
+        let (query, _) = self.tree(typed);
+        let top = self
+            .searcher
+            .search(&*query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut read = Vec::with_capacity(top.len());
+        for (_, address) in top {
+            self.searcher.doc::<Shown>(address)?;
+            read.push(address);
+        }
+        Ok(read)
+    }
+
     /// The query tree of what a caller typed, with its budget for phrases.
     fn tree(&self, typed: &str) -> (Box<dyn Query>, Arc<tree::Budget>) {
         let budget = tree::Budget::new(self.phrase_steps);
