@@ -25,11 +25,13 @@ use super::snippet::{self, Snippets};
 mod columns;
 mod fields;
 mod rank;
+mod statistics;
 pub mod store;
 mod tree;
 mod visible;
 
 use fields::{Fields, Shown};
+use statistics::{Statistics, Tokens};
 use visible::Visible;
 
 pub use columns::Columns;
@@ -72,6 +74,8 @@ pub struct Index {
     ids: Columns,
     /// The access column of each segment, for who may see what.
     access: Columns,
+    /// The words in each searched field, for BM25.
+    tokens: Tokens,
     store: Arc<Store>,
     /// Postings entries the phrases of one search may read.
     phrase_steps: u64,
@@ -182,7 +186,8 @@ impl Index {
     /// ran out of its budget before the end of its matches.
     pub fn find(&self, typed: &str, access: &Access, limit: usize) -> tantivy::Result<Found> {
         let (query, budget) = self.tree(typed);
-        self.run(&*query, &budget, access, limit)
+        let statistics = Statistics::asked(&self.searcher, &self.tokens);
+        self.run(&*query, &budget, access, limit, &statistics)
     }
 
     /// [`Index::find`], when ranking the query reads at most `max_postings` postings entries
@@ -195,8 +200,15 @@ impl Index {
         max_postings: u64,
     ) -> tantivy::Result<Option<Found>> {
         let (query, budget) = self.tree(typed);
-        match tree::postings(&*query, &self.searcher)? {
-            Some(n) if n <= max_postings => Ok(Some(self.run(&*query, &budget, access, limit)?)),
+        let statistics = Statistics::of(&*query, &self.searcher, &self.tokens)?;
+        match statistics.postings() {
+            Some(n) if n <= max_postings => Ok(Some(self.run(
+                &*query,
+                &budget,
+                access,
+                limit,
+                &statistics,
+            )?)),
             _ => Ok(None),
         }
     }
@@ -232,6 +244,7 @@ impl Index {
         budget: &tree::Budget,
         access: &Access,
         limit: usize,
+        statistics: &Statistics,
     ) -> tantivy::Result<Found> {
         let searcher = &self.searcher;
         let found = if self.few_visible(access)? {
@@ -241,15 +254,22 @@ impl Index {
                 (Occur::Must, query.box_clone()),
                 (Occur::Must, self.visible_to(access)),
             ]);
-            rank::top(searcher, &self.ids, &filtered, limit, None)?
+            rank::top(searcher, statistics, &self.ids, &filtered, limit, None)?
         } else {
             // Rank the query alone, which tantivy answers with block-max WAND, passing over
             // the hidden documents it meets.
             let visible = Visible::of(&self.access, access)?;
-            rank::top(searcher, &self.ids, query, limit, Some(&visible))?
+            rank::top(
+                searcher,
+                statistics,
+                &self.ids,
+                query,
+                limit,
+                Some(&visible),
+            )?
         };
         Ok(Found {
-            hits: self.hits(searcher, query, &found)?,
+            hits: self.hits(searcher, statistics, query, &found)?,
             partial: budget.was_cut(),
         })
     }
@@ -276,10 +296,11 @@ impl Index {
     fn hits(
         &self,
         searcher: &Searcher,
+        statistics: &Statistics,
         query: &dyn Query,
         found: &[DocAddress],
     ) -> tantivy::Result<Vec<Hit>> {
-        let snippets = Snippets::new(searcher, query, self.store.fields.text)?;
+        let snippets = Snippets::new(statistics, query, self.store.fields.text)?;
         let fields = &self.store.fields;
         let mut shown = found
             .iter()

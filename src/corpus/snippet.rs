@@ -20,6 +20,7 @@
 use std::cmp::Ordering;
 
 use tantivy::postings::Postings;
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenStream, Tokenizer};
 use tantivy::{DocAddress, DocSet, Searcher, Term};
@@ -139,7 +140,7 @@ pub struct Snippets {
 impl Snippets {
     /// The words of `query` in `field`, weighted as tantivy's `SnippetGenerator` weighs them.
     pub fn new(
-        searcher: &Searcher,
+        statistics: &dyn Bm25StatisticsProvider,
         query: &dyn tantivy::query::Query,
         field: Field,
     ) -> tantivy::Result<Snippets> {
@@ -151,7 +152,7 @@ impl Snippets {
         });
         let mut terms = Vec::new();
         for term in seen {
-            let doc_freq = searcher.doc_freq(&term)?;
+            let doc_freq = statistics.doc_freq(&term)?;
             if doc_freq > 0 && term.value().as_str().is_some() {
                 terms.push((term, 1.0 / (1.0 + doc_freq as f32)));
             }

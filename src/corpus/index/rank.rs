@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{Query, Weight};
+use tantivy::query::{Bm25StatisticsProvider, Query, Weight};
 use tantivy::{DocAddress, DocId, Score, Searcher, SegmentOrdinal, SegmentReader};
 
 use super::columns::Columns;
@@ -33,10 +33,11 @@ pub fn same_score(a: Score, b: Score) -> bool {
     (a - b).abs() <= SCORE_TOLERANCE * a.abs().max(b.abs()).max(1.0)
 }
 
-/// The best `limit` matches of `query`, best first and equal scores in the order of their ids;
-/// with `visible`, only the documents it holds are matches.
+/// The best `limit` matches of `query`, scored from `statistics`, best first and equal scores
+/// in the order of their ids; with `visible`, only the documents it holds are matches.
 pub fn top(
     searcher: &Searcher,
+    statistics: &dyn Bm25StatisticsProvider,
     ids: &Columns,
     query: &dyn Query,
     limit: usize,
@@ -45,7 +46,8 @@ pub fn top(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let ranked = searcher.search(query, &TopWithTies { k: limit, visible })?;
+    let collector = TopWithTies { k: limit, visible };
+    let ranked = searcher.search_with_statistics_provider(query, &collector, statistics)?;
     let mut found = Vec::with_capacity(limit);
     for group in ranked.chunk_by(|a, b| same_score(a.0, b.0)) {
         for address in by_id(ids, group)? {

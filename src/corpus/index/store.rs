@@ -80,6 +80,7 @@ impl Store {
             documents: searcher.num_docs(),
             ids: super::Columns::of(&searcher, super::rank::ID)?,
             access: super::Columns::of(&searcher, super::visible::ACCESS)?,
+            tokens: super::Tokens::of(&searcher, self.searched.iter().map(|s| s.field))?,
             store: self.clone(),
             searcher,
             phrase_steps: tree::PHRASE_STEPS,

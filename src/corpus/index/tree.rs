@@ -22,7 +22,7 @@ use tantivy::query::{
 use tantivy::query_grammar::{UserInputAst, UserInputLeaf};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DocId, DocSet, Score, Searcher, SegmentReader, TERMINATED, Term};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 
 /// Steps all the phrases of one search may take, a step being one word of a phrase sought in
 /// one document (docs/documents.md, "Phrases"): 10 000 documents for a phrase of two words,
@@ -104,29 +104,6 @@ pub fn build(ast: UserInputAst, fields: &[Searched], budget: &Arc<Budget>) -> Bo
         top.push((Occur::Should, Box::new(AllQuery)));
     }
     Box::new(BooleanQuery::new(top))
-}
-
-/// The postings entries ranking `query` reads at most, counting every entry of every term;
-/// `None` when it holds a phrase (whose work its budget bounds instead) or matches every
-/// document.
-pub fn postings(query: &dyn Query, searcher: &Searcher) -> tantivy::Result<Option<u64>> {
-    let everything = query
-        .downcast_ref::<BooleanQuery>()
-        .is_some_and(|b| b.clauses().iter().any(|(_, q)| q.is::<AllQuery>()));
-    let mut terms = Vec::new();
-    let mut phrase = false;
-    query.query_terms(&mut |term, positions| {
-        phrase |= positions;
-        terms.push(term.clone());
-    });
-    if everything || phrase {
-        return Ok(None);
-    }
-    let mut total = 0u64;
-    for term in &terms {
-        total = total.saturating_add(searcher.doc_freq(term)?);
-    }
-    Ok(Some(total))
 }
 
 /// One word or phrase in one field: a term, a bounded phrase (several words, quoted or not, as
