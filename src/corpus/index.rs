@@ -11,10 +11,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, TantivyDocument, Value as _};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, IndexWriter, Searcher, Term};
 
 use super::access::Access;
@@ -22,6 +21,7 @@ use super::document::Document;
 use super::query;
 use super::snippet::{self, Snippets};
 
+mod by_id;
 mod columns;
 mod fields;
 mod rank;
@@ -148,25 +148,6 @@ impl Index {
     /// The file column of each segment, for [`Index::file_of`]; open it once for many lookups.
     pub fn files(&self) -> tantivy::Result<Columns> {
         Columns::of(&self.searcher, FILE)
-    }
-
-    /// The file (relative to the corpus folder) of the document with this id, whoever may see
-    /// it, read from `files` (see [`Index::files`]); `None` when no document has the id.
-    pub fn file_of(&self, id: &str, files: &Columns) -> tantivy::Result<Option<String>> {
-        let by_id = self.by_id(id);
-        let top = self
-            .searcher
-            .search(&by_id, &TopDocs::with_limit(1).order_by_score())?;
-        top.into_iter()
-            .next()
-            .map(|(_, address)| files.text(&address))
-            .transpose()
-    }
-
-    /// Whether a document has this id, whoever may see it.
-    pub fn holds(&self, id: &str) -> tantivy::Result<bool> {
-        let by_id = self.by_id(id);
-        Ok(self.searcher.search(&by_id, &Count)? > 0)
     }
 
     pub fn len(&self) -> u64 {
@@ -328,44 +309,6 @@ impl Index {
             .collect())
     }
 
-    /// The document with this id, if `access` may see it.
-    pub fn get(&self, id: &str, access: &Access) -> tantivy::Result<Option<Document>> {
-        let by_id = self.by_id(id);
-        let filtered = BooleanQuery::new(vec![
-            (Occur::Must, Box::new(by_id)),
-            (Occur::Must, self.visible_to(access)),
-        ]);
-        let searcher = &self.searcher;
-        let Some((_, address)) = searcher
-            .search(&filtered, &TopDocs::with_limit(1).order_by_score())?
-            .into_iter()
-            .next()
-        else {
-            return Ok(None);
-        };
-        let doc: TantivyDocument = searcher.doc(address)?;
-        let metadata = doc
-            .get_first(self.store.fields.metadata)
-            .and_then(|v| v.as_str())
-            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok());
-        Ok(Some(Document {
-            id: self.text(&doc, self.store.fields.id),
-            title: self.text(&doc, self.store.fields.title),
-            text: self.text(&doc, self.store.fields.text),
-            url: self.text(&doc, self.store.fields.url),
-            metadata,
-            acl: Vec::new(),
-        }))
-    }
-
-    /// Matches the document with this id.
-    fn by_id(&self, id: &str) -> TermQuery {
-        TermQuery::new(
-            Term::from_field_text(self.store.fields.id, id),
-            IndexRecordOption::Basic,
-        )
-    }
-
     /// Matches the documents `access` may see: a union of term postings, which a search can
     /// skip through, rather than a set query that marks every visible document on each query.
     fn visible_to(&self, access: &Access) -> Box<dyn Query> {
@@ -384,16 +327,6 @@ impl Index {
             0.0,
         ))
     }
-
-    fn text(&self, doc: &TantivyDocument, field: Field) -> String {
-        self.str(doc, field).to_owned()
-    }
-
-    fn str<'d>(&self, doc: &'d TantivyDocument, field: Field) -> &'d str {
-        doc.get_first(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-    }
 }
 
 #[cfg(test)]
@@ -405,7 +338,7 @@ impl Index {
     }
 
     /// A searcher, and the text and passages fields, for tests of snippets.
-    pub(crate) fn parts(&self) -> (Searcher, (Field, Field)) {
+    pub(crate) fn parts(&self) -> (Searcher, (tantivy::schema::Field, tantivy::schema::Field)) {
         (
             self.searcher.clone(),
             (self.store.fields.text, self.store.fields.passages),
