@@ -172,13 +172,13 @@ impl Message {
     pub fn text(&self) -> Cow<'_, str> {
         match &self.result {
             None => Cow::Borrowed(&self.head),
-            Some(result) => {
-                let mut out = String::with_capacity(self.head.len() + result.len() + 1);
-                out.push_str(&self.head);
+            Some(_) => {
                 // Rendered results are made from `String`s, so this never replaces anything.
-                out.push_str(&String::from_utf8_lossy(result));
-                out.push('}');
-                Cow::Owned(out)
+                let whole = self.pieces().concat();
+                Cow::Owned(
+                    String::from_utf8(whole)
+                        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                )
             }
         }
     }
@@ -203,7 +203,7 @@ impl Message {
 
     /// Its length in bytes, as sent.
     pub fn len(&self) -> usize {
-        self.head.len() + self.result.as_ref().map_or(0, |r| r.len() + 1)
+        self.pieces().iter().map(|p| p.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
