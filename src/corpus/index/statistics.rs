@@ -66,11 +66,14 @@ impl<'s> Statistics<'s> {
         }
         let mut total = 0u64;
         for term in terms {
-            if statistics.known(term).is_none() {
-                let freq = searcher.doc_freq(term)?;
-                statistics.freqs.push((term.clone(), freq));
-            }
-            let freq = statistics.known(term).unwrap_or(0);
+            let freq = match statistics.known(term) {
+                Some(freq) => freq,
+                None => {
+                    let freq = searcher.doc_freq(term)?;
+                    statistics.freqs.push((term.clone(), freq));
+                    freq
+                }
+            };
             total = total.saturating_add(freq);
         }
         statistics.postings = Some(total);
