@@ -54,7 +54,6 @@ fn source(root: &Path, index: &Path) -> Source {
         folder: Some(Folder {
             root: root.to_path_buf(),
             base_url: None,
-            skip: None,
         }),
         index_dir: Some(index.to_path_buf()),
         search_cache_bytes: 16 << 20,

@@ -98,8 +98,8 @@ impl Builder {
         let (index, folder) = match folder {
             None => (tantivy::Index::create_in_ram(schema), None),
             Some(path) => {
-                std::fs::create_dir_all(path)?;
-                let owned = store::Folder::new(path.to_path_buf());
+                // Marked before tantivy writes a byte, so a crash leaves a folder known as ours.
+                let owned = store::Folder::create(path.to_path_buf())?;
                 (tantivy::Index::create_in_dir(path, schema)?, Some(owned))
             }
         };

@@ -1,12 +1,23 @@
 //! Reads a corpus folder: every `.md`, `.markdown`, `.txt`, `.json` and `.jsonl` file under it,
 //! in a stable order. Hidden files and folders (names starting with `.`) and other extensions are
-//! passed over; symbolic links to folders are not followed, so a link cannot loop or leave the
-//! corpus. A file or record that cannot be read or parsed, is too large, or repeats an id already
-//! seen is reported with its path and reason and skipped; it never stops the load.
+//! passed over. A file or record that cannot be read or parsed, is too large, or repeats an id
+//! already seen is reported with its path and reason and skipped; it never stops the load.
+//!
+//! Nothing outside the folder is ever read. The folder is the one resolved at start-up, and every
+//! file is opened through `cap-std` beneath it, so a path that would leave it (a symbolic link to
+//! `/etc/passwd` or `/proc/self/environ`, a `..`, a folder swapped for a link between the listing
+//! and the read) fails to open instead of being followed. A symbolic link to a file inside the
+//! folder is read as that file; a link to a folder is never followed, so no link can loop; a link
+//! that leads out of the folder or cannot be resolved is skipped with a problem naming it. Only
+//! regular files are read: devices, FIFOs and sockets are opened without blocking, seen for what
+//! they are and skipped, and so are files of `/proc` and `/sys`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Read as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -24,11 +35,36 @@ const MAX_PROBLEMS_KEPT: usize = 100;
 /// Where documents come from.
 #[derive(Debug, Clone)]
 pub struct Folder {
+    /// The folder as resolved at start-up (no symbolic link in it): nothing outside it is read.
     pub root: PathBuf,
     /// Prefix of the urls of documents that do not name their own (`MCP_CORPUS_BASE_URL`).
     pub base_url: Option<Url>,
-    /// A folder inside `root` not to read (the on-disk index, when it lives there).
-    pub skip: Option<PathBuf>,
+}
+
+#[cfg(test)]
+impl Folder {
+    /// The folder at `root`, resolved as start-up resolves it, with no base url.
+    pub fn of(root: &Path) -> Folder {
+        Folder {
+            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+            base_url: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl SourceFile {
+    /// The text file `rel` beneath `root`, as if a listing had found it.
+    pub fn text(root: &Path, rel: &str) -> SourceFile {
+        SourceFile {
+            root: Arc::from(root),
+            path: PathBuf::from(rel),
+            shown: rel.to_owned(),
+            kind: Kind::Text,
+            size: 0,
+            modified: 0,
+        }
+    }
 }
 
 /// A file or record that was skipped.
@@ -53,7 +89,10 @@ pub struct Report {
 /// A file of the corpus, with what tells whether it changed: its size and modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFile {
-    pub path: PathBuf,
+    /// The corpus folder the file is read beneath.
+    root: Arc<Path>,
+    /// The file's path relative to `root`.
+    path: PathBuf,
     /// The path relative to the corpus folder, with `/` separators: the file's name in ids,
     /// problems and the index.
     pub shown: String,
@@ -171,15 +210,28 @@ fn problem(report: &mut Report, path: String, reason: String) {
 /// reported.
 pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
     let mut files = Vec::new();
-    collect(folder, &folder.root, 0, &mut files, report);
+    match open_root(&folder.root) {
+        Ok(dir) => {
+            let listing = Listing {
+                root: Arc::from(folder.root.as_path()),
+                dir,
+            };
+            listing.collect(Path::new(""), 0, &mut files, report);
+        }
+        Err(e) => problem(report, ".".into(), format!("cannot list the folder: {e}")),
+    }
     files
+}
+
+/// The corpus folder, opened so that everything read through it stays beneath it.
+fn open_root(root: &Path) -> std::io::Result<Dir> {
+    Dir::open_ambient_dir(root, cap_std::ambient_authority())
 }
 
 /// The documents of one file, each with where it was found; one problem for the whole file when
 /// it cannot be read.
 pub fn read_file(file: &SourceFile, base: Option<&Url>) -> Read {
-    read(&file.path, &file.shown, file.kind, base)
-        .unwrap_or_else(|reason| vec![(file.shown.clone(), Err(reason))])
+    read(file, base).unwrap_or_else(|reason| vec![(file.shown.clone(), Err(reason))])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,63 +253,104 @@ fn kind(path: &Path) -> Option<Kind> {
     })
 }
 
-/// The files to read under `dir`, sorted by path.
-fn collect(
-    folder: &Folder,
-    dir: &Path,
-    depth: usize,
-    files: &mut Vec<SourceFile>,
-    report: &mut Report,
-) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problem(
-                report,
-                relative(&folder.root, dir),
-                format!("cannot list the folder: {e}"),
-            );
-            return;
-        }
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
-        if hidden || folder.skip.as_deref() == Some(path.as_path()) {
-            continue;
-        }
-        let Ok(link) = std::fs::symlink_metadata(&path) else {
-            continue;
+/// A listing of the corpus folder in progress.
+struct Listing {
+    root: Arc<Path>,
+    dir: Dir,
+}
+
+impl Listing {
+    /// Adds the files to read under `rel` (a folder relative to the root), sorted by path.
+    fn collect(&self, rel: &Path, depth: usize, files: &mut Vec<SourceFile>, report: &mut Report) {
+        let listed = if rel.as_os_str().is_empty() {
+            self.dir.entries()
+        } else {
+            self.dir.read_dir(rel)
         };
-        if link.is_dir() {
-            if depth + 1 >= MAX_DEPTH {
-                problem(
-                    report,
-                    relative(&folder.root, &path),
-                    format!("nested more than {MAX_DEPTH} folders deep"),
-                );
-            } else {
-                collect(folder, &path, depth + 1, files, report);
+        let entries = match listed {
+            Ok(entries) => entries,
+            Err(e) => {
+                problem(report, shown(rel), format!("cannot list the folder: {e}"));
+                return;
             }
-        } else if let Some(kind) = kind(&path)
-            && let Ok(meta) = std::fs::metadata(&path)
-            && meta.is_file()
-        {
-            let modified = meta.modified().map_or(0, nanos);
-            files.push(SourceFile {
-                shown: relative(&folder.root, &path),
-                path,
-                kind,
-                size: meta.len(),
-                modified,
-            });
+        };
+        let mut names: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            if name.to_str().is_none_or(|n| n.starts_with('.')) {
+                continue;
+            }
+            let path = rel.join(&name);
+            // The entry itself, not what a link names.
+            let Ok(entry) = self.dir.symlink_metadata(&path) else {
+                continue;
+            };
+            let kind = kind(&path);
+            let ty = entry.file_type();
+            if ty.is_dir() {
+                if depth + 1 >= MAX_DEPTH {
+                    let reason = format!("nested more than {MAX_DEPTH} folders deep");
+                    problem(report, shown(&path), reason);
+                } else {
+                    self.collect(&path, depth + 1, files, report);
+                }
+            } else if ty.is_symlink() {
+                self.link(&path, kind, files, report);
+            } else if let Some(kind) = kind {
+                if ty.is_file() {
+                    files.push(self.file(path, kind, &entry));
+                } else {
+                    problem(report, shown(&path), NOT_REGULAR.into());
+                }
+            }
+        }
+    }
+
+    /// A symbolic link: read as the file it names when that lies inside the folder; a link to a
+    /// folder, out of the folder or to nothing is a problem naming it.
+    fn link(
+        &self,
+        path: &Path,
+        kind: Option<Kind>,
+        files: &mut Vec<SourceFile>,
+        report: &mut Report,
+    ) {
+        // Resolved beneath the root: a target outside it is an error, not a file.
+        let reason = match self.dir.metadata(path) {
+            Err(_) => {
+                "a symbolic link that leads out of the corpus folder or cannot be resolved; it is not followed"
+            }
+            Ok(target) if target.is_dir() => {
+                "a symbolic link to a folder; links to folders are not followed"
+            }
+            Ok(target) => match kind {
+                None => return,
+                Some(kind) if target.is_file() => {
+                    files.push(self.file(path.to_path_buf(), kind, &target));
+                    return;
+                }
+                Some(_) => NOT_REGULAR,
+            },
+        };
+        problem(report, shown(path), reason.into());
+    }
+
+    fn file(&self, path: PathBuf, kind: Kind, meta: &cap_std::fs::Metadata) -> SourceFile {
+        SourceFile {
+            shown: shown(&path),
+            root: self.root.clone(),
+            path,
+            kind,
+            size: meta.len(),
+            modified: meta.modified().map_or(0, |t| nanos(t.into_std())),
         }
     }
 }
+
+const NOT_REGULAR: &str = "not a regular file (a device, FIFO or socket); it is not read";
 
 /// A time as modification times are kept: nanoseconds since the Unix epoch (0 before it).
 pub fn nanos(time: std::time::SystemTime) -> u128 {
@@ -268,8 +361,9 @@ pub fn nanos(time: std::time::SystemTime) -> u128 {
 pub type Read = Vec<(String, Result<Document, String>)>;
 
 /// The documents of one file, each with where it was found.
-fn read(path: &Path, shown: &str, kind: Kind, base: Option<&Url>) -> Result<Read, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
+    let (shown, kind) = (file.shown.as_str(), file.kind);
+    let file = open_beneath(&file.root, &file.path)?;
     let size = file
         .metadata()
         .map_err(|e| format!("cannot read: {e}"))?
@@ -302,6 +396,38 @@ fn read(path: &Path, shown: &str, kind: Kind, base: Option<&Url>) -> Result<Read
         Kind::JsonLines => unreachable!("read above"),
     })
 }
+
+/// Opens the regular file at `path` beneath `root`: never a file outside it, whatever links on
+/// the way say now, and never anything but a regular file outside `/proc` and `/sys`. The file is
+/// opened without blocking, so a FIFO put in the file's place cannot hold the load up.
+fn open_beneath(root: &Path, path: &Path) -> Result<std::fs::File, String> {
+    let dir = open_root(root).map_err(|e| format!("cannot open the corpus folder: {e}"))?;
+    let mut options = OpenOptions::new();
+    options
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32);
+    // A path that would leave the folder fails here ("a path led outside of the filesystem").
+    let file = dir
+        .open_with(path, &options)
+        .map_err(|e| format!("cannot open it beneath the corpus folder: {e}"))?
+        .into_std();
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err(NOT_REGULAR.into());
+    }
+    // The type's width differs between platforms; both magic numbers fit in 32 bits.
+    #[allow(clippy::unnecessary_cast)]
+    let on_proc = rustix::fs::fstatfs(&file)
+        .is_ok_and(|fs| [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&(fs.f_type as i64)));
+    if on_proc {
+        return Err("a file of /proc or /sys; it is not read".into());
+    }
+    Ok(file)
+}
+
+/// The file system types of `/proc` and `/sys` (statfs(2)).
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String> {
     let value: serde_json::Value =
@@ -344,9 +470,8 @@ fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<R
     Ok(out)
 }
 
-/// `path` relative to `root`, with `/` separators.
-fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path);
+/// A path relative to the corpus folder as files are named: `/` separators, `.` for the folder.
+fn shown(rel: &Path) -> String {
     let parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())

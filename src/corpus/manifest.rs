@@ -7,7 +7,8 @@
 //! entry is read again; a manifest of another format or source is not used at all.
 //!
 //! Under `MCP_INDEX_DIR` ([`IndexDir`]) each index lives in its own folder, `index-<time>`, with
-//! its manifest inside, and a file `current` names the one in use. `current` is replaced (written
+//! its manifest inside and the marker of an index this server made (`index::store::MARKER`);
+//! only folders with that marker are ever used or removed. A file `current` names the one in use. `current` is replaced (written
 //! aside, flushed, renamed) only after the index is committed and its manifest written, so an
 //! index left half-written by a crash is never named by it, and is removed at the next start. A
 //! manifest is likewise written aside and renamed; it records the tantivy commit it describes,
@@ -21,11 +22,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Source;
+use super::index::store;
 use super::loader::{FileOutcome, Report, SourceFile};
 
 /// The version of what this server writes into an index (its fields, how it analyses and
-/// reads documents). An index of another version is rebuilt.
-pub const FORMAT: u32 = 2;
+/// reads documents). An index of another version is rebuilt. Version 3 marks its folders as
+/// this server's.
+pub const FORMAT: u32 = 3;
 
 /// The coarsest clock of a file system the index may read (FAT keeps times to 2 s), in
 /// nanoseconds.
@@ -177,10 +180,19 @@ pub struct IndexDir {
 }
 
 impl IndexDir {
-    /// Creates the folder if needed, takes it for this server, and removes every index in it
-    /// but the one `current` names (older ones, and any a crash left half-written).
+    /// Creates the folder if needed, takes it for this server, and removes every index of this
+    /// server's in it but the one `current` names (older ones, and any a crash left
+    /// half-written). A file `current` that this server did not write stops it: the folder is
+    /// someone else's.
     pub fn prepare(path: &Path) -> std::io::Result<IndexDir> {
         std::fs::create_dir_all(path)?;
+        if let Ok(meta) = std::fs::symlink_metadata(path.join(CURRENT))
+            && (!meta.is_file() || meta.len() > 4096 || current_name(path).is_none())
+        {
+            return Err(std::io::Error::other(format!(
+                "it holds a file `{CURRENT}` that this server did not write; give the server a folder of its own"
+            )));
+        }
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -199,31 +211,29 @@ impl IndexDir {
         Ok(dir)
     }
 
-    /// Removes every index folder but the one `current` names.
+    /// Removes every index folder of this server's but the one `current` names; folders
+    /// without its marker are left as they are (`store::remove`).
     pub fn remove_unused(&self) -> std::io::Result<()> {
-        let keep = self.current_name();
+        let keep = current_name(&self.path);
         for entry in std::fs::read_dir(&self.path)?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale = name.starts_with("index-") && Some(&name) != keep.as_ref();
-            if stale && entry.path().is_dir() {
-                std::fs::remove_dir_all(entry.path())?;
+            if name.starts_with("index-") && Some(&name) != keep.as_ref() {
+                store::remove(&entry.path())?;
             }
         }
         Ok(())
     }
 
-    /// The folder of the index in use and its manifest, when there is one that can be read.
+    /// The folder of the index in use and its manifest, when there is one of this server's that
+    /// can be read.
     pub fn current(&self) -> Option<(PathBuf, Manifest)> {
-        let folder = self.path.join(self.current_name()?);
+        let folder = self.path.join(current_name(&self.path)?);
+        if !store::is_ours(&folder) {
+            return None;
+        }
         let text = std::fs::read(folder.join(MANIFEST)).ok()?;
         let manifest = serde_json::from_slice(&text).ok()?;
         Some((folder, manifest))
-    }
-
-    fn current_name(&self) -> Option<String> {
-        let name = std::fs::read_to_string(self.path.join(CURRENT)).ok()?;
-        let name = name.trim();
-        (name.starts_with("index-") && !name.contains(['/', '\\'])).then(|| name.to_owned())
     }
 
     /// A folder for a new index, not yet in use.
@@ -240,6 +250,13 @@ impl IndexDir {
             .unwrap_or_default();
         replace(&self.path, CURRENT, name.as_bytes())
     }
+}
+
+/// The index folder the file `current` of `dir` names, when it names one.
+fn current_name(dir: &Path) -> Option<String> {
+    let name = std::fs::read_to_string(dir.join(CURRENT)).ok()?;
+    let name = name.trim();
+    (name.starts_with("index-") && !name.contains(['/', '\\'])).then(|| name.to_owned())
 }
 
 /// Writes the manifest of the index in `folder` (aside, then renamed over the old one).

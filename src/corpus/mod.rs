@@ -25,6 +25,8 @@ pub mod snippet;
 mod tests;
 #[cfg(test)]
 mod tests_changes;
+#[cfg(test)]
+mod tests_files;
 pub mod update;
 
 use std::path::PathBuf;
@@ -77,9 +79,8 @@ impl Source {
     pub fn from_settings(s: &crate::config::CorpusSettings) -> Self {
         Source {
             folder: s.folder.as_ref().map(|root| Folder {
-                root: root.canonicalize().unwrap_or_else(|_| root.clone()),
+                root: resolved(root),
                 base_url: s.base_url.clone(),
-                skip: None,
             }),
             index_dir: s.index_dir.clone(),
             search_cache_bytes: s.search_cache_mib << 20,
@@ -94,6 +95,14 @@ pub enum CorpusError {
     Folder { path: String, reason: String },
     #[error("MCP_INDEX_DIR: cannot use {path}: {reason}")]
     IndexDir { path: String, reason: String },
+    #[error(
+        "MCP_INDEX_DIR: {index} is {place} the corpus folder MCP_CORPUS ({corpus}), where the index would sit among the documents; set MCP_INDEX_DIR to a folder of its own outside the corpus, such as /var/lib/mcp-resource-server/index"
+    )]
+    IndexInCorpus {
+        index: String,
+        corpus: String,
+        place: &'static str,
+    },
     #[error("the search index failed: {0}")]
     Index(#[from] tantivy::TantivyError),
 }
@@ -137,15 +146,11 @@ impl Corpus {
 
     /// Loads and indexes the corpus for start-up, or reuses (and updates) the index the last
     /// run left under `MCP_INDEX_DIR` when it was made from the same source.
-    pub fn open(mut source: Source) -> Result<Self, CorpusError> {
+    pub fn open(source: Source) -> Result<Self, CorpusError> {
         let dir = match &source.index_dir {
             Some(path) => {
-                let dir = IndexDir::prepare(path).map_err(|e| build::io(path, e))?;
-                // An index kept inside the corpus folder must not be read as documents.
-                if let Some(folder) = &mut source.folder {
-                    folder.skip = Some(path.canonicalize().unwrap_or_else(|_| path.clone()));
-                }
-                Some(dir)
+                refuse_index_in_corpus(path, source.folder.as_ref())?;
+                Some(IndexDir::prepare(path).map_err(|e| build::io(path, e))?)
             }
             None => None,
         };
@@ -371,6 +376,49 @@ impl Corpus {
     pub fn holds(&self, id: &str) -> Result<bool, CorpusError> {
         Ok(self.current().index.holds(id)?)
     }
+}
+
+/// `path` with every symbolic link resolved, as far as it exists (the rest appended as given),
+/// so that two names of one folder compare equal.
+fn resolved(path: &std::path::Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return missing.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// An index folder equal to or inside the corpus folder would be read as documents and would
+/// write and remove files among the user's: refused.
+fn refuse_index_in_corpus(
+    index: &std::path::Path,
+    corpus: Option<&Folder>,
+) -> Result<(), CorpusError> {
+    let Some(corpus) = corpus else {
+        return Ok(());
+    };
+    let index = resolved(index);
+    let place = if index == corpus.root {
+        "the same folder as"
+    } else if index.starts_with(&corpus.root) {
+        "inside"
+    } else {
+        return Ok(());
+    };
+    Err(CorpusError::IndexInCorpus {
+        index: index.display().to_string(),
+        corpus: corpus.root.display().to_string(),
+        place,
+    })
 }
 
 /// The answer `answer` writes for what a search found, with the ids it lists.

@@ -3,7 +3,7 @@
 //! [`super::update`]), and a SIGHUP rebuilds it whole. Both run on the blocking pool, one at a
 //! time; changes seen while one runs cause one more.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,7 @@ pub fn spawn(corpus: Arc<Corpus>, watch: Watch) -> Option<tokio::task::JoinHandl
     Some(tokio::spawn(async move {
         let (tx, mut changes) = mpsc::channel::<()>(1);
         let _watcher = if watch.enabled {
-            start_watcher(&folder.root, folder.skip.clone(), tx)
+            start_watcher(&folder.root, tx)
         } else {
             None
         };
@@ -74,20 +74,16 @@ async fn settle(changes: &mut mpsc::Receiver<()>, debounce: Duration) {
     }
 }
 
-fn start_watcher(
-    root: &Path,
-    skip: Option<PathBuf>,
-    tx: mpsc::Sender<()>,
-) -> Option<notify::RecommendedWatcher> {
+fn start_watcher(root: &Path, tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
     let base = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let watched = base.clone();
     let handler = move |event: notify::Result<notify::Event>| match event {
         Ok(event) => {
             let relevant = !matches!(event.kind, EventKind::Access(_))
-                && event.paths.iter().any(|p| {
-                    skip.as_deref().is_none_or(|s| !p.starts_with(s))
-                        && !hidden(p.strip_prefix(&base).unwrap_or(p))
-                });
+                && event
+                    .paths
+                    .iter()
+                    .any(|p| !hidden(p.strip_prefix(&base).unwrap_or(p)));
             if relevant {
                 // A full channel already holds a pending rebuild.
                 let _ = tx.try_send(());

@@ -24,6 +24,13 @@ impl Temp {
         Temp(path)
     }
 
+    /// A folder for the index, beside the corpus folder (never inside it), removed with it.
+    pub(super) fn index(&self) -> PathBuf {
+        let mut name = self.0.file_name().unwrap().to_owned();
+        name.push("-index");
+        self.0.with_file_name(name)
+    }
+
     pub(super) fn write(&self, rel: &str, content: impl AsRef<[u8]>) {
         let path = self.0.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -34,6 +41,7 @@ impl Temp {
 impl Drop for Temp {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(self.index());
     }
 }
 
@@ -42,7 +50,6 @@ pub(super) fn source(root: &Path, index_dir: Option<PathBuf>) -> Source {
         folder: Some(Folder {
             root: root.to_path_buf(),
             base_url: Some(Url::parse("https://kb.example.com/docs/").unwrap()),
-            skip: None,
         }),
         index_dir,
         search_cache_bytes: 1 << 20,
@@ -300,20 +307,19 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
 #[test]
 fn an_on_disk_index_lives_in_the_index_dir_and_old_generations_are_removed() {
     let t = every_format();
-    let index_dir = t.0.join("index");
-    std::fs::create_dir_all(index_dir.join("index-999-1")).unwrap();
+    let index_dir = t.index();
     let corpus = Corpus::open(source(&t.0, Some(index_dir.clone()))).unwrap();
     let generations = || indexes(&index_dir);
     let first = generations();
-    assert_eq!(first.len(), 1, "a stale index is removed: {first:?}");
-    assert_eq!(
-        corpus.len(),
-        7,
-        "the index folder inside the corpus is not read as documents"
-    );
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(corpus.len(), 7);
     corpus.reload().unwrap();
     let second = generations();
-    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(
+        second.len(),
+        1,
+        "the replaced generation is removed: {second:?}"
+    );
     assert_ne!(first, second);
     assert_eq!(
         ids(&corpus.search("descaling", &Access::public(), 5).unwrap()),

@@ -54,7 +54,7 @@ fn answer(corpus: &Corpus, query: &str) -> Vec<String> {
 fn a_restart_reuses_the_index_when_no_file_changed() {
     let t = every_format();
     settle(&t);
-    let dir = t.0.join("index");
+    let dir = t.index();
     let first = Corpus::open(source(&t.0, Some(dir.clone()))).unwrap();
     let made = indexes(&dir);
     let before = answer(&first, "cupcakes");
@@ -75,7 +75,7 @@ fn a_restart_reuses_the_index_when_no_file_changed() {
 fn a_restart_reads_again_only_what_changed_while_it_was_stopped() {
     let t = every_format();
     settle(&t);
-    let dir = t.0.join("index");
+    let dir = t.index();
     drop(Corpus::open(source(&t.0, Some(dir.clone()))).unwrap());
     let made = indexes(&dir);
     t.write("notes/oven.txt", "The oven needs a new thermostat.\n");
@@ -93,7 +93,7 @@ fn a_restart_reads_again_only_what_changed_while_it_was_stopped() {
 #[test]
 fn an_index_that_does_not_fit_is_rebuilt_and_a_half_written_one_is_never_used() {
     let t = every_format();
-    let dir = t.0.join("index");
+    let dir = t.index();
     drop(Corpus::open(source(&t.0, Some(dir.clone()))).unwrap());
     let made = indexes(&dir);
     let manifest_path = dir.join(&made[0]).join("manifest.json");
@@ -122,9 +122,12 @@ fn an_index_that_does_not_fit_is_rebuilt_and_a_half_written_one_is_never_used() 
     );
     drop(corpus);
 
-    // A crash while writing a new index: a folder `current` does not name. Removed, not used.
+    // A crash while writing a new index: a folder of this server's that `current` does not
+    // name. Removed, not used.
     let in_use = indexes(&dir);
+    let marked = dir.join(&in_use[0]).join(index::store::MARKER);
     std::fs::create_dir_all(dir.join("index-1")).unwrap();
+    std::fs::copy(marked, dir.join("index-1").join(index::store::MARKER)).unwrap();
     std::fs::write(dir.join("index-1/meta.json"), "{").unwrap();
     let corpus = Corpus::open(source(&t.0, Some(dir.clone()))).unwrap();
     assert_eq!(corpus.len(), 7);
@@ -143,7 +146,7 @@ fn an_index_that_does_not_fit_is_rebuilt_and_a_half_written_one_is_never_used() 
 fn an_update_committed_but_not_recorded_is_never_trusted() {
     let t = every_format();
     settle(&t);
-    let dir = t.0.join("index");
+    let dir = t.index();
     drop(Corpus::open(source(&t.0, Some(dir.clone()))).unwrap());
     let made = indexes(&dir);
     let manifest_path = dir.join(&made[0]).join("manifest.json");
@@ -159,7 +162,7 @@ fn an_update_committed_but_not_recorded_is_never_trusted() {
 #[test]
 fn two_servers_cannot_share_an_index_folder() {
     let t = every_format();
-    let dir = t.0.join("index");
+    let dir = t.index();
     let first = Corpus::open(source(&t.0, Some(dir.clone()))).unwrap();
     let err = Corpus::open(source(&t.0, Some(dir.clone())))
         .err()
@@ -178,7 +181,7 @@ fn a_changed_file_is_read_again_and_a_removed_one_forgotten() {
     for on_disk in [false, true] {
         let t = every_format();
         settle(&t);
-        let dir = on_disk.then(|| t.0.join("index"));
+        let dir = on_disk.then(|| t.index());
         let corpus = Corpus::open(source(&t.0, dir.clone())).unwrap();
         assert_eq!(
             corpus.refresh().unwrap().map(|r| r.documents),

@@ -1,5 +1,10 @@
 //! The tantivy index behind the generations of [`Index`]: one for the life of a corpus
 //! folder's index, from which each change (a rebuild aside) makes a new generation.
+//!
+//! On disk each index has a folder of its own, which this server makes ([`Folder::create`]) and
+//! marks before anything else is written into it: a file [`MARKER`] of known content. A folder is
+//! removed only when it carries that marker ([`remove`]), so a folder the server did not make is
+//! never removed, whatever its name and wherever `MCP_INDEX_DIR` points.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,8 +132,48 @@ pub struct Folder {
     keep: AtomicBool,
 }
 
+/// The file that marks a folder as an index this server made.
+pub const MARKER: &str = ".mcp-resource-server-index";
+/// What the marker holds.
+const MARKER_TEXT: &str = "This folder is a search index made by mcp-resource-server, which removes it when it is no longer used.\n";
+
+/// Whether `path` is a folder (not a link to one) that this server made: it carries the marker,
+/// a regular file with the marker's text.
+pub fn is_ours(path: &Path) -> bool {
+    let folder = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    let marker = path.join(MARKER);
+    folder
+        && std::fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file() && m.len() < 4096)
+        && std::fs::read_to_string(&marker).is_ok_and(|text| text == MARKER_TEXT)
+}
+
+/// Removes the index folder `path` if this server made it; a folder without the marker is left
+/// as it is, with a warning. Returns whether it was removed.
+pub fn remove(path: &Path) -> std::io::Result<bool> {
+    if !is_ours(path) {
+        tracing::warn!(
+            folder = %path.display(),
+            "a folder named like an index was not made by this server (it has no marker {MARKER}); it is left in place"
+        );
+        return Ok(false);
+    }
+    std::fs::remove_dir_all(path)?;
+    Ok(true)
+}
+
 impl Folder {
-    pub(super) fn new(path: PathBuf) -> Folder {
+    /// Makes the folder of a new index and marks it as this server's. A folder already at
+    /// `path` is an error: it is not this server's to write into.
+    pub(super) fn create(path: PathBuf) -> std::io::Result<Folder> {
+        std::fs::create_dir(&path)?;
+        let folder = Folder::new(path);
+        let mut marker = std::fs::File::create_new(folder.path.join(MARKER))?;
+        std::io::Write::write_all(&mut marker, MARKER_TEXT.as_bytes())?;
+        marker.sync_all()?;
+        Ok(folder)
+    }
+
+    fn new(path: PathBuf) -> Folder {
         Folder {
             path,
             keep: AtomicBool::new(false),
@@ -145,7 +190,7 @@ impl Drop for Folder {
         if self.keep.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+        if let Err(e) = remove(&self.path) {
             tracing::warn!(folder = %self.path.display(), error = %e, "cannot remove an old index");
         }
     }
