@@ -166,6 +166,7 @@ fn proof_rounds(alg: &str) -> (f64, f64) {
         max_age: std::time::Duration::from_secs(300),
         leeway: std::time::Duration::from_secs(30),
         replay_capacity: TOKENS * (ROUNDS + 1) * 2,
+        replay_per_caller: TOKENS * (ROUNDS + 1) * 2,
         nonce: false,
     });
     let token = &tokens(alg, &signer, 1, "dpop")[0];
@@ -181,8 +182,11 @@ fn proof_rounds(alg: &str) -> (f64, f64) {
                 token,
                 jkt: &jkt,
             };
-            checker
+            let fresh = checker
                 .check(&presented)
+                .unwrap_or_else(|e| panic!("{alg} proof refused: {e}"));
+            checker
+                .remember(&fresh, 1)
                 .unwrap_or_else(|e| panic!("{alg} proof refused: {e}"));
         }
         if round > 0 {

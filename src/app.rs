@@ -18,7 +18,9 @@ use tracing::Instrument;
 
 use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{ProofPolicy, Proofs};
-use crate::auth::{Gate, JwksKeyStore, KeyStore, Policy, Validator, key_store, outbound};
+use crate::auth::{
+    Gate, JwksKeyStore, KeyStore, Policy, Principal, Validator, key_store, outbound,
+};
 use crate::config::Settings;
 use crate::corpus::{self, Corpus, CorpusError};
 use crate::fair::Fair;
@@ -208,20 +210,46 @@ async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> R
     observed.finish(&state.metrics, response)
 }
 
-/// Lets a request on to its handler; for a protected route only once the gate has admitted it.
+/// Lets a request on to its handler; for a protected route only once the gate has admitted it,
+/// the caller's allowance of requests has room for it, and its DPoP proof, if any, was not used
+/// before. The proof is remembered last, so a request refused on the way takes no room in the
+/// replay cache. Handlers find the caller ([`crate::fair::Caller`]) beside the principal.
 async fn enter(state: &AppState, route: Option<Route>, mut req: Request, next: Next) -> Response {
     if !route.is_some_and(Route::protected) {
         return next.run(req).await;
     }
-    match state.gate.admit(&mut req).await {
-        Err(refused) => refused.into_response(),
-        Ok(None) => next.run(req).await,
-        Ok(Some(nonce)) => {
-            let mut response = next.run(req).await;
-            response.headers_mut().insert("dpop-nonce", nonce);
-            response
+    let admitted = match state.gate.admit(&mut req).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(principal) = req.extensions().get::<Principal>() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let caller = state.mcp.fair.caller(principal);
+    let request_id = telemetry::RequestId::of(&req);
+    match mcp::http::admit_request(&state.mcp, caller).await {
+        Ok(()) => {}
+        Err(mut refused) => {
+            if let Some(nonce) = admitted.nonce {
+                refused.headers_mut().insert("dpop-nonce", nonce);
+            }
+            return refused;
         }
+    };
+    let nonce = match state
+        .gate
+        .remember(&request_id, admitted, caller.id())
+        .await
+    {
+        Ok(nonce) => nonce,
+        Err(refused) => return refused.into_response(),
+    };
+    req.extensions_mut().insert(caller);
+    let mut response = next.run(req).await;
+    if let Some(nonce) = nonce {
+        response.headers_mut().insert("dpop-nonce", nonce);
     }
+    response
 }
 
 /// Unknown paths get 404. Under `/.well-known/` the answer is readable from any origin, and a

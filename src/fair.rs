@@ -51,6 +51,28 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Caller(u64);
 
+impl Caller {
+    /// The hash that names the caller.
+    pub fn id(self) -> u64 {
+        self.0
+    }
+}
+
+/// Handlers of protected routes take the caller the front layer admitted (`app::enter`).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = axum::http::StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Caller>().copied().ok_or_else(|| {
+            tracing::error!(path = %parts.uri.path(), "a handler that needs a caller is on a route the front layer does not admit");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR
+        })
+    }
+}
+
 /// What an allowance counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counts {

@@ -273,6 +273,12 @@ impl AuthRejection {
                 "temporarily_unavailable",
                 *why,
             ),
+            AuthError::TooManyProofs { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                None,
+                "too_many_requests",
+                "this client holds as many recent DPoP proofs as one caller may; wait Retry-After seconds or send fewer requests",
+            ),
         }
     }
 }
@@ -296,6 +302,12 @@ impl IntoResponse for AuthRejection {
             headers.insert(
                 axum::http::header::RETRY_AFTER,
                 HeaderValue::from_static("5"),
+            );
+        }
+        if let AuthError::TooManyProofs { retry_after } = self.error {
+            headers.insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from(retry_after),
             );
         }
         headers.insert(

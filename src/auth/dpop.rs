@@ -13,7 +13,9 @@
 //! 5. `htu` without query or fragment, equal to the request's public URL, `MCP_SERVER_URL` and
 //!    the path, after the normalisation of RFC 3986 §6.2.2 and §6.2.3 (`dpop_url`);
 //! 6. `iat` no older than `MCP_DPOP_MAX_AGE_SECS` and not in the future, each with
-//!    `MCP_CLOCK_LEEWAY_SECS` (`dpop_stale`);
+//!    `MCP_CLOCK_LEEWAY_SECS` (`dpop_stale`). `iat` is a NumericDate read as a token's `exp`
+//!    is (a fraction is dropped, a value beyond 64 bits is taken as the farthest time), and the
+//!    age is worked out in 128 bits, so no value of it can overflow into a fresh proof;
 //! 7. with `MCP_DPOP_NONCE`, `nonce` one this server handed out in `DPoP-Nonce` lately
 //!    (`dpop_nonce`, answered with `use_dpop_nonce` and a fresh nonce, §8 and §9);
 //! 8. `ath` equal to base64url(SHA-256(token)) (`dpop_ath`);
@@ -24,8 +26,10 @@
 //! `MCP_DPOP_MAX_AGE_SECS` long) and an HMAC of it under a key made at start-up. A nonce of the
 //! current or the previous slot is accepted.
 //!
-//! The replay check comes last, so a proof that fails another rule takes no room in the replay
-//! cache. The cache is bounded in entries of fixed size (`MCP_DPOP_REPLAY_CACHE_SIZE`); when
+//! The replay check ([`Proofs::remember`]) comes last, after the caller's request allowance has
+//! been taken, so a proof that fails another rule, or whose request is refused, takes no room in
+//! the replay cache. The cache is bounded in entries of fixed size
+//! (`MCP_DPOP_REPLAY_CACHE_SIZE`), of which one caller may hold a share (see [`replay`]); when
 //! it is full of proofs still inside their window, new proofs are refused with 503 rather than
 //! forgotten, because forgetting one would let it be replayed.
 
@@ -37,6 +41,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::claims::numeric_date;
 use super::error::{AuthError, Reason};
 use super::jwk::{Alg, proof_key};
 use super::validator::unix_now;
@@ -59,6 +64,8 @@ pub struct ProofPolicy {
     pub leeway: Duration,
     /// Most proofs remembered at once (`MCP_DPOP_REPLAY_CACHE_SIZE`).
     pub replay_capacity: usize,
+    /// Most proofs of one caller remembered at once.
+    pub replay_per_caller: usize,
     /// Whether proofs must carry a nonce of this server's (`MCP_DPOP_NONCE`).
     pub nonce: bool,
 }
@@ -66,12 +73,29 @@ pub struct ProofPolicy {
 impl ProofPolicy {
     /// The policy the configuration asks for: `MCP_SERVER_URL`, `MCP_DPOP_MAX_AGE_SECS`,
     /// `MCP_CLOCK_LEEWAY_SECS`, `MCP_DPOP_REPLAY_CACHE_SIZE`, `MCP_DPOP_NONCE`.
+    ///
+    /// A caller's share of the replay cache is what its request allowance lets it send while a
+    /// proof stays in the window (`MCP_REQUEST_LIMIT_BURST` and `MCP_REQUEST_LIMIT_PER_MIN`),
+    /// so a caller within its allowance is never refused for it, and at most a quarter of the
+    /// cache, so no one caller can fill it.
     pub fn from_settings(s: &crate::config::Settings) -> Self {
+        let window = (s.dpop.max_age + s.leeway).as_secs();
+        let capacity = s.dpop.replay_capacity;
+        let quarter = (capacity / 4).max(1);
+        let allowance = match s.fair.requests_per_minute {
+            0 => quarter,
+            per_minute => {
+                let sent = u64::from(s.fair.requests_burst)
+                    .saturating_add(u64::from(per_minute).saturating_mul(window).div_ceil(60));
+                usize::try_from(sent).unwrap_or(usize::MAX)
+            }
+        };
         ProofPolicy {
             server_url: s.server_url.clone(),
             max_age: s.dpop.max_age,
             leeway: s.leeway,
-            replay_capacity: s.dpop.replay_capacity,
+            replay_capacity: capacity,
+            replay_per_caller: allowance.min(quarter),
             nonce: s.dpop.nonce,
         }
     }
@@ -88,8 +112,8 @@ pub struct Presented<'a> {
     pub jkt: &'a str,
 }
 
-/// A proof this replica accepted and had not seen: a digest of its key and `jti`, and when it
-/// goes stale (Unix seconds).
+/// A proof that passed every rule but the replay check: a digest of its key and `jti`, and when
+/// it goes stale (Unix seconds). [`Proofs::remember`] makes the replay check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fresh {
     pub key: [u8; 16],
@@ -116,6 +140,7 @@ struct ProofClaims {
     jti: Option<String>,
     htm: Option<String>,
     htu: Option<String>,
+    #[serde(default, deserialize_with = "numeric_date")]
     iat: Option<i64>,
     ath: Option<String>,
     nonce: Option<String>,
@@ -129,7 +154,7 @@ impl Proofs {
     pub fn new(policy: ProofPolicy) -> Self {
         let rng = ring::rand::SystemRandom::new();
         Proofs {
-            seen: Replay::new(policy.replay_capacity),
+            seen: Replay::new(policy.replay_capacity, policy.replay_per_caller),
             nonce_key: ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
                 .expect("the system's random source works"),
             policy,
@@ -173,9 +198,15 @@ impl Proofs {
         fresh && ring::hmac::verify(&self.nonce_key, slot, tag).is_ok()
     }
 
-    /// Accepts the proof, or says which rule it broke. An accepted proof is remembered here
-    /// until it goes stale; what is given back names it for the replay window the replicas
-    /// share (`crate::replicas`).
+    /// Remembers a proof [`Proofs::check`] accepted, for `caller`, until it goes stale; refuses
+    /// it if this replica saw it before, or when the caller holds its share of the cache or
+    /// the cache is full. The replicas' shared window is asked after this (`crate::replicas`).
+    pub fn remember(&self, fresh: &Fresh, caller: u64) -> Result<(), AuthError> {
+        self.seen.insert(fresh.key, caller, fresh.until)
+    }
+
+    /// Checks the proof against every rule but the replay check ([`Proofs::remember`]), or says
+    /// which rule it broke.
     pub fn check(&self, p: &Presented) -> Result<Fresh, AuthError> {
         let (header, claims, signed, signature) = read(p.proof)?;
         let alg_name = header.alg.unwrap_or_default();
@@ -204,7 +235,7 @@ impl Proofs {
             ));
         }
         self.check_url(&claims.htu, p.path)?;
-        self.check_age(claims.iat)?;
+        let until = self.check_age(claims.iat)?;
         if self.policy.nonce
             && !claims
                 .nonce
@@ -236,17 +267,15 @@ impl Proofs {
                 ),
             ));
         }
-        let until = claims.iat + self.window();
-        self.seen.insert(&thumbprint, &claims.jti, until)?;
         Ok(Fresh {
             key: key_of(&thumbprint, &claims.jti),
             until,
         })
     }
 
-    /// How long after its `iat` a proof stays acceptable.
+    /// How long after its `iat` a proof stays acceptable, in seconds.
     fn window(&self) -> i64 {
-        (self.policy.max_age + self.policy.leeway).as_secs() as i64
+        i64::try_from((self.policy.max_age + self.policy.leeway).as_secs()).unwrap_or(i64::MAX)
     }
 
     fn check_url(&self, htu: &str, path: &str) -> Result<(), AuthError> {
@@ -271,25 +300,27 @@ impl Proofs {
         Ok(())
     }
 
-    fn check_age(&self, iat: i64) -> Result<(), AuthError> {
+    /// Refuses a proof whose `iat` lies outside the window, whatever its value; gives back when
+    /// an accepted proof goes stale (Unix seconds), which then lies within the window from now.
+    fn check_age(&self, iat: i64) -> Result<i64, AuthError> {
         let now = unix_now();
-        let leeway = self.policy.leeway.as_secs() as i64;
-        if iat > now + leeway {
+        let leeway = i64::try_from(self.policy.leeway.as_secs()).unwrap_or(i64::MAX);
+        // In 128 bits: no i64 minus an i64 overflows there.
+        let age = i128::from(now) - i128::from(iat);
+        if age < -i128::from(leeway) {
             return Err(refuse(
                 Reason::DpopStale,
-                format!("iat is {} s in the future", iat - now),
+                format!("iat is {} s in the future", -age),
             ));
         }
-        if now - iat > self.window() {
+        if age > i128::from(self.window()) {
             return Err(refuse(
                 Reason::DpopStale,
-                format!(
-                    "the proof is {} s old; make a fresh proof for each request",
-                    now - iat
-                ),
+                format!("the proof is {age} s old; make a fresh proof for each request"),
             ));
         }
-        Ok(())
+        // iat lies within [now - window, now + leeway], so this cannot overflow.
+        Ok(iat.saturating_add(self.window()))
     }
 }
 

@@ -130,6 +130,10 @@ pub enum AuthError {
     /// of proofs still inside their window); the text says so to the caller.
     #[error("overloaded: {0}")]
     Overloaded(&'static str),
+    /// The caller holds its whole share of the DPoP replay cache; its next proof is taken once
+    /// one of its proofs goes stale, in `retry_after` seconds.
+    #[error("this caller holds its whole share of the DPoP replay cache")]
+    TooManyProofs { retry_after: u64 },
 }
 
 impl AuthError {
@@ -147,7 +151,9 @@ impl AuthError {
             AuthError::InvalidRequest(_) => Some(Reason::Malformed),
             AuthError::InvalidToken { reason, .. } => Some(*reason),
             AuthError::InsufficientScope { .. } => Some(Reason::InsufficientScope),
-            AuthError::Unavailable(_) | AuthError::Overloaded(_) => None,
+            AuthError::Unavailable(_)
+            | AuthError::Overloaded(_)
+            | AuthError::TooManyProofs { .. } => None,
         }
     }
 }

@@ -24,6 +24,14 @@ use crate::replicas::{FirstUse, Replicas};
 use crate::telemetry::audit::{self, Audit};
 use crate::telemetry::{Metrics, RequestId, traces};
 
+/// What the gate decided of a request it let in: the nonce to hand out, and the proof still to
+/// be remembered once the caller's allowance is taken ([`Gate::remember`]).
+#[must_use = "an admitted request's proof must be remembered before it is served"]
+pub struct Admitted {
+    pub nonce: Option<HeaderValue>,
+    proof: Option<Fresh>,
+}
+
 /// The bearer-token check of protected routes, and what its answers need.
 pub struct Gate {
     validator: Arc<Validator>,
@@ -67,9 +75,11 @@ impl Gate {
 
     /// Lets the request in, leaving its [`Principal`] in it, or says why not. With
     /// `MCP_DPOP_NONCE`, a request with the DPoP scheme is given a nonce for its next proof,
-    /// which the caller sends in `DPoP-Nonce` with the answer.
-    pub async fn admit(&self, req: &mut Request) -> Result<Option<HeaderValue>, AuthRejection> {
-        let dpop_nonce = self.nonce_for(req.headers());
+    /// which the caller sends in `DPoP-Nonce` with the answer. A DPoP proof is checked here but
+    /// remembered only by [`Gate::remember`], which the front layer calls once the caller's
+    /// allowance admits the request, so a refused request takes no room in the replay cache.
+    pub async fn admit(&self, req: &mut Request) -> Result<Admitted, AuthRejection> {
+        let nonce = self.nonce_for(req.headers());
         // In a trace: whether the token came from the cache, and why it was refused.
         let span = match req.extensions().get::<RequestId>() {
             Some(id) => id.span().child(|| "token check".into(), Vec::new),
@@ -79,38 +89,80 @@ impl Gate {
             .authenticate(req.method(), req.headers(), req.uri(), &span)
             .await;
         match checked {
-            Ok(p) => {
+            Ok((p, proof)) => {
                 span.end();
                 tracing::debug!(sub = p.subject.as_deref().unwrap_or(""), kid = %p.kid, jti = p.token_id.as_deref().unwrap_or(""), "authenticated");
                 req.extensions_mut().insert(p);
-                Ok(dpop_nonce)
+                Ok(Admitted { nonce, proof })
             }
             Err(error) => {
                 let reason = error.reason().map(Reason::as_str);
                 span.fail(reason.unwrap_or("unavailable"));
                 span.end();
-                if let Some(reason) = reason {
-                    self.metrics.rejection(reason);
-                }
-                // Nothing of a refused token is trusted, so the event names no one.
-                self.audit.record(&audit::Event {
-                    request_id: RequestId::of(req).as_str(),
-                    who: audit::Who::default(),
-                    tool: None,
-                    outcome: reason.map_or(audit::Outcome::Error, audit::Outcome::Refused),
-                    detail: audit::Detail::None,
-                });
-                match &error {
-                    AuthError::Unavailable(_) => tracing::warn!(%error, "cannot verify tokens"),
-                    AuthError::Missing => tracing::debug!("no bearer token"),
-                    _ => tracing::info!(%error, "token refused"),
-                }
-                Err(AuthRejection {
-                    error,
-                    challenges: self.challenges.clone(),
-                    dpop_nonce,
-                })
+                Err(self.refuse(&RequestId::of(req), error, nonce))
             }
+        }
+    }
+
+    /// The replay rule, for a request [`Gate::admit`] let in and its caller's allowance
+    /// admitted: its proof, if any, must not have been used before, here or at another replica,
+    /// and `caller` (one user through one client) must have room left in its share of the
+    /// replay cache. Gives back the nonce to hand out.
+    pub async fn remember(
+        &self,
+        request_id: &RequestId,
+        admitted: Admitted,
+        caller: u64,
+    ) -> Result<Option<HeaderValue>, AuthRejection> {
+        let Some(fresh) = admitted.proof else {
+            return Ok(admitted.nonce);
+        };
+        let remembered = match self.proofs.remember(&fresh, caller) {
+            Ok(()) => self.first_use(fresh).await,
+            Err(e) => Err(e),
+        };
+        match remembered {
+            Ok(()) => Ok(admitted.nonce),
+            Err(error) => Err(self.refuse(request_id, error, admitted.nonce)),
+        }
+    }
+
+    /// Counts, audits and logs a refusal, and makes its answer.
+    fn refuse(
+        &self,
+        request_id: &RequestId,
+        error: AuthError,
+        dpop_nonce: Option<HeaderValue>,
+    ) -> AuthRejection {
+        let reason = error.reason().map(Reason::as_str);
+        if let Some(reason) = reason {
+            self.metrics.rejection(reason);
+        }
+        let outcome = match (&error, reason) {
+            (AuthError::TooManyProofs { .. }, _) => {
+                self.metrics.fair_use_refusal("dpop_proofs");
+                audit::Outcome::Refused("limited")
+            }
+            (_, Some(reason)) => audit::Outcome::Refused(reason),
+            (_, None) => audit::Outcome::Error,
+        };
+        // Nothing of a refused token is trusted, so the event names no one.
+        self.audit.record(&audit::Event {
+            request_id: request_id.as_str(),
+            who: audit::Who::default(),
+            tool: None,
+            outcome,
+            detail: audit::Detail::None,
+        });
+        match &error {
+            AuthError::Unavailable(_) => tracing::warn!(%error, "cannot verify tokens"),
+            AuthError::Missing => tracing::debug!("no bearer token"),
+            _ => tracing::info!(%error, "token refused"),
+        }
+        AuthRejection {
+            error,
+            challenges: self.challenges.clone(),
+            dpop_nonce,
         }
     }
 
@@ -132,7 +184,7 @@ impl Gate {
         headers: &HeaderMap,
         uri: &Uri,
         span: &traces::Span,
-    ) -> Result<Principal, AuthError> {
+    ) -> Result<(Principal, Option<Fresh>), AuthError> {
         if let Some(query) = uri.query()
             && url::form_urlencoded::parse(query.as_bytes()).any(|(k, _)| k == "access_token")
         {
@@ -161,17 +213,15 @@ impl Gate {
             self.check_proof(method, headers, uri, token, jkt)
         })?;
         require_scopes(&principal, &self.required_scopes)?;
-        if let Some(fresh) = fresh {
-            self.first_use(fresh).await?;
-        }
-        Ok(principal)
+        Ok((principal, fresh))
     }
 
     /// The replay rule across replicas: a proof this replica had not seen must not have been
     /// used at another one either (`crate::replicas`; without shared state this replica's
     /// window is the whole rule).
     async fn first_use(&self, fresh: Fresh) -> Result<(), AuthError> {
-        let ttl = Duration::from_secs((fresh.until - unix_now()).max(1) as u64);
+        let left = fresh.until.saturating_sub(unix_now()).max(1);
+        let ttl = Duration::from_secs(u64::try_from(left).unwrap_or(1));
         match self.replicas.first_use(&fresh.key, ttl).await {
             FirstUse::Replayed => Err(AuthError::invalid(
                 Reason::DpopReplayed,

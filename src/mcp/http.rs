@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use super::McpState;
 use super::error::McpError;
 use super::jsonrpc::{self, Id, Message};
-use crate::auth::Principal;
 use crate::fair::Caller;
 
 /// What the client's `Accept` allows.
@@ -193,13 +192,11 @@ impl axum::body::HttpBody for Pieces {
     }
 }
 
-/// Takes one request from the caller's allowance of requests and names the caller for the
-/// rest of the request; past the allowance, the 429 to answer with (held until the caller may
-/// retry, at most a second; see `crate::fair`).
-pub async fn admit_request(state: &McpState, principal: &Principal) -> Result<Caller, Response> {
-    let caller = state.fair.caller(principal);
+/// Takes one request from the caller's allowance of requests; past the allowance, the 429 to
+/// answer with (held until the caller may retry, at most a second; see `crate::fair`).
+pub async fn admit_request(state: &McpState, caller: Caller) -> Result<(), Response> {
     match state.fair.admit_request(caller) {
-        Ok(()) => Ok(caller),
+        Ok(()) => Ok(()),
         Err(limited) => {
             let e = McpError::Limited(limited.held().await);
             Err(error(None, &e, e.status()))

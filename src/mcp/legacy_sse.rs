@@ -26,10 +26,11 @@ use tokio::sync::mpsc;
 use super::McpState;
 use super::era::{self, Version};
 use super::error::McpError;
-use super::http::{admit_request, error, read_body};
+use super::http::{error, read_body};
 use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use crate::auth::Principal;
+use crate::fair::Caller;
 use crate::replicas::{Lookup, Record, Relayed};
 use crate::telemetry::RequestId;
 
@@ -88,9 +89,6 @@ impl Drop for Registration {
 
 /// `GET /sse`.
 pub async fn open(State(state): State<McpState>, principal: Principal) -> Response {
-    if let Err(refused) = admit_request(&state, &principal).await {
-        return refused;
-    }
     let sessions = state.sessions.clone();
     let (session, inbox) = match sessions.open(owner_of(&principal)) {
         Ok(opened) => opened,
@@ -172,15 +170,12 @@ pub struct MessagesQuery {
 pub async fn post(
     State(state): State<McpState>,
     principal: Principal,
+    caller: Caller,
     request_id: RequestId,
     Query(query): Query<MessagesQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let caller = match admit_request(&state, &principal).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
     match deliver(
         &state,
         &principal,

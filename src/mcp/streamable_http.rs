@@ -21,7 +21,7 @@ use super::McpState;
 use super::dispatch::{self, Context};
 use super::era::{self, Version};
 use super::error::McpError;
-use super::http::{Accept, admit_request, check_media, error, json, json_body, read_body};
+use super::http::{Accept, check_media, error, json, json_body, read_body};
 use super::jsonrpc::{self, Incoming, Message, Request};
 use super::sse;
 use crate::auth::Principal;
@@ -33,12 +33,9 @@ use crate::tools::{Asker, Progress};
 pub async fn post(
     State(state): State<McpState>,
     principal: Principal,
+    caller: Caller,
     request: axum::extract::Request,
 ) -> Response {
-    let caller = match admit_request(&state, &principal).await {
-        Ok(caller) => caller,
-        Err(refused) => return refused,
-    };
     let request_id = RequestId::of(&request);
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;

@@ -446,3 +446,125 @@ async fn a_browser_client_may_send_a_proof_and_read_the_nonce() {
         .unwrap();
     assert!(exposed.contains("dpop-nonce"), "{exposed}");
 }
+
+/// `iat` values no arithmetic on a proof may overflow on, each with whether a proof carrying it
+/// is fresh.
+fn hostile_iats() -> Vec<(&'static str, Value, bool)> {
+    vec![
+        ("i64::MIN", json!(i64::MIN), false),
+        ("i64::MAX", json!(i64::MAX), false),
+        ("u64::MAX", json!(u64::MAX), false),
+        ("beyond 64 bits", json!(1e30), false),
+        ("far in the past as a float", json!(-1e30), false),
+        ("an old fraction", json!(now() as f64 - 400.5), false),
+        (
+            "a fraction in the future",
+            json!(now() as f64 + 120.25),
+            false,
+        ),
+        ("a fresh fraction", json!(now() as f64 - 0.5), true),
+    ]
+}
+
+#[tokio::test]
+async fn a_proof_iat_of_any_size_is_refused_as_stale_every_time_and_a_fresh_fraction_is_taken_once()
+{
+    let s = Stack::start().await;
+    let key = DpopKey::new();
+    let t = key.bound_token(&s.keys);
+    for (name, iat, fresh) in hostile_iats() {
+        let (header, mut claims) = key.proof_parts("POST", URL, &t);
+        claims["iat"] = iat;
+        let proof = key.sign(&header, &claims);
+        let first = s.dpop(&t, &[&proof]).await;
+        let again = s.dpop(&t, &[&proof]).await;
+        if fresh {
+            assert_eq!(
+                (first.status, first.reason.as_deref()),
+                (200, None),
+                "{name}"
+            );
+            assert_eq!(again.reason.as_deref(), Some("dpop_replayed"), "{name}");
+        } else {
+            for answer in [first, again] {
+                assert_eq!(
+                    (answer.status, answer.reason.as_deref()),
+                    (401, Some("dpop_stale")),
+                    "{name}"
+                );
+            }
+        }
+    }
+    assert_eq!(s.server.metric("mcp_dpop_replay_entries").await, 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_caller_cannot_take_the_replay_cache_from_the_others() {
+    // The attack run's cache size, and a short window so that the flood outlasts it.
+    let s = Stack::with(&[
+        ("MCP_DPOP_REPLAY_CACHE_SIZE", "1000"),
+        ("MCP_DPOP_MAX_AGE_SECS", "2"),
+        ("MCP_CLOCK_LEEWAY_SECS", "1"),
+    ])
+    .await;
+    let (attacker, other) = (DpopKey::new(), DpopKey::new());
+    let attacker_token = attacker.bound_token_for(&s.keys, "mallory");
+    let other_token = other.bound_token_for(&s.keys, "alice");
+    // jtis that all fell into one shard when shards were picked by the proof's digest alone.
+    let crafted: Vec<String> = (0..)
+        .map(|i| format!("ground-{i}"))
+        .filter(|jti| attacker.unkeyed_shard(jti) == 0)
+        .take(3_000)
+        .collect();
+    let flood_for = std::time::Duration::from_secs(4);
+    let started = std::time::Instant::now();
+    let server = crate::support::TestServer::at(s.server.base.clone(), s.server.client.clone());
+    let flood = tokio::spawn(async move {
+        let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
+        for jti in crafted.iter().cycle() {
+            if started.elapsed() > flood_for {
+                break;
+            }
+            let (header, mut claims) = attacker.proof_parts("POST", URL, &attacker_token);
+            claims["jti"] = json!(jti);
+            let response = server
+                .initialize()
+                .header("authorization", format!("DPoP {attacker_token}"))
+                .header("dpop", attacker.sign(&header, &claims))
+                .send()
+                .await
+                .unwrap();
+            *statuses.entry(response.status().as_u16()).or_default() += 1;
+        }
+        statuses
+    });
+    let mut others = 0;
+    while started.elapsed() < flood_for {
+        let proof = other.proof("POST", URL, &other_token);
+        let answer = s.dpop(&other_token, &[&proof]).await;
+        assert_eq!(
+            answer.status, 200,
+            "another caller's fresh proof was refused"
+        );
+        others += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let statuses = flood.await.unwrap();
+    assert!(others > 20, "{others}");
+    // The attacker's proofs were taken up to its share (a quarter of the cache) at a time, and
+    // the rest refused with 429, never with the 503 of a full cache.
+    let taken = statuses.get(&200).copied().unwrap_or(0);
+    assert!((250..=750).contains(&taken), "{statuses:?}");
+    assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "{statuses:?}");
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        [200, 429],
+        "{statuses:?}"
+    );
+    assert!(
+        s.server
+            .metric("mcp_fair_use_refusals_total{limit=\"dpop_proofs\"}")
+            .await
+            > 0.0
+    );
+}

@@ -202,6 +202,52 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_iat_of_any_size_is_stale_at_every_replica_and_never_troubles_redis() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let set = Replicated::start(&kc, "dpop-iat", &[]).await;
+    let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
+    let key = DpopKey::new();
+    let token = key.bound_token(&keys);
+    let iats = [
+        serde_json::json!(i64::MIN),
+        serde_json::json!(i64::MAX),
+        serde_json::json!(u64::MAX),
+        serde_json::json!(1e30),
+        serde_json::json!(crate::support::tokens::now() as f64 - 400.5),
+    ];
+    for iat in iats {
+        let (header, mut claims) = key.proof_parts("POST", URL, &token);
+        claims["iat"] = iat.clone();
+        let proof = key.sign(&header, &claims);
+        for server in [a, b, a, b] {
+            assert_eq!(status(server, &token, &proof).await, 401, "iat {iat}");
+        }
+    }
+    // A fresh proof with a fraction is taken once, by one replica.
+    let (header, mut claims) = key.proof_parts("POST", URL, &token);
+    claims["iat"] = serde_json::json!(crate::support::tokens::now() as f64 - 0.25);
+    let proof = key.sign(&header, &claims);
+    assert_eq!(status(a, &token, &proof).await, 200);
+    assert_eq!(
+        status(b, &token, &proof).await,
+        401,
+        "replayed to the other replica"
+    );
+    for server in [a, b] {
+        let text = server.metrics().await;
+        assert_eq!(metric(&text, "mcp_redis_up"), Some(1.0), "{text}");
+        assert_eq!(metric(&text, "mcp_redis_errors_total"), Some(0.0), "{text}");
+        assert_eq!(
+            metric(&text, "mcp_token_rejections_total{reason=\"dpop_stale\"}"),
+            Some(10.0),
+            "{text}"
+        );
+    }
+    set.stop();
+}
+
 /// The status of a `fetch` call and whether it was refused as past the allowance.
 pub(crate) async fn call(server: &TestServer, token: &str, id: i64) -> (u16, bool) {
     let body = request(

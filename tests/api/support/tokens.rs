@@ -230,6 +230,26 @@ impl DpopKey {
         token_with(keys, |c| c["cnf"] = json!({ "jkt": jkt }))
     }
 
+    /// A valid access token of the user `sub`, bound to this key.
+    pub fn bound_token_for(&self, keys: &Keys, sub: &str) -> String {
+        let jkt = self.thumbprint();
+        token_with(keys, |c| {
+            c["cnf"] = json!({ "jkt": jkt });
+            c["sub"] = json!(sub);
+        })
+    }
+
+    /// The replay-cache shard a proof of this key with `jti` fell into when shards were picked
+    /// by the first byte of the proof's digest, SHA-256(jkt, 0, jti): what an attacker could
+    /// grind `jti`s against.
+    pub fn unkeyed_shard(&self, jti: &str) -> usize {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(self.thumbprint().as_bytes());
+        ctx.update(&[0]);
+        ctx.update(jti.as_bytes());
+        ctx.finish().as_ref()[0] as usize % 16
+    }
+
     /// The header and claims of a fresh proof for `method` on `url` with `token`.
     pub fn proof_parts(&self, method: &str, url: &str, token: &str) -> (Value, Value) {
         let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
