@@ -1,7 +1,7 @@
 //! The application: shared state, the router, and `serve`.
 //!
 //! Public routes (metadata, health, metrics) are merged outside the gate; MCP routes pass the
-//! Origin/Host guard with CORS, and then the [`Principal`](crate::auth::Principal) extractor:
+//! Origin/Host guard with CORS, and then the [`Principal`] extractor:
 //! `/mcp` (Streamable HTTP, every era), `/sse` and `/messages` (2024-11-05 HTTP+SSE).
 
 use std::future::Future;

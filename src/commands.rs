@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+/// How long a stop waits for the spans still queued to be exported.
+const TRACES_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = crate::config::load(&crate::tools::names())?;
@@ -15,8 +18,10 @@ pub async fn serve_main() -> anyhow::Result<()> {
     crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
     let served = serve_with(settings).await;
     if let Some(provider) = traces {
-        // Export what is queued, off the async workers (the exporter's client blocks).
-        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        // Export what is queued, off the async workers (the exporter's client blocks), for at
+        // most TRACES_STOP: a collector that never answers must not hold up a stop.
+        let _ =
+            tokio::task::spawn_blocking(move || provider.shutdown_with_timeout(TRACES_STOP)).await;
     }
     served
 }

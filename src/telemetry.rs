@@ -5,6 +5,7 @@
 //! the log; `Authorization` and `Cookie` are also marked sensitive, so a `Debug` print of a
 //! request shows them as `Sensitive`.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -108,6 +109,30 @@ fn request_id(req: &Request) -> HeaderValue {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `bytes` in lowercase hex.
+/// Longest text of a caller's that goes whole into a log, audit or span field, in characters:
+/// the length of the longest search query a caller may send (`tools::search`).
+pub const MAX_FIELD_CHARS: usize = 1000;
+
+/// `text` as a log, audit or span field: whole when it is at most [`MAX_FIELD_CHARS`]
+/// characters, else its first ones followed by a marker that says it was cut, how long it was
+/// and the SHA-256 of the whole, so two long values can still be told apart.
+pub fn bounded(text: &str) -> Cow<'_, str> {
+    // Fast: a text of at most MAX_FIELD_CHARS bytes has at most that many characters.
+    if text.len() <= MAX_FIELD_CHARS {
+        return Cow::Borrowed(text);
+    }
+    let Some((cut, _)) = text.char_indices().nth(MAX_FIELD_CHARS) else {
+        return Cow::Borrowed(text);
+    };
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    Cow::Owned(format!(
+        "{}…[cut: {} bytes, sha256 {}]",
+        &text[..cut],
+        text.len(),
+        hex(digest.as_ref())
+    ))
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(2 * bytes.len());
     for byte in bytes {
@@ -206,7 +231,7 @@ impl Observed {
         let id = request_id(req);
         let route = Route::of(req.uri().path());
         let method = method_index(req.method());
-        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %req.uri().path());
+        let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or(""), method = METHODS[method], path = %bounded(req.uri().path()));
         let traced = traced_request(req, method, route);
         req.extensions_mut().insert(RequestId {
             id: id.clone(),
@@ -277,6 +302,31 @@ fn traced_request(req: &Request, method: usize, route: Option<Route>) -> traces:
 #[cfg(test)]
 mod tests {
     use axum::http::{HeaderMap, HeaderValue, header};
+
+    #[test]
+    fn a_field_past_the_bound_is_cut_at_a_character_with_a_marker_and_a_hash() {
+        use super::{MAX_FIELD_CHARS, bounded};
+        let short = "é".repeat(MAX_FIELD_CHARS);
+        assert_eq!(
+            bounded(&short),
+            short.as_str(),
+            "a thousand characters stay whole"
+        );
+        let long = format!("{short}ü{}", "x".repeat(1_000_000));
+        let cut = bounded(&long);
+        assert!(
+            cut.starts_with(&short) && !cut.contains('ü'),
+            "{}",
+            &cut[..10]
+        );
+        assert!(
+            cut.contains(&format!("[cut: {} bytes, sha256 ", long.len())),
+            "{cut}"
+        );
+        assert!(cut.chars().count() < MAX_FIELD_CHARS + 120, "{}", cut.len());
+        let other = format!("{short}ü{}", "y".repeat(1_000_000));
+        assert_ne!(bounded(&other), cut, "two long values are told apart");
+    }
 
     #[test]
     fn methods_get_their_labels() {

@@ -29,7 +29,7 @@
 //! The replay check ([`Proofs::remember`]) comes last, after the caller's request allowance has
 //! been taken, so a proof that fails another rule, or whose request is refused, takes no room in
 //! the replay cache. The cache is bounded in entries of fixed size
-//! (`MCP_DPOP_REPLAY_CACHE_SIZE`), of which one caller may hold a share (see [`replay`]); when
+//! (`MCP_DPOP_REPLAY_CACHE_SIZE`), of which one caller may hold a share (see `replay`); when
 //! it is full of proofs still inside their window, new proofs are refused with 503 rather than
 //! forgotten, because forgetting one would let it be replayed.
 

@@ -137,11 +137,15 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A refusal for `reason`; the detail, which may quote the caller's token or proof, is
+    /// bounded as every log field is (`telemetry::bounded`).
     pub fn invalid(reason: Reason, detail: impl Into<String>) -> Self {
-        AuthError::InvalidToken {
-            reason,
-            detail: detail.into(),
-        }
+        let detail: String = detail.into();
+        let detail = match crate::telemetry::bounded(&detail) {
+            std::borrow::Cow::Borrowed(_) => detail,
+            std::borrow::Cow::Owned(cut) => cut,
+        };
+        AuthError::InvalidToken { reason, detail }
     }
 
     /// The metric label for this failure, if it is a token rejection.

@@ -17,7 +17,7 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::auth::Principal;
 use crate::fair::{Caller, Fair};
-use crate::telemetry::{RequestId, traces};
+use crate::telemetry::{RequestId, bounded, traces};
 use crate::tools::{self, Asker, Call, Progress, Tools};
 
 pub const SERVER_NAME: &str = "mcp-resource-server";
@@ -56,29 +56,46 @@ pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, Mcp
     answered
 }
 
+/// The methods this server answers, in one era or another (see [`stateless`] and
+/// [`negotiated`]): the only method names a span is named after.
+const ANSWERED: [&str; 5] = [
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+];
+
 /// The span of one JSON-RPC message in a trace (`telemetry::traces`): named
-/// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions; the tool
-/// is named only when it is one of ours, so span names stay few.
+/// `{mcp.method.name} {tool}` with the attributes of OpenTelemetry's MCP conventions. Names come
+/// from a fixed set, so they stay few: a method this server does not answer is `unknown`, and the
+/// tool is named only when it is one of ours. What the caller sent goes only into attributes,
+/// bounded (`telemetry::bounded`).
 fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
     let parent = ctx.request_id.span();
     if !parent.is_on() {
         return traces::Span::default();
     }
     let method = request.method.as_str();
+    let known = ANSWERED.iter().find(|m| **m == method).copied();
     let tool = (method == "tools/call")
         .then(|| request.params.get("name").and_then(Value::as_str))
         .flatten()
         .and_then(tools::named);
     parent.child(
-        || match tool {
-            Some(tool) => format!("{method} {tool}").into(),
-            None => method.to_owned().into(),
+        || match (known, tool) {
+            (Some(method), Some(tool)) => format!("{method} {tool}").into(),
+            (Some(method), None) => method.into(),
+            (None, _) => "unknown".into(),
         },
         || {
             let mut attributes = vec![
-                KeyValue::new("mcp.method.name", method.to_owned()),
+                KeyValue::new("mcp.method.name", bounded(method).into_owned()),
                 KeyValue::new("mcp.protocol.version", ctx.version.as_str()),
-                KeyValue::new("jsonrpc.request.id", request.id.to_string()),
+                KeyValue::new(
+                    "jsonrpc.request.id",
+                    bounded(&request.id.to_string()).into_owned(),
+                ),
             ];
             if let Some(tool) = tool {
                 attributes.push(KeyValue::new("gen_ai.tool.name", tool));
@@ -148,7 +165,7 @@ async fn stateless(
         }
         "tools/call" => tools_call(ctx, request, span).await,
         other => Err(McpError::MethodNotFound(
-            other.to_owned(),
+            bounded(other).into_owned(),
             "; this server offers server/discover, tools/list and tools/call",
         )),
     }
@@ -170,7 +187,7 @@ async fn negotiated(
         "tools/list" => Ok(tools_list(ctx)),
         "tools/call" => tools_call(ctx, request, span).await,
         other => Err(McpError::MethodNotFound(
-            other.to_owned(),
+            bounded(other).into_owned(),
             "; this server offers initialize, ping, tools/list and tools/call",
         )),
     }

@@ -112,30 +112,30 @@ impl Audit {
             Detail::None => {}
             Detail::Search { query: q, ids } => {
                 match self.queries {
-                    Queries::Text => query = Some(q),
+                    Queries::Text => query = Some(super::bounded(q)),
                     Queries::Hash => query_sha256 = Some(sha256_hex(q)),
                     Queries::Off => {}
                 }
                 result_ids = Some(serde_json::to_string(ids).expect("strings are JSON"));
             }
             Detail::Fetch { id, served } => {
-                fetch_id = Some(id);
+                fetch_id = Some(super::bounded(id));
                 fetch = served.map(Served::as_str);
             }
         }
         tracing::info!(
             target: TARGET,
             request_id = event.request_id,
-            sub = event.who.sub,
-            preferred_username = event.who.username,
-            azp = event.who.azp,
+            sub = event.who.sub.map(super::bounded).as_deref(),
+            preferred_username = event.who.username.map(super::bounded).as_deref(),
+            azp = event.who.azp.map(super::bounded).as_deref(),
             tool = event.tool,
             outcome,
             reason,
-            query,
+            query = query.as_deref(),
             query_sha256 = query_sha256.as_deref(),
             result_ids = result_ids.as_deref(),
-            fetch_id,
+            fetch_id = fetch_id.as_deref(),
             fetch,
             "audit"
         );

@@ -179,6 +179,10 @@ impl Metrics {
                 .inner()
                 .store(count, Ordering::Relaxed);
         }
+        self.http
+            .spans_dropped
+            .inner()
+            .store(super::traces::dropped(), Ordering::Relaxed);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -5,10 +5,13 @@
 //! variables: the exporter's (endpoint, headers, timeout, compression) are read by `export`,
 //! the rest by the OpenTelemetry SDK itself: `OTEL_SERVICE_NAME` (default
 //! `mcp-resource-server`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and its argument,
-//! and the batch processor's `OTEL_BSP_*` bounds. Spans are handed to the SDK's batch
-//! processor, which exports from a thread of its own and drops spans when its queue
-//! (`OTEL_BSP_MAX_QUEUE_SIZE`, 2 048 by default) is full, so a collector that is down never
-//! blocks a request and never grows the server's memory past that queue.
+//! and the batch processor's `OTEL_BSP_*` bounds, each held within bounds of this server's
+//! ([`check_bounds`]). Spans are handed to the SDK's batch processor, which exports from a
+//! thread of its own and drops spans when its queue (`OTEL_BSP_MAX_QUEUE_SIZE`, 2 048 by
+//! default, 4 096 at most) is full, so a collector that is down never blocks a request. The
+//! queue is bounded in bytes too, because every span is: its name comes from a fixed set and
+//! each attribute that carries what a caller sent is cut to `telemetry::MAX_FIELD_CHARS`
+//! characters, so a span holds at most about 10 KiB and a full default queue about 20 MiB.
 //!
 //! The spans: the request (`telemetry::Observed`, continuing the caller's W3C `traceparent`
 //! and `tracestate`), the token check (`auth::Gate`), the JSON-RPC message (`mcp::dispatch`)
@@ -35,6 +38,9 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 mod export;
 mod protobuf;
+mod queue;
+
+pub use queue::dropped;
 
 /// The service name when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` gives one.
 const SERVICE: &str = "mcp-resource-server";
@@ -51,6 +57,56 @@ fn set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }
 
+/// The numeric `OTEL_*` variables the SDK reads, with the bounds this server holds them to, as
+/// its own settings are: a value outside them (a schedule delay of 0 that would spin the export
+/// thread, a queue that would hold the server's memory hostage) stops start-up.
+const BOUNDS: [(&str, u64, u64, &str); 7] = [
+    ("OTEL_BSP_SCHEDULE_DELAY", 100, 60_000, "milliseconds"),
+    ("OTEL_BSP_EXPORT_TIMEOUT", 100, 60_000, "milliseconds"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", 1, 4_096, "spans"),
+    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 4_096, "spans"),
+    ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", 1, 4, "exports"),
+    ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", 1, 128, "attributes"),
+    ("OTEL_SPAN_EVENT_COUNT_LIMIT", 0, 128, "events"),
+];
+
+/// Checks the `OTEL_*` values read through `var` against `BOUNDS` and the sampler's ratio.
+pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    for (name, low, high, unit) in BOUNDS {
+        let Some(text) = var(name).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        match text.trim().parse::<u64>() {
+            Ok(n) if (low..=high).contains(&n) => {}
+            _ => {
+                return Err(format!(
+                    "{name}: `{}` is not a whole number of {unit} from {low} to {high}",
+                    crate::telemetry::bounded(&text)
+                ));
+            }
+        }
+    }
+    let number = |name| var(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let queue = number("OTEL_BSP_MAX_QUEUE_SIZE").unwrap_or(2_048);
+    if number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_some_and(|batch| batch > queue) {
+        return Err(format!(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE, {queue})"
+        ));
+    }
+    if let Some(arg) = var("OTEL_TRACES_SAMPLER_ARG").filter(|v| !v.trim().is_empty())
+        && !arg
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|r| (0.0..=1.0).contains(&r))
+    {
+        return Err(format!(
+            "OTEL_TRACES_SAMPLER_ARG: `{}` is not a ratio from 0 to 1",
+            crate::telemetry::bounded(&arg)
+        ));
+    }
+    Ok(())
+}
+
 /// The tracer provider the environment asks for; `None` when traces are off.
 pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     let var = |name: &str| std::env::var(name).ok();
@@ -60,6 +116,7 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     let Some(destination) = export::Destination::from_env(var)? else {
         return Ok(None);
     };
+    check_bounds(var)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("mcp-resource-server/", env!("CARGO_PKG_VERSION")))
@@ -71,8 +128,19 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     if !named {
         resource = resource.with_service_name(SERVICE);
     }
+    // The batch processor reads the OTEL_BSP_* variables itself; the queue's bound in bytes
+    // stands in front of it with the same bound in spans (see `queue`).
+    let spans = var("OTEL_BSP_MAX_QUEUE_SIZE")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(opentelemetry_sdk::trace::OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
+    let room = queue::Room::new(spans, queue::MAX_QUEUE_BYTES);
+    let exporter = queue::Returning {
+        inner: export::Exporter::new(client, destination),
+        room: room.clone(),
+    };
+    let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
     let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(export::Exporter::new(client, destination))
+        .with_span_processor(queue::Bounded { inner: batch, room })
         .with_resource(resource.build())
         .build();
     let _ = TRACER.set(provider.tracer(SERVICE));
@@ -180,5 +248,59 @@ impl Span {
         if let Some(cx) = &self.0 {
             cx.span().end();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_bounds;
+
+    fn check(vars: &[(&str, &str)]) -> Result<(), String> {
+        check_bounds(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn otel_values_outside_the_servers_bounds_stop_start_up_and_say_which() {
+        assert_eq!(check(&[]), Ok(()));
+        let fine = [
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "16"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+        ];
+        assert_eq!(check(&fine), Ok(()));
+        for (name, value, says) in [
+            ("OTEL_BSP_SCHEDULE_DELAY", "0", "from 100 to 60000"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "99", "from 100 to 60000"),
+            (
+                "OTEL_BSP_SCHEDULE_DELAY",
+                "5s",
+                "whole number of milliseconds",
+            ),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "0", "from 100 to 60000"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "0", "from 1 to 4096"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "1000000", "from 1 to 4096"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "0", "from 1 to 4096"),
+            ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "64", "from 1 to 4"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "100000", "from 1 to 128"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "-1", "from 0 to 128"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2", "a ratio from 0 to 1"),
+            ("OTEL_TRACES_SAMPLER_ARG", "NaN", "a ratio from 0 to 1"),
+        ] {
+            let err = check(&[(name, value)]).expect_err(name);
+            assert!(
+                err.starts_with(&format!("{name}: `{value}`")) && err.contains(says),
+                "{err}"
+            );
+        }
+        let err = check(&[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200"),
+        ])
+        .expect_err("a batch larger than the queue");
+        assert!(err.starts_with("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), "{err}");
     }
 }

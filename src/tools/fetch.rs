@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{Context, Definition, Noted, Outcome, Tool, parse_args};
+use crate::corpus::document::MAX_ID_BYTES;
 use crate::telemetry::audit::Served;
 
 /// The `fetch` tool.
@@ -58,6 +59,14 @@ impl Tool for Fetch {
         };
         if id.is_empty() {
             return Outcome::Failed(format!("`id` is required; {}", DEFINITION.hint));
+        }
+        // No document can have a longer id, so there is nothing to look up or to note.
+        if id.len() > MAX_ID_BYTES {
+            return Outcome::Failed(format!(
+                "`id` is {} bytes long, and no document id is longer than {MAX_ID_BYTES}; {}",
+                id.len(),
+                DEFINITION.hint
+            ));
         }
         let note = |served| {
             *ctx.note.borrow_mut() = Noted::Fetch {

@@ -350,3 +350,156 @@ async fn wait_until(done: impl Fn() -> bool) {
     }
     panic!("waited 10 s in vain");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_a_caller_sends_never_names_a_span_and_is_bounded_in_spans_and_logs() {
+    let (collector, received) = receiver().await;
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let log = temp_file("traces-hostile.log");
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("MCP_AUDIT_QUERIES", "text".to_owned()),
+    ];
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
+    let token = token(&keys);
+    let era = [("mcp-protocol-version", "2025-11-25")];
+    let logged = || std::fs::metadata(&log).map_or(0, |m| m.len());
+
+    // A fetch id of a megabyte: refused before any work, and not written whole anywhere.
+    let before = logged();
+    let id = "x".repeat(1_000_000);
+    let call = request(
+        1,
+        "tools/call",
+        json!({"name": "fetch", "arguments": {"id": id}}),
+    );
+    let reply = server.rpc(&token, &call, &era).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply.text.contains("no document id is longer than 512"),
+        "{}",
+        &reply.text[..300.min(reply.text.len())]
+    );
+    assert!(
+        reply.text.len() < 2_000,
+        "the answer quotes the id: {} bytes",
+        reply.text.len()
+    );
+    // A method of 20 kB and fifty made-up ones.
+    let long_method = "m".repeat(20_000);
+    let reply = server
+        .rpc(&token, &request(2, &long_method, json!({})), &era)
+        .await;
+    // Method not found: a JSON-RPC error, quoting the method cut short.
+    assert_eq!(reply.status, 200);
+    assert!(reply.text.contains("-32601"), "{}", &reply.text[..200]);
+    assert!(reply.text.len() < 3_000, "{} bytes", reply.text.len());
+    for i in 0..50 {
+        let method = format!("made/up-{i}-{}", "z".repeat(i * 40));
+        let reply = server
+            .rpc(&token, &request(3 + i as i64, &method, json!({})), &era)
+            .await;
+        assert!(reply.text.contains("-32601"), "{}", reply.text);
+    }
+    assert_eq!(terminate(&mut child), 0);
+    let grown = logged() - before;
+    assert!(grown < 200_000, "the log grew by {grown} bytes");
+
+    let mut spans = Vec::new();
+    for body in received.lock().unwrap().iter() {
+        let export = ExportTraceServiceRequest::decode(body.as_ref()).expect("OTLP protobuf");
+        for resource in export.resource_spans {
+            spans.extend(resource.scope_spans.into_iter().flat_map(|s| s.spans));
+        }
+    }
+    let names: std::collections::BTreeSet<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let fixed = [
+        "GET /readyz",
+        "POST /mcp",
+        "token check",
+        "unknown",
+        "tools/call fetch",
+        "execute_tool fetch",
+    ];
+    assert!(
+        names.iter().all(|n| fixed.contains(n)),
+        "span names: {names:?}"
+    );
+    assert!(names.contains("unknown"), "{names:?}");
+    for span in &spans {
+        for (key, value) in attributes(span) {
+            assert!(
+                value.chars().count() <= 1_200,
+                "{key} of {} is {} long",
+                span.name,
+                value.len()
+            );
+        }
+    }
+    let _ = std::fs::remove_file(log);
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_that_never_answers_and_hostile_methods_leave_memory_bounded() {
+    // A collector that takes connections and never answers them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let collector = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(10_000) {
+            held.push(stream);
+        }
+    });
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let log = temp_file("traces-silent.log");
+    // The defaults otherwise: the queue, its batches and the export timeout. One caller sends
+    // all the requests, past the default allowance of requests.
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector),
+        ("MCP_REQUEST_LIMIT_PER_MIN", "0".to_owned()),
+    ];
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
+    let token = token(&keys);
+    let era = [("mcp-protocol-version", "2025-11-25")];
+    let idle = resident(child.id());
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..1_000_i64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let method = format!("{seed:x}/{}", "q".repeat(20_000));
+        let reply = server
+            .rpc(&token, &request(i, &method, json!({})), &era)
+            .await;
+        assert!(reply.text.contains("-32601"), "{}", reply.status);
+    }
+    let busy = resident(child.id());
+    let dropped = server.metric("mcp_trace_spans_dropped_total").await;
+    assert_eq!(terminate(&mut child), 0);
+    let grown = busy.saturating_sub(idle);
+    println!(
+        "resident: idle {idle} B, after 1 000 hostile methods {busy} B (+{grown}); {dropped} spans dropped"
+    );
+    assert!(grown < 64 << 20, "memory grew by {grown} bytes");
+    // 3 000 spans (request, token check, message), a batch of 512 stuck in an export that
+    // never ends and a queue of 2 048 behind it: the rest was dropped, and counted.
+    assert!(
+        (400.0..=3_000.0).contains(&dropped),
+        "{dropped} spans dropped"
+    );
+    let _ = std::fs::remove_file(log);
+}

@@ -1,7 +1,7 @@
 //! The tantivy index behind the generations of [`Index`]: one for the life of a corpus
 //! folder's index, from which each change (a rebuild aside) makes a new generation.
 //!
-//! On disk each index has a folder of its own, which this server makes ([`Folder::create`]) and
+//! On disk each index has a folder of its own, which this server makes (`Folder::create`) and
 //! marks before anything else is written into it: a file [`MARKER`] of known content. A folder is
 //! removed only when it carries that marker ([`remove`]), so a folder the server did not make is
 //! never removed, whatever its name and wherever `MCP_INDEX_DIR` points.

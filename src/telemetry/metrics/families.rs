@@ -65,6 +65,8 @@ pub(super) struct Http {
     pub(super) request_counters: Box<[OnceLock<Counter>]>,
     /// `http_request_duration_seconds` by route.
     pub(super) route_durations: [Histogram; ROUTES.len()],
+    /// Spans dropped because the trace export queue was full (`telemetry::traces`).
+    pub(super) spans_dropped: Counter,
 }
 
 /// The token gate, the key cache and the verified-token cache.
@@ -113,7 +115,10 @@ impl Http {
         });
         let help = "Time to produce response headers, by route";
         let durations = add(r, "http_request_duration_seconds", help, durations);
+        let dropped = "Trace spans dropped because the export queue was full, in spans \
+                       (OTEL_BSP_MAX_QUEUE_SIZE) or in bytes";
         Http {
+            spans_dropped: add(r, "trace_spans_dropped", dropped, Counter::default()),
             requests,
             request_counters: (0..ROUTES.len() * METHODS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
@@ -176,9 +181,17 @@ impl Usage {
     pub(super) fn new(r: &mut Registry) -> Self {
         let refusals = "Calls refused by a per-caller limit: rate (MCP_RATE_LIMIT_PER_MIN), \
                         requests (MCP_REQUEST_LIMIT_PER_MIN), queue (MCP_RANKING_QUEUE_PER_CALLER), \
-                        sse_sessions (MCP_SSE_MAX_SESSIONS_PER_SUBJECT), sse_outbox (an /sse stream not read)";
+                        sse_sessions (MCP_SSE_MAX_SESSIONS_PER_SUBJECT), sse_outbox (an /sse stream not read), \
+                        dpop_proofs (a caller's share of the DPoP replay cache)";
         let fair_use_refusals = add(r, "fair_use_refusals", refusals, Family::default());
-        for limit in ["rate", "requests", "queue", "sse_sessions", "sse_outbox"] {
+        for limit in [
+            "rate",
+            "requests",
+            "queue",
+            "sse_sessions",
+            "sse_outbox",
+            "dpop_proofs",
+        ] {
             let _ = fair_use_refusals.get_or_create(&LimitLabel { limit });
         }
         let ranking = "Searches ranking on the ranking pool now (at most MCP_RANKING_THREADS)";

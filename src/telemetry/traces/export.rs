@@ -81,10 +81,11 @@ impl Destination {
         let timeout = match chosen("TIMEOUT") {
             None => DEFAULT_TIMEOUT,
             Some((name, ms)) => match ms.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                Ok(ms) if (100..=60_000).contains(&ms) => Duration::from_millis(ms),
                 _ => {
                     return Err(format!(
-                        "{name}: `{ms}` is not a number of milliseconds above 0"
+                        "{name}: `{}` is not a whole number of milliseconds from 100 to 60000",
+                        crate::telemetry::bounded(&ms)
                     ));
                 }
             },

@@ -107,6 +107,8 @@ fn settings_that_cannot_be_honoured_stop_start_up_naming_the_variable_and_never_
     );
     wrong("OTEL_EXPORTER_OTLP_TIMEOUT", "10s");
     wrong("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "0");
+    wrong("OTEL_EXPORTER_OTLP_TIMEOUT", "99");
+    wrong("OTEL_EXPORTER_OTLP_TIMEOUT", "600000");
     wrong("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc");
     wrong("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json");
     wrong("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
