@@ -2,13 +2,13 @@
 //! `MCP_INDEX_DIR`, the one the last run left when it was made from the same source in the
 //! same format ([`reuse`]), brought up to date file by file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::index::{self, Index, Store};
 use super::loader::{self, Report};
 use super::manifest::{IndexDir, Manifest};
 use super::update::{self, Updated};
-use super::{CorpusError, Document, SAMPLE, Source, document};
+use super::{CorpusError, Document, Folder, SAMPLE, Source, document};
 
 /// An index, what it was made from, and what making it found.
 pub struct Built {
@@ -136,4 +136,44 @@ fn sample(
         report.documents += 1;
     }
     Ok(report)
+}
+
+/// `path` with every symbolic link resolved, as far as it exists (the rest appended as given),
+/// so that two names of one folder compare equal.
+pub fn resolved(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize() {
+            return missing.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                at = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// An index folder equal to or inside the corpus folder would be read as documents and would
+/// write and remove files among the user's: refused.
+pub fn refuse_index_in_corpus(index: &Path, corpus: Option<&Folder>) -> Result<(), CorpusError> {
+    let Some(corpus) = corpus else {
+        return Ok(());
+    };
+    let index = resolved(index);
+    let place = if index == corpus.root {
+        "the same folder as"
+    } else if index.starts_with(&corpus.root) {
+        "inside"
+    } else {
+        return Ok(());
+    };
+    Err(CorpusError::IndexInCorpus {
+        index: index.display().to_string(),
+        corpus: corpus.root.display().to_string(),
+        place,
+    })
 }

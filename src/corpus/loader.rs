@@ -17,12 +17,12 @@ use std::io::{BufRead, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
-
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::document::{self, Document};
+
+mod beneath;
 
 /// Largest file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -206,27 +206,7 @@ fn problem(report: &mut Report, path: String, reason: String) {
     }
 }
 
-/// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
-/// reported.
-pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
-    let mut files = Vec::new();
-    match open_root(&folder.root) {
-        Ok(dir) => {
-            let listing = Listing {
-                root: Arc::from(folder.root.as_path()),
-                dir,
-            };
-            listing.collect(Path::new(""), 0, &mut files, report);
-        }
-        Err(e) => problem(report, ".".into(), format!("cannot list the folder: {e}")),
-    }
-    files
-}
-
-/// The corpus folder, opened so that everything read through it stays beneath it.
-fn open_root(root: &Path) -> std::io::Result<Dir> {
-    Dir::open_ambient_dir(root, cap_std::ambient_authority())
-}
+pub use beneath::files;
 
 /// The documents of one file, each with where it was found; one problem for the whole file when
 /// it cannot be read.
@@ -253,105 +233,6 @@ fn kind(path: &Path) -> Option<Kind> {
     })
 }
 
-/// A listing of the corpus folder in progress.
-struct Listing {
-    root: Arc<Path>,
-    dir: Dir,
-}
-
-impl Listing {
-    /// Adds the files to read under `rel` (a folder relative to the root), sorted by path.
-    fn collect(&self, rel: &Path, depth: usize, files: &mut Vec<SourceFile>, report: &mut Report) {
-        let listed = if rel.as_os_str().is_empty() {
-            self.dir.entries()
-        } else {
-            self.dir.read_dir(rel)
-        };
-        let entries = match listed {
-            Ok(entries) => entries,
-            Err(e) => {
-                problem(report, shown(rel), format!("cannot list the folder: {e}"));
-                return;
-            }
-        };
-        let mut names: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            if name.to_str().is_none_or(|n| n.starts_with('.')) {
-                continue;
-            }
-            let path = rel.join(&name);
-            // The entry itself, not what a link names.
-            let Ok(entry) = self.dir.symlink_metadata(&path) else {
-                continue;
-            };
-            let kind = kind(&path);
-            let ty = entry.file_type();
-            if ty.is_dir() {
-                if depth + 1 >= MAX_DEPTH {
-                    let reason = format!("nested more than {MAX_DEPTH} folders deep");
-                    problem(report, shown(&path), reason);
-                } else {
-                    self.collect(&path, depth + 1, files, report);
-                }
-            } else if ty.is_symlink() {
-                self.link(&path, kind, files, report);
-            } else if let Some(kind) = kind {
-                if ty.is_file() {
-                    files.push(self.file(path, kind, &entry));
-                } else {
-                    problem(report, shown(&path), NOT_REGULAR.into());
-                }
-            }
-        }
-    }
-
-    /// A symbolic link: read as the file it names when that lies inside the folder; a link to a
-    /// folder, out of the folder or to nothing is a problem naming it.
-    fn link(
-        &self,
-        path: &Path,
-        kind: Option<Kind>,
-        files: &mut Vec<SourceFile>,
-        report: &mut Report,
-    ) {
-        // Resolved beneath the root: a target outside it is an error, not a file.
-        let reason = match self.dir.metadata(path) {
-            Err(_) => {
-                "a symbolic link that leads out of the corpus folder or cannot be resolved; it is not followed"
-            }
-            Ok(target) if target.is_dir() => {
-                "a symbolic link to a folder; links to folders are not followed"
-            }
-            Ok(target) => match kind {
-                None => return,
-                Some(kind) if target.is_file() => {
-                    files.push(self.file(path.to_path_buf(), kind, &target));
-                    return;
-                }
-                Some(_) => NOT_REGULAR,
-            },
-        };
-        problem(report, shown(path), reason.into());
-    }
-
-    fn file(&self, path: PathBuf, kind: Kind, meta: &cap_std::fs::Metadata) -> SourceFile {
-        SourceFile {
-            shown: shown(&path),
-            root: self.root.clone(),
-            path,
-            kind,
-            size: meta.len(),
-            modified: meta.modified().map_or(0, |t| nanos(t.into_std())),
-        }
-    }
-}
-
-const NOT_REGULAR: &str = "not a regular file (a device, FIFO or socket); it is not read";
-
 /// A time as modification times are kept: nanoseconds since the Unix epoch (0 before it).
 pub fn nanos(time: std::time::SystemTime) -> u128 {
     time.duration_since(std::time::UNIX_EPOCH)
@@ -363,7 +244,7 @@ pub type Read = Vec<(String, Result<Document, String>)>;
 /// The documents of one file, each with where it was found.
 fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
     let (shown, kind) = (file.shown.as_str(), file.kind);
-    let file = open_beneath(&file.root, &file.path)?;
+    let file = beneath::open(&file.root, &file.path)?;
     let size = file
         .metadata()
         .map_err(|e| format!("cannot read: {e}"))?
@@ -396,38 +277,6 @@ fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
         Kind::JsonLines => unreachable!("read above"),
     })
 }
-
-/// Opens the regular file at `path` beneath `root`: never a file outside it, whatever links on
-/// the way say now, and never anything but a regular file outside `/proc` and `/sys`. The file is
-/// opened without blocking, so a FIFO put in the file's place cannot hold the load up.
-fn open_beneath(root: &Path, path: &Path) -> Result<std::fs::File, String> {
-    let dir = open_root(root).map_err(|e| format!("cannot open the corpus folder: {e}"))?;
-    let mut options = OpenOptions::new();
-    options
-        .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32);
-    // A path that would leave the folder fails here ("a path led outside of the filesystem").
-    let file = dir
-        .open_with(path, &options)
-        .map_err(|e| format!("cannot open it beneath the corpus folder: {e}"))?
-        .into_std();
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
-    if !meta.is_file() {
-        return Err(NOT_REGULAR.into());
-    }
-    // The type's width differs between platforms; both magic numbers fit in 32 bits.
-    #[allow(clippy::unnecessary_cast)]
-    let on_proc = rustix::fs::fstatfs(&file)
-        .is_ok_and(|fs| [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&(fs.f_type as i64)));
-    if on_proc {
-        return Err("a file of /proc or /sys; it is not read".into());
-    }
-    Ok(file)
-}
-
-/// The file system types of `/proc` and `/sys` (statfs(2)).
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-const SYSFS_MAGIC: i64 = 0x6265_6572;
 
 fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String> {
     let value: serde_json::Value =
@@ -468,17 +317,4 @@ fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<R
         out.push((at, doc));
     }
     Ok(out)
-}
-
-/// A path relative to the corpus folder as files are named: `/` separators, `.` for the folder.
-fn shown(rel: &Path) -> String {
-    let parts: Vec<String> = rel
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    if parts.is_empty() {
-        ".".into()
-    } else {
-        parts.join("/")
-    }
 }

@@ -79,7 +79,7 @@ impl Source {
     pub fn from_settings(s: &crate::config::CorpusSettings) -> Self {
         Source {
             folder: s.folder.as_ref().map(|root| Folder {
-                root: resolved(root),
+                root: build::resolved(root),
                 base_url: s.base_url.clone(),
             }),
             index_dir: s.index_dir.clone(),
@@ -149,7 +149,7 @@ impl Corpus {
     pub fn open(source: Source) -> Result<Self, CorpusError> {
         let dir = match &source.index_dir {
             Some(path) => {
-                refuse_index_in_corpus(path, source.folder.as_ref())?;
+                build::refuse_index_in_corpus(path, source.folder.as_ref())?;
                 Some(IndexDir::prepare(path).map_err(|e| build::io(path, e))?)
             }
             None => None,
@@ -376,49 +376,6 @@ impl Corpus {
     pub fn holds(&self, id: &str) -> Result<bool, CorpusError> {
         Ok(self.current().index.holds(id)?)
     }
-}
-
-/// `path` with every symbolic link resolved, as far as it exists (the rest appended as given),
-/// so that two names of one folder compare equal.
-fn resolved(path: &std::path::Path) -> PathBuf {
-    let mut missing = Vec::new();
-    let mut at = path;
-    loop {
-        if let Ok(real) = at.canonicalize() {
-            return missing.iter().rev().fold(real, |p, part| p.join(part));
-        }
-        match (at.parent(), at.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_owned());
-                at = parent;
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-}
-
-/// An index folder equal to or inside the corpus folder would be read as documents and would
-/// write and remove files among the user's: refused.
-fn refuse_index_in_corpus(
-    index: &std::path::Path,
-    corpus: Option<&Folder>,
-) -> Result<(), CorpusError> {
-    let Some(corpus) = corpus else {
-        return Ok(());
-    };
-    let index = resolved(index);
-    let place = if index == corpus.root {
-        "the same folder as"
-    } else if index.starts_with(&corpus.root) {
-        "inside"
-    } else {
-        return Ok(());
-    };
-    Err(CorpusError::IndexInCorpus {
-        index: index.display().to_string(),
-        corpus: corpus.root.display().to_string(),
-        place,
-    })
 }
 
 /// The answer `answer` writes for what a search found, with the ids it lists.
