@@ -138,9 +138,10 @@ impl Replay {
         if seen.insert(key, until).is_none() {
             self.len.fetch_add(1, Ordering::Relaxed);
         }
-        // The times kept per caller are bounded like the cache: past its size, the stale
-        // ones of every caller are swept.
-        if callers.held >= self.per_shard * SHARDS {
+        // The times kept per caller are bounded like the cache: past twice its size, the stale
+        // ones of every caller are swept. Twice, so that a sweep frees at least as many as the
+        // cache holds and its cost is spread over as many inserts.
+        if callers.held >= 2 * self.per_shard * SHARDS {
             callers.sweep(now);
         }
         callers.live.entry(caller).or_default().push(Reverse(until));
@@ -214,6 +215,20 @@ mod tests {
         replay.insert(key_of("a", "1"), 1, now - 1).unwrap();
         replay.insert(key_of("a", "2"), 1, now + 60).unwrap();
         replay.insert(key_of("a", "3"), 1, now + 60).unwrap();
+    }
+
+    #[test]
+    fn the_times_kept_per_caller_stay_bounded_however_many_callers_come_and_go() {
+        let replay = Replay::new(64, 64);
+        let now = unix_now();
+        for i in 0..10_000_u64 {
+            replay
+                .insert(key_of("k", &i.to_string()), i, now - 1)
+                .unwrap();
+        }
+        let callers = replay.callers.lock().unwrap();
+        assert!(callers.held <= 2 * 64 + 1, "{}", callers.held);
+        assert!(callers.live.len() <= 2 * 64 + 1, "{}", callers.live.len());
     }
 
     #[test]
