@@ -15,6 +15,7 @@ mod fuzz;
 mod gate;
 mod health;
 mod hostile;
+mod keycloak_real;
 mod keys;
 mod legacy_sse;
 mod metadata;

@@ -255,6 +255,31 @@ fn the_chatgpt_and_inspector_clients_are_public_with_pkce_s256_and_exact_redirec
 }
 
 #[test]
+fn the_admin_clients_see_every_role_and_mcp_clients_are_never_offered_microprofile_jwt() {
+    let realm = realm();
+    // As Keycloak declares them: with a limited scope a realm admin's token lacks the
+    // realm-management roles and the admin console answers 403.
+    for client in ["admin-cli", "security-admin-console"] {
+        let c = named(&realm["clients"], "clientId", client);
+        assert_eq!(c["fullScopeAllowed"], true, "{client}");
+    }
+    // microprofile-jwt writes role names into `groups`, which the document ACLs read as groups.
+    let scope = named(&realm["clientScopes"], "name", "microprofile-jwt");
+    assert_eq!(
+        scope["attributes"]["include.in.openid.provider.metadata"],
+        "false"
+    );
+    assert!(!strings(&realm["defaultOptionalClientScopes"]).contains(&"microprofile-jwt"));
+    for client in ["chatgpt", "mcp-inspector"] {
+        let c = named(&realm["clients"], "clientId", client);
+        assert!(
+            !strings(&c["optionalClientScopes"]).contains(&"microprofile-jwt"),
+            "{client}"
+        );
+    }
+}
+
+#[test]
 fn anonymous_registration_admits_chatgpt_with_the_scopes_it_asks_for() {
     let realm = realm();
     let policies = &realm["components"]["org.keycloak.services.clientregistration.policy.ClientRegistrationPolicy"];
@@ -406,11 +431,16 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
             .unwrap()
             .starts_with("traefik:v3.7")
     );
-    assert!(
-        services["keycloak"]["image"]
-            .as_str()
-            .unwrap()
-            .ends_with("keycloak:26.8")
+    // Ship what is tested: the image's tag is the minor version of the distribution the tests
+    // run (scripts/lib/keycloak.sh).
+    let tested = read("scripts/lib/keycloak.sh")
+        .lines()
+        .find_map(|l| l.strip_prefix("KEYCLOAK_VERSION=").map(str::to_owned))
+        .expect("KEYCLOAK_VERSION in scripts/lib/keycloak.sh");
+    let minor = tested.rsplit_once('.').unwrap().0;
+    assert_eq!(
+        services["keycloak"]["image"].as_str().unwrap(),
+        format!("quay.io/keycloak/keycloak:{minor}")
     );
     let ports = strings(&services["traefik"]["ports"]);
     assert_eq!(ports, ["80:80", "443:443"]);

@@ -1,0 +1,338 @@
+//! The server against the real Keycloak: Keycloak's own server distribution, started by
+//! scripts/test (scripts/lib/keycloak.sh) with `keycloak/realm-mcp.json` imported exactly as
+//! docker-compose.yml imports it, under the same public name (`https://auth.localhost`). The
+//! server reads discovery and keys from Keycloak's loopback address, as the compose service reads
+//! them from `http://keycloak:8080`, and holds tokens to the public issuer.
+//!
+//! Users sign in on Keycloak's real login page: the test fetches the authorization endpoint,
+//! posts the form the page holds, and exchanges the code, as a browser and ChatGPT would.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+use crate::support::mcp::request;
+use crate::support::{TestServer, settings};
+
+const ISSUER: &str = "https://auth.localhost/realms/mcp";
+const RESOURCE: &str = "https://mcp.localhost/mcp";
+const CHATGPT_CALLBACK: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
+
+/// The running Keycloak scripts/test started.
+struct RealKeycloak {
+    base: String,
+    gate_secret: String,
+    demo_password: String,
+    http: reqwest::Client,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test, which starts the real Keycloak")
+    })
+}
+
+impl RealKeycloak {
+    /// The Keycloak of scripts/test, once its realm answers (it starts while the tests build).
+    async fn ready() -> RealKeycloak {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let kc = RealKeycloak {
+            base: env("KEYCLOAK_BASE"),
+            gate_secret: env("KEYCLOAK_GATE_SECRET"),
+            demo_password: env("KEYCLOAK_DEMO_PASSWORD"),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        };
+        let discovery = kc.discovery_url();
+        for _ in 0..600 {
+            let answered = kc.http.get(&discovery).send().await;
+            if answered.is_ok_and(|r| r.status() == 200) {
+                return kc;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let log = std::fs::read_to_string(env("KEYCLOAK_LOG")).unwrap_or_default();
+        panic!("Keycloak did not serve the realm within 300 s; its log:\n{log}");
+    }
+
+    fn discovery_url(&self) -> String {
+        format!("{}/realms/mcp/.well-known/openid-configuration", self.base)
+    }
+
+    fn endpoint(&self, name: &str) -> String {
+        format!("{}/realms/mcp/protocol/openid-connect/{name}", self.base)
+    }
+
+    /// The server, configured as the compose file configures it, ready (keys loaded).
+    async fn server(&self) -> TestServer {
+        let env: HashMap<String, String> = [
+            ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
+            ("KC_ISSUER", ISSUER.to_owned()),
+            ("KC_DISCOVERY_URL", self.discovery_url()),
+            ("MCP_LOG_FORMAT", "pretty".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let server = TestServer::start_with(settings(&env)).await;
+        for _ in 0..200 {
+            if server.get("/readyz").await.status() == 200 {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not load Keycloak's keys");
+    }
+
+    /// A token of the staging gate's client (client credentials).
+    async fn gate_token(&self) -> String {
+        let answer: Value = self
+            .http
+            .post(self.endpoint("token"))
+            .basic_auth("mcp-gate", Some(&self.gate_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for mcp-gate: {answer}"))
+            .to_owned()
+    }
+
+    /// The authorization endpoint's answer for the ChatGPT client with `challenge` (PKCE S256)
+    /// or none.
+    async fn authorize(&self, challenge: Option<&str>, scope: &str) -> reqwest::Response {
+        let mut query = vec![
+            ("client_id", "chatgpt"),
+            ("redirect_uri", CHATGPT_CALLBACK),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("state", "state-1"),
+            ("resource", RESOURCE),
+        ];
+        if let Some(challenge) = challenge {
+            query.extend([
+                ("code_challenge", challenge),
+                ("code_challenge_method", "S256"),
+            ]);
+        }
+        let mut url = url::Url::parse(&self.endpoint("auth")).unwrap();
+        url.query_pairs_mut().extend_pairs(query);
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Signs `user` in on Keycloak's login page as the ChatGPT connector does (authorization
+    /// code with PKCE S256 and `resource`), and gives back the token endpoint's answer.
+    async fn sign_in(&self, user: &str, scope: &str) -> Value {
+        let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
+        let challenge = URL_SAFE_NO_PAD
+            .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
+        let page = self.authorize(Some(&challenge), scope).await;
+        assert_eq!(page.status(), 200, "the login page");
+        // The session cookies are Secure (the public origin is https): sent by hand over the
+        // loopback address, as a browser sends them to https://auth.localhost.
+        let cookies: Vec<String> = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+            .collect();
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("id=\"kc-form-login\""),
+            "not Keycloak's login form:\n{html}"
+        );
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the login form's action")
+            .replace("&amp;", "&")
+            .replace("https://auth.localhost", &self.base);
+        let answer = self
+            .http
+            .post(action)
+            .header("cookie", cookies.join("; "))
+            .form(&[("username", user), ("password", &self.demo_password)])
+            .send()
+            .await
+            .unwrap();
+        if answer.status() != 302 {
+            let status = answer.status();
+            let page = answer.text().await.unwrap_or_default();
+            let title = page
+                .split("<title>")
+                .nth(1)
+                .and_then(|t| t.split('<').next());
+            let shown = page
+                .split("kc-feedback-text")
+                .nth(1)
+                .map(|t| &t[..t.len().min(300)]);
+            panic!("{user} was not signed in: {status}, {title:?}, {shown:?}");
+        }
+        let callback = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(
+            callback.as_str().starts_with(CHATGPT_CALLBACK),
+            "{callback}"
+        );
+        let code = callback
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {callback}"));
+        let tokens: Value = self
+            .http
+            .post(self.endpoint("token"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", "chatgpt"),
+                ("code", &code),
+                ("redirect_uri", CHATGPT_CALLBACK),
+                ("code_verifier", &verifier),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(tokens["access_token"].is_string(), "{tokens}");
+        tokens
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Value {
+        self.http
+            .post(self.endpoint("token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", "chatgpt"),
+                ("refresh_token", refresh_token),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
+    bytes
+}
+
+/// The ids a search through the server gives the holder of `token`.
+async fn found(server: &TestServer, token: &str, query: &str) -> Vec<String> {
+    let call = request(
+        1,
+        "tools/call",
+        json!({"name": "search", "arguments": {"query": query, "limit": 50}}),
+    );
+    let reply = server
+        .rpc(token, &call, &[("mcp-protocol-version", "2025-11-25")])
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let results = reply.body["result"]["structuredContent"]["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a search result: {}", reply.text));
+    results
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn any_of(ids: &[String], prefix: &str) -> bool {
+    ids.iter().any(|id| id.starts_with(prefix))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_staging_gates_token_from_keycloak_is_accepted_though_its_account_holds_no_role() {
+    let kc = RealKeycloak::ready().await;
+    let server = kc.server().await;
+    let token = kc.gate_token().await;
+    // Public documents only: the gate's service account holds no document role.
+    let ids = found(&server, &token, "cupcake order").await;
+    assert!(any_of(&ids, "order-"), "{ids:?}");
+    assert!(
+        !any_of(&ids, "ticket-") && !any_of(&ids, "invoice-"),
+        "{ids:?}"
+    );
+}
+
+/// One test signs each user in once: Keycloak's brute-force protection (on in the realm) was
+/// seen to lock a user out for a minute (`user_temporarily_disabled`) when two tests signed the
+/// same user in at the same moment.
+#[tokio::test(flavor = "multi_thread")]
+async fn alice_and_bob_sign_in_on_keycloaks_login_page_see_only_their_documents_and_refresh() {
+    let kc = RealKeycloak::ready().await;
+    let server = kc.server().await;
+    let alice_tokens = kc.sign_in("alice", "mcp:tools").await;
+    let alice = alice_tokens["access_token"].as_str().unwrap();
+    let bob = kc.sign_in("bob", "mcp:tools").await;
+    let bob = bob["access_token"].as_str().unwrap();
+
+    let tickets = found(&server, alice, "support ticket").await;
+    assert!(
+        any_of(&tickets, "ticket-"),
+        "alice sees tickets: {tickets:?}"
+    );
+    let invoices = found(&server, alice, "invoice").await;
+    assert!(
+        !any_of(&invoices, "invoice-"),
+        "alice sees no invoice: {invoices:?}"
+    );
+
+    let invoices = found(&server, bob, "invoice").await;
+    assert!(
+        any_of(&invoices, "invoice-"),
+        "bob sees invoices: {invoices:?}"
+    );
+    let tickets = found(&server, bob, "support ticket").await;
+    assert!(
+        !any_of(&tickets, "ticket-"),
+        "bob sees no ticket: {tickets:?}"
+    );
+
+    // The refresh token gives a new access token that works like the first.
+    let refreshed = kc
+        .refresh(alice_tokens["refresh_token"].as_str().unwrap())
+        .await;
+    let token = refreshed["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refreshed token: {refreshed}"));
+    assert_ne!(token, alice);
+    let tickets = found(&server, token, "support ticket").await;
+    assert!(any_of(&tickets, "ticket-"), "{tickets:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_authorization_request_without_pkce_s256_is_refused() {
+    let kc = RealKeycloak::ready().await;
+    let answer = kc.authorize(None, "mcp:tools").await;
+    let status = answer.status().as_u16();
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = answer.text().await.unwrap();
+    assert!(
+        !body.contains("kc-form-login"),
+        "a login form was offered without PKCE"
+    );
+    assert!(
+        (status == 302 && location.contains("error=invalid_request")) || status == 400,
+        "{status} {location}"
+    );
+}
