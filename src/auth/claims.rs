@@ -152,22 +152,44 @@ pub(super) fn check_type(header: &TokenHeader, c: &Claims) -> Result<(), AuthErr
             ));
         }
     }
+    // Keycloak names its access tokens `Bearer`, and a DPoP-bound one `DPoP`; its other tokens
+    // are `ID`, `Refresh`, `Offline` and `Logout`.
+    let bound = c.cnf.as_ref().is_some_and(|cnf| cnf.contains_key("jkt"));
     match c.typ.as_deref() {
-        Some(typ) if typ != "Bearer" => Err(AuthError::invalid(
+        None | Some("Bearer") => Ok(()),
+        Some("DPoP") if bound => Ok(()),
+        Some("DPoP") => Err(AuthError::invalid(
             Reason::WrongType,
-            format!("typ `{typ}` is not Bearer"),
+            "typ `DPoP` on a token bound to no DPoP key (no cnf.jkt)",
         )),
-        _ => Ok(()),
+        Some(typ) => Err(AuthError::invalid(
+            Reason::WrongType,
+            format!("typ `{typ}` is not Bearer or DPoP"),
+        )),
     }
 }
+
+/// The member of `cnf` in which Keycloak names the kind of key `jkt` binds.
+const KC_JKT_TYPE: &str = "kc-jkt-type";
 
 /// Rule 5, binding: a token bound to a key (`cnf`, RFC 7800) is useless to a thief only if the
 /// binding is checked. The key a DPoP-bound token names (`cnf.jkt`, RFC 9449 §6.1) is given
 /// back, for the gate to check each request's proof against; a token bound any other way (a
 /// client certificate, RFC 8705) is refused, because this server cannot check that binding.
+///
+/// Keycloak writes beside `jkt` a member of its own naming what the key binds, `kc-jkt-type`:
+/// `DPoP`. That one is read; any other member, or another `kc-jkt-type`, is a binding this server
+/// cannot check.
 pub(super) fn check_binding(c: &Claims) -> Result<Option<String>, AuthError> {
     let Some(cnf) = &c.cnf else { return Ok(None) };
-    if let (1, Some(jkt)) = (cnf.len(), cnf.get("jkt")) {
+    // How many members beside `jkt` are read: none, or Keycloak's `kc-jkt-type` naming DPoP.
+    let annotated = match cnf.get(KC_JKT_TYPE) {
+        None => Some(0),
+        Some(kind) if kind == "DPoP" => Some(1),
+        Some(_) => None,
+    };
+    let only_jkt = annotated.is_some_and(|extra| cnf.len() == 1 + extra);
+    if let (true, Some(jkt)) = (only_jkt, cnf.get("jkt")) {
         return match jkt.as_str() {
             Some(jkt) if !jkt.is_empty() => Ok(Some(jkt.to_owned())),
             _ => Err(AuthError::invalid(

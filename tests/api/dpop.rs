@@ -568,3 +568,52 @@ async fn one_caller_cannot_take_the_replay_cache_from_the_others() {
             > 0.0
     );
 }
+
+#[tokio::test]
+async fn a_bound_token_typed_dpop_as_keycloak_issues_it_gets_in_and_an_unbound_one_does_not() {
+    let s = Stack::start().await;
+    let key = DpopKey::new();
+    // Keycloak sets the access token's `typ` claim to `DPoP` when it binds the token.
+    let jkt = key.thumbprint();
+    let t = token_with(&s.keys, |c| {
+        c["cnf"] = json!({ "jkt": jkt });
+        c["typ"] = json!("DPoP");
+    });
+    let answer = s.dpop(&t, &[&key.proof("POST", URL, &t)]).await;
+    assert_eq!((answer.status, answer.reason.as_deref()), (200, None));
+    // The same type on a token bound to no key is not an access token this server knows.
+    s.assert_refused(
+        &token_with(&s.keys, |c| c["typ"] = json!("DPoP")),
+        "wrong_type",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn keycloaks_note_beside_the_key_is_read_and_any_other_binding_is_refused() {
+    let s = Stack::start().await;
+    let key = DpopKey::new();
+    let jkt = key.thumbprint();
+    // What Keycloak 26.7 writes into a DPoP-bound token's `cnf`.
+    let t = token_with(&s.keys, |c| {
+        c["cnf"] = json!({ "jkt": jkt, "kc-jkt-type": "DPoP" });
+        c["typ"] = json!("DPoP");
+    });
+    let answer = s.dpop(&t, &[&key.proof("POST", URL, &t)]).await;
+    assert_eq!((answer.status, answer.reason.as_deref()), (200, None));
+    // The note naming another kind of key, or a client certificate beside the key: bindings
+    // this server cannot check.
+    for cnf in [
+        json!({ "jkt": key.thumbprint(), "kc-jkt-type": "mTLS" }),
+        json!({ "jkt": key.thumbprint(), "x5t#S256": "abc" }),
+        json!({ "jkt": key.thumbprint(), "kc-jkt-type": "DPoP", "x5t#S256": "abc" }),
+    ] {
+        let t = token_with(&s.keys, |c| c["cnf"] = cnf.clone());
+        let answer = s.dpop(&t, &[&key.proof("POST", URL, &t)]).await;
+        assert_eq!(
+            (answer.status, answer.reason.as_deref()),
+            (401, Some("sender_constrained")),
+            "{cnf}"
+        );
+    }
+}
