@@ -336,3 +336,333 @@ async fn an_authorization_request_without_pkce_s256_is_refused() {
         "{status} {location}"
     );
 }
+
+impl RealKeycloak {
+    /// A token of the master realm's admin, for Keycloak's admin API.
+    async fn admin_token(&self) -> String {
+        let answer: Value = self
+            .http
+            .post(format!(
+                "{}/realms/master/protocol/openid-connect/token",
+                self.base
+            ))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "admin-cli"),
+                ("username", "admin"),
+                ("password", &env("KEYCLOAK_ADMIN_PASSWORD")),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// `method` on the admin API path `path` of realm `realm`, with `body` as JSON; the status
+    /// and the body.
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/admin/realms{path}", self.base))
+            .bearer_auth(self.admin_token().await);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let answer = req.send().await.unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A copy of the stack's realm under another name, so a test may change it: the file with
+    /// its variables filled in as scripts/test fills them for the import.
+    async fn copy_of_the_realm(&self, name: &str) {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/keycloak/realm-mcp.json"
+        ))
+        .unwrap()
+        .replace("${MCP_RESOURCE}", RESOURCE)
+        .replace("${MCP_GATE_SECRET}", &self.gate_secret)
+        .replace("${MCP_DPOP_DEMO_SECRET}", "test-dpop-demo-secret")
+        .replace("${DEMO_PASSWORD}", &self.demo_password);
+        let mut realm: Value = serde_json::from_str(&text).unwrap();
+        realm["realm"] = json!(name);
+        let _ = self
+            .admin(reqwest::Method::DELETE, &format!("/{name}"), None)
+            .await;
+        let (status, body) = self.admin(reqwest::Method::POST, "", Some(realm)).await;
+        assert_eq!(status, 201, "the realm copy was not created: {body}");
+    }
+
+    /// The server, holding tokens to realm `name`, with `extra` settings.
+    async fn server_of(&self, name: &str, extra: &[(&str, &str)]) -> TestServer {
+        let mut env: HashMap<String, String> = [
+            ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
+            ("KC_ISSUER", format!("https://auth.localhost/realms/{name}")),
+            (
+                "KC_DISCOVERY_URL",
+                format!(
+                    "{}/realms/{name}/.well-known/openid-configuration",
+                    self.base
+                ),
+            ),
+            ("MCP_LOG_FORMAT", "pretty".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let server = TestServer::start_with(settings(&env)).await;
+        for _ in 0..200 {
+            if server.get("/readyz").await.status() == 200 {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not load the keys of realm {name}");
+    }
+
+    /// A token of the staging gate's client in realm `name`.
+    async fn gate_token_of(&self, name: &str) -> String {
+        let answer: Value = self
+            .http
+            .post(format!(
+                "{}/realms/{name}/protocol/openid-connect/token",
+                self.base
+            ))
+            .basic_auth("mcp-gate", Some(&self.gate_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token for mcp-gate: {answer}"))
+            .to_owned()
+    }
+}
+
+/// The `kid` of a token's header.
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+/// The status a search answers for `token`.
+async fn status(server: &TestServer, token: &str) -> u16 {
+    let call = request(
+        1,
+        "tools/call",
+        json!({"name": "search", "arguments": {"query": "cupcake"}}),
+    );
+    server
+        .rpc(token, &call, &[("mcp-protocol-version", "2025-11-25")])
+        .await
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_rotated_in_keycloak_is_taken_on_its_first_token_and_a_deleted_key_is_refused() {
+    let kc = RealKeycloak::ready().await;
+    let realm = "rotation";
+    kc.copy_of_the_realm(realm).await;
+    // The refresh that notices a deleted key comes within two seconds rather than an hour.
+    let server = kc
+        .server_of(
+            realm,
+            &[
+                ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+                ("MCP_JWKS_MAX_REFRESH_SECS", "2"),
+            ],
+        )
+        .await;
+    let old = kc.gate_token_of(realm).await;
+    assert_eq!(status(&server, &old).await, 200);
+
+    // As an operator rotates: a new RSA key provider of higher priority, through the admin API.
+    let (_, realm_doc) = kc
+        .admin(reqwest::Method::GET, &format!("/{realm}"), None)
+        .await;
+    let (_, providers) = kc
+        .admin(
+            reqwest::Method::GET,
+            &format!("/{realm}/components?type=org.keycloak.keys.KeyProvider"),
+            None,
+        )
+        .await;
+    let first: Vec<String> = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["providerId"] == "rsa-generated")
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(first.len(), 1, "{providers}");
+    let (created, body) = kc
+        .admin(
+            reqwest::Method::POST,
+            &format!("/{realm}/components"),
+            Some(json!({
+                "name": "rsa-rotated",
+                "providerId": "rsa-generated",
+                "providerType": "org.keycloak.keys.KeyProvider",
+                "parentId": realm_doc["id"],
+                "config": { "priority": ["200"], "keySize": ["2048"], "algorithm": ["RS256"] },
+            })),
+        )
+        .await;
+    assert_eq!(created, 201, "{body}");
+    let new = kc.gate_token_of(realm).await;
+    assert_ne!(kid(&new), kid(&old), "the new key signs new tokens");
+    assert_eq!(
+        status(&server, &new).await,
+        200,
+        "the new key on its first token"
+    );
+    assert_eq!(
+        status(&server, &old).await,
+        200,
+        "the old key is still published"
+    );
+
+    // The old key deleted: its tokens are refused once the server has refreshed its keys.
+    let (deleted, body) = kc
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/{realm}/components/{}", first[0]),
+            None,
+        )
+        .await;
+    assert_eq!(deleted, 204, "{body}");
+    let mut refused = false;
+    for _ in 0..100 {
+        if status(&server, &old).await == 401 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a token of the deleted key is still accepted");
+    assert!(server.rejections("unknown_kid").await >= 1.0);
+    assert_eq!(status(&server, &new).await, 200);
+    let _ = kc
+        .admin(reqwest::Method::DELETE, &format!("/{realm}"), None)
+        .await;
+}
+
+/// Runs the real binary's `check` against realm `name` with the staging gate's client, as
+/// docs/validation.md tells operators to; the exit code and the JSON report.
+async fn check(kc: &RealKeycloak, name: &str) -> (i32, Value) {
+    check_as(kc, name, &["--client-id", "mcp-gate"], &kc.gate_secret).await
+}
+
+/// `check` with `args` and the client secret `secret`.
+async fn check_as(kc: &RealKeycloak, name: &str, args: &[&str], secret: &str) -> (i32, Value) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-resource-server"))
+        .arg("check")
+        .args(args)
+        .args(["--format", "json"])
+        .env_clear()
+        .env("MCP_SERVER_URL", "https://mcp.localhost")
+        .env("KC_ISSUER", format!("https://auth.localhost/realms/{name}"))
+        .env(
+            "KC_DISCOVERY_URL",
+            format!("{}/realms/{name}/.well-known/openid-configuration", kc.base),
+        )
+        .env("MCP_CHECK_CLIENT_SECRET", secret)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let report = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    (output.status.code().unwrap_or(-1), report)
+}
+
+/// The lines of a `check` report that failed, as `gate check: actual`.
+fn failed(report: &Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "FAIL")
+        .map(|c| format!("{} {}: {}", c["gate"], c["check"], c["actual"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_passes_against_keycloak_and_fails_gate_b_when_the_audience_mapper_is_removed() {
+    let kc = RealKeycloak::ready().await;
+    let realm = "gate";
+    kc.copy_of_the_realm(realm).await;
+    let (code, report) = check(&kc, realm).await;
+    assert_eq!(code, 0, "{:?}", failed(&report));
+
+    // The audience mapper removed from mcp:tools, as an operator might by mistake.
+    let (_, scopes) = kc
+        .admin(
+            reqwest::Method::GET,
+            &format!("/{realm}/client-scopes"),
+            None,
+        )
+        .await;
+    let scope = scopes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "mcp:tools")
+        .unwrap();
+    let mapper = scope["protocolMappers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["protocolMapper"] == "oidc-audience-mapper")
+        .unwrap();
+    let path = format!(
+        "/{realm}/client-scopes/{}/protocol-mappers/models/{}",
+        scope["id"].as_str().unwrap(),
+        mapper["id"].as_str().unwrap()
+    );
+    let (deleted, _) = kc.admin(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(deleted, 204);
+    let (code, report) = check(&kc, realm).await;
+    assert_eq!(code, 1, "{report}");
+    // Gate B names the rule the server would refuse the token under, and what the token holds.
+    assert_eq!(
+        failed(&report),
+        ["\"B\" \"aud contains MCP_AUDIENCE\": \"[\\\"account\\\"]\""],
+    );
+    let _ = kc
+        .admin(reqwest::Method::DELETE, &format!("/{realm}"), None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_dpop_passes_with_a_dpop_bound_token_issued_by_keycloak() {
+    let kc = RealKeycloak::ready().await;
+    let args = ["--dpop", "--client-id", "mcp-dpop-demo"];
+    let (code, report) = check_as(&kc, "mcp", &args, "test-dpop-demo-secret").await;
+    assert_eq!(code, 0, "{:?}", failed(&report));
+    let passed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "PASS")
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert!(passed.contains(&"token is issued as DPoP"), "{passed:?}");
+}
