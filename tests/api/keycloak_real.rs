@@ -111,8 +111,17 @@ impl RealKeycloak {
     /// The authorization endpoint's answer for the ChatGPT client with `challenge` (PKCE S256)
     /// or none.
     async fn authorize(&self, challenge: Option<&str>, scope: &str) -> reqwest::Response {
+        self.authorize_as("chatgpt", challenge, scope).await
+    }
+
+    async fn authorize_as(
+        &self,
+        client: &str,
+        challenge: Option<&str>,
+        scope: &str,
+    ) -> reqwest::Response {
         let mut query = vec![
-            ("client_id", "chatgpt"),
+            ("client_id", client),
             ("redirect_uri", CHATGPT_CALLBACK),
             ("response_type", "code"),
             ("scope", scope),
@@ -133,53 +142,66 @@ impl RealKeycloak {
     /// Signs `user` in on Keycloak's login page as the ChatGPT connector does (authorization
     /// code with PKCE S256 and `resource`), and gives back the token endpoint's answer.
     async fn sign_in(&self, user: &str, scope: &str) -> Value {
+        self.sign_in_with("chatgpt", user, scope).await
+    }
+
+    /// The same with the client `client`; a consent screen (what Keycloak shows for clients
+    /// that registered themselves) is accepted, as the user would.
+    async fn sign_in_with(&self, client: &str, user: &str, scope: &str) -> Value {
         let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
         let challenge = URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
-        let page = self.authorize(Some(&challenge), scope).await;
+        let mut jar = Jar::default();
+        let page = self.authorize_as(client, Some(&challenge), scope).await;
         assert_eq!(page.status(), 200, "the login page");
-        // The session cookies are Secure (the public origin is https): sent by hand over the
-        // loopback address, as a browser sends them to https://auth.localhost.
-        let cookies: Vec<String> = page
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-            .collect();
+        jar.keep(&page);
         let html = page.text().await.unwrap();
         assert!(
             html.contains("id=\"kc-form-login\""),
             "not Keycloak's login form:\n{html}"
         );
-        let action = html
-            .split("action=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("the login form's action")
-            .replace("&amp;", "&")
-            .replace("https://auth.localhost", &self.base);
-        let answer = self
+        let action = self.local(&form_action(&html));
+        let mut answer = self
             .http
             .post(action)
-            .header("cookie", cookies.join("; "))
+            .header("cookie", jar.header())
             .form(&[("username", user), ("password", &self.demo_password)])
             .send()
             .await
             .unwrap();
-        if answer.status() != 302 {
-            let status = answer.status();
-            let page = answer.text().await.unwrap_or_default();
-            let title = page
-                .split("<title>")
+        jar.keep(&answer);
+        let mut location = redirected(&answer, user);
+        if location.contains("/login-actions/required-action") {
+            // The consent screen: its form posts the code it holds, with "accept".
+            let page = self
+                .http
+                .get(self.local(&location))
+                .header("cookie", jar.header())
+                .send()
+                .await
+                .unwrap();
+            jar.keep(&page);
+            let html = page.text().await.unwrap();
+            assert!(
+                html.contains("name=\"accept\""),
+                "not the consent screen:\n{html}"
+            );
+            let code = html
+                .split("name=\"code\" value=\"")
                 .nth(1)
-                .and_then(|t| t.split('<').next());
-            let shown = page
-                .split("kc-feedback-text")
-                .nth(1)
-                .map(|t| &t[..t.len().min(300)]);
-            panic!("{user} was not signed in: {status}, {title:?}, {shown:?}");
+                .and_then(|rest| rest.split('"').next())
+                .expect("the consent form's code");
+            answer = self
+                .http
+                .post(self.local(&form_action(&html)))
+                .header("cookie", jar.header())
+                .form(&[("code", code), ("accept", "")])
+                .send()
+                .await
+                .unwrap();
+            location = redirected(&answer, user);
         }
-        let callback = url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+        let callback = url::Url::parse(&location).unwrap();
         assert!(
             callback.as_str().starts_with(CHATGPT_CALLBACK),
             "{callback}"
@@ -194,7 +216,7 @@ impl RealKeycloak {
             .post(self.endpoint("token"))
             .form(&[
                 ("grant_type", "authorization_code"),
-                ("client_id", "chatgpt"),
+                ("client_id", client),
                 ("code", &code),
                 ("redirect_uri", CHATGPT_CALLBACK),
                 ("code_verifier", &verifier),
@@ -207,6 +229,15 @@ impl RealKeycloak {
             .unwrap();
         assert!(tokens["access_token"].is_string(), "{tokens}");
         tokens
+    }
+
+    /// A URL of Keycloak's pages, public or relative, on its loopback address.
+    fn local(&self, url: &str) -> String {
+        match url.strip_prefix("https://auth.localhost") {
+            Some(path) => format!("{}{path}", self.base),
+            None if url.starts_with('/') => format!("{}{url}", self.base),
+            None => url.to_owned(),
+        }
     }
 
     async fn refresh(&self, refresh_token: &str) -> Value {
@@ -224,6 +255,45 @@ impl RealKeycloak {
             .await
             .unwrap()
     }
+}
+
+/// The session cookies of one sign-in. They are Secure (the public origin is https), so they are
+/// kept and sent by hand over the loopback address, as a browser sends them to
+/// https://auth.localhost.
+#[derive(Default)]
+struct Jar(HashMap<String, String>);
+
+impl Jar {
+    fn keep(&mut self, answer: &reqwest::Response) {
+        for value in answer.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        let pairs: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("; ")
+    }
+}
+
+/// The action of the first form of a Keycloak page.
+fn form_action(html: &str) -> String {
+    html.split("action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form's action")
+        .replace("&amp;", "&")
+}
+
+/// Where a sign-in step redirected to; a page instead of a redirect fails with its title.
+fn redirected(answer: &reqwest::Response, user: &str) -> String {
+    if answer.status() != 302 {
+        panic!("{user} was not signed in: {}", answer.status());
+    }
+    answer.headers()["location"].to_str().unwrap().to_owned()
 }
 
 fn rand_bytes() -> [u8; 32] {
@@ -665,4 +735,96 @@ async fn check_dpop_passes_with_a_dpop_bound_token_issued_by_keycloak() {
         .map(|c| c["check"].as_str().unwrap())
         .collect();
     assert!(passed.contains(&"token is issued as DPoP"), "{passed:?}");
+}
+
+impl RealKeycloak {
+    /// Registers a client as ChatGPT does (RFC 7591, anonymous): both of its callbacks, no
+    /// secret, the authorization code and refresh token grants, and `scope` when given. The
+    /// status and the answer.
+    async fn register(&self, scope: Option<&str>, callbacks: &[&str]) -> (u16, Value) {
+        let mut body = json!({
+            "client_name": "ChatGPT",
+            "redirect_uris": callbacks,
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        });
+        if let Some(scope) = scope {
+            body["scope"] = json!(scope);
+        }
+        let answer = self
+            .http
+            .post(format!(
+                "{}/realms/mcp/clients-registrations/openid-connect",
+                self.base
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const CHATGPT_CALLBACKS: [&str; 2] = [
+    CHATGPT_CALLBACK,
+    "https://chatgpt.com/connector/oauth/Zm9vYmFy",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_registered_as_chatgpt_registers_signs_alice_in_and_searches_three_ways() {
+    let kc = RealKeycloak::ready().await;
+    let server = kc.server().await;
+    let metadata: Value = server
+        .get("/.well-known/oauth-protected-resource/mcp")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ours = strings_of(&metadata["scopes_supported"]).join(" ");
+    let discovery: Value = kc
+        .http
+        .get(kc.discovery_url())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let advertised = strings_of(&discovery["scopes_supported"]).join(" ");
+    for scope in [Some(ours.as_str()), Some(advertised.as_str()), None] {
+        let (status, client) = kc.register(scope, &CHATGPT_CALLBACKS).await;
+        assert_eq!(status, 201, "registering with scope {scope:?}: {client}");
+        let id = client["client_id"].as_str().unwrap();
+        // One sign-in at a time: Keycloak's brute-force check locks out quick repeated ones.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let tokens = kc.sign_in_with(id, "alice", &ours).await;
+        let token = tokens["access_token"].as_str().unwrap();
+        let tickets = found(&server, token, "support ticket").await;
+        assert!(
+            any_of(&tickets, "ticket-"),
+            "registered with {scope:?}: {tickets:?}"
+        );
+        let invoices = found(&server, token, "invoice").await;
+        assert!(
+            !any_of(&invoices, "invoice-"),
+            "registered with {scope:?}: {invoices:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_with_a_callback_outside_the_trusted_hosts_is_refused() {
+    let kc = RealKeycloak::ready().await;
+    let (status, answer) = kc.register(None, &["https://evil.example/callback"]).await;
+    assert_eq!(status, 403, "{answer}");
+}
+
+fn strings_of(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
 }
