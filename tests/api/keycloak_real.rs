@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use crate::support::mcp::request;
 use crate::support::{TestServer, settings};
 
-const ISSUER: &str = "https://auth.localhost/realms/mcp";
 const RESOURCE: &str = "https://mcp.localhost/mcp";
 const CHATGPT_CALLBACK: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
 
@@ -60,52 +59,38 @@ impl RealKeycloak {
         panic!("Keycloak did not serve the realm within 300 s; its log:\n{log}");
     }
 
+    /// Where realm `realm` serves its discovery document, on the loopback address.
+    fn discovery_url_of(&self, realm: &str) -> String {
+        format!(
+            "{}/realms/{realm}/.well-known/openid-configuration",
+            self.base
+        )
+    }
+
     fn discovery_url(&self) -> String {
-        format!("{}/realms/mcp/.well-known/openid-configuration", self.base)
+        self.discovery_url_of("mcp")
+    }
+
+    /// An OpenID Connect endpoint of realm `realm`.
+    fn endpoint_of(&self, realm: &str, name: &str) -> String {
+        format!(
+            "{}/realms/{realm}/protocol/openid-connect/{name}",
+            self.base
+        )
     }
 
     fn endpoint(&self, name: &str) -> String {
-        format!("{}/realms/mcp/protocol/openid-connect/{name}", self.base)
+        self.endpoint_of("mcp", name)
     }
 
     /// The server, configured as the compose file configures it, ready (keys loaded).
     async fn server(&self) -> TestServer {
-        let env: HashMap<String, String> = [
-            ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
-            ("KC_ISSUER", ISSUER.to_owned()),
-            ("KC_DISCOVERY_URL", self.discovery_url()),
-            ("MCP_LOG_FORMAT", "pretty".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let server = TestServer::start_with(settings(&env)).await;
-        for _ in 0..200 {
-            if server.get("/readyz").await.status() == 200 {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not load Keycloak's keys");
+        self.server_of("mcp", &[]).await
     }
 
     /// A token of the staging gate's client (client credentials).
     async fn gate_token(&self) -> String {
-        let answer: Value = self
-            .http
-            .post(self.endpoint("token"))
-            .basic_auth("mcp-gate", Some(&self.gate_secret))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no token for mcp-gate: {answer}"))
-            .to_owned()
+        self.gate_token_of("mcp").await
     }
 
     /// The authorization endpoint's answer for the ChatGPT client with `challenge` (PKCE S256)
@@ -322,6 +307,26 @@ async fn found(server: &TestServer, token: &str, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// A search and the prefix of the ids of the documents it finds: support tickets (role
+/// `support`) and invoices (role `finance`).
+type Documents = (&'static str, &'static str);
+const TICKETS: Documents = ("support ticket", "ticket-");
+const INVOICES: Documents = ("invoice", "invoice-");
+
+/// Asserts that the holder of `token` finds the documents `seen` and none of `hidden`.
+async fn sees_only(
+    server: &TestServer,
+    token: &str,
+    seen: Documents,
+    hidden: Documents,
+    who: &str,
+) {
+    let ids = found(server, token, seen.0).await;
+    assert!(any_of(&ids, seen.1), "{who} finds no {}: {ids:?}", seen.1);
+    let ids = found(server, token, hidden.0).await;
+    assert!(!any_of(&ids, hidden.1), "{who} finds {}: {ids:?}", hidden.1);
+}
+
 fn any_of(ids: &[String], prefix: &str) -> bool {
     ids.iter().any(|id| id.starts_with(prefix))
 }
@@ -352,27 +357,8 @@ async fn alice_and_bob_sign_in_on_keycloaks_login_page_see_only_their_documents_
     let bob = kc.sign_in("bob", "mcp:tools").await;
     let bob = bob["access_token"].as_str().unwrap();
 
-    let tickets = found(&server, alice, "support ticket").await;
-    assert!(
-        any_of(&tickets, "ticket-"),
-        "alice sees tickets: {tickets:?}"
-    );
-    let invoices = found(&server, alice, "invoice").await;
-    assert!(
-        !any_of(&invoices, "invoice-"),
-        "alice sees no invoice: {invoices:?}"
-    );
-
-    let invoices = found(&server, bob, "invoice").await;
-    assert!(
-        any_of(&invoices, "invoice-"),
-        "bob sees invoices: {invoices:?}"
-    );
-    let tickets = found(&server, bob, "support ticket").await;
-    assert!(
-        !any_of(&tickets, "ticket-"),
-        "bob sees no ticket: {tickets:?}"
-    );
+    sees_only(&server, alice, TICKETS, INVOICES, "alice").await;
+    sees_only(&server, bob, INVOICES, TICKETS, "bob").await;
 
     // The refresh token gives a new access token that works like the first.
     let refreshed = kc
@@ -382,8 +368,7 @@ async fn alice_and_bob_sign_in_on_keycloaks_login_page_see_only_their_documents_
         .as_str()
         .unwrap_or_else(|| panic!("no refreshed token: {refreshed}"));
     assert_ne!(token, alice);
-    let tickets = found(&server, token, "support ticket").await;
-    assert!(any_of(&tickets, "ticket-"), "{tickets:?}");
+    sees_only(&server, token, TICKETS, INVOICES, "alice, refreshed").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -412,10 +397,7 @@ impl RealKeycloak {
     async fn admin_token(&self) -> String {
         let answer: Value = self
             .http
-            .post(format!(
-                "{}/realms/master/protocol/openid-connect/token",
-                self.base
-            ))
+            .post(self.endpoint_of("master", "token"))
             .form(&[
                 ("grant_type", "password"),
                 ("client_id", "admin-cli"),
@@ -507,10 +489,7 @@ impl RealKeycloak {
     async fn gate_token_of(&self, name: &str) -> String {
         let answer: Value = self
             .http
-            .post(format!(
-                "{}/realms/{name}/protocol/openid-connect/token",
-                self.base
-            ))
+            .post(self.endpoint_of(name, "token"))
             .basic_auth("mcp-gate", Some(&self.gate_secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
@@ -650,10 +629,7 @@ async fn check_as(kc: &RealKeycloak, name: &str, args: &[&str], secret: &str) ->
         .env_clear()
         .env("MCP_SERVER_URL", "https://mcp.localhost")
         .env("KC_ISSUER", format!("https://auth.localhost/realms/{name}"))
-        .env(
-            "KC_DISCOVERY_URL",
-            format!("{}/realms/{name}/.well-known/openid-configuration", kc.base),
-        )
+        .env("KC_DISCOVERY_URL", kc.discovery_url_of(name))
         .env("MCP_CHECK_CLIENT_SECRET", secret)
         .output()
         .await
@@ -801,16 +777,8 @@ async fn a_client_registered_as_chatgpt_registers_signs_alice_in_and_searches_th
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         let tokens = kc.sign_in_with(id, "alice", &ours).await;
         let token = tokens["access_token"].as_str().unwrap();
-        let tickets = found(&server, token, "support ticket").await;
-        assert!(
-            any_of(&tickets, "ticket-"),
-            "registered with {scope:?}: {tickets:?}"
-        );
-        let invoices = found(&server, token, "invoice").await;
-        assert!(
-            !any_of(&invoices, "invoice-"),
-            "registered with {scope:?}: {invoices:?}"
-        );
+        let who = format!("alice through a client registered with {scope:?}");
+        sees_only(&server, token, TICKETS, INVOICES, &who).await;
     }
 }
 
