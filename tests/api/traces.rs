@@ -476,6 +476,7 @@ async fn a_collector_that_never_answers_and_hostile_methods_leave_memory_bounded
     let token = token(&keys);
     let era = [("mcp-protocol-version", "2025-11-25")];
     let idle = resident(child.id());
+    let logged_before = std::fs::metadata(&log).map_or(0, |m| m.len());
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for i in 0..1_000_i64 {
         seed ^= seed << 13;
@@ -490,9 +491,12 @@ async fn a_collector_that_never_answers_and_hostile_methods_leave_memory_bounded
     let busy = resident(child.id());
     let dropped = server.metric("mcp_trace_spans_dropped_total").await;
     assert_eq!(terminate(&mut child), 0);
+    let logged = std::fs::metadata(&log).map_or(0, |m| m.len()) - logged_before;
+    // 20 MB of method names went in; what the log holds of them is bounded.
+    assert!(logged < 1_000_000, "the log grew by {logged} bytes");
     let grown = busy.saturating_sub(idle);
     println!(
-        "resident: idle {idle} B, after 1 000 hostile methods {busy} B (+{grown}); {dropped} spans dropped"
+        "resident: idle {idle} B, after 1 000 hostile methods {busy} B (+{grown}); {dropped} spans dropped; log +{logged} B"
     );
     assert!(grown < 64 << 20, "memory grew by {grown} bytes");
     // 3 000 spans (request, token check, message), a batch of 512 stuck in an export that
