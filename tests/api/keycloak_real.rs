@@ -96,18 +96,20 @@ impl RealKeycloak {
     /// The authorization endpoint's answer for the ChatGPT client with `challenge` (PKCE S256)
     /// or none.
     async fn authorize(&self, challenge: Option<&str>, scope: &str) -> reqwest::Response {
-        self.authorize_as("chatgpt", challenge, scope).await
+        self.authorize_at("chatgpt", CHATGPT_CALLBACK, challenge, scope)
+            .await
     }
 
-    async fn authorize_as(
+    async fn authorize_at(
         &self,
         client: &str,
+        callback: &str,
         challenge: Option<&str>,
         scope: &str,
     ) -> reqwest::Response {
         let mut query = vec![
             ("client_id", client),
-            ("redirect_uri", CHATGPT_CALLBACK),
+            ("redirect_uri", callback),
             ("response_type", "code"),
             ("scope", scope),
             ("state", "state-1"),
@@ -133,11 +135,18 @@ impl RealKeycloak {
     /// The same with the client `client`; a consent screen (what Keycloak shows for clients
     /// that registered themselves) is accepted, as the user would.
     async fn sign_in_with(&self, client: &str, user: &str, scope: &str) -> Value {
+        self.sign_in_at(client, CHATGPT_CALLBACK, user, scope).await
+    }
+
+    /// The same with the client's callback `callback`.
+    async fn sign_in_at(&self, client: &str, callback: &str, user: &str, scope: &str) -> Value {
         let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
         let challenge = URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes()).as_ref());
         let mut jar = Jar::default();
-        let page = self.authorize_as(client, Some(&challenge), scope).await;
+        let page = self
+            .authorize_at(client, callback, Some(&challenge), scope)
+            .await;
         assert_eq!(page.status(), 200, "the login page");
         jar.keep(&page);
         let html = page.text().await.unwrap();
@@ -186,16 +195,13 @@ impl RealKeycloak {
                 .unwrap();
             location = redirected(&answer, user);
         }
-        let callback = url::Url::parse(&location).unwrap();
-        assert!(
-            callback.as_str().starts_with(CHATGPT_CALLBACK),
-            "{callback}"
-        );
-        let code = callback
+        let returned = url::Url::parse(&location).unwrap();
+        assert!(returned.as_str().starts_with(callback), "{returned}");
+        let code = returned
             .query_pairs()
             .find(|(k, _)| k == "code")
             .map(|(_, v)| v.into_owned())
-            .unwrap_or_else(|| panic!("no code in {callback}"));
+            .unwrap_or_else(|| panic!("no code in {returned}"));
         let tokens: Value = self
             .http
             .post(self.endpoint("token"))
@@ -203,7 +209,7 @@ impl RealKeycloak {
                 ("grant_type", "authorization_code"),
                 ("client_id", client),
                 ("code", &code),
-                ("redirect_uri", CHATGPT_CALLBACK),
+                ("redirect_uri", callback),
                 ("code_verifier", &verifier),
             ])
             .send()
@@ -795,4 +801,44 @@ fn strings_of(list: &Value) -> Vec<&str> {
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mcp_inspector_registers_itself_as_it_does_and_bob_signs_in_through_it() {
+    let kc = RealKeycloak::ready().await;
+    let server = kc.server().await;
+    let callback = "http://localhost:6274/oauth/callback";
+    // The Inspector's own registration, word for word, with its project page as client_uri.
+    let body = json!({
+        "redirect_uris": [callback, "http://localhost:6274/oauth/callback/debug"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "client_name": "MCP Inspector",
+        "client_uri": "https://github.com/modelcontextprotocol/inspector",
+    });
+    let answer = kc
+        .http
+        .post(format!(
+            "{}/realms/mcp/clients-registrations/openid-connect",
+            kc.base
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let client: Value = answer.json().await.unwrap();
+    assert_eq!(status, 201, "{client}");
+    let id = client["client_id"].as_str().unwrap();
+    let tokens = kc.sign_in_at(id, callback, "bob", "mcp:tools").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    sees_only(
+        &server,
+        token,
+        INVOICES,
+        TICKETS,
+        "bob through the Inspector",
+    )
+    .await;
 }
