@@ -46,7 +46,7 @@ impl Folder {
     /// The folder at `root`, resolved as start-up resolves it, with no base url.
     pub fn of(root: &Path) -> Folder {
         Folder {
-            root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+            root: super::build::resolved(root),
             base_url: None,
         }
     }
@@ -57,7 +57,7 @@ impl SourceFile {
     /// The text file `rel` beneath `root`, as if a listing had found it.
     pub fn text(root: &Path, rel: &str) -> SourceFile {
         SourceFile {
-            root: Arc::from(root),
+            dir: Arc::new(beneath::open_root(root).expect("the folder opens")),
             path: PathBuf::from(rel),
             shown: rel.to_owned(),
             kind: Kind::Text,
@@ -87,11 +87,12 @@ pub struct Report {
 }
 
 /// A file of the corpus, with what tells whether it changed: its size and modification time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// The corpus folder the file is read beneath.
-    root: Arc<Path>,
-    /// The file's path relative to `root`.
+    /// The corpus folder the file was listed in, opened once for the listing: the file is read
+    /// beneath it.
+    dir: Arc<cap_std::fs::Dir>,
+    /// The file's path relative to the corpus folder.
     path: PathBuf,
     /// The path relative to the corpus folder, with `/` separators: the file's name in ids,
     /// problems and the index.
@@ -244,7 +245,7 @@ pub type Read = Vec<(String, Result<Document, String>)>;
 /// The documents of one file, each with where it was found.
 fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
     let (shown, kind) = (file.shown.as_str(), file.kind);
-    let file = beneath::open(&file.root, &file.path)?;
+    let file = beneath::open(&file.dir, &file.path)?;
     let size = file
         .metadata()
         .map_err(|e| format!("cannot read: {e}"))?

@@ -8,12 +8,12 @@
 //!
 //! Under `MCP_INDEX_DIR` ([`IndexDir`]) each index lives in its own folder, `index-<time>`, with
 //! its manifest inside and the marker of an index this server made (`index::store::MARKER`);
-//! only folders with that marker are ever used or removed. A file `current` names the one in use. `current` is replaced (written
-//! aside, flushed, renamed) only after the index is committed and its manifest written, so an
-//! index left half-written by a crash is never named by it, and is removed at the next start. A
-//! manifest is likewise written aside and renamed; it records the tantivy commit it describes,
-//! so an update committed but not yet recorded (a crash between the two) is noticed and the
-//! index rebuilt.
+//! only folders with that marker are ever used or removed. A file `current` names the one in
+//! use. `current` is replaced (written aside, flushed, renamed) only after the index is
+//! committed and its manifest written, so an index left half-written by a crash is never named
+//! by it, and is removed at the next start. A manifest is likewise written aside and renamed; it
+//! records the tantivy commit it describes, so an update committed but not yet recorded (a crash
+//! between the two) is noticed and the index rebuilt.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;

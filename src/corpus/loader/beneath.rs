@@ -14,10 +14,7 @@ pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
     let mut files = Vec::new();
     match open_root(&folder.root) {
         Ok(dir) => {
-            let listing = Listing {
-                root: Arc::from(folder.root.as_path()),
-                dir,
-            };
+            let listing = Listing { dir: Arc::new(dir) };
             listing.collect(Path::new(""), 0, &mut files, report);
         }
         Err(e) => problem(report, ".".into(), format!("cannot list the folder: {e}")),
@@ -26,14 +23,14 @@ pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
 }
 
 /// The corpus folder, opened so that everything read through it stays beneath it.
-fn open_root(root: &Path) -> std::io::Result<Dir> {
+pub(super) fn open_root(root: &Path) -> std::io::Result<Dir> {
     Dir::open_ambient_dir(root, cap_std::ambient_authority())
 }
 
-/// A listing of the corpus folder in progress.
+/// A listing of the corpus folder in progress: the folder, opened once, which the files listed
+/// keep to be read beneath.
 struct Listing {
-    root: Arc<Path>,
-    dir: Dir,
+    dir: Arc<Dir>,
 }
 
 impl Listing {
@@ -118,7 +115,7 @@ impl Listing {
     fn file(&self, path: PathBuf, kind: Kind, meta: &cap_std::fs::Metadata) -> SourceFile {
         SourceFile {
             shown: shown(&path),
-            root: self.root.clone(),
+            dir: self.dir.clone(),
             path,
             kind,
             size: meta.len(),
@@ -129,11 +126,11 @@ impl Listing {
 
 const NOT_REGULAR: &str = "not a regular file (a device, FIFO or socket); it is not read";
 
-/// Opens the regular file at `path` beneath `root`: never a file outside it, whatever links on
-/// the way say now, and never anything but a regular file outside `/proc` and `/sys`. The file is
-/// opened without blocking, so a FIFO put in the file's place cannot hold the load up.
-pub(super) fn open(root: &Path, path: &Path) -> Result<std::fs::File, String> {
-    let dir = open_root(root).map_err(|e| format!("cannot open the corpus folder: {e}"))?;
+/// Opens the regular file at `path` beneath the corpus folder `dir`: never a file outside it,
+/// whatever links on the way say now, and never anything but a regular file outside `/proc` and
+/// `/sys`. The file is opened without blocking, so a FIFO put in the file's place cannot hold
+/// the load up.
+pub(super) fn open(dir: &Dir, path: &Path) -> Result<std::fs::File, String> {
     let mut options = OpenOptions::new();
     options
         .read(true)
