@@ -9,9 +9,9 @@
 //! ([`check_bounds`]). Spans are handed to the SDK's batch processor, which exports from a
 //! thread of its own and drops spans when its queue (`OTEL_BSP_MAX_QUEUE_SIZE`, 2 048 by
 //! default, 4 096 at most) is full, so a collector that is down never blocks a request. The
-//! queue is bounded in bytes too, because every span is: its name comes from a fixed set and
-//! each attribute that carries what a caller sent is cut to `telemetry::MAX_FIELD_CHARS`
-//! characters, so a span holds at most about 10 KiB and a full default queue about 20 MiB.
+//! queue is bounded in bytes as well (`queue`, 16 MiB), and every span is small: its name comes
+//! from a fixed set and each attribute that carries what a caller sent is cut to
+//! `telemetry::MAX_FIELD_CHARS` characters.
 //!
 //! The spans: the request (`telemetry::Observed`, continuing the caller's W3C `traceparent`
 //! and `tracestate`), the token check (`auth::Gate`), the JSON-RPC message (`mcp::dispatch`)
@@ -57,12 +57,25 @@ fn set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }
 
+/// The bounds of every `OTEL_*` time in milliseconds, the exporter's timeout included.
+const MILLIS: (u64, u64) = (100, 60_000);
+
 /// The numeric `OTEL_*` variables the SDK reads, with the bounds this server holds them to, as
 /// its own settings are: a value outside them (a schedule delay of 0 that would spin the export
 /// thread, a queue that would hold the server's memory hostage) stops start-up.
 const BOUNDS: [(&str, u64, u64, &str); 7] = [
-    ("OTEL_BSP_SCHEDULE_DELAY", 100, 60_000, "milliseconds"),
-    ("OTEL_BSP_EXPORT_TIMEOUT", 100, 60_000, "milliseconds"),
+    (
+        "OTEL_BSP_SCHEDULE_DELAY",
+        MILLIS.0,
+        MILLIS.1,
+        "milliseconds",
+    ),
+    (
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        MILLIS.0,
+        MILLIS.1,
+        "milliseconds",
+    ),
     ("OTEL_BSP_MAX_QUEUE_SIZE", 1, 4_096, "spans"),
     ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 1, 4_096, "spans"),
     ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", 1, 4, "exports"),
@@ -70,8 +83,9 @@ const BOUNDS: [(&str, u64, u64, &str); 7] = [
     ("OTEL_SPAN_EVENT_COUNT_LIMIT", 0, 128, "events"),
 ];
 
-/// Checks the `OTEL_*` values read through `var` against `BOUNDS` and the sampler's ratio.
-pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+/// Checks the `OTEL_*` values read through `var` against `BOUNDS` and the sampler's ratio, and
+/// gives back the batch processor's queue size in spans.
+pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, String> {
     for (name, low, high, unit) in BOUNDS {
         let Some(text) = var(name).filter(|v| !v.trim().is_empty()) else {
             continue;
@@ -86,8 +100,9 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<(), String> 
             }
         }
     }
-    let number = |name| var(name).and_then(|v| v.trim().parse::<u64>().ok());
-    let queue = number("OTEL_BSP_MAX_QUEUE_SIZE").unwrap_or(2_048);
+    let number = |name| var(name).and_then(|v| v.trim().parse::<usize>().ok());
+    let queue = number("OTEL_BSP_MAX_QUEUE_SIZE")
+        .unwrap_or(opentelemetry_sdk::trace::OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
     if number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_some_and(|batch| batch > queue) {
         return Err(format!(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE, {queue})"
@@ -104,7 +119,7 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<(), String> 
             crate::telemetry::bounded(&arg)
         ));
     }
-    Ok(())
+    Ok(queue)
 }
 
 /// The tracer provider the environment asks for; `None` when traces are off.
@@ -116,7 +131,7 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     let Some(destination) = export::Destination::from_env(var)? else {
         return Ok(None);
     };
-    check_bounds(var)?;
+    let spans = check_bounds(var)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::blocking::Client::builder()
         .user_agent(concat!("mcp-resource-server/", env!("CARGO_PKG_VERSION")))
@@ -130,9 +145,6 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     }
     // The batch processor reads the OTEL_BSP_* variables itself; the queue's bound in bytes
     // stands in front of it with the same bound in spans (see `queue`).
-    let spans = var("OTEL_BSP_MAX_QUEUE_SIZE")
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(opentelemetry_sdk::trace::OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
     let room = queue::Room::new(spans, queue::MAX_QUEUE_BYTES);
     let exporter = queue::Returning {
         inner: export::Exporter::new(client, destination),
@@ -255,7 +267,7 @@ impl Span {
 mod tests {
     use super::check_bounds;
 
-    fn check(vars: &[(&str, &str)]) -> Result<(), String> {
+    fn check(vars: &[(&str, &str)]) -> Result<usize, String> {
         check_bounds(|name| {
             vars.iter()
                 .find(|(n, _)| *n == name)
@@ -265,13 +277,13 @@ mod tests {
 
     #[test]
     fn otel_values_outside_the_servers_bounds_stop_start_up_and_say_which() {
-        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&[]), Ok(2_048));
         let fine = [
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "16"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
         ];
-        assert_eq!(check(&fine), Ok(()));
+        assert_eq!(check(&fine), Ok(16));
         for (name, value, says) in [
             ("OTEL_BSP_SCHEDULE_DELAY", "0", "from 100 to 60000"),
             ("OTEL_BSP_SCHEDULE_DELAY", "99", "from 100 to 60000"),

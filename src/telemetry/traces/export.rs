@@ -81,10 +81,13 @@ impl Destination {
         let timeout = match chosen("TIMEOUT") {
             None => DEFAULT_TIMEOUT,
             Some((name, ms)) => match ms.trim().parse::<u64>() {
-                Ok(ms) if (100..=60_000).contains(&ms) => Duration::from_millis(ms),
+                Ok(ms) if (super::MILLIS.0..=super::MILLIS.1).contains(&ms) => {
+                    Duration::from_millis(ms)
+                }
                 _ => {
+                    let (low, high) = super::MILLIS;
                     return Err(format!(
-                        "{name}: `{}` is not a whole number of milliseconds from 100 to 60000",
+                        "{name}: `{}` is not a whole number of milliseconds from {low} to {high}",
                         crate::telemetry::bounded(&ms)
                     ));
                 }
