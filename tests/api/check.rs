@@ -180,7 +180,7 @@ async fn without_a_token_or_url_the_later_gates_are_skipped_not_passed() {
 }
 
 /// Runs the real binary's `check` with `env` and `args`; returns the exit code and stdout.
-async fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> (i32, String) {
+pub(crate) async fn run_binary(env: &HashMap<String, String>, args: &[&str]) -> (i32, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-resource-server"))
         .arg("check")
         .args(args)

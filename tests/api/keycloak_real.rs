@@ -628,21 +628,19 @@ async fn check(kc: &RealKeycloak, name: &str) -> (i32, Value) {
 
 /// `check` with `args` and the client secret `secret`.
 async fn check_as(kc: &RealKeycloak, name: &str, args: &[&str], secret: &str) -> (i32, Value) {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-resource-server"))
-        .arg("check")
-        .args(args)
-        .args(["--format", "json"])
-        .env_clear()
-        .env("MCP_SERVER_URL", "https://mcp.localhost")
-        .env("KC_ISSUER", format!("https://auth.localhost/realms/{name}"))
-        .env("KC_DISCOVERY_URL", kc.discovery_url_of(name))
-        .env("MCP_CHECK_CLIENT_SECRET", secret)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
+    let env: HashMap<String, String> = [
+        ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
+        ("KC_ISSUER", format!("https://auth.localhost/realms/{name}")),
+        ("KC_DISCOVERY_URL", kc.discovery_url_of(name)),
+        ("MCP_CHECK_CLIENT_SECRET", secret.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let args: Vec<&str> = args.iter().copied().chain(["--format", "json"]).collect();
+    let (code, text) = crate::check::run_binary(&env, &args).await;
     let report = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-    (output.status.code().unwrap_or(-1), report)
+    (code, report)
 }
 
 /// The lines of a `check` report that failed, as `gate check: actual`.
@@ -734,13 +732,18 @@ impl RealKeycloak {
         if let Some(scope) = scope {
             body["scope"] = json!(scope);
         }
+        self.register_as(&body).await
+    }
+
+    /// Registers a client with the registration request `body`; the status and the answer.
+    async fn register_as(&self, body: &Value) -> (u16, Value) {
         let answer = self
             .http
             .post(format!(
                 "{}/realms/mcp/clients-registrations/openid-connect",
                 self.base
             ))
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap();
@@ -817,18 +820,7 @@ async fn the_mcp_inspector_registers_itself_as_it_does_and_bob_signs_in_through_
         "client_name": "MCP Inspector",
         "client_uri": "https://github.com/modelcontextprotocol/inspector",
     });
-    let answer = kc
-        .http
-        .post(format!(
-            "{}/realms/mcp/clients-registrations/openid-connect",
-            kc.base
-        ))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = answer.status().as_u16();
-    let client: Value = answer.json().await.unwrap();
+    let (status, client) = kc.register_as(&body).await;
     assert_eq!(status, 201, "{client}");
     let id = client["client_id"].as_str().unwrap();
     let tokens = kc.sign_in_at(id, callback, "bob", "mcp:tools").await;
