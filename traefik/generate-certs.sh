@@ -37,3 +37,5 @@ if [ ! -f local.key ]; then
   echo "generate-certs: made a certificate for $hosts: $out/local.crt"
 fi
 chmod 600 local.key local-ca.key
+# The certificates are public; containers running as other users (the server's `nonroot`) read them.
+chmod 644 local.crt local-ca.crt

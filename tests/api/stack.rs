@@ -442,13 +442,23 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
         services["keycloak"]["image"].as_str().unwrap(),
         format!("quay.io/keycloak/keycloak:{minor}")
     );
+    // This machine only, unless .env says otherwise; scripts/stack-test checks where they land.
     let ports = strings(&services["traefik"]["ports"]);
-    assert_eq!(ports, ["80:80", "443:443"]);
+    assert_eq!(
+        ports,
+        [
+            "${PUBLISH_ADDRESS:-127.0.0.1}:${HTTP_PORT:-80}:80",
+            "${PUBLISH_ADDRESS:-127.0.0.1}:${HTTPS_PORT:-443}:443"
+        ]
+    );
 
     let kc = &services["keycloak"];
     assert_eq!(strings(&kc["command"]), ["start-dev", "--import-realm"]);
     let env = &kc["environment"];
-    assert_eq!(env["KC_HOSTNAME"], "https://${AUTH_HOST:-auth.localhost}");
+    assert_eq!(
+        env["KC_HOSTNAME"],
+        "https://${AUTH_HOST:-auth.localhost}${HTTPS_PORT:+:${HTTPS_PORT}}"
+    );
     assert_eq!(env["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"], "true");
     assert_eq!(env["KC_PROXY_HEADERS"], "xforwarded");
     assert_eq!(env["KC_HEALTH_ENABLED"], "true");
@@ -457,7 +467,12 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
 
     let mcp = &services["mcp"];
     assert_eq!(mcp["build"]["dockerfile"], "deploy/Dockerfile");
+    // Built here, never pulled; every setting in .env reaches it, Keycloak's password blanked.
+    assert_eq!(mcp["pull_policy"], "build");
+    assert_eq!(mcp["env_file"], ".env");
     let env = &mcp["environment"];
+    assert_eq!(env["KC_ADMIN_PASSWORD"], "");
+    assert_eq!(env["MCP_CHECK_CLIENT_SECRET"], "${MCP_GATE_SECRET}");
     assert_eq!(
         env["KC_ISSUER"],
         "${KC_ISSUER:-https://auth.localhost/realms/mcp}"
@@ -503,7 +518,7 @@ fn compose_commits_no_secret_and_env_example_names_every_required_one() {
         {
             let value = line.split_once(':').unwrap().1.trim();
             assert!(
-                value.is_empty() || value.starts_with("${"),
+                value.is_empty() || value == "\"\"" || value.starts_with("${"),
                 "literal secret: {line}"
             );
         }
