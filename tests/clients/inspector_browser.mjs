@@ -85,17 +85,19 @@ async function signInOnPage(page, home) {
   await page.waitForURL((u) => u.hostname === "auth.localhost");
   // The login form, then a consent form if the server shows one, until the browser is back.
   for (let step = 0; step < 4 && new URL(page.url()).hostname === "auth.localhost"; step++) {
-    const login = page.locator('input[name="login"]');
+    // The look-alike's form names its field `login` and takes any password; Keycloak's names it
+    // `username` and takes SIGN_IN_PASSWORD.
+    const login = page.locator('input[name="login"], input[name="username"]');
     if (await login.count()) {
       await login.fill(user);
-      await page.locator('input[name="password"]').fill("any");
+      await page.locator('input[name="password"]').fill(process.env.SIGN_IN_PASSWORD ?? "any");
     }
     const before = page.url();
     log("submitting", new URL(before).pathname);
-    await Promise.all([
-      page.waitForURL((u) => u.href !== before),
-      page.locator('button[type="submit"], input[type="submit"]').first().click(),
-    ]);
+    // Keycloak's consent page has two submit buttons; `accept` is the one to press.
+    const accept = page.locator('[name="accept"]');
+    const submit = (await accept.count()) ? accept.first() : page.locator('button[type="submit"], input[type="submit"]').first();
+    await Promise.all([page.waitForURL((u) => u.href !== before), submit.click()]);
     await page.waitForLoadState();
   }
   await page.waitForURL((u) => u.origin === home);
