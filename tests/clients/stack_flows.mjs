@@ -273,7 +273,9 @@ async function chatgpt(scopeMode, user) {
   const client = registered.body.client_id;
   const verifier = crypto.randomBytes(32).toString("base64url");
   const authorization = new URL(as.authorization_endpoint);
-  const asked = scope ?? prm.scopes_supported.join(" ");
+  // Registered without a scope, ChatGPT has been seen to ask for every scope the authorization
+  // server advertises; a client granted only what it registered would get invalid_scope here.
+  const asked = scope ?? as.scopes_supported.join(" ");
   for (const [k, v] of Object.entries({
     response_type: "code",
     client_id: client,
@@ -381,7 +383,7 @@ await flow("README's minute with curl: 401 challenge, metadata, gate token, sear
 
 await flow("ChatGPT: registered with the metadata's scopes, alice signs in (Chromium), tools, refresh", () => chatgpt("resource", "alice"));
 await flow("ChatGPT: registered with every scope Keycloak advertises, bob signs in, tools, refresh", () => chatgpt("server", "bob"));
-await flow("ChatGPT: registered with no scope, alice signs in, tools, refresh", () => chatgpt("none", "alice"));
+await flow("ChatGPT: registered with no scope, asks for every advertised one, alice signs in, tools, refresh", () => chatgpt("none", "alice"));
 
 await flow("an authorization request without PKCE S256 is refused", async () => {
   const { prm, as } = await discover();
