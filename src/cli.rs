@@ -4,12 +4,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The version, the commit it was built from and the build date (from `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BUILD_COMMIT"),
+    ", built ",
+    env!("BUILD_DATE"),
+    ")"
+);
+
 /// An OAuth-protected MCP resource server for Keycloak-issued tokens.
 ///
 /// Configuration comes from environment variables and an optional TOML file named by MCP_CONFIG;
-/// see docs/configuration.md.
+/// `serve --help` lists every setting, and docs/configuration.md explains them.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-resource-server", version)]
+#[command(name = "mcp-resource-server", version = VERSION)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -18,6 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve MCP over HTTP (the default).
+    #[command(after_help = crate::config::help(&crate::tools::names()))]
     Serve,
     /// Prove that Keycloak and this configuration agree (the staging gate); exit 0 only when
     /// nothing fails. See docs/validation.md.

@@ -16,6 +16,9 @@ pub async fn serve_main() -> anyhow::Result<()> {
         .await?
         .map_err(anyhow::Error::msg)?;
     crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let served = serve_with(settings).await;
     if let Some(provider) = traces {
         // Export what is queued, off the async workers (the exporter's client blocks), for at
@@ -41,7 +44,7 @@ async fn serve_with(settings: crate::config::Settings) -> anyhow::Result<()> {
         resource = %settings.resource,
         issuer = %settings.issuer,
         jwks_url = %jwks_url,
-        audiences = ?settings.audiences,
+        audiences = %settings.audiences.join(" "),
         metadata = %settings.metadata_url(),
         "mcp-resource-server listening"
     );
@@ -73,6 +76,9 @@ async fn shutdown_signal() {
 /// report; 0 when nothing failed, 1 otherwise.
 pub async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<ExitCode> {
     let settings = crate::config::load(&crate::tools::names())?;
+    for warning in &settings.warnings {
+        eprintln!("warning: {warning}");
+    }
     let report = crate::check::run(&settings, &args, &crate::check::client(&settings)).await;
     if json {
         println!("{:#}", report.json());
@@ -106,6 +112,12 @@ pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
             format!("http://{host}:{}/healthz", addr.port())
         }
     };
+    match url::Url::parse(&url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => anyhow::bail!(
+            "healthcheck --url: `{url}` is not an http(s) URL, e.g. http://127.0.0.1:8000/healthz"
+        ),
+    }
     let client = crate::auth::outbound::http_client(std::time::Duration::from_secs(3));
     match client.get(&url).send().await {
         Ok(r) if r.status().is_success() => Ok(ExitCode::SUCCESS),

@@ -212,9 +212,9 @@ impl JwksKeyStore {
         let old = self.current.read().expect("lock poisoned").clone();
         let old_kids: BTreeSet<&String> = old.iter().flat_map(|s| s.keys.keys()).collect();
         if new_kids != old_kids {
-            let added: Vec<&&String> = new_kids.difference(&old_kids).collect();
-            let removed: Vec<&&String> = old_kids.difference(&new_kids).collect();
-            tracing::info!(jwks_url = %url, ?added, ?removed, keys = new_kids.len(), "signing keys updated");
+            let added: Vec<&str> = new_kids.difference(&old_kids).map(|k| k.as_str()).collect();
+            let removed: Vec<&str> = old_kids.difference(&new_kids).map(|k| k.as_str()).collect();
+            tracing::info!(jwks_url = %url, added = %added.join(" "), removed = %removed.join(" "), keys = new_kids.len(), "signing keys updated");
         }
         let set = KeySet {
             keys: parsed.keys,
@@ -311,7 +311,7 @@ pub fn spawn_refresher(store: Arc<JwksKeyStore>) -> tokio::task::JoinHandle<()> 
                 }
                 Err(error) => {
                     let age = store.status().age.map(|a| a.as_secs());
-                    tracing::warn!(%error, retry_in_secs = backoff.as_secs(), keys_age_secs = ?age, "could not refresh signing keys");
+                    tracing::warn!(%error, retry_in_secs = backoff.as_secs(), keys_age_secs = age, "could not refresh signing keys");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }

@@ -172,6 +172,82 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The settings without a default: start-up stops until they are set. `Settings::from_raw`
+/// asks for exactly these (a test holds the two together).
+pub const REQUIRED: &[&str] = &["MCP_SERVER_URL", "KC_ISSUER"];
+
+/// The settings as `serve --help` lists them, from this table: the required ones first, then
+/// every other with its default, then the per-tool scopes of `tools` and the other variables.
+pub fn help(tools: &[&str]) -> String {
+    let width = SETTINGS.iter().map(|(env, _)| env.len()).max().unwrap_or(0);
+    let line = |env: &str, meaning: &str| match default_of(env) {
+        Some(default) => format!("  {env:<width$}  {meaning} [default: {default}]\n"),
+        None => format!("  {env:<width$}  {meaning}\n"),
+    };
+    let mut text = String::from("Required settings (environment variables):\n");
+    for env in REQUIRED {
+        let meaning = SETTINGS
+            .iter()
+            .find(|(e, _)| e == env)
+            .map_or("", |(_, m)| *m);
+        text.push_str(&line(env, meaning));
+    }
+    text.push_str("\nOther settings (the same keys, lower case and without MCP_ or KC_, in the file MCP_CONFIG names):\n");
+    for (env, meaning) in SETTINGS.iter().filter(|(e, _)| !REQUIRED.contains(e)) {
+        text.push_str(&line(env, meaning));
+    }
+    for tool in tools {
+        let env = format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase());
+        text.push_str(&line(
+            &env,
+            &format!("scopes `{tool}` needs beyond MCP_REQUIRED_SCOPES"),
+        ));
+    }
+    text.push_str(&format!(
+        "\nAlso read: MCP_CONFIG (a TOML file with these settings) and {UNKNOWN_VARIABLES} (refuse or \
+         warn: what a set MCP_ variable that is no setting does). docs/configuration.md has the details.\n"
+    ));
+    text
+}
+
+/// The variable that says what an unknown `MCP_` variable does: `refuse` (the default) stops
+/// start-up, `warn` logs it, for a deployment whose environment is shared with other programs.
+pub const UNKNOWN_VARIABLES: &str = "MCP_UNKNOWN_VARIABLES";
+
+/// Variables beginning with `MCP_` that the binary reads and that are not settings: the file's
+/// path, `check`'s secrets and the switch above.
+pub const OTHER_VARIABLES: &[&str] = &[
+    "MCP_CONFIG",
+    "MCP_CHECK_TOKEN",
+    "MCP_CHECK_CLIENT_SECRET",
+    UNKNOWN_VARIABLES,
+];
+
+/// The known name nearest `name` when it is near enough to be a slip of the keyboard: among the
+/// settings, the other variables and the scope settings of `tools`.
+pub fn nearest(name: &str, tools: &[&str]) -> Option<String> {
+    let scoped = tools
+        .iter()
+        .map(|t| format!("MCP_TOOLS_{}_SCOPES", t.to_ascii_uppercase()));
+    let known = SETTINGS
+        .iter()
+        .map(|(env, _)| (*env).to_owned())
+        .chain(OTHER_VARIABLES.iter().map(|v| (*v).to_owned()))
+        .chain(scoped);
+    // A name cut short or run on (`MCP_JWKS_MAX_REFRESH`) counts as one slip.
+    let distance = |candidate: &str| {
+        let cut = candidate.len().min(name.len()) >= 12
+            && (candidate.starts_with(name) || name.starts_with(candidate));
+        if cut {
+            1
+        } else {
+            strsim::osa_distance(name, candidate)
+        }
+    };
+    let (distance, best) = known.map(|c| (distance(&c), c)).min()?;
+    (distance <= (name.len() / 5).max(2)).then_some(best)
+}
+
 /// The defaults that do not depend on other settings, by environment name: the first layer of
 /// the merged configuration. Defaults made from other settings (`MCP_RESOURCE` from
 /// `MCP_SERVER_URL`, the allowed origins and hosts, a caller's share of the ranking threads)

@@ -6,7 +6,7 @@ pub(crate) mod known;
 pub mod raw;
 mod settings;
 
-pub use known::default_of;
+pub use known::{default_of, help};
 pub use raw::RawConfig;
 pub use settings::{
     AuditQueries, ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings,
@@ -49,5 +49,41 @@ pub fn settings_for(raw: &RawConfig, tools: &[&str]) -> Result<Settings, ConfigE
             },
         });
     }
-    Settings::from_raw(raw)
+    let warnings = judge_unknown(raw, tools)?;
+    let mut settings = Settings::from_raw(raw)?;
+    settings.warnings = warnings;
+    Ok(settings)
+}
+
+/// Refuses a set `MCP_` variable that is no setting, naming the nearest one, unless
+/// `MCP_UNKNOWN_VARIABLES=warn`; an unknown `KC_` variable (a prefix Keycloak's own settings
+/// share) is only warned about. Returns the warnings, for the log.
+fn judge_unknown(raw: &RawConfig, tools: &[&str]) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    for name in raw.unknown() {
+        let hint = match known::nearest(name, tools) {
+            Some(near) => format!("did you mean {near}? "),
+            None => String::new(),
+        };
+        if name.starts_with("MCP_") && !raw.warn_only {
+            return Err(ConfigError {
+                setting: name.clone(),
+                message: format!(
+                    "is not a setting of this server; {hint}docs/configuration.md and \
+                     `serve --help` list them. Where other programs share this environment, \
+                     {}=warn logs unknown names instead",
+                    known::UNKNOWN_VARIABLES
+                ),
+            });
+        }
+        let whose = if name.starts_with("KC_") {
+            " (it may be one of Keycloak's own settings, which share the prefix)"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "{name} is not a setting of this server{whose}; {hint}it is ignored"
+        ));
+    }
+    Ok(warnings)
 }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-use super::known::{DEFAULTS, env_name, tool_of_key};
+use super::known::{DEFAULTS, OTHER_VARIABLES, UNKNOWN_VARIABLES, env_name, tool_of_key};
 pub use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
@@ -52,6 +52,11 @@ pub enum Origin {
 #[derive(Debug, Default, Clone)]
 pub struct RawConfig {
     values: BTreeMap<String, RawValue>,
+    /// Set variables beginning with `MCP_` or `KC_` that are no setting of this server, in
+    /// order; [`crate::config::settings_for`] judges them.
+    unknown: Vec<String>,
+    /// Whether unknown `MCP_` variables are only warned about (`MCP_UNKNOWN_VARIABLES=warn`).
+    pub(crate) warn_only: bool,
 }
 
 /// A problem reading the raw configuration.
@@ -85,6 +90,8 @@ pub enum RawError {
         other: String,
         path: String,
     },
+    #[error("{UNKNOWN_VARIABLES}: `{value}` is neither refuse nor warn")]
+    Switch { value: String },
     #[error("configuration: {0}")]
     Merge(#[from] config::ConfigError),
 }
@@ -120,18 +127,47 @@ impl RawConfig {
     pub fn load_from(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, RawError> {
         let mut path = None;
         let mut env = Map::new();
+        let mut unknown = Vec::new();
+        let mut warn_only = false;
         for (name, value) in vars {
+            // An empty variable counts as unset, known or not.
+            if value.trim().is_empty() {
+                continue;
+            }
             if name == "MCP_CONFIG" {
-                path = Some(value).filter(|p| !p.is_empty());
-            } else if is_setting(&name) && !value.trim().is_empty() {
+                path = Some(value);
+            } else if name == UNKNOWN_VARIABLES {
+                warn_only = match value.trim() {
+                    "warn" => true,
+                    "refuse" => false,
+                    other => {
+                        return Err(RawError::Switch {
+                            value: other.to_owned(),
+                        });
+                    }
+                };
+            } else if is_setting(&name) {
                 env.insert(name, value);
+            } else if (name.starts_with("MCP_") || name.starts_with("KC_"))
+                && !OTHER_VARIABLES.contains(&name.as_str())
+            {
+                unknown.push(name);
             }
         }
+        unknown.sort();
         let file = match path {
             Some(path) => Some(FileLayer::read(Path::new(&path))?),
             None => None,
         };
-        Self::merge(file, env)
+        let mut raw = Self::merge(file, env)?;
+        raw.unknown = unknown;
+        raw.warn_only = warn_only;
+        Ok(raw)
+    }
+
+    /// Set variables beginning with `MCP_` or `KC_` that are no setting, sorted.
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
     }
 
     /// Parses the text of a configuration file; `path` is only used in messages.

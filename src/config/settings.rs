@@ -62,6 +62,9 @@ pub struct Settings {
     /// The Redis (or Valkey) replicas share state on (`MCP_REDIS_URL`); `None` keeps it in
     /// each replica.
     pub redis: Option<RedisSettings>,
+    /// What the configuration ignored and the log should say (unknown `KC_` variables, and
+    /// unknown `MCP_` ones with `MCP_UNKNOWN_VARIABLES=warn`).
+    pub warnings: Vec<String>,
 }
 
 /// DPoP-bound tokens (RFC 9449) and their proofs.
@@ -231,7 +234,7 @@ impl Settings {
             resource,
             issuer,
             corpus: r.corpus()?,
-            log_filter: r.required("RUST_LOG", "a tracing filter")?,
+            log_filter: r.log_filter()?,
             leeway: r.secs("MCP_CLOCK_LEEWAY_SECS", 0, 300)?,
             token_cache_size: r.integer("MCP_TOKEN_CACHE_SIZE", 0, 10_000_000)?,
             max_body_bytes: r.integer("MCP_MAX_BODY_BYTES", 1024, 64 << 20)? as usize,
@@ -247,6 +250,7 @@ impl Settings {
                 nonce: r.boolean("MCP_DPOP_NONCE")?,
             },
             redis: r.redis()?,
+            warnings: Vec::new(),
         })
     }
 

@@ -189,6 +189,17 @@ async fn serve_logs_one_start_up_line_and_never_a_token() {
     assert_eq!(line["resource"], "https://mcp.localhost/mcp");
     assert_eq!(line["issuer"], ISSUER);
     assert_eq!(line["jwks_url"], kc.jwks_url());
+    assert_eq!(line["audiences"], "https://mcp.localhost/mcp");
+    // This server's fields hold values, never Rust's debug text of one (libraries' own trace
+    // lines are theirs).
+    for line in text
+        .lines()
+        .filter(|l| l.contains("\"target\":\"mcp_resource_server"))
+    {
+        for debug in ["\"None\"", "Some(", "\"[\\\""] {
+            assert!(!line.contains(debug), "{debug} in the log: {line}");
+        }
+    }
     assert!(
         text.contains("token refused"),
         "rejections are logged:\n{text}"
@@ -221,6 +232,9 @@ async fn a_missing_or_invalid_setting_stops_start_up_with_one_line_naming_it() {
         ("MCP_SSE_MAX_SESSIONS", "0"),
         ("MCP_CORPUS", "/srv/docs"),
         ("MCP_TOOLS_SERCH_SCOPES", "docs:read"),
+        // A misspelt name is refused, not ignored; so is a filter that would drop every line.
+        ("MCP_CORPSU", "/srv/docs"),
+        ("RUST_LOG", "verbose"),
     ] {
         let mut env = base.to_vec();
         env.push((name, bad.to_owned()));
@@ -318,6 +332,35 @@ async fn healthcheck_exits_0_for_a_live_server_and_1_otherwise() {
         .status()
         .unwrap();
     assert_eq!(usage.code(), Some(2));
+    // `--version` names the commit and the build date; `serve --help` the settings.
+    let version = Command::new(BIN).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.contains(env!("CARGO_PKG_VERSION"))
+            && version.contains("commit ")
+            && version.contains(" GMT)"),
+        "{version}"
+    );
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("Required settings") && help.contains("KC_ISSUER"),
+        "{help}"
+    );
+    // A URL that is no http(s) URL is a usage error naming the option, not an unhealthy server.
+    for bad in ["foo", "ftp://127.0.0.1/healthz"] {
+        let wrong = Command::new(BIN)
+            .args(["healthcheck", "--url", bad])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert_eq!(wrong.status.code(), Some(2), "{bad}");
+        let said = String::from_utf8_lossy(&wrong.stderr);
+        assert!(said.contains("--url") && said.contains(bad), "{said}");
+    }
     let _ = std::fs::remove_file(log);
 }
 

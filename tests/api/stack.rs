@@ -493,6 +493,34 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
 }
 
 #[test]
+fn every_mcp_or_kc_name_of_env_example_is_a_setting_or_blanked_for_the_server() {
+    // The mcp service takes the whole of .env, and the server refuses a set MCP_ variable it
+    // does not know: the stack's own names must be blanked for it, or the stack never starts.
+    let compose = yaml("docker-compose.yml");
+    let env = &compose["services"]["mcp"]["environment"];
+    let known = |name: &str| {
+        mcp_resource_server::config::raw::SETTINGS
+            .iter()
+            .any(|(setting, _)| *setting == name)
+    };
+    let mut checked = 0;
+    for line in read(".env.example").lines() {
+        let Some((name, _)) = line.trim_start_matches("# ").split_once('=') else {
+            continue;
+        };
+        if !(name.starts_with("MCP_") || name.starts_with("KC_")) || name.contains(' ') {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            known(name) || env[name] == "",
+            "{name} in .env.example is no setting and not blanked for the mcp service"
+        );
+    }
+    assert!(checked >= 10, "{checked}");
+}
+
+#[test]
 fn compose_commits_no_secret_and_env_example_names_every_required_one() {
     let text = read("docker-compose.yml");
     let example = read(".env.example");

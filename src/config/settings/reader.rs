@@ -46,6 +46,39 @@ impl Reader<'_> {
             .ok_or_else(|| self.error(env, format!("is required; set it to {what}")))
     }
 
+    /// `RUST_LOG`: a tracing filter whose every directive names a level. A bare word that is
+    /// not a level (`verbose`) would select a target of that name and silently drop every other
+    /// line, so it is refused.
+    pub(super) fn log_filter(&self) -> Result<String, ConfigError> {
+        const LEVELS: &str = "off, error, warn, info, debug or trace";
+        let filter = self.required("RUST_LOG", &format!("a level ({LEVELS})"))?;
+        for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            let bare = !directive.contains(['=', '[']);
+            if bare
+                && directive
+                    .parse::<tracing_subscriber::filter::LevelFilter>()
+                    .is_err()
+            {
+                return Err(self.error(
+                    "RUST_LOG",
+                    format!(
+                        "`{directive}` is not a level ({LEVELS}); a target needs one too, \
+                         as in `mcp_resource_server=debug`"
+                    ),
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::builder()
+            .parse(&filter)
+            .map_err(|e| {
+                self.error(
+                    "RUST_LOG",
+                    format!("`{filter}` is not a tracing filter: {e}"),
+                )
+            })?;
+        Ok(filter)
+    }
+
     /// A list written either as a TOML array or as text separated by `sep` (or whitespace).
     pub(super) fn list(&self, env: &str, sep: char) -> Result<Vec<String>, ConfigError> {
         let items: Vec<String> = match self.raw.get(env).map(|v| &v.value) {

@@ -465,3 +465,151 @@ fn a_redis_url_is_checked_and_its_password_never_shown() {
     ]);
     assert!(e.starts_with("MCP_REDIS_TIMEOUT_MS"), "{e}");
 }
+
+/// `settings_for` as `serve` calls it, with the tools `search` and `fetch`.
+fn judged(extra: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    let mut pairs = BASE.to_vec();
+    pairs.extend_from_slice(extra);
+    let env: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    crate::config::settings_for(&RawConfig::load_from(env).unwrap(), &["search", "fetch"])
+}
+
+#[test]
+fn a_misspelt_mcp_variable_stops_start_up_naming_the_nearest_setting() {
+    for (typo, meant) in [
+        ("MCP_CORPSU", "MCP_CORPUS"),
+        ("MCP_TOOLS_FETCH_SCOPE", "MCP_TOOLS_FETCH_SCOPES"),
+        ("MCP_DPOP_REQUIRE", "MCP_DPOP_REQUIRED"),
+        ("MCP_JWKS_MAX_REFRESH", "MCP_JWKS_MAX_REFRESH_SECS"),
+    ] {
+        let e = judged(&[(typo, "x")]).unwrap_err();
+        assert_eq!(e.setting, typo);
+        assert!(
+            e.message.contains(&format!("did you mean {meant}?")),
+            "{typo}: {e}"
+        );
+        assert!(e.message.contains("MCP_UNKNOWN_VARIABLES=warn"), "{e}");
+    }
+    // Nothing near: no guess, the same refusal.
+    let e = judged(&[("MCP_SOMETHING_ELSE_ENTIRELY", "1")]).unwrap_err();
+    assert!(!e.message.contains("did you mean"), "{e}");
+}
+
+#[test]
+fn unknown_variables_are_warned_about_when_the_switch_says_so_and_kc_ones_always() {
+    let s = judged(&[
+        ("MCP_UNKNOWN_VARIABLES", "warn"),
+        ("MCP_CORPSU", "/x"),
+        ("KC_ADMIN_PASSWORD", "secret"),
+    ])
+    .unwrap();
+    assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+    assert!(s.warnings[0].starts_with("KC_ADMIN_PASSWORD is not a setting"));
+    assert!(s.warnings[0].contains("Keycloak's own settings"));
+    assert!(s.warnings[1].contains("MCP_CORPSU") && s.warnings[1].contains("MCP_CORPUS"));
+    // The corpus stays the built-in one: nothing of the unknown name was used.
+    assert_eq!(s.corpus.folder, None);
+    // A KC_ name alone is a warning even without the switch; an empty unknown one is unset.
+    let s = judged(&[("KC_HOSTNAME", "https://auth.localhost"), ("MCP_HOST", "")]).unwrap();
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    // What the binary reads besides settings is not unknown.
+    let s = judged(&[("MCP_CHECK_TOKEN", "t"), ("MCP_CHECK_CLIENT_SECRET", "s")]).unwrap();
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let e = RawConfig::load_from([("MCP_UNKNOWN_VARIABLES".to_owned(), "maybe".to_owned())])
+        .unwrap_err();
+    assert!(e.to_string().contains("neither refuse nor warn"), "{e}");
+}
+
+#[test]
+fn rust_log_must_name_levels() {
+    for bad in ["verbose", "info,chatty", "mcp_resource_server=loud"] {
+        let e = with(&[("RUST_LOG", bad)]).unwrap_err();
+        assert_eq!(e.setting, "RUST_LOG", "{bad}");
+    }
+    assert!(
+        with(&[("RUST_LOG", "verbose")])
+            .unwrap_err()
+            .message
+            .contains("is not a level")
+    );
+    for good in [
+        "debug",
+        "WARN",
+        "info,mcp_resource_server=debug",
+        "off",
+        "tower_http[request]=trace",
+    ] {
+        assert_eq!(with(&[("RUST_LOG", good)]).unwrap().log_filter, good);
+    }
+}
+
+#[test]
+fn the_required_settings_are_the_ones_help_lists_first() {
+    use crate::config::known::REQUIRED;
+    assert_eq!(BASE.map(|(env, _)| env), REQUIRED);
+    for missing in REQUIRED {
+        let rest: Vec<_> = BASE
+            .iter()
+            .filter(|(env, _)| env != missing)
+            .copied()
+            .collect();
+        assert_eq!(from_env(&rest).unwrap_err().setting, *missing);
+    }
+    let help = crate::config::help(&["search", "fetch"]);
+    let first_optional = help.find("Other settings").unwrap();
+    for env in REQUIRED {
+        assert!(help.find(env).unwrap() < first_optional, "{env}");
+    }
+    for (env, _) in crate::config::raw::SETTINGS {
+        assert!(
+            help.contains(&format!("  {env} ")),
+            "{env} missing from serve --help"
+        );
+    }
+    assert!(help.contains("MCP_BIND") && help.contains("[default: 0.0.0.0:8000]"));
+    assert!(help.contains("MCP_TOOLS_FETCH_SCOPES"));
+}
+
+/// The fenced blocks of `lang` in a Markdown text.
+fn blocks<'a>(markdown: &'a str, lang: &str) -> Vec<&'a str> {
+    let open = format!("```{lang}\n");
+    markdown
+        .split(open.as_str())
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap_or(""))
+        .collect()
+}
+
+#[test]
+fn every_example_in_docs_configuration_md_is_read_as_written() {
+    let docs = include_str!("../../../docs/configuration.md");
+    let toml = blocks(docs, "toml");
+    assert!(!toml.is_empty());
+    for example in toml {
+        let raw = RawConfig::from_toml(example, "the example")
+            .unwrap_or_else(|e| panic!("{e}\n{example}"));
+        Settings::from_raw(&raw).unwrap_or_else(|e| panic!("{e}\n{example}"));
+    }
+    // The shell examples are settings as a shell (or .env) writes them: each is a known one.
+    let shell = blocks(docs, "sh");
+    assert!(!shell.is_empty());
+    for example in shell {
+        let mut env: Vec<(String, String)> = BASE
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for line in example.lines().filter(|l| !l.trim().is_empty()) {
+            let (name, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("not NAME=value: {line}"));
+            env.push((name.to_owned(), value.to_owned()));
+        }
+        let raw = RawConfig::load_from(env).unwrap();
+        assert!(raw.unknown().is_empty(), "{:?}\n{example}", raw.unknown());
+        crate::config::settings_for(&raw, &["search", "fetch"])
+            .unwrap_or_else(|e| panic!("{e}\n{example}"));
+    }
+}
