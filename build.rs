@@ -25,7 +25,10 @@ fn main() {
         None => SystemTime::now(),
     };
     println!("cargo:rustc-env=BUILD_COMMIT={commit}");
-    println!("cargo:rustc-env=BUILD_DATE={}", httpdate::fmt_http_date(when));
+    println!(
+        "cargo:rustc-env=BUILD_DATE={}",
+        httpdate::fmt_http_date(when)
+    );
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
     for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {
         if std::path::Path::new(path).exists() {

@@ -21,7 +21,7 @@ use crate::auth::dpop::{ProofPolicy, Proofs};
 use crate::auth::{
     Gate, JwksKeyStore, KeyStore, Policy, Principal, Validator, key_store, outbound,
 };
-use crate::config::Settings;
+use crate::config::{ConnectionSettings, Settings};
 use crate::corpus::{self, Corpus, CorpusError};
 use crate::fair::Fair;
 use crate::mcp::{self, McpShared, McpState, legacy_sse::Sessions};
@@ -156,7 +156,12 @@ impl FromRef<AppState> for Arc<dyn KeyStore> {
 /// The whole HTTP surface: the routes of the route table ([`Route`]), each with its handlers.
 pub fn build_router(state: AppState) -> Router {
     let mut router = Router::new();
+    let metrics_apart = state.settings.metrics_bind.is_some();
     for route in Route::ALL {
+        if route == Route::Metrics && metrics_apart {
+            // Served on MCP_METRICS_BIND alone; here it is a path like any unknown one.
+            continue;
+        }
         if route == Route::Metadata {
             for path in &state.metadata.paths {
                 router = router.route(path, handlers(route));
@@ -365,12 +370,56 @@ pub async fn serve(
     let _reloader = corpus::reload::spawn(state.mcp.tools.corpus().clone(), watch).map(AbortOnDrop);
     let sessions = state.mcp.sessions.clone();
     let limits = state.settings.connections.clone();
+    // One signal for the main listener and the metrics one.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let apart = match state.settings.metrics_bind {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("MCP_METRICS_BIND: cannot listen on {addr}: {e}"),
+                )
+            })?;
+            tracing::info!(bind = %listener.local_addr()?, "serving /metrics apart");
+            let router = Router::new()
+                .route(Route::Metrics.path(), get(metrics))
+                .fallback(not_found)
+                .with_state(state.clone());
+            // A scraper or two, never the public: a few connections are plenty.
+            let private = ConnectionSettings {
+                max_connections: METRICS_CONNECTIONS,
+                ..limits.clone()
+            };
+            let until = until_stopped();
+            Some(tokio::spawn(async move {
+                connections::run(listener, router, &private, until, || {}).await
+            }))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
     // One finished router, cloned (one reference count) per connection. Serving axum's
     // `Router` as its own make-service rebuilt the route table for every connection, about
     // 6 KiB each (measured with massif, docs/benchmarks.md).
     let router = build_router(state);
-    connections::run(listener, router, &limits, shutdown, move || {
+    let served = connections::run(listener, router, &limits, until_stopped(), move || {
         sessions.close_all()
     })
-    .await
+    .await;
+    if let Some(task) = apart {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    served
 }
+
+/// Most connections open at once on `MCP_METRICS_BIND`.
+const METRICS_CONNECTIONS: usize = 16;

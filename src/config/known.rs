@@ -8,6 +8,10 @@
 /// Every setting but the per-tool scopes: its environment name and what it means.
 pub const SETTINGS: &[(&str, &str)] = &[
     ("MCP_BIND", "listen address"),
+    (
+        "MCP_METRICS_BIND",
+        "listen address of /metrics alone, which the main address then no longer serves",
+    ),
     ("MCP_SERVER_URL", "public origin clients reach"),
     (
         "MCP_RESOURCE",

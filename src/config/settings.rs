@@ -25,6 +25,9 @@ pub const LOOPBACK_ORIGINS: &[&str] =
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where `/metrics` is served on its own (`MCP_METRICS_BIND`); `None` serves it beside
+    /// the rest on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
     /// Public origin, without a trailing slash, e.g. `https://mcp.localhost`.
     pub server_url: String,
     /// Resource identifier published in the metadata and expected by clients.
@@ -214,6 +217,7 @@ impl Settings {
         )?;
         r.http_url("KC_ISSUER", &issuer)?;
         Ok(Settings {
+            metrics_bind: metrics_address(raw, bind)?,
             bind,
             discovery_url: r.discovery_url(&issuer)?,
             jwks_url: r.optional_url("KC_JWKS_URL")?,
@@ -279,6 +283,27 @@ pub fn bind_address(raw: &RawConfig) -> Result<SocketAddr, ConfigError> {
             format!("`{bind}` is not an address like 0.0.0.0:8000"),
         )
     })
+}
+
+/// `MCP_METRICS_BIND`: an address of its own, not the one of `MCP_BIND`.
+fn metrics_address(raw: &RawConfig, bind: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    let r = Reader { raw };
+    let Some(text) = r.text("MCP_METRICS_BIND")? else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = text.parse().map_err(|_| {
+        r.error(
+            "MCP_METRICS_BIND",
+            format!("`{text}` is not an address like 0.0.0.0:9100"),
+        )
+    })?;
+    if addr.port() == bind.port() {
+        return Err(r.error(
+            "MCP_METRICS_BIND",
+            format!("`{text}` has the port of MCP_BIND; give /metrics a port of its own"),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 mod groups;

@@ -122,6 +122,29 @@ async fn plain_http_is_redirected_to_https() {
     assert_eq!(location, edge.mcp_url("/mcp"));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_host_never_serves_metrics() {
+    // Traefik's file routes every path of the MCP host to the server but /metrics, so it stays
+    // private even where the server serves it on its main port.
+    let edge = Edge::start().await;
+    for path in ["/metrics", "/metrics/", "/metrics?x=1"] {
+        let r = edge.client.get(edge.mcp_url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("mcp_"), "{path}");
+    }
+    let health = edge
+        .client
+        .get(edge.mcp_url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "the rest of the host still reaches the server"
+    );
+}
+
 /// `check` against the stack as an operator runs it: discovery through Traefik, a token by
 /// client credentials, and the public URL; `overrides` change the settings it reads.
 async fn check_stack(

@@ -122,3 +122,37 @@ async fn readyz_names_the_reason_in_words_without_internal_urls() {
         }
     }
 }
+
+#[tokio::test]
+async fn with_metrics_bind_metrics_are_served_apart_and_the_main_port_answers_404() {
+    let port = crate::support::peers::free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let s = Stack::with(&[("MCP_METRICS_BIND", &bind)]).await;
+    s.assert_accepted(&token(&s.keys)).await;
+    // The main port: /metrics is a path like any unknown one.
+    let public = s.server.get("/metrics").await;
+    assert_eq!(public.status(), 404);
+    // The metrics port: the same metrics, counting the main port's traffic, and nothing else.
+    let client = reqwest::Client::new();
+    let mut text = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("http://{bind}/metrics")).send().await {
+            assert_eq!(r.status(), 200);
+            text = r.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        text.lines().any(
+            |l| l == "mcp_http_requests_total{route=\"/mcp\",method=\"POST\",status=\"200\"} 1"
+        ),
+        "{text}"
+    );
+    let other = client
+        .get(format!("http://{bind}/mcp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404, "only /metrics on the metrics port");
+}

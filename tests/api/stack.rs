@@ -472,6 +472,9 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
     assert_eq!(mcp["env_file"], ".env");
     let env = &mcp["environment"];
     assert_eq!(env["KC_ADMIN_PASSWORD"], "");
+    // /metrics on a port of its own, which nothing publishes.
+    assert_eq!(env["MCP_METRICS_BIND"], "0.0.0.0:9100");
+    assert!(mcp["ports"].is_null());
     assert_eq!(env["MCP_CHECK_CLIENT_SECRET"], "${MCP_GATE_SECRET}");
     assert_eq!(
         env["KC_ISSUER"],
@@ -498,10 +501,10 @@ fn every_mcp_or_kc_name_of_env_example_is_a_setting_or_blanked_for_the_server() 
     // does not know: the stack's own names must be blanked for it, or the stack never starts.
     let compose = yaml("docker-compose.yml");
     let env = &compose["services"]["mcp"]["environment"];
+    // The server's own reading: a name it would not call unknown.
     let known = |name: &str| {
-        mcp_resource_server::config::raw::SETTINGS
-            .iter()
-            .any(|(setting, _)| *setting == name)
+        mcp_resource_server::config::RawConfig::load_from([(name.to_owned(), "x".to_owned())])
+            .is_ok_and(|raw| raw.unknown().is_empty())
     };
     let mut checked = 0;
     for line in read(".env.example").lines() {
@@ -764,6 +767,31 @@ fn the_kubernetes_manifests_run_probed_replicas_behind_traefik() {
         routes.iter().all(|r| r["middlewares"].is_null()),
         "no compress on MCP routes"
     );
+    // /metrics: on the port MCP_METRICS_BIND names, which the Service offers to Prometheus
+    // and no public route reaches.
+    let metrics_port: u64 = config["data"]["MCP_METRICS_BIND"]
+        .as_str()
+        .and_then(|b| b.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("MCP_METRICS_BIND with a port");
+    let ports = container["ports"].as_array().unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["containerPort"] == metrics_port)
+    );
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/port"], metrics_port.to_string());
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "metrics" && p["targetPort"] == "metrics")
+    );
+    assert!(routes.iter().all(|r| r["services"][0]["port"] == "http"));
+    let catch_all = routes[0]["match"].as_str().unwrap();
+    assert!(catch_all.contains("!PathPrefix(`/metrics`)"), "{catch_all}");
     let pdb = of_kind(&docs, "PodDisruptionBudget");
     assert_eq!(&pdb["spec"]["selector"]["matchLabels"], labels);
 

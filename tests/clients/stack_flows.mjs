@@ -372,6 +372,16 @@ await flow("a port already taken stops `up` with a message naming it", async () 
   }
 });
 
+await flow("metrics: not on the public host, on a port of their own inside the stack", async () => {
+  const outside = await fetch("https://mcp.localhost/metrics");
+  const text = await outside.text();
+  expect(outside.status === 404 && !text.includes("mcp_"), `https://mcp.localhost/metrics: ${outside.status}`);
+  const inside = await compose("exec", "-T", "mcp", "mcp-resource-server", "healthcheck", "--url", "http://127.0.0.1:9100/metrics");
+  expect(inside.code === 0, `the metrics port inside: ${inside.stderr}`);
+  const main = await compose("exec", "-T", "mcp", "mcp-resource-server", "healthcheck", "--url", "http://127.0.0.1:8000/metrics");
+  expect(main.code === 1, `the main port still serves /metrics: ${main.code} ${main.stderr}`);
+});
+
 await flow("README's minute with curl: 401 challenge, metadata, gate token, search", async () => {
   const { header, prm, as } = await discover();
   expect(header.includes('scope="mcp:tools"'), header);

@@ -613,3 +613,14 @@ fn every_example_in_docs_configuration_md_is_read_as_written() {
             .unwrap_or_else(|e| panic!("{e}\n{example}"));
     }
 }
+
+#[test]
+fn metrics_bind_is_an_address_with_a_port_of_its_own() {
+    assert_eq!(with(&[]).unwrap().metrics_bind, None);
+    let s = with(&[("MCP_METRICS_BIND", "0.0.0.0:9100")]).unwrap();
+    assert_eq!(s.metrics_bind.unwrap().to_string(), "0.0.0.0:9100");
+    let e = with(&[("MCP_METRICS_BIND", "9100")]).unwrap_err();
+    assert_eq!(e.setting, "MCP_METRICS_BIND");
+    let e = with(&[("MCP_METRICS_BIND", "127.0.0.1:8000")]).unwrap_err();
+    assert!(e.message.contains("port of its own"), "{e}");
+}
