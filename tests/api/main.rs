@@ -8,6 +8,7 @@ mod check;
 mod clients;
 mod conformance;
 mod corpus;
+mod docs;
 mod dpop;
 mod edge;
 mod fair;
