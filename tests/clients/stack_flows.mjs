@@ -421,6 +421,39 @@ await flow("a registration with a callback outside the allowed hosts is refused"
   expect(registered.status === 403, `${registered.status} ${JSON.stringify(registered.body)}`);
 });
 
+await flow("a realm administrator of mcp signs in with the realm's admin-cli and manages the realm", async () => {
+  // admin-cli and security-admin-console carry the realm-management roles (full scope), as in
+  // Keycloak's own realms; without it a realm administrator gets 403 everywhere.
+  const username = `realm-admin-${crypto.randomBytes(4).toString("hex")}`;
+  const password = crypto.randomBytes(18).toString("base64url");
+  const created = await admin("POST", "/users", {
+    username, enabled: true, email: `${username}@example.com`, emailVerified: true,
+    firstName: "Realm", lastName: "Admin",
+    credentials: [{ type: "password", value: password, temporary: false }],
+  });
+  expect(created.status === 201, `creating the user: ${created.status} ${JSON.stringify(created.body)}`);
+  const [user] = (await admin("GET", `/users?exact=true&username=${username}`)).body;
+  try {
+    const [management] = (await admin("GET", "/clients?clientId=realm-management")).body;
+    const role = (await admin("GET", `/clients/${management.id}/roles/realm-admin`)).body;
+    const granted = await admin("POST", `/users/${user.id}/role-mappings/clients/${management.id}`, [role]);
+    expect(granted.status === 204, `granting realm-admin: ${granted.status}`);
+    const token = await json(
+      await fetch(`${REALM}/protocol/openid-connect/token`, {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "password", client_id: "admin-cli", username, password }),
+      }),
+      "the realm administrator's token",
+    );
+    const clients = await fetch("https://auth.localhost/admin/realms/mcp/clients", {
+      headers: { authorization: `Bearer ${token.access_token}` },
+    });
+    expect(clients.status === 200, `the realm's clients as its administrator: ${clients.status}`);
+  } finally {
+    await admin("DELETE", `/users/${user.id}`);
+  }
+});
+
 /** `check` in the mcp container as docs/validation.md says; the exit code and the report. */
 async function check(...args) {
   const result = await compose("exec", "-T", "mcp", "mcp-resource-server", "check", "--format", "json", ...args);
@@ -553,6 +586,31 @@ await flow("settings in .env reach the server (MCP_DPOP_REQUIRED, MCP_TOOLS_FETC
   }
   const accepted = await call(await gateToken(), "tools/list");
   expect(accepted.status === 200, `after restoring .env: ${accepted.status}`);
+});
+
+await flow("a misspelt setting in .env stops the server, naming the setting it meant", async () => {
+  const file = path.join(stack, ".env");
+  const before = fs.readFileSync(file, "utf8");
+  fs.writeFileSync(file, `${before}MCP_DPOP_REQUIRE=true\n`);
+  try {
+    const up = await compose("up", "-d", "mcp");
+    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+    for (let i = 0; i < 30; i++) {
+      const { stdout, stderr } = await compose("logs", "--no-log-prefix", "mcp");
+      const said = (stdout + stderr).split("\n").find((l) => l.includes("MCP_DPOP_REQUIRE:"));
+      if (said) {
+        expect(said.includes("did you mean MCP_DPOP_REQUIRED?"), said);
+        return said.trim().slice(0, 160);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    throw new Error("the server started with a misspelt setting, or said nothing of it");
+  } finally {
+    fs.writeFileSync(file, before);
+    const up = await compose("up", "-d", "mcp");
+    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+    await healthy("mcp");
+  }
 });
 
 await flow("the MCP Inspector (npx @modelcontextprotocol/inspector) signs bob in and searches", async () => {
