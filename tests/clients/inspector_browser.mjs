@@ -124,6 +124,43 @@ function hits(text) {
   };
 }
 
+/**
+ * Types the search text into the tool form and waits until the form holds it and `button` can be
+ * pressed. The Inspector can redraw the form just after a tool is chosen (a late tools/list answer
+ * gives it a new key), which clears what was typed and leaves the button disabled, as `query` is
+ * required; a user types again, and so does this script, saying so.
+ */
+async function fillQuery(page, button) {
+  const query = page.getByRole("textbox", { name: "query" });
+  const run = page.getByRole("button", { name: button });
+  for (let attempt = 1; ; attempt++) {
+    await query.fill("chocolate");
+    await page.waitForTimeout(250);
+    const held = await query.inputValue().catch(() => "");
+    const enabled = await run.isEnabled().catch(() => false);
+    if (held === "chocolate" && enabled) return run;
+    if (attempt === 20) {
+      throw new Error(`the tool form does not keep the query: it holds "${held}" and ${button} is ${enabled ? "enabled" : "disabled"}`);
+    }
+    log(`the tool form holds "${held}" and ${button} is ${enabled ? "enabled" : "disabled"}; typing the query again`);
+  }
+}
+
+/**
+ * Waits for the outcome of a tool call: `done` when the result is drawn, or an error the Inspector
+ * shows instead, which becomes the failure's message.
+ */
+async function outcome(page, done) {
+  const error = page.getByText(/Tool Result: Error|MCP error -?\d+|isError/).first();
+  const first = await Promise.race([done.waitFor().then(() => "done"), error.waitFor().then(() => "error")]).catch(
+    async (e) => {
+      const waiting = await page.getByRole("button", { name: "Cancel" }).isVisible().catch(() => false);
+      throw new Error(`${waiting ? "the search got no answer (the Inspector still offers Cancel)" : "no result was drawn"}: ${e.message.split("\n")[0]}`);
+    },
+  );
+  if (first === "error") throw new Error(`the search failed in the Inspector: ${(await error.innerText()).slice(0, 400)}`);
+}
+
 /** Inspector v1 in `direct` or `proxy` mode. */
 async function inspectorV1(page, report) {
   const inspector = path.join(here, "node_modules/inspector-v1");
@@ -188,10 +225,10 @@ async function inspectorV1(page, report) {
   await page.getByRole("tab", { name: "Tools" }).click();
   await page.getByRole("button", { name: "List Tools" }).click();
   await (await listedTools(page, report)).click();
-  await page.getByRole("textbox", { name: "query" }).fill("chocolate");
+  const run = await fillQuery(page, "Run Tool");
   log("calling search");
-  await page.getByRole("button", { name: "Run Tool" }).click();
-  await page.getByText(/Tool Result: Success/).waitFor();
+  await run.click();
+  await outcome(page, page.getByText(/Tool Result: Success/));
   const panel = await page.getByRole("tabpanel", { name: "Tools" }).innerText();
   report.result = hits(panel.slice(panel.indexOf("Tool Result: Success")));
   // Scroll the hits into view: the result pane scrolls on its own, apart from the page.
@@ -226,12 +263,12 @@ async function inspectorV2(page, report) {
   log("connected with", report.revision, "; listing tools");
   await page.getByRole("banner").getByText("Tools", { exact: true }).click();
   await (await listedTools(page, report)).click();
-  await page.getByRole("textbox", { name: "query" }).fill("chocolate");
+  const run = await fillQuery(page, "Execute Tool");
   log("calling search");
-  await page.getByRole("button", { name: "Execute Tool" }).click();
+  await run.click();
   // The result is drawn in Ace editors; read the hits off the one showing `results`.
   const shown = page.locator(".ace_editor").filter({ hasText: '"results"' }).first();
-  await shown.waitFor();
+  await outcome(page, shown);
   report.result = hits(await shown.innerText());
 
 }

@@ -617,13 +617,20 @@ await flow("the MCP Inspector (npx @modelcontextprotocol/inspector) signs bob in
   const shot = path.join(out, "inspector-search.png");
   const child = spawn(process.execPath, [path.join(here, "inspector_browser.mjs"), MCP, CA, "latest", "bob", shot], {
     env: { ...process.env, SIGN_IN_PASSWORD: env.DEMO_PASSWORD },
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
+  let said = "";
   child.stdout.on("data", (d) => (stdout += d));
+  // The run's log goes to the stage's log as it comes; its `failed:` line is also the row's reason.
+  child.stderr.on("data", (d) => {
+    process.stderr.write(d);
+    said += d;
+  });
   const code = await new Promise((resolve) => child.on("exit", resolve));
   const report = JSON.parse(stdout.trim().split("\n").pop() || "{}");
-  expect(code === 0, `the Inspector run failed: ${stdout.slice(-500)}`);
+  const why = said.split("\n").find((l) => l.includes("] failed:")) ?? "";
+  expect(code === 0, `the Inspector run failed: ${why.trim()} ${stdout.slice(-300)}`);
   expect(report.tools?.length === 2 && report.result?.ids?.length > 0, JSON.stringify(report));
   expect(fs.existsSync(shot), "no screenshot");
   return JSON.stringify(report.result.ids);
