@@ -480,12 +480,14 @@ fn compose_runs_traefik_keycloak_and_the_server_in_order_with_the_right_urls() {
         env["KC_ISSUER"],
         "${KC_ISSUER:-https://auth.localhost/realms/mcp}"
     );
-    assert!(
-        env["KC_JWKS_URL"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://keycloak:8080/realms/mcp/")
+    // Keys come from discovery, whose issuer the server checks: a realm name that differs from
+    // KC_ISSUER's stops it, where a fixed KC_JWKS_URL would read another realm's keys.
+    assert_eq!(
+        env["KC_DISCOVERY_URL"],
+        "http://keycloak:8080/realms/${KC_REALM:-mcp}/.well-known/openid-configuration"
     );
+    assert!(env["KC_JWKS_URL"].is_null(), "{env}");
+    assert_eq!(env["KC_REALM"], "");
     assert_eq!(
         mcp["depends_on"]["keycloak"]["condition"],
         "service_healthy"
