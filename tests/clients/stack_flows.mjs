@@ -139,7 +139,13 @@ async function gateToken(secret = env.MCP_GATE_SECRET, client = "mcp-gate") {
 
 // --- Keycloak's admin API, as an operator uses it ---------------------------------------------
 
+/** A call to Keycloak's admin API for realm `mcp`, as its administrator. */
 async function admin(method, pathname, body) {
+  return keycloakAdmin(method, `/mcp${pathname}`, body);
+}
+
+/** A call to Keycloak's admin API under /admin/realms, as the master realm's administrator. */
+async function keycloakAdmin(method, pathname, body) {
   const token = await json(
     await fetch("https://auth.localhost/realms/master/protocol/openid-connect/token", {
       method: "POST",
@@ -152,7 +158,7 @@ async function admin(method, pathname, body) {
     }),
     "admin token",
   );
-  const response = await fetch(`https://auth.localhost/admin/realms/mcp${pathname}`, {
+  const response = await fetch(`https://auth.localhost/admin/realms${pathname}`, {
     method,
     headers: { authorization: `Bearer ${token.access_token}`, "content-type": "application/json" },
     body: body ? JSON.stringify(body) : undefined,
@@ -610,6 +616,133 @@ await flow("a misspelt setting in .env stops the server, naming the setting it m
     const up = await compose("up", "-d", "mcp");
     expect(up.code === 0, `up -d mcp: ${up.stderr}`);
     await healthy("mcp");
+  }
+});
+
+// --- An existing realm, prepared by scripts/realm-setup (docs/keycloak.md) ------------------------
+
+/** `scripts/realm-setup ARGS...` from the checkout, as an operator runs it; exit code and output. */
+async function realmSetup(...args) {
+  const script = path.join(stack, "scripts/realm-setup");
+  try {
+    const { stdout, stderr } = await execFile("python3", [script, "--keycloak", "https://auth.localhost", "--ca-file", CA, ...args], {
+      env: { ...process.env, KEYCLOAK_ADMIN_USER: env.KC_ADMIN_USER || "admin", KEYCLOAK_ADMIN_PASSWORD: env.KC_ADMIN_PASSWORD },
+    });
+    return { code: 0, output: stdout + stderr };
+  } catch (e) {
+    return { code: e.code ?? 1, output: (e.stdout ?? "") + (e.stderr ?? String(e)) };
+  }
+}
+
+/** A realm as an operator's might be: Keycloak's defaults, their roles and users, nothing of ours. */
+async function plainRealm(realm, { users = true } = {}) {
+  await keycloakAdmin("DELETE", `/${realm}`);
+  const made = await keycloakAdmin("POST", "", { realm, enabled: true });
+  expect(made.status === 201, `creating realm ${realm}: ${made.status} ${JSON.stringify(made.body)}`);
+  if (!users) return;
+  for (const [user, role] of [["alice", "support"], ["bob", "finance"]]) {
+    expect((await keycloakAdmin("POST", `/${realm}/roles`, { name: role })).status === 201, `role ${role}`);
+    const created = await keycloakAdmin("POST", `/${realm}/users`, {
+      username: user,
+      enabled: true,
+      email: `${user}@example.com`,
+      emailVerified: true,
+      firstName: user,
+      lastName: "Example",
+      credentials: [{ type: "password", value: env.DEMO_PASSWORD, temporary: false }],
+    });
+    expect(created.status === 201, `user ${user}: ${created.status} ${JSON.stringify(created.body)}`);
+    const [{ id }] = (await keycloakAdmin("GET", `/${realm}/users?exact=true&username=${user}`)).body;
+    const roleRep = (await keycloakAdmin("GET", `/${realm}/roles/${role}`)).body;
+    expect((await keycloakAdmin("POST", `/${realm}/users/${id}/role-mappings/realm`, [roleRep])).status === 204, `${user}'s role`);
+  }
+}
+
+/** Runs BODY with the stack's server trusting REALM instead of `mcp` (KC_REALM and KC_ISSUER in .env). */
+async function serverOnRealm(realm, body) {
+  const file = path.join(stack, ".env");
+  const before = fs.readFileSync(file, "utf8");
+  fs.writeFileSync(file, `${before}KC_REALM=${realm}\nKC_ISSUER=https://auth.localhost/realms/${realm}\n`);
+  try {
+    const up = await compose("up", "-d", "mcp");
+    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+    await healthy("mcp");
+    return await body();
+  } finally {
+    fs.writeFileSync(file, before);
+    const up = await compose("up", "-d", "mcp");
+    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+    await healthy("mcp");
+  }
+}
+
+await flow("an existing realm: scripts/realm-setup adds what the server needs; ChatGPT registers, signs in, and is served; a second run changes nothing", async () => {
+  const realm = "existing";
+  await plainRealm(realm);
+  const secretFile = path.join(out, "existing-gate.secret");
+  fs.rmSync(secretFile, { force: true });
+  const args = ["--realm", realm, "--resource", MCP, "--role", "support", "--role", "finance", "--gate-client", "mcp-gate", "--gate-secret-file", secretFile];
+  try {
+    const first = await realmSetup(...args);
+    log(first.output);
+    expect(first.code === 0 && /Done: \d+ change/.test(first.output), `first run: exit ${first.code}\n${first.output}`);
+    const second = await realmSetup(...args);
+    expect(second.code === 0 && second.output.includes("Nothing to change"), `second run: exit ${second.code}\n${second.output}`);
+    expect(!/^ {2}(create|add|map|change|hide|write) /m.test(second.output), `second run planned changes:\n${second.output}`);
+    const secret = fs.readFileSync(secretFile, "utf8").trim();
+    expect((fs.statSync(secretFile).mode & 0o077) === 0, "the secret file is readable by others");
+    return await serverOnRealm(realm, async () => {
+      // Every advertised scope (the hardest registration), then none, as ChatGPT has done.
+      const bob = await chatgpt("server", "bob");
+      const alice = await chatgpt("none", "alice");
+      const result = await compose(
+        "exec", "-T", "-e", `MCP_CHECK_CLIENT_SECRET=${secret}`, "mcp",
+        "mcp-resource-server", "check", "--format", "json", "--client-id", "mcp-gate", "--url", MCP,
+      );
+      expect(result.code === 0, `check on realm ${realm}: exit ${result.code}: ${(result.stdout + result.stderr).slice(0, 800)}`);
+      return `${bob.slice(0, 120)}; ${alice.slice(0, 120)}; check passes`;
+    });
+  } finally {
+    await keycloakAdmin("DELETE", `/${realm}`);
+  }
+});
+
+await flow("scripts/realm-setup reports a conflicting mcp:tools scope and changes nothing", async () => {
+  const realm = "conflicting";
+  await plainRealm(realm, { users: false });
+  try {
+    // A scope of that name kept out of the token's `scope`, with an audience mapper of our name
+    // naming another audience.
+    const made = await keycloakAdmin("POST", `/${realm}/client-scopes`, {
+      name: "mcp:tools",
+      protocol: "openid-connect",
+      attributes: { "include.in.token.scope": "false" },
+      protocolMappers: [{
+        name: "mcp audience",
+        protocol: "openid-connect",
+        protocolMapper: "oidc-audience-mapper",
+        config: { "included.custom.audience": "https://other.example/mcp", "access.token.claim": "true" },
+      }],
+    });
+    expect(made.status === 201, `creating the scope: ${made.status}`);
+    const snapshot = async () => ({
+      scopes: (await keycloakAdmin("GET", `/${realm}/client-scopes`)).body,
+      defaults: (await keycloakAdmin("GET", `/${realm}/default-default-client-scopes`)).body,
+      policies: (await keycloakAdmin("GET", `/${realm}/client-policies/policies`)).body,
+      components: (await keycloakAdmin("GET", `/${realm}/components`)).body,
+    });
+    const before = await snapshot();
+    const run = await realmSetup("--realm", realm, "--resource", MCP);
+    expect(run.code === 1, `exit ${run.code} (expected 1):\n${run.output}`);
+    const conflicts = run.output.split("\n").filter((l) => l.includes("CONFLICT"));
+    expect(conflicts.some((l) => l.includes("Include in token scope")), `no conflict about the token scope:\n${run.output}`);
+    expect(conflicts.some((l) => l.includes("'mcp audience'")), `no conflict about the audience mapper:\n${run.output}`);
+    expect(run.output.includes("nothing was changed"), run.output);
+    const after = await snapshot();
+    expect(JSON.stringify(after) === JSON.stringify(before), "the realm changed");
+    return conflicts.map((l) => l.trim().slice(0, 100)).join(" | ");
+  } finally {
+    await keycloakAdmin("DELETE", `/${realm}`);
   }
 });
 
