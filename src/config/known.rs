@@ -5,206 +5,602 @@
 //! configuration accepts any name of that shape; which names are tools is the tool list's to say
 //! (`crate::tools::TOOLS`), and [`crate::config::load`] refuses the others.
 
-/// Every setting but the per-tool scopes: its environment name and what it means.
-pub const SETTINGS: &[(&str, &str)] = &[
-    ("MCP_BIND", "listen address"),
-    (
-        "MCP_METRICS_BIND",
-        "listen address of /metrics alone, which the main address then no longer serves",
-    ),
-    ("MCP_SERVER_URL", "public origin clients reach"),
-    (
-        "MCP_RESOURCE",
-        "resource identifier in the protected-resource metadata",
-    ),
-    (
-        "MCP_RESOURCE_NAME",
-        "human-readable name in the protected-resource metadata",
-    ),
-    (
-        "MCP_RESOURCE_DOCUMENTATION",
-        "documentation URL in the protected-resource metadata",
-    ),
-    ("MCP_AUDIENCE", "audience a token must carry"),
-    ("MCP_ALT_AUDIENCE", "extra accepted audiences"),
-    ("KC_ISSUER", "exact expected token issuer"),
-    ("KC_DISCOVERY_URL", "OpenID discovery document URL"),
-    ("KC_JWKS_URL", "JWKS URL, overriding discovery"),
-    ("MCP_REQUIRED_SCOPES", "scopes every MCP request needs"),
-    ("MCP_ALLOWED_ORIGINS", "browser origins allowed"),
-    ("MCP_ALLOWED_HOSTS", "Host header values allowed"),
-    ("MCP_CORPUS", "folder of documents for search and fetch"),
-    (
-        "MCP_CORPUS_BASE_URL",
-        "URL prefix of corpus documents that do not name their own url",
-    ),
-    (
-        "MCP_INDEX_DIR",
-        "folder for an on-disk search index instead of memory",
-    ),
-    (
-        "MCP_CORPUS_WATCH",
-        "rebuild the index when corpus files change (true or false)",
-    ),
-    (
-        "MCP_CORPUS_DEBOUNCE_MS",
-        "quiet time after a corpus change before rebuilding",
-    ),
-    (
-        "MCP_SEARCH_CACHE_MIB",
-        "MiB of search results kept per index generation, 0 for none",
-    ),
-    ("MCP_LOG_FORMAT", "log format, json or pretty"),
-    (
-        "MCP_AUDIT_QUERIES",
-        "how audit events record search queries: text, hash or off",
-    ),
-    ("RUST_LOG", "tracing filter"),
-    (
-        "MCP_CLOCK_LEEWAY_SECS",
-        "clock skew tolerated on exp, nbf and iat",
-    ),
-    (
-        "MCP_JWKS_REFETCH_INTERVAL_SECS",
-        "least time between JWKS fetches caused by unknown key ids",
-    ),
-    (
-        "MCP_JWKS_COOLDOWN_SECS",
-        "the old name of MCP_JWKS_REFETCH_INTERVAL_SECS",
-    ),
-    (
-        "MCP_JWKS_MIN_REFRESH_SECS",
-        "shortest background JWKS refresh interval",
-    ),
-    (
-        "MCP_JWKS_MAX_REFRESH_SECS",
-        "longest background JWKS refresh interval",
-    ),
-    (
-        "MCP_JWKS_MAX_STALE_SECS",
-        "how long the last good keys are used while Keycloak is down",
-    ),
-    (
-        "MCP_HTTP_TIMEOUT_SECS",
-        "timeout of each request to Keycloak",
-    ),
-    (
-        "MCP_TOKEN_CACHE_SIZE",
-        "how many verified tokens are remembered",
-    ),
-    ("MCP_MAX_BODY_BYTES", "largest request body accepted"),
-    (
-        "MCP_HEADER_TIMEOUT_SECS",
-        "time to receive a request's headers, and to keep an idle connection",
-    ),
-    ("MCP_BODY_TIMEOUT_SECS", "time to receive a request's body"),
-    (
-        "MCP_MAX_CONNECTIONS",
-        "most client connections open at once",
-    ),
-    (
-        "MCP_SHUTDOWN_GRACE_SECS",
-        "how long a stopping server waits for requests in flight",
-    ),
-    ("MCP_SSE_MAX_SESSIONS", "most /sse streams open at once"),
-    (
-        "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
-        "most /sse streams one caller may hold",
-    ),
-    (
-        "MCP_SSE_OUTBOX_KIB",
-        "KiB of answers waiting on one /sse stream",
-    ),
-    (
-        "MCP_SSE_OUTBOX_TOTAL_MIB",
-        "MiB of answers waiting on all /sse streams together",
-    ),
-    ("MCP_MAX_BATCH", "most requests in one JSON-RPC batch"),
-    (
-        "MCP_RATE_LIMIT_PER_MIN",
-        "tool calls one caller may make a minute, 0 for no limit",
-    ),
-    (
-        "MCP_RATE_LIMIT_BURST",
-        "tool calls one caller may make at once",
-    ),
-    (
-        "MCP_REQUEST_LIMIT_PER_MIN",
-        "requests one caller may send a minute, 0 for no limit",
-    ),
-    (
-        "MCP_REQUEST_LIMIT_BURST",
-        "requests one caller may send at once",
-    ),
-    ("MCP_RANKING_THREADS", "threads that rank searches"),
-    (
-        "MCP_RANKING_PER_CALLER",
-        "searches of one caller ranking at once",
-    ),
-    (
-        "MCP_RANKING_QUEUE_PER_CALLER",
-        "searches of one caller waiting to rank",
-    ),
-    (
-        "MCP_SSE_IDLE_SECS",
-        "how long an /sse stream may go without a message",
-    ),
-    (
-        "MCP_SSE_KEEPALIVE_SECS",
-        "interval of keep-alive comments on event streams",
-    ),
-    ("MCP_DPOP_MAX_AGE_SECS", "how old a DPoP proof's iat may be"),
-    (
-        "MCP_DPOP_REQUIRED",
-        "refuse Bearer tokens and take DPoP-bound tokens only (true or false)",
-    ),
-    (
-        "MCP_DPOP_REPLAY_CACHE_SIZE",
-        "most DPoP proofs remembered to refuse their replay",
-    ),
-    (
-        "MCP_DPOP_NONCE",
-        "ask DPoP clients for a server nonce in their proofs (true or false)",
-    ),
-    (
-        "MCP_REDIS_URL",
-        "the Redis or Valkey replicas share state on (redis:// or rediss://)",
-    ),
-    (
-        "MCP_REDIS_TIMEOUT_MS",
-        "how long a Redis command may take before a replica decides alone",
-    ),
+/// One setting: the one place its name, meaning, default, kind and bounds are written. The
+/// merge takes its defaults from here, the readers its bounds, and `serve --help`, the
+/// unknown-name message and the docs test its names and meanings.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment name; the file key is derived from it ([`file_key`]).
+    pub env: &'static str,
+    pub meaning: &'static str,
+    pub default: Default,
+    pub kind: Kind,
+}
+
+/// What a setting is when nothing sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Default {
+    /// Start-up stops until it is set.
+    Required,
+    /// Nothing: the feature it names is off.
+    Unset,
+    /// This value, as it would be written.
+    Value(&'static str),
+    /// Worked out from other settings or the machine, as described.
+    Derived(&'static str),
+}
+
+/// What a setting holds, and for numbers the bounds a value must keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Url,
+    Address,
+    Path,
+    /// Items separated by commas or spaces, or a TOML array.
+    List,
+    /// Scope tokens separated by spaces, or a TOML array.
+    Scopes,
+    Bool,
+    Choice(&'static [&'static str]),
+    /// A tracing filter (`RUST_LOG`).
+    Filter,
+    /// A whole number from `min` to `max`, in `unit`.
+    Number {
+        min: u64,
+        max: u64,
+        unit: Unit,
+    },
+}
+
+/// The unit of a number setting, for help and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Secs,
+    Millis,
+    Bytes,
+    Kib,
+    Mib,
+}
+
+impl Kind {
+    /// How `serve --help` describes a value of this kind.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::Url => "URL".into(),
+            Kind::Address => "address:port".into(),
+            Kind::Path => "folder".into(),
+            Kind::List => "list".into(),
+            Kind::Scopes => "scopes".into(),
+            Kind::Bool => "true or false".into(),
+            Kind::Choice(choices) => choices.join(" | "),
+            Kind::Filter => "tracing filter".into(),
+            Kind::Number { min, max, unit } => {
+                let unit = match unit {
+                    Unit::Count => "",
+                    Unit::Secs => " s",
+                    Unit::Millis => " ms",
+                    Unit::Bytes => " bytes",
+                    Unit::Kib => " KiB",
+                    Unit::Mib => " MiB",
+                };
+                format!("{min}–{max}{unit}")
+            }
+        }
+    }
+}
+
+/// Every setting but the per-tool scopes.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        env: "MCP_BIND",
+        meaning: "listen address",
+        default: Default::Value("0.0.0.0:8000"),
+        kind: Kind::Address,
+    },
+    Setting {
+        env: "MCP_METRICS_BIND",
+        meaning: "listen address of /metrics alone, which the main address then no longer serves",
+        default: Default::Unset,
+        kind: Kind::Address,
+    },
+    Setting {
+        env: "MCP_SERVER_URL",
+        meaning: "public origin clients reach",
+        default: Default::Required,
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "MCP_RESOURCE",
+        meaning: "resource identifier in the protected-resource metadata",
+        default: Default::Derived("${MCP_SERVER_URL}/mcp"),
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "MCP_RESOURCE_NAME",
+        meaning: "human-readable name in the protected-resource metadata",
+        default: Default::Value("MCP resource server"),
+        kind: Kind::Text,
+    },
+    Setting {
+        env: "MCP_RESOURCE_DOCUMENTATION",
+        meaning: "documentation URL in the protected-resource metadata",
+        default: Default::Derived("${MCP_SERVER_URL}/"),
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "MCP_AUDIENCE",
+        meaning: "audience a token must carry",
+        default: Default::Derived("MCP_RESOURCE"),
+        kind: Kind::Text,
+    },
+    Setting {
+        env: "MCP_ALT_AUDIENCE",
+        meaning: "extra accepted audiences",
+        default: Default::Unset,
+        kind: Kind::List,
+    },
+    Setting {
+        env: "KC_ISSUER",
+        meaning: "exact expected token issuer",
+        default: Default::Required,
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "KC_DISCOVERY_URL",
+        meaning: "OpenID discovery document URL",
+        default: Default::Derived("${KC_ISSUER}/.well-known/openid-configuration"),
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "KC_JWKS_URL",
+        meaning: "JWKS URL, overriding discovery",
+        default: Default::Derived("from discovery"),
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "MCP_REQUIRED_SCOPES",
+        meaning: "scopes every MCP request needs",
+        default: Default::Value("mcp:tools"),
+        kind: Kind::Scopes,
+    },
+    Setting {
+        env: "MCP_ALLOWED_ORIGINS",
+        meaning: "browser origins allowed",
+        default: Default::Derived("ChatGPT's origins, MCP_SERVER_URL and loopback origins"),
+        kind: Kind::List,
+    },
+    Setting {
+        env: "MCP_ALLOWED_HOSTS",
+        meaning: "Host header values allowed",
+        default: Default::Derived("the host of MCP_SERVER_URL, localhost and 127.0.0.1"),
+        kind: Kind::List,
+    },
+    Setting {
+        env: "MCP_CORPUS",
+        meaning: "folder of documents for search and fetch",
+        default: Default::Derived("the built-in sample"),
+        kind: Kind::Path,
+    },
+    Setting {
+        env: "MCP_CORPUS_BASE_URL",
+        meaning: "URL prefix of corpus documents that do not name their own url",
+        default: Default::Unset,
+        kind: Kind::Url,
+    },
+    Setting {
+        env: "MCP_INDEX_DIR",
+        meaning: "folder for an on-disk search index instead of memory",
+        default: Default::Unset,
+        kind: Kind::Path,
+    },
+    Setting {
+        env: "MCP_CORPUS_WATCH",
+        meaning: "rebuild the index when corpus files change",
+        default: Default::Value("true"),
+        kind: Kind::Bool,
+    },
+    Setting {
+        env: "MCP_CORPUS_DEBOUNCE_MS",
+        meaning: "quiet time after a corpus change before rebuilding",
+        default: Default::Value("1000"),
+        kind: Kind::Number {
+            min: 10,
+            max: 600_000,
+            unit: Unit::Millis,
+        },
+    },
+    Setting {
+        env: "MCP_SEARCH_CACHE_MIB",
+        meaning: "MiB of search results kept per index generation, 0 for none",
+        default: Default::Value("16"),
+        kind: Kind::Number {
+            min: 0,
+            max: 4096,
+            unit: Unit::Mib,
+        },
+    },
+    Setting {
+        env: "MCP_LOG_FORMAT",
+        meaning: "log format",
+        default: Default::Derived("pretty on a terminal, else json"),
+        kind: Kind::Choice(&["json", "pretty"]),
+    },
+    Setting {
+        env: "MCP_AUDIT_QUERIES",
+        meaning: "how audit events record search queries",
+        default: Default::Value("hash"),
+        kind: Kind::Choice(&["text", "hash", "off"]),
+    },
+    Setting {
+        env: "RUST_LOG",
+        meaning: "tracing filter",
+        default: Default::Value("info"),
+        kind: Kind::Filter,
+    },
+    Setting {
+        env: "MCP_CLOCK_LEEWAY_SECS",
+        meaning: "clock skew tolerated on exp, nbf and iat",
+        default: Default::Value("30"),
+        kind: Kind::Number {
+            min: 0,
+            max: 300,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_JWKS_REFETCH_INTERVAL_SECS",
+        meaning: "least time between JWKS fetches caused by unknown key ids",
+        default: Default::Value("5"),
+        kind: Kind::Number {
+            min: 1,
+            max: 3600,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_JWKS_MIN_REFRESH_SECS",
+        meaning: "shortest background JWKS refresh interval",
+        default: Default::Value("60"),
+        kind: Kind::Number {
+            min: 1,
+            max: 86_400,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_JWKS_MAX_REFRESH_SECS",
+        meaning: "longest background JWKS refresh interval",
+        default: Default::Value("3600"),
+        kind: Kind::Number {
+            min: 1,
+            max: 86_400,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_JWKS_MAX_STALE_SECS",
+        meaning: "how long the last good keys are used while Keycloak is down",
+        default: Default::Value("86400"),
+        kind: Kind::Number {
+            min: 1,
+            max: 604_800,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_HTTP_TIMEOUT_SECS",
+        meaning: "timeout of each request to Keycloak",
+        default: Default::Value("5"),
+        kind: Kind::Number {
+            min: 1,
+            max: 120,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_TOKEN_CACHE_SIZE",
+        meaning: "how many verified tokens are remembered",
+        default: Default::Value("10000"),
+        kind: Kind::Number {
+            min: 0,
+            max: 10_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_MAX_BODY_BYTES",
+        meaning: "largest request body accepted",
+        default: Default::Value("1048576"),
+        kind: Kind::Number {
+            min: 1024,
+            max: 67_108_864,
+            unit: Unit::Bytes,
+        },
+    },
+    Setting {
+        env: "MCP_HEADER_TIMEOUT_SECS",
+        meaning: "time to receive a request's headers, and to keep an idle connection",
+        default: Default::Value("30"),
+        kind: Kind::Number {
+            min: 1,
+            max: 600,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_BODY_TIMEOUT_SECS",
+        meaning: "time to receive a request's body",
+        default: Default::Value("30"),
+        kind: Kind::Number {
+            min: 1,
+            max: 600,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_MAX_CONNECTIONS",
+        meaning: "most client connections open at once",
+        default: Default::Value("20000"),
+        kind: Kind::Number {
+            min: 16,
+            max: 1_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_SHUTDOWN_GRACE_SECS",
+        meaning: "how long a stopping server waits for requests in flight",
+        default: Default::Value("10"),
+        kind: Kind::Number {
+            min: 0,
+            max: 300,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_MAX_SESSIONS",
+        meaning: "most /sse streams open at once",
+        default: Default::Value("10000"),
+        kind: Kind::Number {
+            min: 1,
+            max: 1_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
+        meaning: "most /sse streams one caller may hold",
+        default: Default::Value("8"),
+        kind: Kind::Number {
+            min: 1,
+            max: 10_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_OUTBOX_KIB",
+        meaning: "KiB of answers waiting on one /sse stream",
+        default: Default::Value("256"),
+        kind: Kind::Number {
+            min: 16,
+            max: 65_536,
+            unit: Unit::Kib,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_OUTBOX_TOTAL_MIB",
+        meaning: "MiB of answers waiting on all /sse streams together",
+        default: Default::Value("64"),
+        kind: Kind::Number {
+            min: 1,
+            max: 65_536,
+            unit: Unit::Mib,
+        },
+    },
+    Setting {
+        env: "MCP_MAX_BATCH",
+        meaning: "most requests in one JSON-RPC batch",
+        default: Default::Value("32"),
+        kind: Kind::Number {
+            min: 1,
+            max: 1000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_RATE_LIMIT_PER_MIN",
+        meaning: "tool calls one caller may make a minute, 0 for no limit",
+        default: Default::Value("600"),
+        kind: Kind::Number {
+            min: 0,
+            max: 1_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_RATE_LIMIT_BURST",
+        meaning: "tool calls one caller may make at once",
+        default: Default::Value("60"),
+        kind: Kind::Number {
+            min: 1,
+            max: 100_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_REQUEST_LIMIT_PER_MIN",
+        meaning: "requests one caller may send a minute, 0 for no limit",
+        default: Default::Value("6000"),
+        kind: Kind::Number {
+            min: 0,
+            max: 10_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_REQUEST_LIMIT_BURST",
+        meaning: "requests one caller may send at once",
+        default: Default::Value("600"),
+        kind: Kind::Number {
+            min: 1,
+            max: 1_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_RANKING_THREADS",
+        meaning: "threads that rank searches",
+        default: Default::Derived("one per CPU"),
+        kind: Kind::Number {
+            min: 1,
+            max: 256,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_RANKING_PER_CALLER",
+        meaning: "searches of one caller ranking at once",
+        default: Default::Derived("half the ranking threads, at least 1"),
+        kind: Kind::Number {
+            min: 1,
+            max: 256,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_RANKING_QUEUE_PER_CALLER",
+        meaning: "searches of one caller waiting to rank",
+        default: Default::Value("16"),
+        kind: Kind::Number {
+            min: 0,
+            max: 10_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_IDLE_SECS",
+        meaning: "how long an /sse stream may go without a message",
+        default: Default::Value("1800"),
+        kind: Kind::Number {
+            min: 1,
+            max: 86_400,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_SSE_KEEPALIVE_SECS",
+        meaning: "interval of keep-alive comments on event streams",
+        default: Default::Value("15"),
+        kind: Kind::Number {
+            min: 1,
+            max: 300,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_DPOP_MAX_AGE_SECS",
+        meaning: "how old a DPoP proof's iat may be",
+        default: Default::Value("300"),
+        kind: Kind::Number {
+            min: 1,
+            max: 3600,
+            unit: Unit::Secs,
+        },
+    },
+    Setting {
+        env: "MCP_DPOP_REQUIRED",
+        meaning: "refuse Bearer tokens and take DPoP-bound tokens only",
+        default: Default::Value("false"),
+        kind: Kind::Bool,
+    },
+    Setting {
+        env: "MCP_DPOP_REPLAY_CACHE_SIZE",
+        meaning: "most DPoP proofs remembered to refuse their replay",
+        default: Default::Value("200000"),
+        kind: Kind::Number {
+            min: 1000,
+            max: 10_000_000,
+            unit: Unit::Count,
+        },
+    },
+    Setting {
+        env: "MCP_DPOP_NONCE",
+        meaning: "ask DPoP clients for a server nonce in their proofs",
+        default: Default::Value("false"),
+        kind: Kind::Bool,
+    },
+    Setting {
+        env: "MCP_REDIS_URL",
+        meaning: "the Redis or Valkey replicas share state on (redis:// or rediss://)",
+        default: Default::Unset,
+        kind: Kind::Text,
+    },
+    Setting {
+        env: "MCP_REDIS_TIMEOUT_MS",
+        meaning: "how long a Redis command may take before a replica decides alone",
+        default: Default::Value("250"),
+        kind: Kind::Number {
+            min: 10,
+            max: 10_000,
+            unit: Unit::Millis,
+        },
+    },
 ];
 
-/// The settings without a default: start-up stops until they are set. `Settings::from_raw`
-/// asks for exactly these (a test holds the two together).
-pub const REQUIRED: &[&str] = &["MCP_SERVER_URL", "KC_ISSUER"];
+/// The setting named `env`, if it is one of [`SETTINGS`].
+pub fn setting(env: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.env == env)
+}
+
+/// The settings without a default, in the table's order: start-up stops until they are set.
+pub fn required() -> impl Iterator<Item = &'static Setting> {
+    SETTINGS.iter().filter(|s| s.default == Default::Required)
+}
+
+/// The environment name of the scope setting of `tool`: `MCP_TOOLS_SEARCH_SCOPES`.
+pub fn scope_setting(tool: &str) -> String {
+    format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
+}
+
+/// Settings that were renamed, and their new names: setting an old name stops start-up with
+/// a message naming the new one, so a value is never read under a name the docs no longer give.
+pub const RENAMED: &[(&str, &str)] =
+    &[("MCP_JWKS_COOLDOWN_SECS", "MCP_JWKS_REFETCH_INTERVAL_SECS")];
 
 /// The settings as `serve --help` lists them, from this table: the required ones first, then
-/// every other with its default, then the per-tool scopes of `tools` and the other variables.
+/// every other with its default and kind, then the per-tool scopes of `tools` and the other
+/// variables.
 pub fn help(tools: &[&str]) -> String {
-    let width = SETTINGS.iter().map(|(env, _)| env.len()).max().unwrap_or(0);
-    let line = |env: &str, meaning: &str| match default_of(env) {
-        Some(default) => format!("  {env:<width$}  {meaning} [default: {default}]\n"),
-        None => format!("  {env:<width$}  {meaning}\n"),
+    let width = SETTINGS.iter().map(|s| s.env.len()).max().unwrap_or(0);
+    let line = |env: &str, meaning: &str, default: Default, kind: Kind| {
+        let default = match default {
+            Default::Required => String::new(),
+            Default::Unset => "unset; ".into(),
+            Default::Value(v) => format!("default: {v}; "),
+            Default::Derived(d) => format!("default: {d}; "),
+        };
+        format!(
+            "  {env:<width$}  {meaning} [{default}{}]\n",
+            kind.describe()
+        )
     };
     let mut text = String::from("Required settings (environment variables):\n");
-    for env in REQUIRED {
-        let meaning = SETTINGS
-            .iter()
-            .find(|(e, _)| e == env)
-            .map_or("", |(_, m)| *m);
-        text.push_str(&line(env, meaning));
+    for s in required() {
+        text.push_str(&line(s.env, s.meaning, s.default, s.kind));
     }
     text.push_str("\nOther settings (the same keys, lower case and without MCP_ or KC_, in the file MCP_CONFIG names):\n");
-    for (env, meaning) in SETTINGS.iter().filter(|(e, _)| !REQUIRED.contains(e)) {
-        text.push_str(&line(env, meaning));
+    for s in SETTINGS.iter().filter(|s| s.default != Default::Required) {
+        text.push_str(&line(s.env, s.meaning, s.default, s.kind));
     }
     for tool in tools {
-        let env = format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase());
         text.push_str(&line(
-            &env,
+            &scope_setting(tool),
             &format!("scopes `{tool}` needs beyond MCP_REQUIRED_SCOPES"),
+            Default::Unset,
+            Kind::Scopes,
         ));
     }
     text.push_str(&format!(
@@ -230,12 +626,10 @@ pub const OTHER_VARIABLES: &[&str] = &[
 /// The known name nearest `name` when it is near enough to be a slip of the keyboard: among the
 /// settings, the other variables and the scope settings of `tools`.
 pub fn nearest(name: &str, tools: &[&str]) -> Option<String> {
-    let scoped = tools
-        .iter()
-        .map(|t| format!("MCP_TOOLS_{}_SCOPES", t.to_ascii_uppercase()));
+    let scoped = tools.iter().map(|t| scope_setting(t));
     let known = SETTINGS
         .iter()
-        .map(|(env, _)| (*env).to_owned())
+        .map(|s| s.env.to_owned())
         .chain(OTHER_VARIABLES.iter().map(|v| (*v).to_owned()))
         .chain(scoped);
     // A name cut short or run on (`MCP_JWKS_MAX_REFRESH`) counts as one slip.
@@ -252,53 +646,13 @@ pub fn nearest(name: &str, tools: &[&str]) -> Option<String> {
     (distance <= (name.len() / 5).max(2)).then_some(best)
 }
 
-/// The defaults that do not depend on other settings, by environment name: the first layer of
-/// the merged configuration. Defaults made from other settings (`MCP_RESOURCE` from
-/// `MCP_SERVER_URL`, the allowed origins and hosts, a caller's share of the ranking threads)
-/// are worked out in `settings.rs`, and the number of ranking threads is the machine's CPUs.
-pub const DEFAULTS: &[(&str, &str)] = &[
-    ("MCP_BIND", "0.0.0.0:8000"),
-    ("MCP_RESOURCE_NAME", "MCP resource server"),
-    ("MCP_REQUIRED_SCOPES", "mcp:tools"),
-    ("MCP_CORPUS_WATCH", "true"),
-    ("MCP_CORPUS_DEBOUNCE_MS", "1000"),
-    ("MCP_SEARCH_CACHE_MIB", "16"),
-    ("RUST_LOG", "info"),
-    ("MCP_AUDIT_QUERIES", "hash"),
-    ("MCP_CLOCK_LEEWAY_SECS", "30"),
-    ("MCP_JWKS_REFETCH_INTERVAL_SECS", "5"),
-    ("MCP_JWKS_MIN_REFRESH_SECS", "60"),
-    ("MCP_JWKS_MAX_REFRESH_SECS", "3600"),
-    ("MCP_JWKS_MAX_STALE_SECS", "86400"),
-    ("MCP_HTTP_TIMEOUT_SECS", "5"),
-    ("MCP_TOKEN_CACHE_SIZE", "10000"),
-    ("MCP_MAX_BODY_BYTES", "1048576"),
-    ("MCP_HEADER_TIMEOUT_SECS", "30"),
-    ("MCP_BODY_TIMEOUT_SECS", "30"),
-    ("MCP_MAX_CONNECTIONS", "20000"),
-    ("MCP_SHUTDOWN_GRACE_SECS", "10"),
-    ("MCP_SSE_MAX_SESSIONS", "10000"),
-    ("MCP_SSE_MAX_SESSIONS_PER_SUBJECT", "8"),
-    ("MCP_SSE_OUTBOX_KIB", "256"),
-    ("MCP_SSE_OUTBOX_TOTAL_MIB", "64"),
-    ("MCP_MAX_BATCH", "32"),
-    ("MCP_RATE_LIMIT_PER_MIN", "600"),
-    ("MCP_RATE_LIMIT_BURST", "60"),
-    ("MCP_REQUEST_LIMIT_PER_MIN", "6000"),
-    ("MCP_REQUEST_LIMIT_BURST", "600"),
-    ("MCP_RANKING_QUEUE_PER_CALLER", "16"),
-    ("MCP_SSE_IDLE_SECS", "1800"),
-    ("MCP_SSE_KEEPALIVE_SECS", "15"),
-    ("MCP_DPOP_MAX_AGE_SECS", "300"),
-    ("MCP_DPOP_REQUIRED", "false"),
-    ("MCP_DPOP_REPLAY_CACHE_SIZE", "200000"),
-    ("MCP_DPOP_NONCE", "false"),
-    ("MCP_REDIS_TIMEOUT_MS", "250"),
-];
-
-/// The default of a setting, as it would be written.
+/// The fixed default of a setting, as it would be written; settings without one are required,
+/// unset or worked out from other settings (`settings.rs`).
 pub fn default_of(env: &str) -> Option<&'static str> {
-    DEFAULTS.iter().find(|(e, _)| *e == env).map(|(_, v)| *v)
+    match setting(env)?.default {
+        Default::Value(v) => Some(v),
+        _ => None,
+    }
 }
 
 /// The TOML key for an environment name.
@@ -313,8 +667,8 @@ pub fn file_key(env: &str) -> String {
 /// The environment name for a TOML key (the inverse of [`file_key`]), when the key is a known
 /// setting or of the per-tool scopes family.
 pub fn env_name(key: &str) -> Option<String> {
-    if let Some((env, _)) = SETTINGS.iter().find(|(env, _)| file_key(env) == key) {
-        return Some((*env).to_owned());
+    if let Some(s) = SETTINGS.iter().find(|s| file_key(s.env) == key) {
+        return Some(s.env.to_owned());
     }
     tool_of_key(key).map(|_| format!("MCP_{}", key.to_ascii_uppercase()))
 }

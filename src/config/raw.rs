@@ -19,7 +19,7 @@ use std::path::Path;
 
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-use super::known::{DEFAULTS, OTHER_VARIABLES, UNKNOWN_VARIABLES, env_name, tool_of_key};
+use super::known::{Default, OTHER_VARIABLES, RENAMED, UNKNOWN_VARIABLES, env_name, tool_of_key};
 pub use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
@@ -90,6 +90,16 @@ pub enum RawError {
         other: String,
         path: String,
     },
+    #[error("{old}: this setting was renamed; set {new} instead (docs/configuration.md)")]
+    Renamed { old: String, new: String },
+    #[error(
+        "MCP_CONFIG: `{old}` in {path} was renamed; write `{new}` instead (docs/configuration.md)"
+    )]
+    RenamedKey {
+        old: String,
+        new: String,
+        path: String,
+    },
     #[error("{UNKNOWN_VARIABLES}: `{value}` is neither refuse nor warn")]
     Switch { value: String },
     #[error("configuration: {0}")]
@@ -133,6 +143,12 @@ impl RawConfig {
             // An empty variable counts as unset, known or not.
             if value.trim().is_empty() {
                 continue;
+            }
+            if let Some((old, new)) = RENAMED.iter().find(|(old, _)| *old == name) {
+                return Err(RawError::Renamed {
+                    old: (*old).to_owned(),
+                    new: (*new).to_owned(),
+                });
             }
             if name == "MCP_CONFIG" {
                 path = Some(value);
@@ -179,8 +195,10 @@ impl RawConfig {
     /// and to set ones), in that order, and reads back each setting with its origin.
     fn merge(file: Option<FileLayer>, env: Map<String, String>) -> Result<Self, RawError> {
         let mut builder = Config::builder();
-        for (name, value) in DEFAULTS {
-            builder = builder.set_default(file_key(name), *value)?;
+        for setting in SETTINGS {
+            if let Default::Value(value) = setting.default {
+                builder = builder.set_default(file_key(setting.env), value)?;
+            }
         }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         builder = builder.set_default(file_key("MCP_RANKING_THREADS"), cpus.to_string())?;
@@ -244,7 +262,7 @@ impl RawConfig {
 /// Whether an environment variable is a setting: one of [`SETTINGS`] or of the per-tool scopes
 /// family, written in upper case.
 fn is_setting(name: &str) -> bool {
-    SETTINGS.iter().any(|(env, _)| *env == name)
+    SETTINGS.iter().any(|s| s.env == name)
         || name
             .strip_prefix("MCP_")
             .is_some_and(|rest| !rest.bytes().any(|b| b.is_ascii_lowercase()))
@@ -295,8 +313,15 @@ impl FileLayer {
                 self.insert_table(inner, &format!("{key}_"), &format!("{dotted}{name}."))?;
                 continue;
             }
+            if let Some((_, new)) = RENAMED.iter().find(|(old, _)| file_key(old) == key) {
+                return Err(RawError::RenamedKey {
+                    old: format!("{dotted}{name}"),
+                    new: file_key(new),
+                    path: self.path.clone(),
+                });
+            }
             let Some(env) = env_name(&key) else {
-                let mut known: Vec<String> = SETTINGS.iter().map(|(e, _)| file_key(e)).collect();
+                let mut known: Vec<String> = SETTINGS.iter().map(|s| file_key(s.env)).collect();
                 known.push("tools.<name>.scopes".into());
                 return Err(RawError::UnknownKey {
                     key: format!("{dotted}{name}"),

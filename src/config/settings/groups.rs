@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use url::Url;
 
@@ -66,39 +65,28 @@ impl Reader<'_> {
     }
 
     pub(super) fn log_format(&self) -> Result<Option<LogFormat>, ConfigError> {
-        match self.text("MCP_LOG_FORMAT")?.as_deref() {
-            None => Ok(None),
-            Some("json") => Ok(Some(LogFormat::Json)),
-            Some("pretty") => Ok(Some(LogFormat::Pretty)),
-            Some(other) => {
-                Err(self.error("MCP_LOG_FORMAT", format!("`{other}` is not json or pretty")))
-            }
-        }
+        Ok(match self.choice("MCP_LOG_FORMAT")? {
+            None => None,
+            Some("json") => Some(LogFormat::Json),
+            Some(_) => Some(LogFormat::Pretty),
+        })
     }
 
     pub(super) fn audit_queries(&self) -> Result<AuditQueries, ConfigError> {
-        match self.text("MCP_AUDIT_QUERIES")?.as_deref() {
-            Some("text") => Ok(AuditQueries::Text),
-            Some("hash") | None => Ok(AuditQueries::Hash),
-            Some("off") => Ok(AuditQueries::Off),
-            Some(other) => Err(self.error(
-                "MCP_AUDIT_QUERIES",
-                format!("`{other}` is not text, hash or off"),
-            )),
-        }
+        Ok(match self.choice("MCP_AUDIT_QUERIES")? {
+            Some("text") => AuditQueries::Text,
+            Some("off") => AuditQueries::Off,
+            _ => AuditQueries::Hash,
+        })
     }
 
     pub(super) fn jwks(&self) -> Result<JwksSettings, ConfigError> {
         let jwks = JwksSettings {
-            refetch_interval: self.renamed_secs(
-                "MCP_JWKS_REFETCH_INTERVAL_SECS",
-                "MCP_JWKS_COOLDOWN_SECS",
-                (1, 3600),
-            )?,
-            min_refresh: self.secs("MCP_JWKS_MIN_REFRESH_SECS", 1, 86_400)?,
-            max_refresh: self.secs("MCP_JWKS_MAX_REFRESH_SECS", 1, 86_400)?,
-            max_stale: self.secs("MCP_JWKS_MAX_STALE_SECS", 1, 7 * 86_400)?,
-            http_timeout: self.secs("MCP_HTTP_TIMEOUT_SECS", 1, 120)?,
+            refetch_interval: self.secs("MCP_JWKS_REFETCH_INTERVAL_SECS")?,
+            min_refresh: self.secs("MCP_JWKS_MIN_REFRESH_SECS")?,
+            max_refresh: self.secs("MCP_JWKS_MAX_REFRESH_SECS")?,
+            max_stale: self.secs("MCP_JWKS_MAX_STALE_SECS")?,
+            http_timeout: self.secs("MCP_HTTP_TIMEOUT_SECS")?,
         };
         if jwks.min_refresh > jwks.max_refresh {
             return Err(self.error(
@@ -111,39 +99,36 @@ impl Reader<'_> {
 
     pub(super) fn sse(&self) -> Result<SseSettings, ConfigError> {
         Ok(SseSettings {
-            max_sessions: self.integer("MCP_SSE_MAX_SESSIONS", 1, 1_000_000)? as usize,
-            max_sessions_per_subject: self.integer("MCP_SSE_MAX_SESSIONS_PER_SUBJECT", 1, 10_000)?
-                as usize,
-            outbox_bytes: (self.integer("MCP_SSE_OUTBOX_KIB", 16, 65_536)? << 10) as usize,
-            outbox_total_bytes: (self.integer("MCP_SSE_OUTBOX_TOTAL_MIB", 1, 65_536)? << 20)
-                as usize,
-            idle: self.secs("MCP_SSE_IDLE_SECS", 1, 86_400)?,
-            keep_alive: self.secs("MCP_SSE_KEEPALIVE_SECS", 1, 300)?,
+            max_sessions: self.integer("MCP_SSE_MAX_SESSIONS")? as usize,
+            max_sessions_per_subject: self.integer("MCP_SSE_MAX_SESSIONS_PER_SUBJECT")? as usize,
+            outbox_bytes: (self.integer("MCP_SSE_OUTBOX_KIB")? << 10) as usize,
+            outbox_total_bytes: (self.integer("MCP_SSE_OUTBOX_TOTAL_MIB")? << 20) as usize,
+            idle: self.secs("MCP_SSE_IDLE_SECS")?,
+            keep_alive: self.secs("MCP_SSE_KEEPALIVE_SECS")?,
         })
     }
 
     pub(super) fn connections(&self) -> Result<ConnectionSettings, ConfigError> {
         Ok(ConnectionSettings {
-            header_timeout: self.secs("MCP_HEADER_TIMEOUT_SECS", 1, 600)?,
-            body_timeout: self.secs("MCP_BODY_TIMEOUT_SECS", 1, 600)?,
-            max_connections: self.integer("MCP_MAX_CONNECTIONS", 16, 1_000_000)? as usize,
-            shutdown_grace: self.secs("MCP_SHUTDOWN_GRACE_SECS", 0, 300)?,
+            header_timeout: self.secs("MCP_HEADER_TIMEOUT_SECS")?,
+            body_timeout: self.secs("MCP_BODY_TIMEOUT_SECS")?,
+            max_connections: self.integer("MCP_MAX_CONNECTIONS")? as usize,
+            shutdown_grace: self.secs("MCP_SHUTDOWN_GRACE_SECS")?,
         })
     }
 
     /// The fair-use limits; the pool defaults to one thread per CPU, and one caller to half.
     pub(super) fn fair(&self) -> Result<FairSettings, ConfigError> {
-        let threads = self.integer("MCP_RANKING_THREADS", 1, 256)?;
-        let per_caller = self.number("MCP_RANKING_PER_CALLER", 1, threads)?;
+        let threads = self.integer("MCP_RANKING_THREADS")?;
+        let per_caller = self.number_within("MCP_RANKING_PER_CALLER", 1, threads)?;
         Ok(FairSettings {
-            rate_per_minute: self.integer("MCP_RATE_LIMIT_PER_MIN", 0, 1_000_000)? as u32,
-            rate_burst: self.integer("MCP_RATE_LIMIT_BURST", 1, 100_000)? as u32,
-            requests_per_minute: self.integer("MCP_REQUEST_LIMIT_PER_MIN", 0, 10_000_000)? as u32,
-            requests_burst: self.integer("MCP_REQUEST_LIMIT_BURST", 1, 1_000_000)? as u32,
+            rate_per_minute: self.integer("MCP_RATE_LIMIT_PER_MIN")? as u32,
+            rate_burst: self.integer("MCP_RATE_LIMIT_BURST")? as u32,
+            requests_per_minute: self.integer("MCP_REQUEST_LIMIT_PER_MIN")? as u32,
+            requests_burst: self.integer("MCP_REQUEST_LIMIT_BURST")? as u32,
             ranking_threads: threads as usize,
             ranking_per_caller: per_caller.unwrap_or(threads.div_ceil(2)) as usize,
-            ranking_queue_per_caller: self.integer("MCP_RANKING_QUEUE_PER_CALLER", 0, 10_000)?
-                as usize,
+            ranking_queue_per_caller: self.integer("MCP_RANKING_QUEUE_PER_CALLER")? as usize,
         })
     }
 
@@ -173,7 +158,7 @@ impl Reader<'_> {
         }
         Ok(Some(RedisSettings {
             url,
-            timeout: Duration::from_millis(self.integer("MCP_REDIS_TIMEOUT_MS", 10, 10_000)?),
+            timeout: self.millis("MCP_REDIS_TIMEOUT_MS")?,
         }))
     }
 
@@ -187,8 +172,8 @@ impl Reader<'_> {
             base_url,
             index_dir: self.text("MCP_INDEX_DIR")?.map(PathBuf::from),
             watch: self.boolean("MCP_CORPUS_WATCH")?,
-            debounce: Duration::from_millis(self.integer("MCP_CORPUS_DEBOUNCE_MS", 10, 600_000)?),
-            search_cache_mib: self.integer("MCP_SEARCH_CACHE_MIB", 0, 4096)?,
+            debounce: self.millis("MCP_CORPUS_DEBOUNCE_MS")?,
+            search_cache_mib: self.integer("MCP_SEARCH_CACHE_MIB")?,
         })
     }
 

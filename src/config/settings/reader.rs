@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::ConfigError;
+use crate::config::known::{self, Kind};
 use crate::config::raw::{Origin, RawConfig, Value, file_key};
 
 /// A scope token as RFC 6749 §3.3 allows, minus the quote and backslash that would need escaping.
@@ -93,8 +94,28 @@ impl Reader<'_> {
         Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
     }
 
-    /// A whole number from `min` to `max`, or `None` when the setting has no value.
-    pub(super) fn number(&self, env: &str, min: u64, max: u64) -> Result<Option<u64>, ConfigError> {
+    /// The bounds the settings table gives a number setting. Every number setting has a row
+    /// of kind `Number`; the tests read every setting, so a row of another kind fails them.
+    fn bounds(env: &str) -> (u64, u64) {
+        match known::setting(env).map(|s| s.kind) {
+            Some(Kind::Number { min, max, .. }) => (min, max),
+            other => unreachable!("{env} is read as a number but the settings table has {other:?}"),
+        }
+    }
+
+    /// A whole number within the table's bounds, or `None` when the setting has no value.
+    pub(super) fn number(&self, env: &str) -> Result<Option<u64>, ConfigError> {
+        let (min, max) = Self::bounds(env);
+        self.number_within(env, min, max)
+    }
+
+    /// A whole number from `min` to `max` (bounds that depend on another setting).
+    pub(super) fn number_within(
+        &self,
+        env: &str,
+        min: u64,
+        max: u64,
+    ) -> Result<Option<u64>, ConfigError> {
         let Some(text) = self.text(env)? else {
             return Ok(None);
         };
@@ -107,30 +128,38 @@ impl Reader<'_> {
         }
     }
 
-    /// A whole number from `min` to `max`; the setting has a default (`known::DEFAULTS`).
-    pub(super) fn integer(&self, env: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
-        self.number(env, min, max)?
+    /// A whole number within the table's bounds; the setting has a default there.
+    pub(super) fn integer(&self, env: &str) -> Result<u64, ConfigError> {
+        self.number(env)?
             .ok_or_else(|| self.error(env, "is required".into()))
     }
 
-    pub(super) fn secs(&self, env: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
-        self.integer(env, min, max).map(Duration::from_secs)
+    pub(super) fn secs(&self, env: &str) -> Result<Duration, ConfigError> {
+        self.integer(env).map(Duration::from_secs)
     }
 
-    /// Seconds under `env`, or under `old`, the name it had before; setting both is an error,
-    /// so neither is silently ignored.
-    pub(super) fn renamed_secs(
-        &self,
-        env: &str,
-        old: &str,
-        (min, max): (u64, u64),
-    ) -> Result<Duration, ConfigError> {
-        match (self.raw.written(env), self.raw.written(old)) {
-            (Some(_), Some(_)) => {
-                Err(self.error(old, format!("is the old name of {env}; set only {env}")))
+    pub(super) fn millis(&self, env: &str) -> Result<Duration, ConfigError> {
+        self.integer(env).map(Duration::from_millis)
+    }
+
+    /// One of the values the table's `Choice` row lists, or `None` when unset.
+    pub(super) fn choice(&self, env: &str) -> Result<Option<&'static str>, ConfigError> {
+        let choices = match known::setting(env).map(|s| s.kind) {
+            Some(Kind::Choice(choices)) => choices,
+            other => unreachable!("{env} is read as a choice but the settings table has {other:?}"),
+        };
+        let Some(text) = self.text(env)? else {
+            return Ok(None);
+        };
+        match choices.iter().find(|c| **c == text) {
+            Some(c) => Ok(Some(c)),
+            None => {
+                let (last, rest) = choices.split_last().expect("a choice has values");
+                Err(self.error(
+                    env,
+                    format!("`{text}` is not {} or {last}", rest.join(", ")),
+                ))
             }
-            (None, Some(_)) => self.secs(old, min, max),
-            _ => self.secs(env, min, max),
         }
     }
 

@@ -271,7 +271,7 @@ fn the_environment_wins_over_the_file() {
 fn every_setting_has_a_distinct_file_key() {
     let mut keys: Vec<String> = crate::config::raw::SETTINGS
         .iter()
-        .map(|(e, _)| crate::config::raw::file_key(e))
+        .map(|s| crate::config::raw::file_key(s.env))
         .collect();
     keys.sort();
     keys.dedup();
@@ -334,25 +334,25 @@ fn unknown_kid_refetches_are_spaced_by_five_seconds_unless_told_otherwise() {
 }
 
 #[test]
-fn the_old_name_of_the_refetch_interval_still_works_but_not_beside_the_new_one() {
-    let s = with(&[("MCP_JWKS_COOLDOWN_SECS", "3")]).unwrap();
-    assert_eq!(s.jwks.refetch_interval, Duration::from_secs(3));
-    let e = with(&[
-        ("MCP_JWKS_COOLDOWN_SECS", "3"),
-        ("MCP_JWKS_REFETCH_INTERVAL_SECS", "3"),
-    ])
-    .unwrap_err();
-    assert!(
-        e.to_string().starts_with("MCP_JWKS_COOLDOWN_SECS")
-            && e.to_string()
-                .contains("set only MCP_JWKS_REFETCH_INTERVAL_SECS"),
-        "{e}"
+fn a_renamed_setting_is_refused_with_its_new_name_in_the_environment_and_the_file() {
+    let e = RawConfig::load_from([("MCP_JWKS_COOLDOWN_SECS".to_owned(), "3".to_owned())])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "MCP_JWKS_COOLDOWN_SECS: this setting was renamed; set MCP_JWKS_REFETCH_INTERVAL_SECS \
+         instead (docs/configuration.md)"
     );
-    let e = with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "0")]).unwrap_err();
-    assert!(
-        e.to_string().starts_with("MCP_JWKS_REFETCH_INTERVAL_SECS"),
-        "{e}"
+    let e = RawConfig::from_toml("[jwks]\ncooldown_secs = 3\n", "mcp.toml")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "MCP_CONFIG: `jwks.cooldown_secs` in mcp.toml was renamed; write \
+         `jwks_refetch_interval_secs` instead (docs/configuration.md)"
     );
+    // An empty variable counts as unset, renamed or not.
+    assert!(RawConfig::load_from([("MCP_JWKS_COOLDOWN_SECS".to_owned(), String::new())]).is_ok());
 }
 
 #[test]
@@ -405,23 +405,58 @@ fn the_scope_setting_of_each_tool_follows_the_tool_list() {
 }
 
 #[test]
-fn every_default_is_the_one_docs_configuration_md_shows() {
+fn every_row_of_docs_configuration_md_is_the_settings_table() {
+    use crate::config::known::{Default, Kind, SETTINGS};
     let docs = include_str!("../../../docs/configuration.md");
-    for (env, _) in crate::config::raw::SETTINGS {
+    let rows: Vec<&str> = docs
+        .lines()
+        .filter(|l| {
+            l.starts_with("| `MCP_") || l.starts_with("| `KC_") || l.starts_with("| `RUST_")
+        })
+        .collect();
+    for s in SETTINGS {
+        let row = rows
+            .iter()
+            .find(|l| l.starts_with(&format!("| `{}` |", s.env)))
+            .unwrap_or_else(|| panic!("{} has no row in docs/configuration.md", s.env));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let key = crate::config::raw::file_key(s.env);
         assert!(
-            docs.contains(&format!("`{env}`")),
-            "{env} is not in docs/configuration.md"
+            cells[1].starts_with(&format!("`{key}`")),
+            "{}: the file key is {key}, the docs show {}",
+            s.env,
+            cells[1]
         );
+        let shown = cells[2];
+        match s.default {
+            Default::Required => assert_eq!(shown, "required", "{}", s.env),
+            Default::Unset => assert!(shown.starts_with("unset"), "{}: {shown}", s.env),
+            Default::Value(v) => assert!(
+                shown.starts_with(&format!("`{v}`")),
+                "{}: the default is {v}, the docs show {shown}",
+                s.env
+            ),
+            Default::Derived(_) => assert!(
+                !["", "required", "unset"].contains(&shown),
+                "{}: its default is worked out, the docs show {shown}",
+                s.env
+            ),
+        }
+        if let Kind::Number { min, max, .. } = s.kind {
+            assert!(
+                shown.contains(&format!("({min}–{max}")),
+                "{}: the bounds are {min}–{max}, the docs show {shown}",
+                s.env
+            );
+        }
     }
-    for (env, default) in crate::config::known::DEFAULTS {
-        let row = docs
-            .lines()
-            .find(|l| l.starts_with(&format!("| `{env}` |")))
-            .unwrap_or_else(|| panic!("{env} has no row in docs/configuration.md"));
-        let shown = row.split(" | ").nth(2).unwrap_or("");
+    // And no row names a setting the table does not have (the per-tool scopes excepted).
+    for row in rows {
+        let env = row.split('`').nth(1).unwrap();
         assert!(
-            shown.starts_with(&format!("`{default}`")),
-            "{env}: the default is {default}, docs/configuration.md shows {shown}"
+            crate::config::known::setting(env).is_some()
+                || crate::config::known::env_name(&crate::config::raw::file_key(env)).is_some(),
+            "docs/configuration.md has a row for {env}, which is no setting"
         );
     }
 }
@@ -548,9 +583,9 @@ fn rust_log_must_name_levels() {
 
 #[test]
 fn the_required_settings_are_the_ones_help_lists_first() {
-    use crate::config::known::REQUIRED;
-    assert_eq!(BASE.map(|(env, _)| env), REQUIRED);
-    for missing in REQUIRED {
+    let required: Vec<&str> = crate::config::known::required().map(|s| s.env).collect();
+    assert_eq!(BASE.map(|(env, _)| env).to_vec(), required);
+    for missing in &required {
         let rest: Vec<_> = BASE
             .iter()
             .filter(|(env, _)| env != missing)
@@ -560,16 +595,21 @@ fn the_required_settings_are_the_ones_help_lists_first() {
     }
     let help = crate::config::help(&["search", "fetch"]);
     let first_optional = help.find("Other settings").unwrap();
-    for env in REQUIRED {
+    for env in &required {
         assert!(help.find(env).unwrap() < first_optional, "{env}");
     }
-    for (env, _) in crate::config::raw::SETTINGS {
+    for s in crate::config::raw::SETTINGS {
         assert!(
-            help.contains(&format!("  {env} ")),
-            "{env} missing from serve --help"
+            help.contains(&format!("  {} ", s.env)),
+            "{} missing from serve --help",
+            s.env
         );
     }
-    assert!(help.contains("MCP_BIND") && help.contains("[default: 0.0.0.0:8000]"));
+    assert!(
+        help.contains("[default: 0.0.0.0:8000; address:port]"),
+        "{help}"
+    );
+    assert!(help.contains("[default: 30; 0–300 s]"), "{help}");
     assert!(help.contains("MCP_TOOLS_FETCH_SCOPES"));
 }
 
