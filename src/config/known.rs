@@ -15,6 +15,9 @@ pub struct Setting {
     pub meaning: &'static str,
     pub default: Default,
     pub kind: Kind,
+    /// For a tuning value: when an operator has reason to change it, as the docs say it. The
+    /// settings without one are choices every deployment makes (names, URLs, folders, switches).
+    pub reason: Option<&'static str>,
 }
 
 /// What a setting is when nothing sets it.
@@ -99,108 +102,126 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "listen address",
         default: Default::Value("0.0.0.0:8000"),
         kind: Kind::Address,
+        reason: None,
     },
     Setting {
         env: "MCP_METRICS_BIND",
         meaning: "listen address of /metrics alone, which the main address then no longer serves",
         default: Default::Unset,
         kind: Kind::Address,
+        reason: None,
     },
     Setting {
         env: "MCP_SERVER_URL",
         meaning: "public origin clients reach",
         default: Default::Required,
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "MCP_RESOURCE",
         meaning: "resource identifier in the protected-resource metadata",
         default: Default::Derived("${MCP_SERVER_URL}/mcp"),
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "MCP_RESOURCE_NAME",
         meaning: "human-readable name in the protected-resource metadata",
         default: Default::Value("MCP resource server"),
         kind: Kind::Text,
+        reason: None,
     },
     Setting {
         env: "MCP_RESOURCE_DOCUMENTATION",
         meaning: "documentation URL in the protected-resource metadata",
         default: Default::Derived("${MCP_SERVER_URL}/"),
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "MCP_AUDIENCE",
         meaning: "audience a token must carry",
         default: Default::Derived("MCP_RESOURCE"),
         kind: Kind::Text,
+        reason: None,
     },
     Setting {
         env: "MCP_ALT_AUDIENCE",
         meaning: "extra accepted audiences",
         default: Default::Unset,
         kind: Kind::List,
+        reason: None,
     },
     Setting {
         env: "KC_ISSUER",
         meaning: "exact expected token issuer",
         default: Default::Required,
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "KC_DISCOVERY_URL",
         meaning: "OpenID discovery document URL",
         default: Default::Derived("${KC_ISSUER}/.well-known/openid-configuration"),
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "KC_JWKS_URL",
         meaning: "JWKS URL, overriding discovery",
         default: Default::Derived("from discovery"),
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "MCP_REQUIRED_SCOPES",
         meaning: "scopes every MCP request needs",
         default: Default::Value("mcp:tools"),
         kind: Kind::Scopes,
+        reason: None,
     },
     Setting {
         env: "MCP_ALLOWED_ORIGINS",
         meaning: "browser origins allowed",
         default: Default::Derived("ChatGPT's origins, MCP_SERVER_URL and loopback origins"),
         kind: Kind::List,
+        reason: None,
     },
     Setting {
         env: "MCP_ALLOWED_HOSTS",
         meaning: "Host header values allowed",
         default: Default::Derived("the host of MCP_SERVER_URL, localhost and 127.0.0.1"),
         kind: Kind::List,
+        reason: None,
     },
     Setting {
         env: "MCP_CORPUS",
         meaning: "folder of documents for search and fetch",
         default: Default::Derived("the built-in sample"),
         kind: Kind::Path,
+        reason: None,
     },
     Setting {
         env: "MCP_CORPUS_BASE_URL",
         meaning: "URL prefix of corpus documents that do not name their own url",
         default: Default::Unset,
         kind: Kind::Url,
+        reason: None,
     },
     Setting {
         env: "MCP_INDEX_DIR",
         meaning: "folder for an on-disk search index instead of memory",
         default: Default::Unset,
         kind: Kind::Path,
+        reason: None,
     },
     Setting {
         env: "MCP_CORPUS_WATCH",
         meaning: "rebuild the index when corpus files change",
         default: Default::Value("true"),
         kind: Kind::Bool,
+        reason: None,
     },
     Setting {
         env: "MCP_CORPUS_DEBOUNCE_MS",
@@ -211,6 +232,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 600_000,
             unit: Unit::Millis,
         },
+        reason: Some(
+            "files arrive through a sync tool that keeps writing for longer than a second, so the index is not rebuilt halfway",
+        ),
     },
     Setting {
         env: "MCP_SEARCH_CACHE_MIB",
@@ -221,24 +245,30 @@ pub const SETTINGS: &[Setting] = &[
             max: 4096,
             unit: Unit::Mib,
         },
+        reason: Some(
+            "memory is tight (0 turns it off), or many users repeat the same searches over a large corpus",
+        ),
     },
     Setting {
         env: "MCP_LOG_FORMAT",
         meaning: "log format",
         default: Default::Derived("pretty on a terminal, else json"),
         kind: Kind::Choice(&["json", "pretty"]),
+        reason: None,
     },
     Setting {
         env: "MCP_AUDIT_QUERIES",
         meaning: "how audit events record search queries",
         default: Default::Value("hash"),
         kind: Kind::Choice(&["text", "hash", "off"]),
+        reason: None,
     },
     Setting {
         env: "RUST_LOG",
         meaning: "tracing filter",
         default: Default::Value("info"),
         kind: Kind::Filter,
+        reason: None,
     },
     Setting {
         env: "MCP_CLOCK_LEEWAY_SECS",
@@ -249,6 +279,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 300,
             unit: Unit::Secs,
         },
+        reason: Some("the clocks of Keycloak's host and this one are not kept by NTP"),
     },
     Setting {
         env: "MCP_JWKS_REFETCH_INTERVAL_SECS",
@@ -259,6 +290,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 3600,
             unit: Unit::Secs,
         },
+        reason: Some("Keycloak sits behind a rate limit that a key fetch every 5 s would reach"),
     },
     Setting {
         env: "MCP_JWKS_MIN_REFRESH_SECS",
@@ -269,6 +301,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 86_400,
             unit: Unit::Secs,
         },
+        reason: Some("a key deleted in Keycloak must stop working sooner than a minute"),
     },
     Setting {
         env: "MCP_JWKS_MAX_REFRESH_SECS",
@@ -279,6 +312,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 86_400,
             unit: Unit::Secs,
         },
+        reason: Some("Keycloak's keys change more often than hourly without a shorter max-age"),
     },
     Setting {
         env: "MCP_JWKS_MAX_STALE_SECS",
@@ -289,6 +323,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 604_800,
             unit: Unit::Secs,
         },
+        reason: Some(
+            "your policy sets another limit on riding out a Keycloak outage with the last keys",
+        ),
     },
     Setting {
         env: "MCP_HTTP_TIMEOUT_SECS",
@@ -299,6 +336,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 120,
             unit: Unit::Secs,
         },
+        reason: Some("Keycloak answers slowly across a long link"),
     },
     Setting {
         env: "MCP_TOKEN_CACHE_SIZE",
@@ -309,6 +347,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000_000,
             unit: Unit::Count,
         },
+        reason: Some("more than 10 000 distinct tokens are in use at once"),
     },
     Setting {
         env: "MCP_MAX_BODY_BYTES",
@@ -319,6 +358,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 67_108_864,
             unit: Unit::Bytes,
         },
+        reason: Some(
+            "a gateway in front allows less and the server should refuse at the same size",
+        ),
     },
     Setting {
         env: "MCP_HEADER_TIMEOUT_SECS",
@@ -329,6 +371,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 600,
             unit: Unit::Secs,
         },
+        reason: Some(
+            "a proxy in front keeps idle connections open longer than 30 s (keep the proxy's shorter)",
+        ),
     },
     Setting {
         env: "MCP_BODY_TIMEOUT_SECS",
@@ -339,6 +384,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 600,
             unit: Unit::Secs,
         },
+        reason: Some("clients send over links slow enough to need more than 30 s for 1 MiB"),
     },
     Setting {
         env: "MCP_MAX_CONNECTIONS",
@@ -349,6 +395,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 1_000_000,
             unit: Unit::Count,
         },
+        reason: Some(
+            "the machine's open-file limit or memory is sized for another number of clients",
+        ),
     },
     Setting {
         env: "MCP_SHUTDOWN_GRACE_SECS",
@@ -359,6 +408,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 300,
             unit: Unit::Secs,
         },
+        reason: Some(
+            "the orchestrator's grace period (Kubernetes' terminationGracePeriodSeconds) is not 10 s plus a margin",
+        ),
     },
     Setting {
         env: "MCP_SSE_MAX_SESSIONS",
@@ -369,6 +421,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 1_000_000,
             unit: Unit::Count,
         },
+        reason: Some("the instance is sized for another number of legacy /sse clients"),
     },
     Setting {
         env: "MCP_SSE_MAX_SESSIONS_PER_SUBJECT",
@@ -379,6 +432,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000,
             unit: Unit::Count,
         },
+        reason: Some("one service account legitimately holds more than 8 /sse streams"),
     },
     Setting {
         env: "MCP_SSE_OUTBOX_KIB",
@@ -389,6 +443,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 65_536,
             unit: Unit::Kib,
         },
+        reason: Some("fetched documents are larger than 256 KiB"),
     },
     Setting {
         env: "MCP_SSE_OUTBOX_TOTAL_MIB",
@@ -399,6 +454,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 65_536,
             unit: Unit::Mib,
         },
+        reason: Some("the memory the instance may spend on unread /sse answers is not 64 MiB"),
     },
     Setting {
         env: "MCP_MAX_BATCH",
@@ -409,6 +465,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 1000,
             unit: Unit::Count,
         },
+        reason: Some("a 2025-03-26 client sends batches of more than 32 messages"),
     },
     Setting {
         env: "MCP_RATE_LIMIT_PER_MIN",
@@ -419,6 +476,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 1_000_000,
             unit: Unit::Count,
         },
+        reason: Some(
+            "a gateway in front already limits callers (0), or users' agents need more tool calls a minute",
+        ),
     },
     Setting {
         env: "MCP_RATE_LIMIT_BURST",
@@ -429,6 +489,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 100_000,
             unit: Unit::Count,
         },
+        reason: Some("an agent makes more than 60 tool calls in one turn"),
     },
     Setting {
         env: "MCP_REQUEST_LIMIT_PER_MIN",
@@ -439,6 +500,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000_000,
             unit: Unit::Count,
         },
+        reason: Some("a gateway in front already limits callers (0)"),
     },
     Setting {
         env: "MCP_REQUEST_LIMIT_BURST",
@@ -449,6 +511,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 1_000_000,
             unit: Unit::Count,
         },
+        reason: Some("clients poll more than 600 times in a burst"),
     },
     Setting {
         env: "MCP_RANKING_THREADS",
@@ -459,6 +522,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 256,
             unit: Unit::Count,
         },
+        reason: Some("the CPUs the container may use are not those the machine reports"),
     },
     Setting {
         env: "MCP_RANKING_PER_CALLER",
@@ -469,6 +533,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 256,
             unit: Unit::Count,
         },
+        reason: Some("one trusted caller (a batch job) should be able to use the whole pool"),
     },
     Setting {
         env: "MCP_RANKING_QUEUE_PER_CALLER",
@@ -479,6 +544,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000,
             unit: Unit::Count,
         },
+        reason: Some("one trusted caller sends more than 16 searches at once"),
     },
     Setting {
         env: "MCP_SSE_IDLE_SECS",
@@ -489,6 +555,9 @@ pub const SETTINGS: &[Setting] = &[
             max: 86_400,
             unit: Unit::Secs,
         },
+        reason: Some(
+            "a proxy or client expects quiet /sse streams to stay open longer than 30 minutes",
+        ),
     },
     Setting {
         env: "MCP_SSE_KEEPALIVE_SECS",
@@ -499,6 +568,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 300,
             unit: Unit::Secs,
         },
+        reason: Some("a proxy closes quiet streams sooner than 15 s"),
     },
     Setting {
         env: "MCP_DPOP_MAX_AGE_SECS",
@@ -509,12 +579,16 @@ pub const SETTINGS: &[Setting] = &[
             max: 3600,
             unit: Unit::Secs,
         },
+        reason: Some(
+            "DPoP clients' clocks or queues make proofs older than 5 minutes, or your policy wants them younger",
+        ),
     },
     Setting {
         env: "MCP_DPOP_REQUIRED",
         meaning: "refuse Bearer tokens and take DPoP-bound tokens only",
         default: Default::Value("false"),
         kind: Kind::Bool,
+        reason: None,
     },
     Setting {
         env: "MCP_DPOP_REPLAY_CACHE_SIZE",
@@ -525,18 +599,21 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000_000,
             unit: Unit::Count,
         },
+        reason: Some("more than 200 000 DPoP proofs arrive within MCP_DPOP_MAX_AGE_SECS"),
     },
     Setting {
         env: "MCP_DPOP_NONCE",
         meaning: "ask DPoP clients for a server nonce in their proofs",
         default: Default::Value("false"),
         kind: Kind::Bool,
+        reason: None,
     },
     Setting {
         env: "MCP_REDIS_URL",
         meaning: "the Redis or Valkey replicas share state on (redis:// or rediss://)",
         default: Default::Unset,
         kind: Kind::Text,
+        reason: None,
     },
     Setting {
         env: "MCP_REDIS_TIMEOUT_MS",
@@ -547,6 +624,7 @@ pub const SETTINGS: &[Setting] = &[
             max: 10_000,
             unit: Unit::Millis,
         },
+        reason: Some("Redis is farther away than 250 ms allows"),
     },
 ];
 

@@ -442,7 +442,21 @@ fn every_row_of_docs_configuration_md_is_the_settings_table() {
                 s.env
             ),
         }
+        // A tuning value stays a setting only with a reason an operator has to change it, which
+        // its row gives in the table's words.
+        if let Some(reason) = s.reason {
+            assert!(
+                row.contains(&format!("Change it when {reason}")),
+                "{}: the row does not give the reason of the settings table: {reason}",
+                s.env
+            );
+        }
         if let Kind::Number { min, max, .. } = s.kind {
+            assert!(
+                s.reason.is_some(),
+                "{}: a tuning value with no reason to change it should be a constant",
+                s.env
+            );
             assert!(
                 shown.contains(&format!("({min}–{max}")),
                 "{}: the bounds are {min}–{max}, the docs show {shown}",
