@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{AuthError, Reason};
+use super::error::{AuthError, Code, Reason, Scheme};
 use crate::config::Settings;
 
 /// Precomputed header values, cloned per response.
@@ -32,44 +32,17 @@ impl Challenges {
         let scope = settings.required_scopes.join(" ");
         let algs = dpop_algs();
         let invalid = Reason::ALL.map(|reason| {
-            let text = description(settings, reason);
-            let value = match reason {
-                Reason::DpopNonce => challenge(
-                    "DPoP",
-                    &[
-                        ("error", "use_dpop_nonce"),
-                        ("error_description", &text),
-                        ("algs", &algs),
-                        ("resource_metadata", &resource_metadata),
-                    ],
-                ),
-                _ if reason.is_proof() => challenge(
-                    "DPoP",
-                    &[
-                        ("error", "invalid_dpop_proof"),
-                        ("error_description", &text),
-                        ("algs", &algs),
-                        ("resource_metadata", &resource_metadata),
-                    ],
-                ),
-                Reason::DpopNotBound | Reason::DpopRequired => challenge(
-                    "DPoP",
-                    &[
-                        ("error", "invalid_token"),
-                        ("error_description", &text),
-                        ("algs", &algs),
-                        ("resource_metadata", &resource_metadata),
-                        ("scope", &scope),
-                    ],
-                ),
-                _ => header(&[
-                    ("error", "invalid_token"),
-                    ("error_description", &text),
-                    ("resource_metadata", &resource_metadata),
-                    ("scope", &scope),
-                ]),
-            };
-            (value, text)
+            let row = reason.refusal();
+            let text = description(settings, row.description);
+            let mut params = vec![("error", row.code.as_str()), ("error_description", &text)];
+            if row.scheme == Scheme::Dpop {
+                params.push(("algs", &algs));
+            }
+            params.push(("resource_metadata", &resource_metadata));
+            if row.code == Code::InvalidToken {
+                params.push(("scope", &scope));
+            }
+            (challenge(row.scheme.as_str(), &params), text)
         });
         let bearer = header(&[("resource_metadata", &resource_metadata), ("scope", &scope)]);
         let dpop = challenge(
@@ -134,57 +107,16 @@ fn insufficient_scope_header(
     ])
 }
 
-/// What the caller should do about each reason; fixed at start-up, so no token detail leaks.
-fn description(s: &Settings, reason: Reason) -> String {
-    match reason {
-        Reason::Missing => {
-            "send an access token in the Authorization header as Bearer <token>".into()
-        }
-        Reason::Malformed => "the access token is not a well-formed signed JWT".into(),
-        Reason::BadSignature => "the access token's signature or algorithm is not accepted".into(),
-        Reason::UnknownKid => {
-            "the access token was signed with a key the issuer does not publish; obtain a new token"
-                .into()
-        }
-        Reason::Expired => "the access token has expired; obtain a new one".into(),
-        Reason::NotYetValid => {
-            "the access token is not valid yet; check the clocks of the issuer and this server"
-                .into()
-        }
-        Reason::WrongIssuer => format!("the access token was not issued by {}", s.issuer),
-        Reason::WrongAudience => format!(
-            "the access token's audience does not include {}; request it with resource={} or add an audience mapper",
-            s.audiences[0], s.resource
-        ),
-        Reason::WrongType => {
-            "the token is not an access token; send the access token, not an ID or refresh token"
-                .into()
-        }
-        Reason::DpopBound => {
-            "the access token is DPoP-bound (cnf.jkt) and cannot be used as a Bearer token; request a token without DPoP for this resource"
-                .into()
-        }
-        Reason::SenderConstrained => {
-            "the access token is bound to a key or certificate (cnf) this server cannot check; request an unbound token for this resource"
-                .into()
-        }
-        Reason::DpopNotBound => "the access token sent with the DPoP scheme is not DPoP-bound (no cnf.jkt); send it as Bearer, or request a DPoP-bound token".into(),
-        Reason::DpopRequired => "this resource takes DPoP-bound access tokens only; request a token with DPoP and send it as DPoP <token> with a DPoP proof".into(),
-        Reason::DpopProof => "send exactly one DPoP header holding a proof JWT of typ dpop+jwt with jti, htm, htu, iat and ath (RFC 9449 §4.2)".into(),
-        Reason::DpopKey => "the DPoP proof must be signed with an accepted asymmetric algorithm and carry the public key only in jwk".into(),
-        Reason::DpopSignature => "the DPoP proof's signature does not verify with its jwk".into(),
-        Reason::DpopMethod => "the DPoP proof's htm is not this request's method".into(),
-        Reason::DpopUrl => format!("the DPoP proof's htu is not this request's URL; send {}<path> without query or fragment", s.server_url),
-        Reason::DpopStale => format!("the DPoP proof's iat is older than {} s or in the future; make a fresh proof for each request", s.dpop.max_age.as_secs()),
-        Reason::DpopAth => "the DPoP proof's ath is not the SHA-256 of the access token it comes with".into(),
-        Reason::DpopThumbprint => "the DPoP proof is signed with another key than the one the access token is bound to (cnf.jkt)".into(),
-        Reason::DpopReplayed => "this DPoP proof was used before; make a fresh proof, with a new jti, for each request".into(),
-        Reason::DpopNonce => "make the DPoP proof again with the nonce this answer's DPoP-Nonce header gives".into(),
-        Reason::InsufficientScope => format!(
-            "the access token lacks a required scope; request the scopes {}",
-            s.required_scopes.join(" ")
-        ),
-    }
+/// A reason's description with the settings it names filled in; fixed at start-up, so no
+/// token detail leaks.
+fn description(s: &Settings, template: &str) -> String {
+    template
+        .replace("{issuer}", &s.issuer)
+        .replace("{audience}", &s.audiences[0])
+        .replace("{resource}", &s.resource)
+        .replace("{server_url}", &s.server_url)
+        .replace("{dpop_max_age}", &s.dpop.max_age.as_secs().to_string())
+        .replace("{scopes}", &s.required_scopes.join(" "))
 }
 
 /// The algorithms a DPoP proof may use, for the `algs` parameter.
@@ -248,11 +180,7 @@ impl AuthRejection {
             AuthError::InvalidToken { reason, .. } => (
                 StatusCode::UNAUTHORIZED,
                 Some(c.invalid_token(*reason)),
-                match reason {
-                    Reason::DpopNonce => "use_dpop_nonce",
-                    _ if reason.is_proof() => "invalid_dpop_proof",
-                    _ => "invalid_token",
-                },
+                reason.refusal().code.as_str(),
                 c.description(*reason),
             ),
             AuthError::InsufficientScope { .. } => (
@@ -323,7 +251,39 @@ impl IntoResponse for AuthRejection {
 
 #[cfg(test)]
 mod tests {
-    use super::header;
+    use super::{Challenges, header};
+    use crate::auth::Reason;
+
+    #[test]
+    fn every_description_is_filled_from_the_settings() {
+        let raw = crate::config::RawConfig::load_from([
+            (
+                "MCP_SERVER_URL".to_owned(),
+                "https://mcp.example".to_owned(),
+            ),
+            (
+                "KC_ISSUER".to_owned(),
+                "https://auth.example/realms/r".to_owned(),
+            ),
+        ])
+        .unwrap();
+        let settings = crate::config::Settings::from_raw(&raw).unwrap();
+        let challenges = Challenges::new(&settings);
+        for reason in Reason::ALL {
+            let text = challenges.description(reason);
+            assert!(!text.contains(['{', '}']), "{reason:?}: {text}");
+        }
+        assert!(
+            challenges
+                .description(Reason::WrongIssuer)
+                .ends_with("https://auth.example/realms/r")
+        );
+        assert!(
+            challenges
+                .description(Reason::DpopStale)
+                .contains("older than 300 s")
+        );
+    }
 
     #[test]
     fn quotes_and_backslashes_in_values_are_escaped() {

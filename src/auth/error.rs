@@ -1,5 +1,7 @@
-//! Why a request was not let in ([`AuthError`], [`Reason`]); [`super::challenge`] turns each
-//! into its HTTP answer (RFC 6750 §3).
+//! Why a request was not let in ([`AuthError`], [`Reason`]), and for each reason the one row
+//! ([`Refusal`]) that the challenges ([`super::challenge`]), the metrics, the log and `check`
+//! read: its label, the rule it breaks, its error code and scheme, and what the caller should
+//! do. This file is the bottom of `auth`: it imports nothing of it.
 
 /// Why a token (or its absence) was refused. Each reason is a label of the
 /// `mcp_token_rejections_total` metric and has its own fixed challenge text. The variants are
@@ -43,12 +45,295 @@ pub enum Reason {
     InsufficientScope,
 }
 
+/// The rules of the module documentation of `validator`, in the order they are applied; every
+/// refusal names the first rule its token broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rule {
+    Form,
+    Signature,
+    Type,
+    /// Lifetime, issuer and audience: the crate judges these together, so which of them a
+    /// token with several faults is refused for is not fixed.
+    Claims,
+    Binding,
+    /// The DPoP proof of a DPoP-bound token (`super::dpop`).
+    Proof,
+    /// The scopes `MCP_REQUIRED_SCOPES` names ([`super::principal::require_scopes`]).
+    Scope,
+}
+
+/// The `error` code a refusal is answered with, in its challenge and its JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// No credentials: the body says `unauthorized`, the challenges carry no error (RFC 6750 §3.1).
+    Unauthorized,
+    InvalidToken,
+    /// RFC 9449 §7.1.
+    InvalidDpopProof,
+    /// RFC 9449 §8.
+    UseDpopNonce,
+    InsufficientScope,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthorized => "unauthorized",
+            Code::InvalidToken => "invalid_token",
+            Code::InvalidDpopProof => "invalid_dpop_proof",
+            Code::UseDpopNonce => "use_dpop_nonce",
+            Code::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+/// The authentication scheme a refusal's challenge names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// RFC 9449 §7.1; the challenge also lists the accepted algorithms.
+    Dpop,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Bearer => "Bearer",
+            Scheme::Dpop => "DPoP",
+        }
+    }
+}
+
+/// One reason for a refusal, everything said about it in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub reason: Reason,
+    /// Its label in `mcp_token_rejections_total`, the log and `check`.
+    pub label: &'static str,
+    pub rule: Rule,
+    pub code: Code,
+    pub scheme: Scheme,
+    /// What the caller should do, fixed at start-up so no token detail leaks:
+    /// `{issuer}`, `{audience}`, `{resource}`, `{server_url}`, `{dpop_max_age}` and `{scopes}`
+    /// are filled from the settings ([`super::challenge`]).
+    pub description: &'static str,
+}
+
+/// The row of each reason, in the order of [`Reason::ALL`].
+pub const REFUSALS: [Refusal; Reason::ALL.len()] = [
+    Refusal {
+        reason: Reason::Missing,
+        label: "missing",
+        rule: Rule::Form,
+        code: Code::Unauthorized,
+        scheme: Scheme::Bearer,
+        description: "send an access token in the Authorization header as Bearer <token>",
+    },
+    Refusal {
+        reason: Reason::Malformed,
+        label: "malformed",
+        rule: Rule::Form,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token is not a well-formed signed JWT",
+    },
+    Refusal {
+        reason: Reason::BadSignature,
+        label: "bad_signature",
+        rule: Rule::Signature,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token's signature or algorithm is not accepted",
+    },
+    Refusal {
+        reason: Reason::UnknownKid,
+        label: "unknown_kid",
+        rule: Rule::Signature,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token was signed with a key the issuer does not publish; obtain a new token",
+    },
+    Refusal {
+        reason: Reason::Expired,
+        label: "expired",
+        rule: Rule::Claims,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token has expired; obtain a new one",
+    },
+    Refusal {
+        reason: Reason::NotYetValid,
+        label: "not_yet_valid",
+        rule: Rule::Claims,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token is not valid yet; check the clocks of the issuer and this server",
+    },
+    Refusal {
+        reason: Reason::WrongIssuer,
+        label: "wrong_issuer",
+        rule: Rule::Claims,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token was not issued by {issuer}",
+    },
+    Refusal {
+        reason: Reason::WrongAudience,
+        label: "wrong_audience",
+        rule: Rule::Claims,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token's audience does not include {audience}; request it with resource={resource} or add an audience mapper",
+    },
+    Refusal {
+        reason: Reason::WrongType,
+        label: "wrong_type",
+        rule: Rule::Type,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the token is not an access token; send the access token, not an ID or refresh token",
+    },
+    Refusal {
+        reason: Reason::DpopBound,
+        label: "dpop_bound",
+        rule: Rule::Binding,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token is DPoP-bound (cnf.jkt) and cannot be used as a Bearer token; request a token without DPoP for this resource",
+    },
+    Refusal {
+        reason: Reason::SenderConstrained,
+        label: "sender_constrained",
+        rule: Rule::Binding,
+        code: Code::InvalidToken,
+        scheme: Scheme::Bearer,
+        description: "the access token is bound to a key or certificate (cnf) this server cannot check; request an unbound token for this resource",
+    },
+    Refusal {
+        reason: Reason::DpopNotBound,
+        label: "dpop_not_bound",
+        rule: Rule::Binding,
+        code: Code::InvalidToken,
+        scheme: Scheme::Dpop,
+        description: "the access token sent with the DPoP scheme is not DPoP-bound (no cnf.jkt); send it as Bearer, or request a DPoP-bound token",
+    },
+    Refusal {
+        reason: Reason::DpopRequired,
+        label: "dpop_required",
+        rule: Rule::Binding,
+        code: Code::InvalidToken,
+        scheme: Scheme::Dpop,
+        description: "this resource takes DPoP-bound access tokens only; request a token with DPoP and send it as DPoP <token> with a DPoP proof",
+    },
+    Refusal {
+        reason: Reason::DpopProof,
+        label: "dpop_proof",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "send exactly one DPoP header holding a proof JWT of typ dpop+jwt with jti, htm, htu, iat and ath (RFC 9449 §4.2)",
+    },
+    Refusal {
+        reason: Reason::DpopKey,
+        label: "dpop_key",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof must be signed with an accepted asymmetric algorithm and carry the public key only in jwk",
+    },
+    Refusal {
+        reason: Reason::DpopSignature,
+        label: "dpop_signature",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof's signature does not verify with its jwk",
+    },
+    Refusal {
+        reason: Reason::DpopMethod,
+        label: "dpop_method",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof's htm is not this request's method",
+    },
+    Refusal {
+        reason: Reason::DpopUrl,
+        label: "dpop_url",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof's htu is not this request's URL; send {server_url}<path> without query or fragment",
+    },
+    Refusal {
+        reason: Reason::DpopStale,
+        label: "dpop_stale",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof's iat is older than {dpop_max_age} s or in the future; make a fresh proof for each request",
+    },
+    Refusal {
+        reason: Reason::DpopAth,
+        label: "dpop_ath",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof's ath is not the SHA-256 of the access token it comes with",
+    },
+    Refusal {
+        reason: Reason::DpopThumbprint,
+        label: "dpop_thumbprint",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "the DPoP proof is signed with another key than the one the access token is bound to (cnf.jkt)",
+    },
+    Refusal {
+        reason: Reason::DpopReplayed,
+        label: "dpop_replayed",
+        rule: Rule::Proof,
+        code: Code::InvalidDpopProof,
+        scheme: Scheme::Dpop,
+        description: "this DPoP proof was used before; make a fresh proof, with a new jti, for each request",
+    },
+    Refusal {
+        reason: Reason::DpopNonce,
+        label: "dpop_nonce",
+        rule: Rule::Proof,
+        code: Code::UseDpopNonce,
+        scheme: Scheme::Dpop,
+        description: "make the DPoP proof again with the nonce this answer's DPoP-Nonce header gives",
+    },
+    Refusal {
+        reason: Reason::InsufficientScope,
+        label: "insufficient_scope",
+        rule: Rule::Scope,
+        code: Code::InsufficientScope,
+        scheme: Scheme::Bearer,
+        description: "the access token lacks a required scope; request the scopes {scopes}",
+    },
+];
+
 impl Reason {
-    /// Whether the reason is a fault of the DPoP proof (its rule is
-    /// [`super::validator::Rule::Proof`]), answered with `invalid_dpop_proof` (RFC 9449 §7.1)
-    /// rather than `invalid_token`.
+    /// This reason's row of [`REFUSALS`].
+    pub fn refusal(self) -> &'static Refusal {
+        &REFUSALS[self as usize]
+    }
+
+    /// The rule a refusal for this reason broke.
+    pub fn rule(self) -> Rule {
+        self.refusal().rule
+    }
+
+    /// Whether the reason is a fault of the DPoP proof, answered with `invalid_dpop_proof` or
+    /// `use_dpop_nonce` (RFC 9449 §7.1, §8) rather than `invalid_token`.
     pub fn is_proof(self) -> bool {
-        self.rule() == super::validator::Rule::Proof
+        self.rule() == Rule::Proof
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.refusal().label
     }
 
     pub const ALL: [Reason; 24] = [
@@ -77,35 +362,6 @@ impl Reason {
         Reason::DpopNonce,
         Reason::InsufficientScope,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Missing => "missing",
-            Reason::Malformed => "malformed",
-            Reason::BadSignature => "bad_signature",
-            Reason::UnknownKid => "unknown_kid",
-            Reason::Expired => "expired",
-            Reason::NotYetValid => "not_yet_valid",
-            Reason::WrongIssuer => "wrong_issuer",
-            Reason::WrongAudience => "wrong_audience",
-            Reason::WrongType => "wrong_type",
-            Reason::DpopBound => "dpop_bound",
-            Reason::SenderConstrained => "sender_constrained",
-            Reason::DpopNotBound => "dpop_not_bound",
-            Reason::DpopRequired => "dpop_required",
-            Reason::DpopProof => "dpop_proof",
-            Reason::DpopKey => "dpop_key",
-            Reason::DpopSignature => "dpop_signature",
-            Reason::DpopMethod => "dpop_method",
-            Reason::DpopUrl => "dpop_url",
-            Reason::DpopStale => "dpop_stale",
-            Reason::DpopAth => "dpop_ath",
-            Reason::DpopThumbprint => "dpop_thumbprint",
-            Reason::DpopReplayed => "dpop_replayed",
-            Reason::DpopNonce => "dpop_nonce",
-            Reason::InsufficientScope => "insufficient_scope",
-        }
-    }
 }
 
 /// A failure to authenticate a request.
@@ -164,12 +420,28 @@ impl AuthError {
 
 #[cfg(test)]
 mod tests {
-    use super::Reason;
+    use super::{Code, REFUSALS, Reason, Rule, Scheme};
 
     #[test]
-    fn reasons_are_declared_in_the_order_of_all() {
+    fn reasons_are_declared_in_the_order_of_all_and_of_their_rows() {
         for (i, reason) in Reason::ALL.into_iter().enumerate() {
             assert_eq!(reason as usize, i, "{reason:?}");
+            assert_eq!(REFUSALS[i].reason, reason, "row {i}");
+        }
+        let mut labels: Vec<&str> = REFUSALS.iter().map(|r| r.label).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), REFUSALS.len(), "two reasons share a label");
+    }
+
+    #[test]
+    fn a_proof_fault_is_answered_as_one_and_under_the_dpop_scheme() {
+        for row in REFUSALS {
+            let proof = matches!(row.code, Code::InvalidDpopProof | Code::UseDpopNonce);
+            assert_eq!(proof, row.rule == Rule::Proof, "{:?}", row.reason);
+            if proof {
+                assert_eq!(row.scheme, Scheme::Dpop, "{:?}", row.reason);
+            }
         }
     }
 }

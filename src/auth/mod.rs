@@ -23,8 +23,8 @@ pub mod outbound;
 pub mod principal;
 pub mod validator;
 
-pub use error::{AuthError, Reason};
+pub use error::{AuthError, Reason, Rule};
 pub use gate::Gate;
 pub use key_store::{JwksKeyStore, KeyStore};
 pub use principal::{Identity, Principal};
-pub use validator::{Policy, Rule, Validator};
+pub use validator::{Policy, Validator};

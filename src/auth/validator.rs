@@ -77,40 +77,6 @@ impl Policy {
     }
 }
 
-/// The rules of the module documentation, in the order they are applied; every refusal names
-/// the first rule its token broke.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Rule {
-    Form,
-    Signature,
-    Type,
-    /// Lifetime, issuer and audience: the crate judges these together, so which of them a
-    /// token with several faults is refused for is not fixed.
-    Claims,
-    Binding,
-    /// The DPoP proof of a DPoP-bound token (`super::dpop`).
-    Proof,
-    /// The scopes `MCP_REQUIRED_SCOPES` names ([`super::principal::require_scopes`]).
-    Scope,
-}
-
-impl Reason {
-    /// The rule a refusal for this reason broke.
-    pub fn rule(self) -> Rule {
-        use Reason::*;
-        match self {
-            Missing | Malformed => Rule::Form,
-            BadSignature | UnknownKid => Rule::Signature,
-            WrongType => Rule::Type,
-            Expired | NotYetValid | WrongIssuer | WrongAudience => Rule::Claims,
-            DpopBound | SenderConstrained | DpopNotBound | DpopRequired => Rule::Binding,
-            DpopProof | DpopKey | DpopSignature | DpopMethod | DpopUrl | DpopStale | DpopNonce
-            | DpopAth | DpopThumbprint | DpopReplayed => Rule::Proof,
-            InsufficientScope => Rule::Scope,
-        }
-    }
-}
-
 /// Validates tokens and remembers the ones that passed.
 pub struct Validator {
     policy: Policy,
