@@ -4,13 +4,12 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny};
 
 use super::error::{AuthError, Reason};
 use super::jwk::{Alg, MAX_KID_BYTES};
+use super::jws::CompactJws;
 use super::principal::{Identity, Principal};
 
 /// Tokens longer than this are refused before any parsing.
@@ -86,19 +85,13 @@ pub(super) struct TokenHeader {
 pub(super) fn read_header(token: &str) -> Result<TokenHeader, AuthError> {
     use Reason::*;
     check_size(token)?;
-    let mut parts = token.split('.');
-    let (Some(h64), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some(jws) = CompactJws::split(token) else {
         return Err(AuthError::invalid(
             Malformed,
             "not three dot-separated parts (encrypted tokens are not accepted)",
         ));
     };
-    let header: Header = URL_SAFE_NO_PAD
-        .decode(h64)
-        .map_err(|_| "not base64url".to_owned())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
+    let header: Header = CompactJws::json(jws.header)
         .map_err(|e| AuthError::invalid(Malformed, format!("header: {e}")))?;
     let alg_name = header.alg.as_deref().unwrap_or("");
     let alg = Alg::from_name(alg_name).ok_or_else(|| {
@@ -212,10 +205,6 @@ pub(super) fn audiences(aud: Option<Audience>) -> Vec<String> {
         Some(Audience::One(a)) => vec![a],
         Some(Audience::Many(a)) => a,
     }
-}
-
-pub(super) fn is_base64url(text: &str) -> bool {
-    URL_SAFE_NO_PAD.decode(text).is_ok()
 }
 
 pub(super) fn principal(c: Claims, kid: String, jkt: Option<String>) -> Principal {

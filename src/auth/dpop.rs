@@ -44,6 +44,7 @@ use url::Url;
 use super::claims::numeric_date;
 use super::error::{AuthError, Reason};
 use super::jwk::{Alg, proof_key};
+use super::jws::{CompactJws, PartError};
 use super::validator::unix_now;
 use replay::{Replay, key_of};
 
@@ -340,20 +341,19 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(malformed("the proof is longer than 8 KiB"));
     }
-    let mut parts = proof.split('.');
-    let (Some(h), Some(c), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some(jws) = CompactJws::split(proof) else {
         return Err(malformed("the proof is not a compact JWS of three parts"));
     };
-    let json = |part: &str| {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .ok()
-            .ok_or_else(|| malformed("a part of the proof is not base64url"))
+    let part = |e: PartError, what: &'static str| match e {
+        PartError::NotBase64 => malformed("a part of the proof is not base64url"),
+        PartError::Json(_) => malformed(what),
     };
-    let header: ProofHeader = serde_json::from_slice(&json(h)?)
-        .map_err(|_| malformed("the proof header is not a JSON object of the expected members"))?;
+    let header: ProofHeader = CompactJws::json(jws.header).map_err(|e| {
+        part(
+            e,
+            "the proof header is not a JSON object of the expected members",
+        )
+    })?;
     if !header
         .typ
         .as_deref()
@@ -361,8 +361,11 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
     {
         return Err(malformed("the proof's typ is not dpop+jwt"));
     }
-    let claims: ProofClaims = serde_json::from_slice(&json(c)?).map_err(|_| {
-        malformed("the proof's claims are not a JSON object of the expected members")
+    let claims: ProofClaims = CompactJws::json(jws.payload).map_err(|e| {
+        part(
+            e,
+            "the proof's claims are not a JSON object of the expected members",
+        )
     })?;
     let (Some(jti), Some(htm), Some(htu), Some(iat), Some(ath)) =
         (claims.jti, claims.htm, claims.htu, claims.iat, claims.ath)
@@ -376,7 +379,7 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
             "the proof's jti is empty or longer than 256 bytes",
         ));
     }
-    let signed = &proof[..h.len() + 1 + c.len()];
+    let signed = jws.signed(proof);
     Ok((
         header,
         Claims {
@@ -388,6 +391,6 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
             nonce: claims.nonce,
         },
         signed,
-        signature,
+        jws.signature,
     ))
 }

@@ -18,6 +18,7 @@ pub mod dpop;
 pub mod error;
 pub mod gate;
 pub mod jwk;
+mod jws;
 pub mod key_store;
 pub mod outbound;
 pub mod principal;

@@ -30,11 +30,11 @@ use jsonwebtoken::errors::{Error as JwtError, ErrorKind};
 use jsonwebtoken::{Validation, dangerous};
 
 use super::claims::{
-    Claims, TokenHeader, audiences, check_binding, check_size, check_type, is_base64url, principal,
-    read_header,
+    Claims, TokenHeader, audiences, check_binding, check_size, check_type, principal, read_header,
 };
 use super::error::{AuthError, Reason};
 use super::jwk::Alg;
+use super::jws::CompactJws;
 use super::key_store::{KeyError, KeyStore};
 use super::principal::Principal;
 use crate::config::Settings;
@@ -212,7 +212,9 @@ impl Validator {
                 BadSignature,
                 format!("signature does not verify with key {}", header.kid),
             ),
-            ErrorKind::Base64(_) if !is_base64url(token.rsplit('.').next().unwrap_or("")) => {
+            ErrorKind::Base64(_)
+                if !CompactJws::is_base64url(token.rsplit('.').next().unwrap_or("")) =>
+            {
                 AuthError::invalid(BadSignature, "signature is not base64url")
             }
             ErrorKind::InvalidAlgorithm
