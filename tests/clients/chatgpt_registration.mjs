@@ -11,7 +11,7 @@
 // Usage: node chatgpt_registration.mjs MCP_URL USER resource|server. Trust the local CA with
 // NODE_EXTRA_CA_CERTS.
 import crypto from "node:crypto";
-import { resolveLocalhostNames, signIn } from "./sign_in.mjs";
+import { pkceAuthorization, resolveLocalhostNames, signIn } from "./sign_in.mjs";
 
 resolveLocalhostNames();
 const [url, user, which] = process.argv.slice(2);
@@ -52,20 +52,12 @@ const registration = await json(
   "registration",
 );
 
-const verifier = crypto.randomBytes(32).toString("base64url");
-const authorization = new URL(as.authorization_endpoint);
-for (const [k, v] of Object.entries({
-  response_type: "code",
-  client_id: registration.client_id,
-  redirect_uri: callback,
+const { url: authorization, verifier } = pkceAuthorization(as.authorization_endpoint, {
+  clientId: registration.client_id,
+  redirectUri: callback,
   scope,
   resource: prm.resource,
-  state: crypto.randomBytes(8).toString("hex"),
-  code_challenge: crypto.createHash("sha256").update(verifier).digest("base64url"),
-  code_challenge_method: "S256",
-})) {
-  authorization.searchParams.set(k, v);
-}
+});
 const code = await signIn(authorization, user, callback);
 const token = await json(
   await fetch(as.token_endpoint, {

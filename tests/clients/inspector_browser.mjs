@@ -28,7 +28,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [mcpUrl, caFile, mode, user, screenshot] = process.argv.slice(2);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -273,21 +273,7 @@ async function inspectorV2(page, report) {
 
 }
 
-// Chromium trusts exactly the certificate Traefik serves (its public key), not everything.
-const leaf = fs.readFileSync(path.join(path.dirname(caFile), "local.crt"));
-const spki = new crypto.X509Certificate(leaf).publicKey.export({ type: "spki", format: "der" });
-const pin = crypto.createHash("sha256").update(spki).digest("base64");
-// Names other than localhost and *.localhost do not resolve in the browser, so the test never
-// waits on the network: the look-alike's login page imports a font from fonts.googleapis.com,
-// and where DNS does not answer, its page load (which the sign-in waits for) stalls.
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    `--ignore-certificate-errors-spki-list=${pin}`,
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost",
-  ],
-});
+const browser = await launchChromium(path.join(path.dirname(caFile), "local.crt"));
 const report = { mode, browserCallsToMcp: [], tools: [], result: null };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1200 } });

@@ -1,4 +1,5 @@
 // Helpers shared by the test clients that log in through the Keycloak look-alike.
+import crypto from "node:crypto";
 import dns from "node:dns";
 import { syncBuiltinESMExports } from "node:module";
 
@@ -21,6 +22,28 @@ export function resolveLocalhostNames() {
     return Promise.resolve(options?.all ? [one] : one);
   };
   syncBuiltinESMExports();
+}
+
+/**
+ * An authorization request with PKCE S256, as ChatGPT makes one: the URL to send the browser
+ * to, and the verifier the code exchange needs.
+ */
+export function pkceAuthorization(endpoint, { clientId, redirectUri, scope, resource }) {
+  const verifier = crypto.randomBytes(32).toString("base64url");
+  const url = new URL(endpoint);
+  for (const [k, v] of Object.entries({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: redirectUri,
+    scope,
+    resource,
+    state: crypto.randomBytes(8).toString("hex"),
+    code_challenge: crypto.createHash("sha256").update(verifier).digest("base64url"),
+    code_challenge_method: "S256",
+  })) {
+    url.searchParams.set(k, v);
+  }
+  return { url, verifier };
 }
 
 /**

@@ -9,8 +9,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium } from "playwright-core";
-import { resolveLocalhostNames } from "./sign_in.mjs";
+import { launchChromium } from "./chromium.mjs";
+import { pkceAuthorization, resolveLocalhostNames } from "./sign_in.mjs";
 
 // Names under .localhost resolve to this machine in browsers; for Node the README has users add
 // them to /etc/hosts where their system does not resolve them, which this preload stands in for.
@@ -206,19 +206,7 @@ async function register(as, scope, callbacks) {
 }
 
 // Chromium trusts exactly the certificate Traefik serves; outside names never resolve.
-const leaf = fs.readFileSync(path.join(stack, "traefik/certs/local.crt"));
-const pin = crypto
-  .createHash("sha256")
-  .update(new crypto.X509Certificate(leaf).publicKey.export({ type: "spki", format: "der" }))
-  .digest("base64");
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    `--ignore-certificate-errors-spki-list=${pin}`,
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE *.localhost, EXCLUDE 127.0.0.1",
-  ],
-});
+const browser = await launchChromium(path.join(stack, "traefik/certs/local.crt"));
 
 /**
  * Signs USER in on Keycloak's real login page in a fresh browser, from AUTHORIZATION until the
@@ -277,23 +265,15 @@ async function chatgpt(scopeMode, user) {
   const registered = await register(as, scope, [callback, "https://chatgpt.com/connector_platform_oauth_redirect"]);
   expect(registered.status === 201, `registration: ${registered.status} ${JSON.stringify(registered.body)}`);
   const client = registered.body.client_id;
-  const verifier = crypto.randomBytes(32).toString("base64url");
-  const authorization = new URL(as.authorization_endpoint);
   // Registered without a scope, ChatGPT has been seen to ask for every scope the authorization
   // server advertises; a client granted only what it registered would get invalid_scope here.
   const asked = scope ?? as.scopes_supported.join(" ");
-  for (const [k, v] of Object.entries({
-    response_type: "code",
-    client_id: client,
-    redirect_uri: callback,
+  const { url: authorization, verifier } = pkceAuthorization(as.authorization_endpoint, {
+    clientId: client,
+    redirectUri: callback,
     scope: asked,
     resource: prm.resource,
-    state: crypto.randomBytes(8).toString("hex"),
-    code_challenge: crypto.createHash("sha256").update(verifier).digest("base64url"),
-    code_challenge_method: "S256",
-  })) {
-    authorization.searchParams.set(k, v);
-  }
+  });
   const back = await signInInBrowser(authorization, user, callback);
   const code = back.searchParams.get("code");
   expect(code, `no code: ${back}`);
