@@ -276,29 +276,20 @@ impl Settings {
 pub fn bind_address(raw: &RawConfig) -> Result<SocketAddr, ConfigError> {
     let r = Reader { raw };
     let bind = r.required("MCP_BIND", "an address like 0.0.0.0:8000")?;
-    bind.parse().map_err(|_| {
-        r.error(
-            "MCP_BIND",
-            format!("`{bind}` is not an address like 0.0.0.0:8000"),
-        )
-    })
+    r.address("MCP_BIND", &bind, "0.0.0.0:8000")
 }
 
 /// `MCP_METRICS_BIND`: an address of its own, not the one of `MCP_BIND`.
 fn metrics_address(raw: &RawConfig, bind: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+    const ENV: &str = "MCP_METRICS_BIND";
     let r = Reader { raw };
-    let Some(text) = r.text("MCP_METRICS_BIND")? else {
+    let Some(text) = r.text(ENV)? else {
         return Ok(None);
     };
-    let addr: SocketAddr = text.parse().map_err(|_| {
-        r.error(
-            "MCP_METRICS_BIND",
-            format!("`{text}` is not an address like 0.0.0.0:9100"),
-        )
-    })?;
+    let addr = r.address(ENV, &text, "0.0.0.0:9100")?;
     if addr.port() == bind.port() {
         return Err(r.error(
-            "MCP_METRICS_BIND",
+            ENV,
             format!("`{text}` has the port of MCP_BIND; give /metrics a port of its own"),
         ));
     }

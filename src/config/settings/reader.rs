@@ -185,6 +185,18 @@ impl Reader<'_> {
         }
     }
 
+    /// A listen address (`host:port`); `example` shows one in the message.
+    pub(super) fn address(
+        &self,
+        env: &str,
+        value: &str,
+        example: &str,
+    ) -> Result<std::net::SocketAddr, ConfigError> {
+        value
+            .parse()
+            .map_err(|_| self.error(env, format!("`{value}` is not an address like {example}")))
+    }
+
     pub(super) fn http_url(&self, env: &str, value: &str) -> Result<Url, ConfigError> {
         let url = Url::parse(value)
             .map_err(|e| self.error(env, format!("`{value}` is not an absolute URL ({e})")))?;
