@@ -1,8 +1,9 @@
 //! The application: shared state, the router, and `serve`.
 //!
-//! Public routes (metadata, health, metrics) are merged outside the gate; MCP routes pass the
-//! Origin/Host guard with CORS, and then the [`Principal`] extractor:
-//! `/mcp` (Streamable HTTP, every era), `/sse` and `/messages` (2024-11-05 HTTP+SSE).
+//! Every request passes the one middleware, `front`: a request id and a span, and for the MCP
+//! routes (`/mcp` in every era, `/sse` and `/messages` of 2024-11-05) the Origin/Host guard with
+//! CORS and then the token gate, whose [`Principal`] the handlers take. Public routes
+//! (metadata, health, metrics) pass no gate; `crate::routes` says which is which.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -86,11 +86,6 @@ impl Metadata {
             documentation,
         }
     }
-
-    /// The document's bytes.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
 }
 
 /// The CORS headers every `/.well-known/` answer carries: any origin may read them.

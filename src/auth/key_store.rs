@@ -1,6 +1,6 @@
 //! The signing-key cache: Keycloak's JWKS, kept fresh without ever blocking on Keycloak.
 //!
-//! Follows RFC 8725 §3 and the rotation rules of reference.md §4:
+//! Follows RFC 8725 §3 and the rotation rules of docs/operations.md ("Key rotation"):
 //! - a background task refreshes the set at the interval `Cache-Control: max-age` asks for,
 //!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=MCP_JWKS_MAX_REFRESH_SECS`, retrying with backoff;
 //! - a token with an unknown `kid` causes a refetch at once, unless another unknown `kid`

@@ -170,29 +170,12 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7).
+/// Seconds since the epoch of an HTTP date: the IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`)
+/// or one of the two obsolete forms a recipient must read too (RFC 9110 §5.6.7).
 fn http_date(text: &str) -> Option<i64> {
-    let mut parts = text.split_whitespace().skip(1);
-    let day: i64 = parts.next()?.parse().ok()?;
-    let name = parts.next()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == name)? as i64
-        + 1;
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':').map(|n| n.parse::<i64>().ok());
-    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + s)
+    let when = httpdate::parse_http_date(text.trim()).ok()?;
+    let secs = when.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
 }
 
 #[cfg(test)]
@@ -206,6 +189,10 @@ mod tests {
         assert_eq!(
             super::http_date("Mon, 23 Nov 2026 12:00:00 GMT"),
             Some(1_795_435_200)
+        );
+        assert_eq!(
+            super::http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(784_111_777)
         );
         assert_eq!(super::http_date("yesterday"), None);
     }

@@ -137,11 +137,6 @@ pub fn json(status: StatusCode, message: Message) -> Response {
     )
 }
 
-/// A JSON answer made of text that is already JSON.
-pub fn json_text(status: StatusCode, body: String) -> Response {
-    json_body(status, Body::from(body))
-}
-
 pub(super) fn json_body(status: StatusCode, body: Body) -> Response {
     (
         status,

@@ -36,11 +36,6 @@ impl Id {
         let ok = value.is_string() || value.is_i64() || value.is_u64();
         ok.then(|| Id(value.clone()))
     }
-
-    /// The id as text, for logs.
-    pub fn as_value(&self) -> &Value {
-        &self.0
-    }
 }
 
 /// A request: it has an id and expects a response.
