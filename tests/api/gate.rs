@@ -364,3 +364,22 @@ async fn every_route_outside_the_documented_public_list_refuses_a_request_withou
         }
     }
 }
+
+#[tokio::test]
+async fn numeric_dates_with_a_fraction_are_read_by_their_whole_seconds() {
+    let s = Stack::with(&[("MCP_CLOCK_LEEWAY_SECS", "0")]).await;
+    let now = tokens::now() as f64;
+    // RFC 7519 §2: a NumericDate may carry a fraction; the whole seconds count.
+    s.assert_accepted(&token_with(&s.keys, |c| c["exp"] = json!(now + 300.5)))
+        .await;
+    s.assert_refused(
+        &token_with(&s.keys, |c| c["exp"] = json!(now - 100.5)),
+        "expired",
+    )
+    .await;
+    s.assert_refused(
+        &token_with(&s.keys, |c| c["nbf"] = json!(now + 100.5)),
+        "not_yet_valid",
+    )
+    .await;
+}
