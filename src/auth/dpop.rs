@@ -220,7 +220,8 @@ impl Proofs {
         let jwk = header
             .jwk
             .ok_or_else(|| refuse(Reason::DpopProof, "the proof header has no jwk"))?;
-        let (key, thumbprint) = proof_key(&jwk, alg).map_err(|e| refuse(Reason::DpopKey, e))?;
+        let (key, thumbprint) =
+            proof_key(&jwk, alg).map_err(|e| refuse(Reason::DpopKey, e.to_string()))?;
         let verified = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg.jwt())
             .unwrap_or(false);
         if !verified {

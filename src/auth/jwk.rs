@@ -115,6 +115,50 @@ struct JwkSet {
     keys: Vec<serde_json::Value>,
 }
 
+/// Why a JWK Set, or one key of it, or a DPoP proof's key, cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JwkError {
+    #[error("not a JWK Set: {0}")]
+    NotASet(serde_json::Error),
+    #[error("no kid")]
+    NoKid,
+    #[error("kid is longer than {MAX_KID_BYTES} bytes, so no token could name it")]
+    LongKid,
+    #[error("use is {0:?}, only \"sig\" keys verify tokens")]
+    NotForSigning(String),
+    #[error("no alg to pin")]
+    NoAlg,
+    #[error("alg {0} is not allowed")]
+    AlgNotAllowed(String),
+    #[error("the jwk holds the private or symmetric member `{0}`; send the public key only")]
+    PrivateMember(&'static str),
+    #[error("the jwk cannot be read: {0}")]
+    Unreadable(serde_json::Error),
+    #[error("the jwk is for {found}, not {wanted}")]
+    OtherAlg { found: String, wanted: &'static str },
+    #[error("kty {0:?} has no thumbprint")]
+    NoThumbprint(Option<String>),
+    #[error("RSA modulus of {0} bits is below 2048")]
+    SmallRsa(usize),
+    #[error("{alg} needs crv {crv}")]
+    WrongCurve {
+        alg: &'static str,
+        crv: &'static str,
+    },
+    #[error("EC coordinates have the wrong length")]
+    EcLength,
+    #[error("EdDSA is accepted with crv Ed25519 only")]
+    EdCurve,
+    #[error("Ed25519 key must be 32 bytes")]
+    EdLength,
+    #[error("kty {kty:?} does not match its alg (needs {want})")]
+    KtyMismatch { kty: String, want: &'static str },
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("{0} is not base64url")]
+    NotBase64(&'static str),
+}
+
 /// The usable keys of one JWKS document, by `kid`, and what was left out and why.
 #[derive(Debug, Default)]
 pub struct ParsedKeys {
@@ -124,8 +168,8 @@ pub struct ParsedKeys {
 
 /// Parses a JWKS document. Fails only when the document itself is not a JWK Set; single keys
 /// that cannot be used are listed in [`ParsedKeys::skipped`].
-pub fn parse_jwks(body: &[u8]) -> Result<ParsedKeys, String> {
-    let set: JwkSet = serde_json::from_slice(body).map_err(|e| format!("not a JWK Set: {e}"))?;
+pub fn parse_jwks(body: &[u8]) -> Result<ParsedKeys, JwkError> {
+    let set: JwkSet = serde_json::from_slice(body).map_err(JwkError::NotASet)?;
     let mut parsed = ParsedKeys::default();
     let mut duplicates = Vec::new();
     for value in set.keys {
@@ -158,21 +202,23 @@ pub fn parse_jwks(body: &[u8]) -> Result<ParsedKeys, String> {
     Ok(parsed)
 }
 
-fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, String> {
-    let kid = jwk.kid.clone().filter(|k| !k.is_empty()).ok_or("no kid")?;
+fn key_from_jwk(jwk: &Jwk) -> Result<VerifyingKey, JwkError> {
+    let kid = jwk
+        .kid
+        .clone()
+        .filter(|k| !k.is_empty())
+        .ok_or(JwkError::NoKid)?;
     if kid.len() > MAX_KID_BYTES {
-        return Err(format!(
-            "kid is longer than {MAX_KID_BYTES} bytes, so no token could name it"
-        ));
+        return Err(JwkError::LongKid);
     }
     if jwk.use_.as_deref() != Some("sig") {
-        return Err(format!(
-            "use is {:?}, only \"sig\" keys verify tokens",
-            jwk.use_.as_deref().unwrap_or("absent")
+        return Err(JwkError::NotForSigning(
+            jwk.use_.as_deref().unwrap_or("absent").to_owned(),
         ));
     }
-    let alg_name = jwk.alg.as_deref().ok_or("no alg to pin")?;
-    let alg = Alg::from_name(alg_name).ok_or_else(|| format!("alg {alg_name} is not allowed"))?;
+    let alg_name = jwk.alg.as_deref().ok_or(JwkError::NoAlg)?;
+    let alg =
+        Alg::from_name(alg_name).ok_or_else(|| JwkError::AlgNotAllowed(alg_name.to_owned()))?;
     let decoding = decoding_key(jwk, alg)?;
     Ok(VerifyingKey { kid, alg, decoding })
 }
@@ -186,20 +232,17 @@ const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
 pub fn proof_key(
     jwk: &serde_json::Map<String, serde_json::Value>,
     alg: Alg,
-) -> Result<(DecodingKey, String), String> {
+) -> Result<(DecodingKey, String), JwkError> {
     if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
-        return Err(format!(
-            "the jwk holds the private or symmetric member `{member}`; send the public key only"
-        ));
+        return Err(JwkError::PrivateMember(member));
     }
     let parsed: Jwk = serde_json::from_value(serde_json::Value::Object(jwk.clone()))
-        .map_err(|e| format!("the jwk cannot be read: {e}"))?;
+        .map_err(JwkError::Unreadable)?;
     if parsed.alg.as_deref().is_some_and(|a| a != alg.name()) {
-        return Err(format!(
-            "the jwk is for {}, not {}",
-            parsed.alg.unwrap_or_default(),
-            alg.name()
-        ));
+        return Err(JwkError::OtherAlg {
+            found: parsed.alg.unwrap_or_default(),
+            wanted: alg.name(),
+        });
     }
     let decoding = decoding_key(&parsed, alg)?;
     Ok((decoding, thumbprint(&parsed)?))
@@ -207,7 +250,7 @@ pub fn proof_key(
 
 /// The RFC 7638 thumbprint: base64url(SHA-256) of the key's required members, in
 /// lexicographic order, without white space.
-fn thumbprint(jwk: &Jwk) -> Result<String, String> {
+fn thumbprint(jwk: &Jwk) -> Result<String, JwkError> {
     let member = |v: &Option<String>| v.clone().unwrap_or_default();
     let canonical = match jwk.kty.as_deref() {
         Some("RSA") => serde_json::json!({"e": member(&jwk.e), "kty": "RSA", "n": member(&jwk.n)}),
@@ -217,7 +260,7 @@ fn thumbprint(jwk: &Jwk) -> Result<String, String> {
         Some("OKP") => {
             serde_json::json!({"crv": member(&jwk.crv), "kty": "OKP", "x": member(&jwk.x)})
         }
-        other => return Err(format!("kty {other:?} has no thumbprint")),
+        other => return Err(JwkError::NoThumbprint(other.map(str::to_owned))),
     };
     // serde_json's map keeps its keys sorted, so this is the canonical form.
     let digest = ring::digest::digest(&ring::digest::SHA256, canonical.to_string().as_bytes());
@@ -225,7 +268,7 @@ fn thumbprint(jwk: &Jwk) -> Result<String, String> {
 }
 
 /// The verifying key of `jwk` for `alg`, if its type, curve and size fit the algorithm.
-fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, String> {
+fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, JwkError> {
     let kty = jwk.kty.as_deref().unwrap_or("");
     Ok(match alg {
         Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512 => {
@@ -234,7 +277,7 @@ fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, String> {
             let e = b64(&jwk.e, "e")?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if bits < 2048 {
-                return Err(format!("RSA modulus of {bits} bits is below 2048"));
+                return Err(JwkError::SmallRsa(bits));
             }
             DecodingKey::from_rsa_raw_components(&n, &e)
         }
@@ -246,11 +289,14 @@ fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, String> {
                 ("P-384", 48)
             };
             if jwk.crv.as_deref() != Some(crv) {
-                return Err(format!("{} needs crv {crv}", alg.name()));
+                return Err(JwkError::WrongCurve {
+                    alg: alg.name(),
+                    crv,
+                });
             }
             let (x, y) = (b64(&jwk.x, "x")?, b64(&jwk.y, "y")?);
             if x.len() != len || y.len() != len {
-                return Err("EC coordinates have the wrong length".into());
+                return Err(JwkError::EcLength);
             }
             let mut point = Vec::with_capacity(1 + 2 * len);
             point.push(4);
@@ -261,30 +307,33 @@ fn decoding_key(jwk: &Jwk, alg: Alg) -> Result<DecodingKey, String> {
         Alg::EdDSA => {
             expect(kty, "OKP")?;
             if jwk.crv.as_deref() != Some("Ed25519") {
-                return Err("EdDSA is accepted with crv Ed25519 only".into());
+                return Err(JwkError::EdCurve);
             }
             let x = b64(&jwk.x, "x")?;
             if x.len() != 32 {
-                return Err("Ed25519 key must be 32 bytes".into());
+                return Err(JwkError::EdLength);
             }
             DecodingKey::from_ed_der(&x)
         }
     })
 }
 
-fn expect(kty: &str, want: &str) -> Result<(), String> {
+fn expect(kty: &str, want: &'static str) -> Result<(), JwkError> {
     if kty == want {
         Ok(())
     } else {
-        Err(format!("kty {kty:?} does not match its alg (needs {want})"))
+        Err(JwkError::KtyMismatch {
+            kty: kty.to_owned(),
+            want,
+        })
     }
 }
 
-fn b64(field: &Option<String>, name: &str) -> Result<Vec<u8>, String> {
-    let text = field.as_deref().ok_or_else(|| format!("no {name}"))?;
+fn b64(field: &Option<String>, name: &'static str) -> Result<Vec<u8>, JwkError> {
+    let text = field.as_deref().ok_or(JwkError::Missing(name))?;
     URL_SAFE_NO_PAD
         .decode(text)
-        .map_err(|_| format!("{name} is not base64url"))
+        .map_err(|_| JwkError::NotBase64(name))
 }
 
 #[cfg(test)]
@@ -336,7 +385,8 @@ mod tests {
     fn a_proof_key_must_be_public_and_fit_its_algorithm() {
         let ec = serde_json::json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"});
         let e = proof_key(ec.as_object().unwrap(), Alg::ES256).unwrap_err();
-        assert!(e.contains("`d`"), "{e}");
+        assert!(matches!(e, JwkError::PrivateMember("d")), "{e}");
+        assert!(e.to_string().contains("`d`"), "{e}");
         let oct = serde_json::json!({"kty": "oct", "k": "c2VjcmV0"});
         assert!(proof_key(oct.as_object().unwrap(), Alg::ES256).is_err());
         let rsa = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});

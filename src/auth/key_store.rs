@@ -190,8 +190,12 @@ impl JwksKeyStore {
             message,
             public,
         };
-        let parsed = parse_jwks(&doc.body)
-            .map_err(|e| invalid(e, "the JWKS is not a JWK Set; check KC_JWKS_URL"))?;
+        let parsed = parse_jwks(&doc.body).map_err(|e| {
+            invalid(
+                e.to_string(),
+                "the JWKS is not a JWK Set; check KC_JWKS_URL",
+            )
+        })?;
         for reason in &parsed.skipped {
             tracing::debug!(jwks_url = %url, reason, "JWKS key not used");
         }

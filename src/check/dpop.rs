@@ -34,7 +34,7 @@ impl ProofKey {
             unreachable!("a JSON object literal")
         };
         // The key as the server will read it from each proof.
-        proof_key(&jwk, Alg::ES256)?;
+        proof_key(&jwk, Alg::ES256).map_err(|e| e.to_string())?;
         Ok(ProofKey { pair, jwk, rng })
     }
 

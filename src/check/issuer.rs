@@ -95,7 +95,7 @@ async fn signing_keys(
             r.fail(
                 'A',
                 "signing key published",
-                e,
+                e.to_string(),
                 "a JWK Set",
                 "KC_JWKS_URL must point at the realm's certs endpoint",
             );
