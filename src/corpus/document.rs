@@ -29,6 +29,46 @@ pub struct Document {
     pub acl: Vec<String>,
 }
 
+/// Why a record or a file is not a document, in words that name the field to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("a record must be an object with `id`, `title` and `text`, not {0}")]
+    NotAnObject(String),
+    #[error("unknown field `{0}`; a record has `id`, `title`, `text`, `url`, `metadata` and `acl`")]
+    UnknownField(String),
+    #[error("`{key}` must be {expected}, not {value}")]
+    WrongType {
+        key: String,
+        expected: &'static str,
+        /// The value as written, cut to 40 characters.
+        value: String,
+    },
+    #[error("missing field `{0}`")]
+    MissingField(&'static str),
+    #[error("{0}")]
+    Record(serde_json::Error),
+    #[error("`id` is empty")]
+    EmptyId,
+    #[error("`id` is {0} bytes long; the limit is {MAX_ID_BYTES}")]
+    LongId(usize),
+    #[error("`title` of `{0}` is empty")]
+    EmptyTitle(String),
+    #[error("`url` must be an absolute http(s) URL, not `{0}`")]
+    BadUrl(String),
+    #[error(
+        "`acl` is empty, which would hide the document from everyone; list the roles or groups that may read it, or remove `acl` to make it public"
+    )]
+    EmptyAcl,
+    #[error(
+        "`acl` entry `{0}` names no role or group; write `role-name`, `role:role-name`, `group:name` or `/group/path`"
+    )]
+    BadAclEntry(String),
+    #[error("front matter line `{0}` is not `key: value`")]
+    FrontMatterLine(String),
+    #[error("front matter opened with `---` is never closed with a `---` line")]
+    FrontMatterOpen,
+}
+
 /// A record as written in a `.json` or `.jsonl` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,11 +85,9 @@ pub struct Record {
 }
 
 /// Builds a document from one JSON record, with messages that name the field to fix.
-pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, String> {
+pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, DocumentError> {
     let Value::Object(fields) = &value else {
-        return Err(format!(
-            "a record must be an object with `id`, `title` and `text`, not {value:.40}"
-        ));
+        return Err(DocumentError::NotAnObject(format!("{value:.40}")));
     };
     for (key, v) in fields {
         let (ok, expected) = match key.as_str() {
@@ -60,29 +98,31 @@ pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, String> {
                 "a list of role and group names",
             ),
             _ => {
-                return Err(format!(
-                    "unknown field `{key}`; a record has `id`, `title`, `text`, `url`, `metadata` and `acl`"
-                ));
+                return Err(DocumentError::UnknownField(key.clone()));
             }
         };
         if !ok {
-            return Err(format!("`{key}` must be {expected}, not {v:.40}"));
+            return Err(DocumentError::WrongType {
+                key: key.clone(),
+                expected,
+                value: format!("{v:.40}"),
+            });
         }
     }
     if let Some(key) = ["id", "title", "text"]
         .into_iter()
         .find(|k| !fields.contains_key(*k))
     {
-        return Err(format!("missing field `{key}`"));
+        return Err(DocumentError::MissingField(key));
     }
     serde_json::from_value::<Record>(value)
-        .map_err(|e| e.to_string())?
+        .map_err(DocumentError::Record)?
         .into_document(base)
 }
 
 impl Record {
     /// Checks the record and fills in its url from `base` when it has none.
-    pub fn into_document(self, base: Option<&Url>) -> Result<Document, String> {
+    pub fn into_document(self, base: Option<&Url>) -> Result<Document, DocumentError> {
         let url = match self.url {
             Some(url) => checked_url(&url)?,
             None => base.map(|b| join(b, &self.id)).unwrap_or_default(),
@@ -109,7 +149,7 @@ pub fn from_text_file(
     content: &str,
     markdown: bool,
     base: Option<&Url>,
-) -> Result<Document, String> {
+) -> Result<Document, DocumentError> {
     let (front, body) = if markdown {
         front_matter(content)?
     } else {
@@ -147,45 +187,35 @@ pub fn from_text_file(
     })
 }
 
-fn finish(doc: Document) -> Result<Document, String> {
+fn finish(doc: Document) -> Result<Document, DocumentError> {
     if doc.id.trim().is_empty() {
-        return Err("`id` is empty".into());
+        return Err(DocumentError::EmptyId);
     }
     if doc.id.len() > MAX_ID_BYTES {
-        return Err(format!(
-            "`id` is {} bytes long; the limit is {MAX_ID_BYTES}",
-            doc.id.len()
-        ));
+        return Err(DocumentError::LongId(doc.id.len()));
     }
     if doc.title.trim().is_empty() {
-        return Err(format!("`title` of `{}` is empty", doc.id));
+        return Err(DocumentError::EmptyTitle(doc.id));
     }
     Ok(doc)
 }
 
-fn checked_url(url: &str) -> Result<String, String> {
+fn checked_url(url: &str) -> Result<String, DocumentError> {
     match Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(url.to_owned()),
-        _ => Err(format!(
-            "`url` must be an absolute http(s) URL, not `{url}`"
-        )),
+        _ => Err(DocumentError::BadUrl(url.to_owned())),
     }
 }
 
-fn checked_acl(acl: Vec<String>) -> Result<Vec<String>, String> {
+fn checked_acl(acl: Vec<String>) -> Result<Vec<String>, DocumentError> {
     if acl.is_empty() {
-        return Err(
-            "`acl` is empty, which would hide the document from everyone; list the roles or groups that may read it, or remove `acl` to make it public"
-                .into(),
-        );
+        return Err(DocumentError::EmptyAcl);
     }
     if let Some(bad) = acl
         .iter()
         .find(|e| super::access::entry_terms(e).is_empty())
     {
-        return Err(format!(
-            "`acl` entry `{bad}` names no role or group; write `role-name`, `role:role-name`, `group:name` or `/group/path`"
-        ));
+        return Err(DocumentError::BadAclEntry(bad.clone()));
     }
     Ok(acl)
 }
@@ -194,7 +224,7 @@ fn checked_acl(acl: Vec<String>) -> Result<Vec<String>, String> {
 type Pairs = Vec<(String, String)>;
 
 /// Splits `---` front matter (`key: value` lines) from a Markdown body.
-fn front_matter(content: &str) -> Result<(Pairs, &str), String> {
+fn front_matter(content: &str) -> Result<(Pairs, &str), DocumentError> {
     let content = content.strip_prefix('\u{feff}').unwrap_or(content);
     let Some(rest) = content
         .strip_prefix("---\n")
@@ -214,7 +244,7 @@ fn front_matter(content: &str) -> Result<(Pairs, &str), String> {
             continue;
         }
         let Some((key, value)) = line.split_once(':') else {
-            return Err(format!("front matter line `{line}` is not `key: value`"));
+            return Err(DocumentError::FrontMatterLine(line.to_owned()));
         };
         let value = value.trim();
         let value = value
@@ -223,7 +253,7 @@ fn front_matter(content: &str) -> Result<(Pairs, &str), String> {
             .unwrap_or(value);
         pairs.push((key.trim().to_owned(), value.to_owned()));
     }
-    Err("front matter opened with `---` is never closed with a `---` line".into())
+    Err(DocumentError::FrontMatterOpen)
 }
 
 /// `[a, b]`, `a, b` or `a` as a list.
@@ -305,7 +335,9 @@ mod tests {
 
     #[test]
     fn unclosed_front_matter_is_an_error() {
-        let err = from_text_file("a.md", "---\nurl: x\n# Title\n", true, None).unwrap_err();
+        let err = from_text_file("a.md", "---\nurl: x\n# Title\n", true, None)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("never closed"), "{err}");
     }
 
@@ -315,30 +347,37 @@ mod tests {
         assert!(
             parse(r#"{"id":"a","title":"A","text":"t","acls":["x"]}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown field `acls`")
         );
         assert!(
             parse(r#"{"id":"a","title":"A","text":"t","acl":[]}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("remove `acl`")
         );
         assert!(
             parse(r#"{"id":"a","title":"A","text":"t","url":"/a"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("absolute http(s)")
         );
         assert_eq!(
-            parse(r#"{"id":1,"title":"A","text":"t"}"#).unwrap_err(),
+            parse(r#"{"id":1,"title":"A","text":"t"}"#)
+                .unwrap_err()
+                .to_string(),
             "`id` must be a string, not 1"
         );
         assert!(
             parse(r#"{"id":"a","title":"A","text":"t","acl":"finance"}"#)
                 .unwrap_err()
+                .to_string()
                 .starts_with("`acl` must be a list")
         );
         assert!(
             parse("[1]")
                 .unwrap_err()
+                .to_string()
                 .starts_with("a record must be an object")
         );
         let doc = from_json(

@@ -268,11 +268,11 @@ fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
     Ok(match kind {
         Kind::Markdown => vec![(
             shown.to_owned(),
-            document::from_text_file(shown, &text, true, base),
+            document::from_text_file(shown, &text, true, base).map_err(|e| e.to_string()),
         )],
         Kind::Text => vec![(
             shown.to_owned(),
-            document::from_text_file(shown, &text, false, base),
+            document::from_text_file(shown, &text, false, base).map_err(|e| e.to_string()),
         )],
         Kind::Json => read_json(&text, shown, base)?,
         Kind::JsonLines => unreachable!("read above"),
@@ -282,7 +282,7 @@ fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
 fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let parse = |v: serde_json::Value| document::from_json(v, base);
+    let parse = |v: serde_json::Value| document::from_json(v, base).map_err(|e| e.to_string());
     Ok(match value {
         serde_json::Value::Array(items) => items
             .into_iter()
@@ -314,7 +314,7 @@ fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<R
         }
         let doc = serde_json::from_str(&line)
             .map_err(|e| format!("not valid JSON: {e}"))
-            .and_then(|v| document::from_json(v, base));
+            .and_then(|v| document::from_json(v, base).map_err(|e| e.to_string()));
         out.push((at, doc));
     }
     Ok(out)
