@@ -9,12 +9,49 @@ use serde_json::{Map, Value};
 
 use super::Definition;
 
+/// Why a call's arguments were refused, in words that name the argument and what to send. What
+/// the caller wrote is quoted cut to [`QUOTED_CHARS`] characters, so a refusal is never larger
+/// than a sentence however large the argument.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ArgsError {
+    #[error("unknown argument `{key}`; this tool takes {known}")]
+    Unknown { key: String, known: String },
+    #[error("`{key}` must be a whole number from {min} to {max}, not {value}")]
+    OutOfRange {
+        key: String,
+        min: u64,
+        max: u64,
+        value: String,
+    },
+    #[error("`{key}` must be {kind}, not {value}")]
+    WrongType {
+        key: String,
+        kind: &'static str,
+        value: String,
+    },
+    #[error("`{key}` is required; {hint}")]
+    Missing { key: String, hint: &'static str },
+    #[error("the arguments do not fit the `{tool}` tool: {reason}")]
+    Shape { tool: &'static str, reason: String },
+}
+
+/// How much of an argument's name or value a refusal quotes.
+pub const QUOTED_CHARS: usize = 60;
+
+/// `text` cut to [`QUOTED_CHARS`] characters, marked when cut.
+fn quoted(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
 /// The arguments of one call as the tool's struct `T` (which may borrow its strings from
-/// them), or the message telling the caller what to change.
+/// them), or the refusal telling the caller what to change.
 pub fn parse<'a, T: Deserialize<'a>>(
     args: &'a Map<String, Value>,
     definition: &Definition,
-) -> Result<T, String> {
+) -> Result<T, ArgsError> {
     let schema = &definition.input_schema;
     let empty = Map::new();
     let properties = schema["properties"].as_object().unwrap_or(&empty);
@@ -36,19 +73,20 @@ pub fn parse<'a, T: Deserialize<'a>>(
         .filter_map(Value::as_str)
         .find(|k| !args.contains_key(*k));
     if let Some(missing) = missing {
-        return Err(format!("`{missing}` is required; {}", definition.hint));
+        return Err(ArgsError::Missing {
+            key: missing.to_owned(),
+            hint: definition.hint,
+        });
     }
-    T::deserialize(args).map_err(|e| {
-        format!(
-            "the arguments do not fit the `{}` tool: {e}",
-            definition.name
-        )
+    T::deserialize(args).map_err(|e| ArgsError::Shape {
+        tool: definition.name,
+        reason: quoted(&e.to_string()),
     })
 }
 
 /// The refusal of an argument the tool does not declare, listing those it does (required
 /// ones first).
-fn unknown_argument(key: &str, properties: &Map<String, Value>, required: &[Value]) -> String {
+fn unknown_argument(key: &str, properties: &Map<String, Value>, required: &[Value]) -> ArgsError {
     let required: Vec<&str> = required.iter().filter_map(Value::as_str).collect();
     let mut known: Vec<&str> = required.clone();
     known.extend(
@@ -58,14 +96,14 @@ fn unknown_argument(key: &str, properties: &Map<String, Value>, required: &[Valu
             .filter(|k| !required.contains(k)),
     );
     let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
-    format!(
-        "unknown argument `{key}`; this tool takes {}",
-        known.join(", ")
-    )
+    ArgsError::Unknown {
+        key: quoted(key),
+        known: known.join(", "),
+    }
 }
 
 /// Holds one value against its property's `type` (and `minimum`/`maximum` for integers).
-fn check_value(key: &str, property: &Value, value: &Value) -> Result<(), String> {
+fn check_value(key: &str, property: &Value, value: &Value) -> Result<(), ArgsError> {
     let fits = match property["type"].as_str() {
         Some("string") => value.is_string(),
         Some("integer") => {
@@ -73,9 +111,12 @@ fn check_value(key: &str, property: &Value, value: &Value) -> Result<(), String>
             let max = property["maximum"].as_u64().unwrap_or(u64::MAX);
             return match value.as_u64() {
                 Some(n) if (min..=max).contains(&n) => Ok(()),
-                _ => Err(format!(
-                    "`{key}` must be a whole number from {min} to {max}, not {value}"
-                )),
+                _ => Err(ArgsError::OutOfRange {
+                    key: key.to_owned(),
+                    min,
+                    max,
+                    value: quoted(&value.to_string()),
+                }),
             };
         }
         Some("boolean") => value.is_boolean(),
@@ -94,7 +135,11 @@ fn check_value(key: &str, property: &Value, value: &Value) -> Result<(), String>
         Some("array") => "a list",
         _ => "an object",
     };
-    Err(format!("`{key}` must be {kind}, not {value}"))
+    Err(ArgsError::WrongType {
+        key: key.to_owned(),
+        kind,
+        value: quoted(&value.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -131,7 +176,7 @@ mod tests {
 
     fn parsed(args: Value) -> Result<Args<'static>, String> {
         let args: &'static Value = Box::leak(Box::new(args));
-        parse(args.as_object().unwrap(), &definition())
+        parse(args.as_object().unwrap(), &definition()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -172,5 +217,21 @@ mod tests {
         ] {
             assert_eq!(parsed(args.clone()), Err(message.to_owned()), "{args}");
         }
+    }
+
+    #[test]
+    fn a_refusal_quotes_at_most_a_few_words_of_what_was_sent() {
+        let long = "x".repeat(100_000);
+        let e = parsed(json!({"query": "x", "limit": long})).unwrap_err();
+        assert!(
+            e.starts_with("`limit` must be a whole number from 1 to 50, not \"xxx"),
+            "{e}"
+        );
+        assert!(e.ends_with('…') && e.chars().count() < 120, "{e}");
+        let e = parsed(json!({"query": "x", long.as_str(): 1})).unwrap_err();
+        assert!(
+            e.starts_with("unknown argument `xxx") && e.len() < 200,
+            "{e}"
+        );
     }
 }

@@ -55,7 +55,7 @@ impl Tool for Fetch {
     fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
         let Args { id } = match parse_args(args, &DEFINITION) {
             Ok(args) => args,
-            Err(why) => return Outcome::Failed(why),
+            Err(why) => return Outcome::Failed(why.to_string()),
         };
         if id.is_empty() {
             return Outcome::Failed(format!("`id` is required; {}", DEFINITION.hint));

@@ -88,7 +88,7 @@ impl Tool for Search {
     fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
         let args: Args = match parse_args(args, &DEFINITION) {
             Ok(args) => args,
-            Err(why) => return Outcome::Failed(why),
+            Err(why) => return Outcome::Failed(why.to_string()),
         };
         let query = args.query.trim();
         if query.is_empty() {
