@@ -1,6 +1,10 @@
 //! The allocator the binary uses: mimalloc instead of the system allocator. A request allocates
 //! and frees many small JSON values, and glibc's malloc spent about a fifth of the server's time
 //! on them (measured in docs/benchmarks.md). `src/main.rs` installs it.
+//!
+//! The one module with unsafe code (the package denies it elsewhere): a global allocator is an
+//! `unsafe` trait, and mimalloc's entry points are C functions.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout};
 
