@@ -81,10 +81,9 @@ pub(super) struct TokenHeader {
     pub(super) typ: Option<String>,
 }
 
-/// Rule 1, form: size, shape and header, before any key is looked up.
+/// Rule 1, form: shape and header, before any key is looked up ([`check_size`] comes first).
 pub(super) fn read_header(token: &str) -> Result<TokenHeader, AuthError> {
     use Reason::*;
-    check_size(token)?;
     let Some(jws) = CompactJws::split(token) else {
         return Err(AuthError::invalid(
             Malformed,

@@ -157,7 +157,7 @@ impl Validator {
         }
         self.metrics.token_cache(false);
         span.set("token_cache", "miss");
-        let principal = self.verify(token).await?;
+        let principal = self.verify_checked(token).await?;
         if principal.exp > unix_now() {
             self.cache.insert(key, principal.clone());
         }
@@ -167,6 +167,13 @@ impl Validator {
     /// Judges a token by every rule, without the cache: the verdict `serve` gives on a cache
     /// miss, and the one `check` reports.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        check_size(token)?;
+        self.verify_checked(token).await
+    }
+
+    /// [`Validator::verify`] for a token whose size was checked already, so the size is
+    /// checked once on either path.
+    async fn verify_checked(&self, token: &str) -> Result<Principal, AuthError> {
         use Reason::*;
         let header = read_header(token)?;
         let key = self.keys.key(&header.kid).await.map_err(|e| match e {
