@@ -14,7 +14,7 @@ pub async fn serve_main() -> anyhow::Result<()> {
     // Made off the async workers: the exporter's HTTP client runs a runtime of its own.
     let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider)
         .await?
-        .map_err(anyhow::Error::msg)?;
+        ?;
     crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

@@ -1,9 +1,11 @@
-//! OpenTelemetry traces over OTLP/HTTP (protobuf).
+//! OpenTelemetry traces over OTLP, exported by `opentelemetry-otlp` (HTTP with protobuf, or
+//! gRPC; gzip if asked).
 //!
 //! Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and
 //! `OTEL_SDK_DISABLED` is not `true`); everything else comes from the standard `OTEL_*`
-//! variables: the exporter's (endpoint, headers, timeout, compression) are read by `export`,
-//! the rest by the OpenTelemetry SDK itself: `OTEL_SERVICE_NAME` (default
+//! variables, read by OpenTelemetry's own crates: the exporter's (endpoint, protocol, headers,
+//! timeout, compression) by `opentelemetry-otlp`, once `export` has checked them, and the rest
+//! by the SDK: `OTEL_SERVICE_NAME` (default
 //! `mcp-resource-server`), `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and its argument,
 //! and the batch processor's `OTEL_BSP_*` bounds, each held within bounds of this server's
 //! ([`check_bounds`]). Spans are handed to the SDK's batch processor, which exports from a
@@ -37,8 +39,18 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 mod export;
-mod protobuf;
 mod queue;
+
+pub use export::SettingError;
+
+/// Why traces cannot be exported as the environment asks.
+#[derive(Debug, thiserror::Error)]
+pub enum TracesError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("cannot make the OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+}
 
 pub use queue::dropped;
 
@@ -85,7 +97,11 @@ const BOUNDS: [(&str, u64, u64, &str); 7] = [
 
 /// Checks the `OTEL_*` values read through `var` against `BOUNDS` and the sampler's ratio, and
 /// gives back the batch processor's queue size in spans.
-pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, String> {
+pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, SettingError> {
+    let refuse = |name: &str, problem: String| SettingError {
+        name: name.to_owned(),
+        problem,
+    };
     for (name, low, high, unit) in BOUNDS {
         let Some(text) = var(name).filter(|v| !v.trim().is_empty()) else {
             continue;
@@ -93,9 +109,12 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Strin
         match text.trim().parse::<u64>() {
             Ok(n) if (low..=high).contains(&n) => {}
             _ => {
-                return Err(format!(
-                    "{name}: `{}` is not a whole number of {unit} from {low} to {high}",
-                    crate::telemetry::bounded(&text)
+                return Err(refuse(
+                    name,
+                    format!(
+                        "`{}` is not a whole number of {unit} from {low} to {high}",
+                        crate::telemetry::bounded(&text)
+                    ),
                 ));
             }
         }
@@ -104,8 +123,9 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Strin
     let queue = number("OTEL_BSP_MAX_QUEUE_SIZE")
         .unwrap_or(opentelemetry_sdk::trace::OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
     if number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_some_and(|batch| batch > queue) {
-        return Err(format!(
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE, {queue})"
+        return Err(refuse(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            format!("a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE, {queue})"),
         ));
     }
     if let Some(arg) = var("OTEL_TRACES_SAMPLER_ARG").filter(|v| !v.trim().is_empty())
@@ -114,29 +134,31 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Strin
             .parse::<f64>()
             .is_ok_and(|r| (0.0..=1.0).contains(&r))
     {
-        return Err(format!(
-            "OTEL_TRACES_SAMPLER_ARG: `{}` is not a ratio from 0 to 1",
-            crate::telemetry::bounded(&arg)
+        return Err(refuse(
+            "OTEL_TRACES_SAMPLER_ARG",
+            format!(
+                "`{}` is not a ratio from 0 to 1",
+                crate::telemetry::bounded(&arg)
+            ),
         ));
     }
     Ok(queue)
 }
 
-/// The tracer provider the environment asks for; `None` when traces are off.
-pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
+/// The tracer provider the environment asks for; `None` when traces are off. Called inside the
+/// async runtime (off its workers): the gRPC exporter's channel runs on it.
+pub fn provider() -> Result<Option<SdkTracerProvider>, TracesError> {
     let var = |name: &str| std::env::var(name).ok();
     if var("OTEL_SDK_DISABLED").is_some_and(|v| v.trim() == "true") {
         return Ok(None);
     }
-    let Some(destination) = export::Destination::from_env(var)? else {
+    let Some(collector) = export::check(var)? else {
         return Ok(None);
     };
     let spans = check_bounds(var)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::blocking::Client::builder()
-        .user_agent(concat!("mcp-resource-server/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot make the OTLP HTTP client: {e}"))?;
+    // The exporter reads the same variables `check` has just held to its bounds.
+    let exporter = opentelemetry_otlp::SpanExporter::builder().build()?;
     let named = set("OTEL_SERVICE_NAME")
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|a| a.contains("service.name="));
     let mut resource = Resource::builder();
@@ -147,7 +169,11 @@ pub fn provider() -> Result<Option<SdkTracerProvider>, String> {
     // stands in front of it with the same bound in spans (see `queue`).
     let room = queue::Room::new(spans, queue::MAX_QUEUE_BYTES);
     let exporter = queue::Returning {
-        inner: export::Exporter::new(client, destination),
+        inner: export::Logged {
+            inner: exporter,
+            collector,
+            failing: Default::default(),
+        },
         room: room.clone(),
     };
     let batch = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
@@ -273,6 +299,7 @@ mod tests {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+        .map_err(|e| e.to_string())
     }
 
     #[test]

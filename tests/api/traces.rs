@@ -507,3 +507,136 @@ async fn a_collector_that_never_answers_and_hostile_methods_leave_memory_bounded
     );
     let _ = std::fs::remove_file(log);
 }
+
+/// A gRPC collector: every export request it is sent, and the `grpc-encoding` of each.
+async fn grpc_receiver() -> (String, Kept<(ExportTraceServiceRequest, String)>) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+        TraceService, TraceServiceServer,
+    };
+
+    struct Collector(Kept<(ExportTraceServiceRequest, String)>);
+    #[tonic::async_trait]
+    impl TraceService for Collector {
+        async fn export(
+            &self,
+            request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            let encoding = request
+                .metadata()
+                .get("grpc-encoding")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("identity")
+                .to_owned();
+            self.0.lock().unwrap().push((request.into_inner(), encoding));
+            Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let received: Kept<(ExportTraceServiceRequest, String)> = Arc::default();
+    let service = TraceServiceServer::new(Collector(received.clone()))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming),
+    );
+    (url, received)
+}
+
+/// One search through a server started with `extra`, then a stop, which flushes its spans.
+async fn one_search_exports(extra: &[(&str, String)], log: &std::path::PathBuf) {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let (mut child, server) = serve_ready(&kc, extra, log).await;
+    let search = request(
+        7,
+        "tools/call",
+        json!({"name": "search", "arguments": {"query": "chocolate"}}),
+    );
+    let reply = server
+        .rpc(
+            &token(&keys),
+            &search,
+            &[("mcp-protocol-version", "2025-11-25")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    // Stopping flushes what is queued.
+    assert_eq!(terminate(&mut child), 0);
+}
+
+fn span_names(exports: impl IntoIterator<Item = ExportTraceServiceRequest>) -> Vec<String> {
+    exports
+        .into_iter()
+        .flat_map(|e| e.resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .map(|s| s.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_go_gzipped_or_by_grpc_as_the_standard_variables_ask() {
+    // OTLP/HTTP with gzip: the body says so and is gzip.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let bodies: Kept<(String, Bytes)> = Arc::default();
+    let kept = bodies.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: Bytes| async move {
+                let encoding = headers
+                    .get("content-encoding")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("identity")
+                    .to_owned();
+                kept.lock().unwrap().push((encoding, body));
+                "".to_owned()
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let log = temp_file("traces-gzip.log");
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    one_search_exports(&extra, &log).await;
+    let bodies = bodies.lock().unwrap().clone();
+    assert!(!bodies.is_empty(), "{}", std::fs::read_to_string(&log).unwrap());
+    let exports = bodies.iter().map(|(encoding, body)| {
+        assert_eq!(encoding, "gzip");
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body.as_ref()), &mut plain)
+            .expect("a gzip body");
+        ExportTraceServiceRequest::decode(plain.as_slice()).expect("OTLP protobuf")
+    });
+    let names = span_names(exports.collect::<Vec<_>>());
+    assert!(names.iter().any(|n| n == "POST /mcp"), "{names:?}");
+    assert!(names.iter().any(|n| n == "tools/call search"), "{names:?}");
+    let _ = std::fs::remove_file(log);
+
+    // gRPC, gzipped too, on the general endpoint as it is.
+    let (url, received) = grpc_receiver().await;
+    let log = temp_file("traces-grpc.log");
+    let extra = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", url),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".to_owned()),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    one_search_exports(&extra, &log).await;
+    let received = received.lock().unwrap().clone();
+    assert!(!received.is_empty(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(received.iter().all(|(_, encoding)| encoding == "gzip"));
+    let names = span_names(received.into_iter().map(|(export, _)| export));
+    assert!(names.iter().any(|n| n == "POST /mcp"), "{names:?}");
+    assert!(names.iter().any(|n| n == "tools/call search"), "{names:?}");
+    let _ = std::fs::remove_file(log);
+}

@@ -1,224 +1,246 @@
-//! The OTLP/HTTP span exporter: where to send (the standard `OTEL_EXPORTER_OTLP_*` variables)
-//! and the sending, one POST of protobuf per batch the SDK's batch processor hands over.
+//! The OTLP exporter's settings, checked before `opentelemetry-otlp` reads them, and the log of
+//! its failures.
 //!
-//! The batch processor calls [`Exporter::export`] on a thread of its own and waits for it, so
-//! the POST is made with reqwest's blocking client. A collector that is down costs that thread a
-//! wait of at most the timeout per batch, never a request; its failures are logged when they
-//! begin and when exports work again, not at every batch.
+//! The exporter itself is `opentelemetry-otlp`'s, which reads the standard
+//! `OTEL_EXPORTER_OTLP_*` variables (endpoint, protocol, headers, timeout, compression) and
+//! picks its transport from the protocol: `http/protobuf` (the default) or `grpc`. It is lenient
+//! where this server is strict: a timeout that is not a number, a header entry without `=` or a
+//! compression it does not know is ignored with a note in its own internal log. [`check`] reads
+//! the same variables the same way first and stops start-up on any value the exporter would
+//! not honour, naming the variable, as the server's own settings do. It never puts a header's
+//! value in a message: it is often a secret.
+//!
+//! The batch processor calls the exporter on a thread of its own and waits for it, so a
+//! collector that is down costs that thread a wait of at most the timeout per batch, never a
+//! request. [`Logged`] logs the failures when they begin and when exports work again, not at
+//! every batch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use axum::http::{HeaderName, HeaderValue, Uri};
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
-use super::protobuf;
-
-/// What OTLP's exporter specification sets when no variable does.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The most of a collector's answer read (it is a small message, or nothing).
-const ANSWER_READ: u64 = 64 * 1024;
-
-/// Where and how spans are sent, from the environment.
-#[derive(Debug, PartialEq)]
-pub struct Destination {
-    pub url: reqwest::Url,
-    pub headers: HeaderMap,
-    pub timeout: Duration,
+/// An `OTEL_EXPORTER_OTLP_*` value the exporter could not honour.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{name}: {problem}")]
+pub struct SettingError {
+    /// The variable.
+    pub name: String,
+    /// What is wrong with its value, and what to set instead.
+    pub problem: String,
 }
 
-impl Destination {
-    /// Reads the `OTEL_EXPORTER_OTLP_*` variables through `var` (a variable set to blanks counts
-    /// as unset); the traces variant of each wins over the general one, except that a protocol
-    /// other than `http/protobuf` in either is refused. `None` when neither endpoint is set. An
-    /// error names the variable and what to change.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Destination>, String> {
-        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        // The traces variant of `setting` when it is set, else the general one, with its name.
-        let chosen = |setting: &str| {
-            [
-                format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
-                format!("OTEL_EXPORTER_OTLP_{setting}"),
-            ]
-            .into_iter()
-            .find_map(|name| var(&name).map(|value| (name, value)))
-        };
-        let url = match chosen("ENDPOINT") {
-            None => return Ok(None),
-            Some((name, url)) if name.contains("TRACES") => endpoint(&name, url.trim())?,
-            Some((name, base)) => {
-                let base = base.trim();
-                let joined = format!("{}/v1/traces", base.strip_suffix('/').unwrap_or(base));
-                endpoint(&name, &joined)?
-            }
-        };
-        // Either protocol variable names one this server does not speak: refused.
-        for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ] {
-            if let Some(p) = var(name)
-                && p.trim() != "http/protobuf"
-            {
-                return Err(format!(
-                    "{name}: `{p}` is not supported; this server exports http/protobuf (unset it or set http/protobuf)"
-                ));
-            }
-        }
-        let mut headers = HeaderMap::new();
-        for name in [
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        ] {
-            if let Some(list) = var(name) {
-                for (key, value) in header_list(name, &list)? {
-                    headers.insert(key, value);
-                }
-            }
-        }
-        let timeout = match chosen("TIMEOUT") {
-            None => DEFAULT_TIMEOUT,
-            Some((name, ms)) => match ms.trim().parse::<u64>() {
-                Ok(ms) if (super::MILLIS.0..=super::MILLIS.1).contains(&ms) => {
-                    Duration::from_millis(ms)
-                }
-                _ => {
-                    let (low, high) = super::MILLIS;
-                    return Err(format!(
-                        "{name}: `{}` is not a whole number of milliseconds from {low} to {high}",
-                        crate::telemetry::bounded(&ms)
-                    ));
-                }
-            },
-        };
-        if let Some((name, c)) = chosen("COMPRESSION")
-            && c.trim() != "none"
-        {
-            return Err(format!(
-                "{name}: `{c}` is not supported; this server sends spans uncompressed (unset it or set none)"
-            ));
-        }
-        Ok(Some(Destination {
-            url,
-            headers,
-            timeout,
-        }))
+/// How spans are sent: the transports `opentelemetry-otlp` is built with here.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Protocol {
+    HttpProtobuf,
+    Grpc,
+}
+
+/// The traces variant of `setting` when it is set (not empty), else the general one, with its
+/// name: the order in which the exporter reads them.
+fn chosen(
+    var: &impl Fn(&str) -> Option<String>,
+    setting: &str,
+) -> Option<(String, String)> {
+    [
+        format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
+        format!("OTEL_EXPORTER_OTLP_{setting}"),
+    ]
+    .into_iter()
+    .find_map(|name| var(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
+}
+
+fn refuse(name: &str, problem: String) -> SettingError {
+    SettingError {
+        name: name.to_owned(),
+        problem,
     }
 }
 
-fn endpoint(name: &str, url: &str) -> Result<reqwest::Url, String> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
-        Ok(_) => Err(format!(
-            "{name}: `{url}` must be an http:// or https:// URL"
+/// Checks the exporter's variables read through `var`: `None` when no endpoint is set (traces
+/// are off), else the collector's URL as logs show it (without a user name or password).
+pub fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, SettingError> {
+    // Every protocol variable that is set must name a transport built here, even the one the
+    // other shadows, so a value that does nothing never passes unnoticed.
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(p) = var(name).filter(|v| !v.is_empty()) {
+            protocol(name, &p)?;
+        }
+    }
+    let protocol = match chosen(&var, "PROTOCOL") {
+        Some((name, p)) => protocol(&name, &p)?,
+        None => Protocol::HttpProtobuf,
+    };
+    let Some((name, url)) = chosen(&var, "ENDPOINT") else {
+        return Ok(None);
+    };
+    // OTLP/HTTP adds the traces path to the general endpoint; gRPC uses either as it is.
+    let url = if name.contains("TRACES") || protocol == Protocol::Grpc {
+        url
+    } else {
+        format!("{}/v1/traces", url.trim_end_matches('/'))
+    };
+    let shown = endpoint(&name, &url)?;
+    for name in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    ] {
+        if let Some(list) = var(name) {
+            header_list(name, &list)?;
+        }
+    }
+    // Both timeouts, as the exporter falls back to the general one when the traces one is not
+    // a number.
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ] {
+        let Some(ms) = var(name).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        match ms.parse::<u64>() {
+            Ok(ms) if (super::MILLIS.0..=super::MILLIS.1).contains(&ms) => {}
+            _ => {
+                let (low, high) = super::MILLIS;
+                return Err(refuse(
+                    name,
+                    format!(
+                        "`{}` is not a whole number of milliseconds from {low} to {high}",
+                        crate::telemetry::bounded(&ms)
+                    ),
+                ));
+            }
+        }
+    }
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ] {
+        if let Some(c) = var(name).filter(|v| !v.is_empty())
+            && !matches!(c.to_ascii_lowercase().as_str(), "none" | "gzip")
+        {
+            return Err(refuse(
+                name,
+                format!(
+                    "`{}` is not a compression this server sends; set gzip or none",
+                    crate::telemetry::bounded(&c)
+                ),
+            ));
+        }
+    }
+    Ok(Some(shown))
+}
+
+fn protocol(name: &str, value: &str) -> Result<Protocol, SettingError> {
+    match value.to_ascii_lowercase().as_str() {
+        "http/protobuf" => Ok(Protocol::HttpProtobuf),
+        "grpc" => Ok(Protocol::Grpc),
+        _ => Err(refuse(
+            name,
+            format!(
+                "`{}` is not supported; set http/protobuf or grpc",
+                crate::telemetry::bounded(value)
+            ),
         )),
-        Err(e) => Err(format!("{name}: `{url}` is not a URL ({e})")),
+    }
+}
+
+/// Checks an endpoint as the exporter parses it, and gives it back without credentials.
+fn endpoint(name: &str, url: &str) -> Result<String, SettingError> {
+    let shown = crate::telemetry::bounded(url);
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| refuse(name, format!("`{shown}` is not a URL ({e})")))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(authority)) => {
+            let host = authority.as_str().rsplit('@').next().unwrap_or_default();
+            let path = uri.path_and_query().map_or("", |p| p.as_str());
+            Ok(format!("{}://{host}{path}", uri.scheme_str().unwrap_or_default()))
+        }
+        _ => Err(refuse(
+            name,
+            format!("`{shown}` must be an http:// or https:// URL"),
+        )),
     }
 }
 
 /// `key1=value1,key2=value2`, each value percent-decoded (W3C Baggage's format, which OTLP's
-/// specification names). A value is never put in a message: it is often a secret.
-fn header_list(name: &str, list: &str) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    let mut headers = Vec::new();
+/// specification names).
+fn header_list(name: &str, list: &str) -> Result<(), SettingError> {
     for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(format!(
-                "{name}: an entry has no `=`; write key=value pairs separated by commas"
+            return Err(refuse(
+                name,
+                "an entry has no `=`; write key=value pairs separated by commas".into(),
             ));
         };
         let key = key.trim();
         let decoded = percent_encoding::percent_decode_str(value.trim())
             .decode_utf8()
             .map_err(|_| {
-                format!("{name}: the value of `{key}` is not UTF-8 once percent-decoded")
+                refuse(
+                    name,
+                    format!("the value of `{key}` is not UTF-8 once percent-decoded"),
+                )
             })?;
-        let key = HeaderName::from_bytes(key.as_bytes())
-            .map_err(|_| format!("{name}: `{key}` is not a header name"))?;
-        let value = HeaderValue::from_str(&decoded)
-            .map_err(|_| format!("{name}: the value of `{key}` is not a valid header value"))?;
-        headers.push((key, value));
+        if decoded.is_empty() {
+            return Err(refuse(name, format!("`{key}` has an empty value")));
+        }
+        HeaderName::from_bytes(key.as_bytes())
+            .map_err(|_| refuse(name, format!("`{key}` is not a header name")))?;
+        HeaderValue::from_str(&decoded)
+            .map_err(|_| refuse(name, format!("the value of `{key}` is not a valid header value")))?;
     }
-    Ok(headers)
+    Ok(())
 }
 
-/// The exporter the batch processor calls.
+/// The exporter, with its failures logged once until exports work again.
 #[derive(Debug)]
-pub struct Exporter {
-    client: reqwest::blocking::Client,
-    destination: Destination,
-    resource: protobuf::Written,
-    /// The collector's URL as logs show it: without a user name or password.
-    shown: String,
-    /// Whether the last export failed, so a failure is logged once until exports work again.
-    failing: AtomicBool,
+pub struct Logged<E> {
+    pub inner: E,
+    pub collector: String,
+    /// Whether the last export failed.
+    pub failing: AtomicBool,
 }
 
-impl Exporter {
-    pub fn new(client: reqwest::blocking::Client, destination: Destination) -> Exporter {
-        let mut shown = destination.url.clone();
-        let _ = shown.set_username("");
-        let _ = shown.set_password(None);
-        Exporter {
-            shown: shown.into(),
-            client,
-            destination,
-            resource: protobuf::Written::default(),
-            failing: AtomicBool::new(false),
-        }
-    }
-
-    fn send(&self, body: Vec<u8>) -> Result<(), String> {
-        let answer = self
-            .client
-            .post(self.destination.url.clone())
-            .headers(self.destination.headers.clone())
-            .header(CONTENT_TYPE, "application/x-protobuf")
-            .timeout(self.destination.timeout)
-            .body(body)
-            .send()
-            .map_err(|e| e.without_url().to_string())?;
-        let status = answer.status();
-        // Read (a bounded part of) the answer so the connection can carry the next export.
-        let _ = std::io::copy(
-            &mut std::io::Read::take(answer, ANSWER_READ),
-            &mut std::io::sink(),
-        );
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("the collector answered {status}"))
-        }
-    }
-}
-
-impl SpanExporter for Exporter {
+impl<E: SpanExporter> SpanExporter for Logged<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let body = protobuf::request(&batch, &self.resource);
-        drop(batch);
-        match self.send(body) {
+        let done = self.inner.export(batch).await;
+        match &done {
             Ok(()) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
-                    tracing::info!(collector = self.shown, "trace export works again");
+                    tracing::info!(collector = self.collector, "trace export works again");
                 }
-                Ok(())
             }
             Err(why) => {
                 if !self.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
-                        collector = self.shown,
+                        collector = self.collector,
                         error = %why,
                         "trace export failed; spans wait in the batch processor's queue and the newest are dropped when it is full"
                     );
                 }
-                Err(OTelSdkError::InternalFailure(why))
             }
         }
+        done
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
     }
 
     fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.resource = protobuf::Written::new(resource);
+        self.inner.set_resource(resource);
     }
 }
 
