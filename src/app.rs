@@ -30,7 +30,7 @@ use crate::metadata::{self, Metadata};
 use crate::replicas::Replicas;
 use crate::routes::Route;
 use crate::telemetry::audit::Audit;
-use crate::telemetry::{self, Metrics};
+use crate::telemetry::{self, Metrics, Scraped};
 
 use crate::tools::Tools;
 
@@ -107,10 +107,25 @@ impl AppState {
         ));
         let metadata = Arc::new(Metadata::new(&settings, &crate::auth::jwk::Alg::names()));
         let settings = Arc::new(settings);
+        let sessions = Sessions::start(&settings.sse, replicas.clone());
+        let fair = Arc::new(Fair::new(&settings.fair, replicas.clone(), metrics.clone()));
+        // Each part shows its own state at a scrape (`telemetry::Scraped`).
+        let parts: [Arc<dyn Scraped>; 7] = [
+            jwks.clone(),
+            validator.clone(),
+            gate.clone(),
+            replicas.clone(),
+            sessions.clone(),
+            fair.clone(),
+            tools.corpus().clone(),
+        ];
+        for part in parts {
+            metrics.observe(part);
+        }
         let mcp = McpState::new(McpShared {
             tools,
-            sessions: Sessions::start(&settings.sse, replicas.clone()),
-            fair: Arc::new(Fair::new(&settings.fair, replicas.clone(), metrics.clone())),
+            sessions,
+            fair,
             settings: settings.clone(),
             metrics: metrics.clone(),
         });
@@ -308,34 +323,7 @@ async fn readyz(State(keys): State<Arc<dyn KeyStore>>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let keys = state.keys.status();
-    let corpus = state.mcp.tools.corpus().stats();
-    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let body = state.metrics.render(&telemetry::Gauges {
-        jwks_age: keys.age,
-        jwks_keys: keys.keys,
-        cached_tokens: state.validator.cached_tokens(),
-        sse_sessions: state.mcp.sessions.len(),
-        ranking: state.mcp.fair.ranking(),
-        sse_queued_bytes: state.mcp.sessions.queued_bytes(),
-        corpus_documents: count(&corpus.documents),
-        corpus_skipped: count(&corpus.skipped),
-        reloads_ok: count(&corpus.reloads_ok),
-        reloads_failed: count(&corpus.reloads_failed),
-        cache_hits: count(&corpus.cache.hits),
-        cache_misses: count(&corpus.cache.misses),
-        dpop_proofs: state.gate.proofs_remembered(),
-        replicas: {
-            let seen = state.replicas.seen();
-            telemetry::SharedState {
-                redis_up: seen.redis_up,
-                redis_errors: seen.redis_errors,
-                fallbacks: crate::replicas::State::ALL
-                    .map(|s| (s.label(), seen.fallbacks[s as usize]))
-                    .to_vec(),
-            }
-        },
-    });
+    let body = state.metrics.render();
     (
         [(
             header::CONTENT_TYPE,

@@ -341,11 +341,6 @@ impl Fair {
         }
     }
 
-    /// Searches ranking now, across all callers.
-    pub fn ranking(&self) -> usize {
-        self.settings.ranking_threads - self.pool.available_permits()
-    }
-
     fn refuse<T>(&self, limited: Limited) -> Result<T, Limited> {
         self.metrics.fair_use_refusal(limited.label());
         Err(limited)
@@ -365,6 +360,14 @@ struct Counted<'a>(&'a AtomicUsize);
 impl Drop for Counted<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl crate::telemetry::Scraped for Fair {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let ranking = self.settings.ranking_threads - self.pool.available_permits();
+        let help = "Searches ranking on the ranking pool now (at most MCP_RANKING_THREADS)";
+        s.gauge("ranking_searches", help, ranking as i64)
     }
 }
 

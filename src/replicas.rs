@@ -273,6 +273,24 @@ impl Replicas {
     }
 }
 
+impl crate::telemetry::Scraped for Replicas {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let seen = self.seen();
+        let up = "1 when the Redis of MCP_REDIS_URL answered when last asked, 0 when it did not, \
+                  -1 without MCP_REDIS_URL (each replica keeps its own state)";
+        s.gauge("redis_up", up, seen.redis_up.map_or(-1, i64::from))?;
+        s.counter(
+            "redis_errors",
+            "Redis commands that failed or did not answer within MCP_REDIS_TIMEOUT_MS",
+            seen.redis_errors,
+        )?;
+        let fallbacks = "Decisions a replica took alone because Redis did not answer, by the \
+                         state it would have asked (dpop_replay, rate)";
+        let counts = State::ALL.map(|state| (state.label(), seen.fallbacks[state as usize]));
+        s.counters("replica_fallbacks", fallbacks, "state", &counts)
+    }
+}
+
 /// One multiplexed connection to Redis, remade by its manager after I/O errors, and the pause
 /// after a failure.
 struct Redis {

@@ -44,7 +44,7 @@ pub fn init_logging(format: Option<LogFormat>, filter: &str) {
 pub mod audit;
 mod metrics;
 pub mod traces;
-pub use metrics::{Gauges, Metrics, SharedState};
+pub use metrics::{Metrics, Scrape, Scraped};
 
 /// Request methods as bounded metric labels.
 const METHODS: [&str; 7] = ["GET", "POST", "HEAD", "OPTIONS", "DELETE", "PUT", "other"];

@@ -68,11 +68,6 @@ impl Gate {
         }
     }
 
-    /// DPoP proofs remembered now, for `/metrics`.
-    pub fn proofs_remembered(&self) -> usize {
-        self.proofs.remembered()
-    }
-
     /// Lets the request in, leaving its [`Principal`] in it, or says why not. With
     /// `MCP_DPOP_NONCE`, a request with the DPoP scheme is given a nonce for its next proof,
     /// which the caller sends in `DPoP-Nonce` with the answer. A DPoP proof is checked here but
@@ -274,6 +269,14 @@ fn credentials(value: &[u8]) -> Option<(Scheme, &[u8])> {
         return None;
     };
     Some((scheme, rest.trim_ascii()))
+}
+
+impl crate::telemetry::Scraped for Gate {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let help =
+            "DPoP proofs remembered to refuse their replay (at most MCP_DPOP_REPLAY_CACHE_SIZE)";
+        s.gauge("dpop_replay_entries", help, self.proofs.remembered() as i64)
+    }
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ impl Validator {
     }
 
     /// Verified tokens currently remembered.
-    pub fn cached_tokens(&self) -> u64 {
+    fn cached_tokens(&self) -> u64 {
         self.cache.run_pending_tasks();
         self.cache.entry_count()
     }
@@ -298,5 +298,12 @@ impl Validator {
             )),
             None => Ok(()),
         }
+    }
+}
+
+impl crate::telemetry::Scraped for Validator {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let entries = self.cached_tokens();
+        s.gauge("token_cache_entries", "Verified tokens remembered", entries as i64)
     }
 }

@@ -392,3 +392,37 @@ fn corpus_generation(index: Index, source: &Source) -> Served {
         results: results::Results::new(source.search_cache_bytes),
     }
 }
+
+impl crate::telemetry::Scraped for Corpus {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let stats = self.stats();
+        let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        s.gauge(
+            "corpus_documents",
+            "Documents in the search index being served",
+            count(&stats.documents) as i64,
+        )?;
+        let skipped =
+            "Corpus files and records skipped by the load that built the index being served";
+        s.gauge("corpus_skipped", skipped, count(&stats.skipped) as i64)?;
+        s.counters(
+            "corpus_reloads",
+            "Index builds by outcome (ok, failed)",
+            "outcome",
+            &[
+                ("ok", count(&stats.reloads_ok)),
+                ("failed", count(&stats.reloads_failed)),
+            ],
+        )?;
+        let cache = "Searches answered from the result cache (hit) and run on the index (miss)";
+        s.counters(
+            "search_cache",
+            cache,
+            "result",
+            &[
+                ("hit", count(&stats.cache.hits)),
+                ("miss", count(&stats.cache.misses)),
+            ],
+        )
+    }
+}

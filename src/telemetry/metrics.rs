@@ -1,55 +1,98 @@
 //! The Prometheus metrics the server exports, and how a request is counted without a lock.
 
-use std::sync::atomic::Ordering;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::{METHODS, STATUSES};
 use crate::routes::LABELS as ROUTES;
-use families::{
-    Auth, CacheLabel, Documents, Http, LimitLabel, OutcomeLabel, ReasonLabel, Replicas,
-    RequestLabels, StateLabel, Usage,
-};
+use families::{Auth, Http, LimitLabel, OutcomeLabel, ReasonLabel, RequestLabels, Usage};
 
 mod families;
 
-/// What the gauges (and the counters kept elsewhere) show at a scrape, read by the caller.
-#[derive(Debug, Default)]
-pub struct Gauges {
-    pub jwks_age: Option<std::time::Duration>,
-    pub jwks_keys: usize,
-    pub cached_tokens: u64,
-    pub sse_sessions: usize,
-    pub ranking: usize,
-    pub sse_queued_bytes: usize,
-    pub corpus_documents: u64,
-    pub corpus_skipped: u64,
-    pub reloads_ok: u64,
-    pub reloads_failed: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-    pub dpop_proofs: usize,
-    pub replicas: SharedState,
+/// A part of the server that shows its own state at each scrape, writing its metrics (name,
+/// help and value) through [`Scrape`]. It is registered once, with [`Metrics::observe`], so a
+/// metric read from a part's state is written in one place: that part's `scrape`.
+pub trait Scraped: Send + Sync + 'static {
+    fn scrape(&self, s: &mut Scrape<'_>) -> fmt::Result;
 }
 
-/// The state replicas share (`crate::replicas`), as a scrape sees it.
-#[derive(Debug, Default)]
-pub struct SharedState {
-    /// `None` without `MCP_REDIS_URL`; otherwise whether Redis answered when last asked.
-    pub redis_up: Option<bool>,
-    pub redis_errors: u64,
-    /// Decisions a replica took alone because Redis did not answer, by kind of state.
-    pub fallbacks: Vec<(&'static str, u64)>,
+/// What a [`Scraped`] part writes its metrics to; names get the registry's `mcp_` prefix, and
+/// counters their `_total`.
+pub struct Scrape<'a>(DescriptorEncoder<'a>);
+
+impl Scrape<'_> {
+    /// The help text as the registry writes it for the metrics it holds: with a full stop.
+    fn described<'s>(
+        &'s mut self,
+        name: &'s str,
+        help: &str,
+        kind: MetricType,
+    ) -> Result<MetricEncoder<'s>, fmt::Error> {
+        self.0
+            .encode_descriptor(name, &format!("{help}."), None, kind)
+    }
+
+    pub fn gauge(&mut self, name: &str, help: &str, value: i64) -> fmt::Result {
+        let metric = ConstGauge::new(value);
+        metric.encode(self.described(name, help, metric.metric_type())?)
+    }
+
+    pub fn gauge_f64(&mut self, name: &str, help: &str, value: f64) -> fmt::Result {
+        let metric = ConstGauge::new(value);
+        metric.encode(self.described(name, help, metric.metric_type())?)
+    }
+
+    pub fn counter(&mut self, name: &str, help: &str, value: u64) -> fmt::Result {
+        let metric = ConstCounter::new(value);
+        metric.encode(self.described(name, help, metric.metric_type())?)
+    }
+
+    /// A counter for each value of the label `label`.
+    pub fn counters(
+        &mut self,
+        name: &str,
+        help: &str,
+        label: &'static str,
+        values: &[(&'static str, u64)],
+    ) -> fmt::Result {
+        let mut family = self.described(name, help, MetricType::Counter)?;
+        for (value, count) in values {
+            ConstCounter::new(*count).encode(family.encode_family(&[(label, *value)])?)?;
+        }
+        Ok(())
+    }
 }
 
-/// Every metric the server exports, in four groups that register themselves.
+/// A [`Scraped`] part as the registry takes it.
+struct Collected(Arc<dyn Scraped>);
+
+impl std::fmt::Debug for Collected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Collected")
+    }
+}
+
+impl Collector for Collected {
+    fn encode(&self, encoder: DescriptorEncoder) -> fmt::Result {
+        self.0.scrape(&mut Scrape(encoder))
+    }
+}
+
+/// Every metric the server exports: the counters of events, in three groups that register
+/// themselves, and what the parts of the server registered with [`Metrics::observe`] show of
+/// their state.
 pub struct Metrics {
-    registry: Registry,
+    registry: Mutex<Registry>,
     http: Http,
     auth: Auth,
     usage: Usage,
-    documents: Documents,
-    replicas: Replicas,
 }
 
 impl Default for Metrics {
@@ -61,14 +104,23 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp");
+        registry.register_collector(Box::new(Collected(Arc::new(
+            super::traces::DroppedSpans,
+        ))));
         Metrics {
             http: Http::new(&mut registry),
             auth: Auth::new(&mut registry),
             usage: Usage::new(&mut registry),
-            documents: Documents::new(&mut registry),
-            replicas: Replicas::new(&mut registry),
-            registry,
+            registry: Mutex::new(registry),
         }
+    }
+
+    /// Shows what `part` writes at each scrape, from now on.
+    pub fn observe(&self, part: Arc<dyn Scraped>) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register_collector(Box::new(Collected(part)));
     }
 
     /// Shows a zero for each rejection reason before the first rejection; the gate declares
@@ -135,57 +187,55 @@ impl Metrics {
         self.http.route_durations[route].observe(seconds);
     }
 
-    /// Renders the registry after setting the gauges and counters read at scrape time.
-    pub fn render(&self, now: &Gauges) -> String {
-        self.auth
-            .jwks_age
-            .set(now.jwks_age.map_or(-1.0, |a| a.as_secs_f64()));
-        self.auth.jwks_keys.set(now.jwks_keys as i64);
-        self.auth.token_cache_entries.set(now.cached_tokens as i64);
-        self.auth.dpop_proofs.set(now.dpop_proofs as i64);
-        let shared = &now.replicas;
-        self.replicas
-            .redis_up
-            .set(shared.redis_up.map_or(-1, i64::from));
-        self.replicas
-            .redis_errors
-            .inner()
-            .store(shared.redis_errors, Ordering::Relaxed);
-        for (state, count) in &shared.fallbacks {
-            self.replicas
-                .fallbacks
-                .get_or_create(&StateLabel { state })
-                .inner()
-                .store(*count, Ordering::Relaxed);
-        }
-        self.usage.sse_sessions.set(now.sse_sessions as i64);
-        self.usage.ranking.set(now.ranking as i64);
-        self.usage.sse_queued_bytes.set(now.sse_queued_bytes as i64);
-        self.documents
-            .corpus_documents
-            .set(now.corpus_documents as i64);
-        self.documents.corpus_skipped.set(now.corpus_skipped as i64);
-        for (outcome, count) in [("ok", now.reloads_ok), ("failed", now.reloads_failed)] {
-            self.documents
-                .corpus_reloads
-                .get_or_create(&OutcomeLabel { outcome })
-                .inner()
-                .store(count, Ordering::Relaxed);
-        }
-        for (result, count) in [("hit", now.cache_hits), ("miss", now.cache_misses)] {
-            self.documents
-                .search_cache
-                .get_or_create(&CacheLabel { result })
-                .inner()
-                .store(count, Ordering::Relaxed);
-        }
-        self.http
-            .spans_dropped
-            .inner()
-            .store(super::traces::dropped(), Ordering::Relaxed);
+    /// Renders every metric: the counters, and what each observed part shows now.
+    pub fn render(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        prometheus_client::encoding::text::encode(&mut out, &registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+    use std::sync::Arc;
+
+    use super::{Metrics, Scrape, Scraped};
+
+    struct Part;
+
+    impl Scraped for Part {
+        fn scrape(&self, s: &mut Scrape<'_>) -> fmt::Result {
+            s.gauge("part_items", "Items held", 3)?;
+            s.gauge_f64("part_age_seconds", "Age", -1.0)?;
+            s.counter("part_errors", "Errors", 7)?;
+            s.counters("part_builds", "Builds", "outcome", &[("ok", 2), ("failed", 0)])
+        }
+    }
+
+    #[test]
+    fn a_part_shows_its_metrics_as_the_registry_writes_its_own() {
+        let metrics = Metrics::new();
+        let before = metrics.render();
+        assert!(!before.contains("mcp_part_"), "{before}");
+        metrics.observe(Arc::new(Part));
+        let text = metrics.render();
+        for line in [
+            "# HELP mcp_part_items Items held.",
+            "# TYPE mcp_part_items gauge",
+            "mcp_part_items 3",
+            "mcp_part_age_seconds -1.0",
+            "# TYPE mcp_part_errors counter",
+            "mcp_part_errors_total 7",
+            "mcp_part_builds_total{outcome=\"ok\"} 2",
+            "mcp_part_builds_total{outcome=\"failed\"} 0",
+            // The registry's own, beside them.
+            "# HELP mcp_jwks_refetches_limited",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(line)), "{line}:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -52,7 +52,7 @@ pub enum TracesError {
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
 }
 
-pub use queue::dropped;
+pub use queue::DroppedSpans;
 
 /// The service name when neither `OTEL_SERVICE_NAME` nor `OTEL_RESOURCE_ATTRIBUTES` gives one.
 const SERVICE: &str = "mcp-resource-server";

@@ -339,3 +339,16 @@ pub(super) fn in_background(work: impl Future<Output = ()> + Send + 'static) {
         runtime.spawn(work);
     }
 }
+
+impl crate::telemetry::Scraped for Sessions {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        s.gauge(
+            "sse_sessions",
+            "Open 2024-11-05 /sse streams",
+            self.len() as i64,
+        )?;
+        let queued = "Bytes of answers waiting on /sse streams for their clients to read \
+                      (at most MCP_SSE_OUTBOX_TOTAL_MIB)";
+        s.gauge("sse_queued_bytes", queued, self.queued_bytes() as i64)
+    }
+}

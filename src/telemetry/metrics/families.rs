@@ -2,12 +2,10 @@
 //! and help text.
 
 use std::sync::OnceLock;
-use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
@@ -42,20 +40,8 @@ pub(super) struct LimitLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub(super) struct StateLabel {
-    pub(super) state: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(super) struct CacheLabel {
     pub(super) result: &'static str,
-}
-
-/// The state replicas share on Redis.
-pub(super) struct Replicas {
-    pub(super) redis_up: Gauge,
-    pub(super) redis_errors: Counter,
-    pub(super) fallbacks: Family<StateLabel, Counter>,
 }
 
 /// Requests by route, method and status, and how long they took.
@@ -65,37 +51,21 @@ pub(super) struct Http {
     pub(super) request_counters: Box<[OnceLock<Counter>]>,
     /// `http_request_duration_seconds` by route.
     pub(super) route_durations: [Histogram; ROUTES.len()],
-    /// Spans dropped because the trace export queue was full (`telemetry::traces`).
-    pub(super) spans_dropped: Counter,
 }
 
-/// The token gate, the key cache and the verified-token cache.
+/// The token gate, the key cache and the verified-token cache (what they hold is shown by the
+/// parts themselves).
 pub(super) struct Auth {
     pub(super) rejections: Family<ReasonLabel, Counter>,
     pub(super) jwks_fetches: Family<OutcomeLabel, Counter>,
     pub(super) token_cache_hits: Counter,
     pub(super) token_cache_misses: Counter,
     pub(super) jwks_refetches_limited: Counter,
-    pub(super) jwks_age: Gauge<f64, AtomicU64>,
-    pub(super) jwks_keys: Gauge,
-    pub(super) token_cache_entries: Gauge,
-    pub(super) dpop_proofs: Gauge,
 }
 
-/// What callers use: fair-use refusals, the ranking pool, the `/sse` streams.
+/// Calls refused by a per-caller limit.
 pub(super) struct Usage {
     pub(super) fair_use_refusals: Family<LimitLabel, Counter>,
-    pub(super) ranking: Gauge,
-    pub(super) sse_queued_bytes: Gauge,
-    pub(super) sse_sessions: Gauge,
-}
-
-/// The documents served and the search cache.
-pub(super) struct Documents {
-    pub(super) corpus_documents: Gauge,
-    pub(super) corpus_skipped: Gauge,
-    pub(super) corpus_reloads: Family<OutcomeLabel, Counter>,
-    pub(super) search_cache: Family<CacheLabel, Counter>,
 }
 
 /// Registers `metric` under `name` and gives it back, so a group's fields are made in one line.
@@ -115,10 +85,7 @@ impl Http {
         });
         let help = "Time to produce response headers, by route";
         let durations = add(r, "http_request_duration_seconds", help, durations);
-        let dropped = "Trace spans dropped because the export queue was full, in spans \
-                       (OTEL_BSP_MAX_QUEUE_SIZE) or in bytes";
         Http {
-            spans_dropped: add(r, "trace_spans_dropped", dropped, Counter::default()),
             requests,
             request_counters: (0..ROUTES.len() * METHODS.len() * STATUSES.len())
                 .map(|_| OnceLock::new())
@@ -139,8 +106,6 @@ impl Auth {
             Family::<CacheLabel, Counter>::default(),
         );
         let cache = |result| token_cache.get_or_create(&CacheLabel { result }).clone();
-        let dpop =
-            "DPoP proofs remembered to refuse their replay (at most MCP_DPOP_REPLAY_CACHE_SIZE)";
         let limited = "Tokens with an unknown key id refused without a JWKS fetch, because one such \
                        fetch ran less than MCP_JWKS_REFETCH_INTERVAL_SECS before";
         Auth {
@@ -159,20 +124,6 @@ impl Auth {
             token_cache_hits: cache("hit"),
             token_cache_misses: cache("miss"),
             jwks_refetches_limited: add(r, "jwks_refetches_limited", limited, Counter::default()),
-            jwks_age: add(
-                r,
-                "jwks_age_seconds",
-                "Age of the signing keys in use (-1 when none)",
-                Gauge::default(),
-            ),
-            jwks_keys: add(r, "jwks_keys", "Usable signing keys held", Gauge::default()),
-            token_cache_entries: add(
-                r,
-                "token_cache_entries",
-                "Verified tokens remembered",
-                Gauge::default(),
-            ),
-            dpop_proofs: add(r, "dpop_replay_entries", dpop, Gauge::default()),
         }
     }
 }
@@ -194,62 +145,6 @@ impl Usage {
         ] {
             let _ = fair_use_refusals.get_or_create(&LimitLabel { limit });
         }
-        let ranking = "Searches ranking on the ranking pool now (at most MCP_RANKING_THREADS)";
-        let queued = "Bytes of answers waiting on /sse streams for their clients to read \
-                      (at most MCP_SSE_OUTBOX_TOTAL_MIB)";
-        Usage {
-            fair_use_refusals,
-            ranking: add(r, "ranking_searches", ranking, Gauge::default()),
-            sse_queued_bytes: add(r, "sse_queued_bytes", queued, Gauge::default()),
-            sse_sessions: add(
-                r,
-                "sse_sessions",
-                "Open 2024-11-05 /sse streams",
-                Gauge::default(),
-            ),
-        }
-    }
-}
-
-impl Documents {
-    pub(super) fn new(r: &mut Registry) -> Self {
-        let skipped =
-            "Corpus files and records skipped by the load that built the index being served";
-        let cache = "Searches answered from the result cache (hit) and run on the index (miss)";
-        Documents {
-            corpus_documents: add(
-                r,
-                "corpus_documents",
-                "Documents in the search index being served",
-                Gauge::default(),
-            ),
-            corpus_skipped: add(r, "corpus_skipped", skipped, Gauge::default()),
-            corpus_reloads: add(
-                r,
-                "corpus_reloads",
-                "Index builds by outcome (ok, failed)",
-                Family::default(),
-            ),
-            search_cache: add(r, "search_cache", cache, Family::default()),
-        }
-    }
-}
-
-impl Replicas {
-    pub(super) fn new(r: &mut Registry) -> Self {
-        let up = "1 when the Redis of MCP_REDIS_URL answered when last asked, 0 when it did not, \
-                  -1 without MCP_REDIS_URL (each replica keeps its own state)";
-        let fallbacks = "Decisions a replica took alone because Redis did not answer, by the \
-                         state it would have asked (dpop_replay, rate)";
-        Replicas {
-            redis_up: add(r, "redis_up", up, Gauge::default()),
-            redis_errors: add(
-                r,
-                "redis_errors",
-                "Redis commands that failed or did not answer within MCP_REDIS_TIMEOUT_MS",
-                Counter::default(),
-            ),
-            fallbacks: add(r, "replica_fallbacks", fallbacks, Family::default()),
-        }
+        Usage { fair_use_refusals }
     }
 }

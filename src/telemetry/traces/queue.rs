@@ -6,7 +6,7 @@
 //! within the queue's size and [`MAX_QUEUE_BYTES`], and [`Returning`], around the exporter,
 //! gives their room back as each batch is exported (whether the export works or not). Since
 //! [`Bounded`] never hands on more spans than the batch processor's queue holds, the batch
-//! processor itself never drops one, and [`dropped`] is the whole count.
+//! processor itself never drops one, and [`DroppedSpans`] shows the whole count.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -29,9 +29,16 @@ const SPAN_OVERHEAD: usize = 160;
 /// Spans dropped because the queue was full, since start-up.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-/// Spans dropped because the export queue was full (in spans or in bytes), since start-up.
-pub fn dropped() -> u64 {
-    DROPPED.load(Ordering::Relaxed)
+/// Shows the spans dropped because the export queue was full (in spans or in bytes), since
+/// start-up.
+pub struct DroppedSpans;
+
+impl crate::telemetry::Scraped for DroppedSpans {
+    fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
+        let help = "Trace spans dropped because the export queue was full, in spans \
+                    (OTEL_BSP_MAX_QUEUE_SIZE) or in bytes";
+        s.counter("trace_spans_dropped", help, DROPPED.load(Ordering::Relaxed))
+    }
 }
 
 /// The room the queue has: spans and bytes handed on and not yet exported.
