@@ -8,8 +8,19 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Map, Value, json};
 
-use crate::auth::jwk::{Alg, proof_key};
+use crate::auth::jwk::{Alg, JwkError, proof_key};
 use crate::auth::validator::unix_now;
+
+/// Why `check` could not make its DPoP key.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofKeyError {
+    #[error("cannot make a P-256 key")]
+    Make,
+    #[error("cannot read the P-256 key just made")]
+    Read,
+    #[error("the server would refuse the key just made: {0}")]
+    Refused(#[from] JwkError),
+}
 
 /// A DPoP key of `check`'s own.
 pub struct ProofKey {
@@ -19,12 +30,12 @@ pub struct ProofKey {
 }
 
 impl ProofKey {
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, ProofKeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| "cannot make a P-256 key".to_owned())?;
+            .map_err(|_| ProofKeyError::Make)?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .map_err(|_| "cannot read the P-256 key just made".to_owned())?;
+            .map_err(|_| ProofKeyError::Read)?;
         let point = pair.public_key().as_ref();
         let Value::Object(jwk) = json!({
             "kty": "EC", "crv": "P-256",
@@ -34,7 +45,7 @@ impl ProofKey {
             unreachable!("a JSON object literal")
         };
         // The key as the server will read it from each proof.
-        proof_key(&jwk, Alg::ES256).map_err(|e| e.to_string())?;
+        proof_key(&jwk, Alg::ES256)?;
         Ok(ProofKey { pair, jwk, rng })
     }
 

@@ -205,7 +205,7 @@ pub async fn run(settings: &Settings, args: &Args, client: &reqwest::Client) -> 
             report.fail(
                 'B',
                 "DPoP key made",
-                e,
+                e.to_string(),
                 "a P-256 key",
                 "this machine cannot make keys",
             );

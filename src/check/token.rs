@@ -32,11 +32,11 @@ pub async fn check(
 ) {
     let refused = match judge(s, token, found, key).await {
         Ok(refused) => refused,
-        Err(detail) => {
+        Err(e) => {
             r.fail(
                 'B',
                 "token checks",
-                detail,
+                detail(&e),
                 "a verdict on the token",
                 "the keys gate A read could not be used",
             );
@@ -50,13 +50,13 @@ pub async fn check(
 }
 
 /// The server's verdict: `None` when it admits the token, else the reason and what it said;
-/// `Err` when the validator could not judge at all.
+/// `Err` when the validator could not judge at all (the error carries no refusal reason).
 async fn judge(
     s: &Settings,
     token: &str,
     found: &Found,
     key: Option<&ProofKey>,
-) -> Result<Option<(Reason, String)>, String> {
+) -> Result<Option<(Reason, String)>, AuthError> {
     let keys = FixedKeys::new(found.keys.keys.clone());
     let validator = Validator::new(
         Policy::from_settings(s),
@@ -80,7 +80,7 @@ async fn judge(
         Ok(()) => Ok(None),
         Err(e) => match e.reason() {
             Some(reason) => Ok(Some((reason, detail(&e)))),
-            None => Err(detail(&e)),
+            None => Err(e),
         },
     }
 }

@@ -20,9 +20,48 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::document::{self, Document};
+use super::document::{self, Document, DocumentError};
 
 mod beneath;
+
+/// Why a corpus file, a folder or one record is skipped: the reason a problem gives.
+#[derive(Debug, thiserror::Error)]
+pub enum Skipped {
+    #[error("cannot list the folder: {0}")]
+    List(std::io::Error),
+    #[error("nested more than {MAX_DEPTH} folders deep")]
+    TooDeep,
+    #[error(
+        "a symbolic link that leads out of the corpus folder or cannot be resolved; it is not followed"
+    )]
+    LinkOut,
+    #[error("a symbolic link to a folder; links to folders are not followed")]
+    LinkToFolder,
+    #[error("not a regular file (a device, FIFO or socket); it is not read")]
+    NotRegular,
+    #[error("a file of /proc or /sys; it is not read")]
+    Procfs,
+    #[error("cannot open it beneath the corpus folder: {0}")]
+    Open(std::io::Error),
+    #[error("cannot read: {0}")]
+    Read(std::io::Error),
+    #[error(
+        "the file is {0} bytes; files over {MAX_FILE_BYTES} bytes are skipped (split it, or use .jsonl)"
+    )]
+    TooLarge(u64),
+    #[error("not UTF-8 text: {0}")]
+    NotUtf8(std::string::FromUtf8Error),
+    #[error("not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("a .json file must hold one record (an object) or an array of records")]
+    NotRecords,
+    #[error("cannot read the line: {0}")]
+    Line(std::io::Error),
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error("the id `{id}` is already used by {first}")]
+    DuplicateId { id: String, first: String },
+}
 
 /// Largest file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -156,7 +195,10 @@ pub fn read_into<E>(
         let doc = doc.and_then(|doc| match seen.get(&doc.id) {
             Some(first) => {
                 outcome.shadowed = true;
-                Err(format!("the id `{}` is already used by {first}", doc.id))
+                Err(Skipped::DuplicateId {
+                    id: doc.id.clone(),
+                    first: first.clone(),
+                })
             }
             None => Ok(doc),
         });
@@ -175,15 +217,16 @@ pub fn read_into<E>(
 
 impl FileOutcome {
     /// Counts a problem of this file, in the file's outcome and in the report.
-    pub fn problem(&mut self, report: &mut Report, path: String, reason: String) {
+    pub fn problem(&mut self, report: &mut Report, path: String, reason: Skipped) {
         self.problems += 1;
+        let reason = reason.to_string();
         if self.first_problems.len() < MAX_PROBLEMS_PER_FILE {
             self.first_problems.push(Problem {
                 path: path.clone(),
                 reason: reason.clone(),
             });
         }
-        problem(report, path, reason);
+        report.add(path, reason);
     }
 }
 
@@ -199,11 +242,17 @@ impl Report {
     }
 }
 
-fn problem(report: &mut Report, path: String, reason: String) {
-    report.problems += 1;
-    if report.first_problems.len() < MAX_PROBLEMS_KEPT {
-        tracing::warn!(path = %path, reason = %reason, "skipped a corpus file or record");
-        report.first_problems.push(Problem { path, reason });
+fn problem(report: &mut Report, path: String, reason: Skipped) {
+    report.add(path, reason.to_string());
+}
+
+impl Report {
+    fn add(&mut self, path: String, reason: String) {
+        self.problems += 1;
+        if self.first_problems.len() < MAX_PROBLEMS_KEPT {
+            tracing::warn!(path = %path, reason = %reason, "skipped a corpus file or record");
+            self.first_problems.push(Problem { path, reason });
+        }
     }
 }
 
@@ -240,20 +289,15 @@ pub fn nanos(time: std::time::SystemTime) -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-pub type Read = Vec<(String, Result<Document, String>)>;
+pub type Read = Vec<(String, Result<Document, Skipped>)>;
 
 /// The documents of one file, each with where it was found.
-fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
+fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, Skipped> {
     let (shown, kind) = (file.shown.as_str(), file.kind);
     let file = beneath::open(&file.dir, &file.path)?;
-    let size = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
+    let size = file.metadata().map_err(Skipped::Read)?.len();
     if size > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {size} bytes; files over {MAX_FILE_BYTES} bytes are skipped (split it, or use .jsonl)"
-        ));
+        return Err(Skipped::TooLarge(size));
     }
     // Read through the handle just measured, and never past the limit even if the file grows.
     let mut bounded = file.take(MAX_FILE_BYTES);
@@ -261,28 +305,25 @@ fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, String> {
         return read_lines(std::io::BufReader::new(bounded), shown, base);
     }
     let mut bytes = Vec::new();
-    bounded
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let text = String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))?;
+    bounded.read_to_end(&mut bytes).map_err(Skipped::Read)?;
+    let text = String::from_utf8(bytes).map_err(Skipped::NotUtf8)?;
     Ok(match kind {
         Kind::Markdown => vec![(
             shown.to_owned(),
-            document::from_text_file(shown, &text, true, base).map_err(|e| e.to_string()),
+            document::from_text_file(shown, &text, true, base).map_err(Skipped::from),
         )],
         Kind::Text => vec![(
             shown.to_owned(),
-            document::from_text_file(shown, &text, false, base).map_err(|e| e.to_string()),
+            document::from_text_file(shown, &text, false, base).map_err(Skipped::from),
         )],
         Kind::Json => read_json(&text, shown, base)?,
         Kind::JsonLines => unreachable!("read above"),
     })
 }
 
-fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let parse = |v: serde_json::Value| document::from_json(v, base).map_err(|e| e.to_string());
+fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, Skipped> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(Skipped::NotJson)?;
+    let parse = |v: serde_json::Value| document::from_json(v, base).map_err(Skipped::from);
     Ok(match value {
         serde_json::Value::Array(items) => items
             .into_iter()
@@ -290,22 +331,18 @@ fn read_json(text: &str, shown: &str, base: Option<&Url>) -> Result<Read, String
             .map(|(i, v)| (format!("{shown}[{i}]"), parse(v)))
             .collect(),
         object @ serde_json::Value::Object(_) => vec![(shown.to_owned(), parse(object))],
-        _ => {
-            return Err(
-                "a .json file must hold one record (an object) or an array of records".into(),
-            );
-        }
+        _ => return Err(Skipped::NotRecords),
     })
 }
 
-fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<Read, String> {
+fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<Read, Skipped> {
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let at = format!("{shown}:{}", i + 1);
         let line = match line {
             Ok(line) => line,
             Err(e) => {
-                out.push((at, Err(format!("cannot read the line: {e}"))));
+                out.push((at, Err(Skipped::Line(e))));
                 break;
             }
         };
@@ -313,8 +350,8 @@ fn read_lines(reader: impl BufRead, shown: &str, base: Option<&Url>) -> Result<R
             continue;
         }
         let doc = serde_json::from_str(&line)
-            .map_err(|e| format!("not valid JSON: {e}"))
-            .and_then(|v| document::from_json(v, base).map_err(|e| e.to_string()));
+            .map_err(Skipped::NotJson)
+            .and_then(|v| document::from_json(v, base).map_err(Skipped::from));
         out.push((at, doc));
     }
     Ok(out)

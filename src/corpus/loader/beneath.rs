@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
-use super::{Folder, Kind, MAX_DEPTH, Report, SourceFile, kind, nanos, problem};
+use super::{Folder, Kind, MAX_DEPTH, Report, Skipped, SourceFile, kind, nanos, problem};
 
 /// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
 /// reported.
@@ -17,7 +17,7 @@ pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
             let listing = Listing { dir: Arc::new(dir) };
             listing.collect(Path::new(""), 0, &mut files, report);
         }
-        Err(e) => problem(report, ".".into(), format!("cannot list the folder: {e}")),
+        Err(e) => problem(report, ".".into(), Skipped::List(e)),
     }
     files
 }
@@ -44,7 +44,7 @@ impl Listing {
         let entries = match listed {
             Ok(entries) => entries,
             Err(e) => {
-                problem(report, shown(rel), format!("cannot list the folder: {e}"));
+                problem(report, shown(rel), Skipped::List(e));
                 return;
             }
         };
@@ -66,8 +66,7 @@ impl Listing {
             let ty = entry.file_type();
             if ty.is_dir() {
                 if depth + 1 >= MAX_DEPTH {
-                    let reason = format!("nested more than {MAX_DEPTH} folders deep");
-                    problem(report, shown(&path), reason);
+                    problem(report, shown(&path), Skipped::TooDeep);
                 } else {
                     self.collect(&path, depth + 1, files, report);
                 }
@@ -77,7 +76,7 @@ impl Listing {
                 if ty.is_file() {
                     files.push(self.file(path, kind, &entry));
                 } else {
-                    problem(report, shown(&path), NOT_REGULAR.into());
+                    problem(report, shown(&path), Skipped::NotRegular);
                 }
             }
         }
@@ -94,22 +93,18 @@ impl Listing {
     ) {
         // Resolved beneath the root: a target outside it is an error, not a file.
         let reason = match self.dir.metadata(path) {
-            Err(_) => {
-                "a symbolic link that leads out of the corpus folder or cannot be resolved; it is not followed"
-            }
-            Ok(target) if target.is_dir() => {
-                "a symbolic link to a folder; links to folders are not followed"
-            }
+            Err(_) => Skipped::LinkOut,
+            Ok(target) if target.is_dir() => Skipped::LinkToFolder,
             Ok(target) => match kind {
                 None => return,
                 Some(kind) if target.is_file() => {
                     files.push(self.file(path.to_path_buf(), kind, &target));
                     return;
                 }
-                Some(_) => NOT_REGULAR,
+                Some(_) => Skipped::NotRegular,
             },
         };
-        problem(report, shown(path), reason.into());
+        problem(report, shown(path), reason);
     }
 
     fn file(&self, path: PathBuf, kind: Kind, meta: &cap_std::fs::Metadata) -> SourceFile {
@@ -124,13 +119,11 @@ impl Listing {
     }
 }
 
-const NOT_REGULAR: &str = "not a regular file (a device, FIFO or socket); it is not read";
-
 /// Opens the regular file at `path` beneath the corpus folder `dir`: never a file outside it,
 /// whatever links on the way say now, and never anything but a regular file outside `/proc` and
 /// `/sys`. The file is opened without blocking, so a FIFO put in the file's place cannot hold
 /// the load up.
-pub(super) fn open(dir: &Dir, path: &Path) -> Result<std::fs::File, String> {
+pub(super) fn open(dir: &Dir, path: &Path) -> Result<std::fs::File, Skipped> {
     let mut options = OpenOptions::new();
     options
         .read(true)
@@ -138,18 +131,18 @@ pub(super) fn open(dir: &Dir, path: &Path) -> Result<std::fs::File, String> {
     // A path that would leave the folder fails here ("a path led outside of the filesystem").
     let file = dir
         .open_with(path, &options)
-        .map_err(|e| format!("cannot open it beneath the corpus folder: {e}"))?
+        .map_err(Skipped::Open)?
         .into_std();
-    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(Skipped::Read)?;
     if !meta.is_file() {
-        return Err(NOT_REGULAR.into());
+        return Err(Skipped::NotRegular);
     }
     // The type's width differs between platforms; both magic numbers fit in 32 bits.
     #[allow(clippy::unnecessary_cast)]
     let on_proc = rustix::fs::fstatfs(&file)
         .is_ok_and(|fs| [PROC_SUPER_MAGIC, SYSFS_MAGIC].contains(&(fs.f_type as i64)));
     if on_proc {
-        return Err("a file of /proc or /sys; it is not read".into());
+        return Err(Skipped::Procfs);
     }
     Ok(file)
 }
