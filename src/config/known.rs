@@ -56,7 +56,7 @@ pub enum Kind {
     },
 }
 
-/// The unit of a number setting, for help and messages.
+/// The unit of a number setting: how help shows it, and how the readers convert it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
@@ -65,6 +65,27 @@ pub enum Unit {
     Bytes,
     Kib,
     Mib,
+}
+
+impl Unit {
+    /// `n` of this unit as a time, for the units of time.
+    pub fn duration(self, n: u64) -> Option<std::time::Duration> {
+        match self {
+            Unit::Secs => Some(std::time::Duration::from_secs(n)),
+            Unit::Millis => Some(std::time::Duration::from_millis(n)),
+            _ => None,
+        }
+    }
+
+    /// `n` of this unit in bytes, for the units of size.
+    pub fn bytes(self, n: u64) -> Option<u64> {
+        match self {
+            Unit::Bytes => Some(n),
+            Unit::Kib => n.checked_mul(1 << 10),
+            Unit::Mib => n.checked_mul(1 << 20),
+            _ => None,
+        }
+    }
 }
 
 impl Kind {
@@ -729,6 +750,15 @@ pub fn nearest(name: &str, tools: &[&str]) -> Option<String> {
 pub fn default_of(env: &str) -> Option<&'static str> {
     match setting(env)?.default {
         Default::Value(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// The default of a number setting of a unit of size, in bytes.
+pub fn default_bytes(env: &str) -> Option<u64> {
+    let n = default_of(env)?.parse::<u64>().ok()?;
+    match setting(env)?.kind {
+        Kind::Number { unit, .. } => unit.bytes(n),
         _ => None,
     }
 }

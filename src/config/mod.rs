@@ -6,7 +6,7 @@ pub(crate) mod known;
 pub mod raw;
 mod settings;
 
-pub use known::{default_of, help};
+pub use known::{default_bytes, default_of, help};
 pub use raw::RawConfig;
 pub use settings::{
     AuditQueries, ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings,

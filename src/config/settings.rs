@@ -169,8 +169,8 @@ pub struct CorpusSettings {
     pub index_dir: Option<PathBuf>,
     pub watch: bool,
     pub debounce: Duration,
-    /// MiB of search results kept per index generation; 0 keeps none.
-    pub search_cache_mib: u64,
+    /// Bytes of search results kept per index generation; 0 keeps none.
+    pub search_cache_bytes: u64,
 }
 
 /// How the key cache talks to Keycloak.
@@ -239,15 +239,15 @@ impl Settings {
             issuer,
             corpus: r.corpus()?,
             log_filter: r.log_filter()?,
-            leeway: r.secs("MCP_CLOCK_LEEWAY_SECS")?,
+            leeway: r.duration("MCP_CLOCK_LEEWAY_SECS")?,
             token_cache_size: r.integer("MCP_TOKEN_CACHE_SIZE")?,
-            max_body_bytes: r.integer("MCP_MAX_BODY_BYTES")? as usize,
+            max_body_bytes: r.bytes("MCP_MAX_BODY_BYTES")? as usize,
             sse: r.sse()?,
             connections: r.connections()?,
             max_batch: r.integer("MCP_MAX_BATCH")? as usize,
             fair: r.fair()?,
             dpop: DpopSettings {
-                max_age: r.secs("MCP_DPOP_MAX_AGE_SECS")?,
+                max_age: r.duration("MCP_DPOP_MAX_AGE_SECS")?,
                 required: r.boolean("MCP_DPOP_REQUIRED")?,
                 replay_capacity: r.integer("MCP_DPOP_REPLAY_CACHE_SIZE")? as usize,
                 nonce: r.boolean("MCP_DPOP_NONCE")?,

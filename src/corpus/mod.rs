@@ -69,10 +69,7 @@ impl Source {
         Source {
             folder: None,
             index_dir: None,
-            search_cache_bytes: crate::config::default_of("MCP_SEARCH_CACHE_MIB")
-                .and_then(|mib| mib.parse::<u64>().ok())
-                .unwrap_or(0)
-                << 20,
+            search_cache_bytes: crate::config::default_bytes("MCP_SEARCH_CACHE_MIB").unwrap_or(0),
         }
     }
 
@@ -83,7 +80,7 @@ impl Source {
                 base_url: s.base_url.clone(),
             }),
             index_dir: s.index_dir.clone(),
-            search_cache_bytes: s.search_cache_mib << 20,
+            search_cache_bytes: s.search_cache_bytes,
         }
     }
 }

@@ -82,11 +82,11 @@ impl Reader<'_> {
 
     pub(super) fn jwks(&self) -> Result<JwksSettings, ConfigError> {
         let jwks = JwksSettings {
-            refetch_interval: self.secs("MCP_JWKS_REFETCH_INTERVAL_SECS")?,
-            min_refresh: self.secs("MCP_JWKS_MIN_REFRESH_SECS")?,
-            max_refresh: self.secs("MCP_JWKS_MAX_REFRESH_SECS")?,
-            max_stale: self.secs("MCP_JWKS_MAX_STALE_SECS")?,
-            http_timeout: self.secs("MCP_HTTP_TIMEOUT_SECS")?,
+            refetch_interval: self.duration("MCP_JWKS_REFETCH_INTERVAL_SECS")?,
+            min_refresh: self.duration("MCP_JWKS_MIN_REFRESH_SECS")?,
+            max_refresh: self.duration("MCP_JWKS_MAX_REFRESH_SECS")?,
+            max_stale: self.duration("MCP_JWKS_MAX_STALE_SECS")?,
+            http_timeout: self.duration("MCP_HTTP_TIMEOUT_SECS")?,
         };
         if jwks.min_refresh > jwks.max_refresh {
             return Err(self.error(
@@ -101,19 +101,19 @@ impl Reader<'_> {
         Ok(SseSettings {
             max_sessions: self.integer("MCP_SSE_MAX_SESSIONS")? as usize,
             max_sessions_per_subject: self.integer("MCP_SSE_MAX_SESSIONS_PER_SUBJECT")? as usize,
-            outbox_bytes: (self.integer("MCP_SSE_OUTBOX_KIB")? << 10) as usize,
-            outbox_total_bytes: (self.integer("MCP_SSE_OUTBOX_TOTAL_MIB")? << 20) as usize,
-            idle: self.secs("MCP_SSE_IDLE_SECS")?,
-            keep_alive: self.secs("MCP_SSE_KEEPALIVE_SECS")?,
+            outbox_bytes: self.bytes("MCP_SSE_OUTBOX_KIB")? as usize,
+            outbox_total_bytes: self.bytes("MCP_SSE_OUTBOX_TOTAL_MIB")? as usize,
+            idle: self.duration("MCP_SSE_IDLE_SECS")?,
+            keep_alive: self.duration("MCP_SSE_KEEPALIVE_SECS")?,
         })
     }
 
     pub(super) fn connections(&self) -> Result<ConnectionSettings, ConfigError> {
         Ok(ConnectionSettings {
-            header_timeout: self.secs("MCP_HEADER_TIMEOUT_SECS")?,
-            body_timeout: self.secs("MCP_BODY_TIMEOUT_SECS")?,
+            header_timeout: self.duration("MCP_HEADER_TIMEOUT_SECS")?,
+            body_timeout: self.duration("MCP_BODY_TIMEOUT_SECS")?,
             max_connections: self.integer("MCP_MAX_CONNECTIONS")? as usize,
-            shutdown_grace: self.secs("MCP_SHUTDOWN_GRACE_SECS")?,
+            shutdown_grace: self.duration("MCP_SHUTDOWN_GRACE_SECS")?,
         })
     }
 
@@ -158,7 +158,7 @@ impl Reader<'_> {
         }
         Ok(Some(RedisSettings {
             url,
-            timeout: self.millis("MCP_REDIS_TIMEOUT_MS")?,
+            timeout: self.duration("MCP_REDIS_TIMEOUT_MS")?,
         }))
     }
 
@@ -172,8 +172,8 @@ impl Reader<'_> {
             base_url,
             index_dir: self.text("MCP_INDEX_DIR")?.map(PathBuf::from),
             watch: self.boolean("MCP_CORPUS_WATCH")?,
-            debounce: self.millis("MCP_CORPUS_DEBOUNCE_MS")?,
-            search_cache_mib: self.integer("MCP_SEARCH_CACHE_MIB")?,
+            debounce: self.duration("MCP_CORPUS_DEBOUNCE_MS")?,
+            search_cache_bytes: self.bytes("MCP_SEARCH_CACHE_MIB")?,
         })
     }
 

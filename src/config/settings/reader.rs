@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::config::ConfigError;
-use crate::config::known::{self, Kind};
+use crate::config::known::{self, Kind, Unit};
 use crate::config::raw::{Origin, RawConfig, Value, file_key};
 
 /// A scope token as RFC 6749 §3.3 allows, minus the quote and backslash that would need escaping.
@@ -94,13 +94,19 @@ impl Reader<'_> {
         Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
     }
 
-    /// The bounds the settings table gives a number setting. Every number setting has a row
-    /// of kind `Number`; the tests read every setting, so a row of another kind fails them.
-    fn bounds(env: &str) -> (u64, u64) {
+    /// The bounds and unit the settings table gives a number setting. Every number setting
+    /// has a row of kind `Number`; the tests read every setting, so a row of another kind fails
+    /// them.
+    fn number_row(env: &str) -> (u64, u64, Unit) {
         match known::setting(env).map(|s| s.kind) {
-            Some(Kind::Number { min, max, .. }) => (min, max),
+            Some(Kind::Number { min, max, unit }) => (min, max, unit),
             other => unreachable!("{env} is read as a number but the settings table has {other:?}"),
         }
+    }
+
+    fn bounds(env: &str) -> (u64, u64) {
+        let (min, max, _) = Self::number_row(env);
+        (min, max)
     }
 
     /// A whole number within the table's bounds, or `None` when the setting has no value.
@@ -134,12 +140,22 @@ impl Reader<'_> {
             .ok_or_else(|| self.error(env, "is required".into()))
     }
 
-    pub(super) fn secs(&self, env: &str) -> Result<Duration, ConfigError> {
-        self.integer(env).map(Duration::from_secs)
+    /// A time, in the unit the table gives the setting (seconds or milliseconds).
+    pub(super) fn duration(&self, env: &str) -> Result<Duration, ConfigError> {
+        let (_, _, unit) = Self::number_row(env);
+        let n = self.integer(env)?;
+        Ok(unit
+            .duration(n)
+            .unwrap_or_else(|| unreachable!("{env} is read as a time but its unit is {unit:?}")))
     }
 
-    pub(super) fn millis(&self, env: &str) -> Result<Duration, ConfigError> {
-        self.integer(env).map(Duration::from_millis)
+    /// A size in bytes, from the unit the table gives the setting (bytes, KiB or MiB).
+    pub(super) fn bytes(&self, env: &str) -> Result<u64, ConfigError> {
+        let (_, _, unit) = Self::number_row(env);
+        let n = self.integer(env)?;
+        Ok(unit
+            .bytes(n)
+            .unwrap_or_else(|| unreachable!("{env} is read as a size but its unit is {unit:?}")))
     }
 
     /// One of the values the table's `Choice` row lists, or `None` when unset.

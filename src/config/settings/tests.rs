@@ -304,7 +304,7 @@ scopes = ["docs:read", "docs:search"]
     assert_eq!(s.tool_scopes["fetch"], ["docs:read", "docs:search"]);
     assert!(!s.corpus.watch);
     assert_eq!(s.corpus.debounce, Duration::from_millis(250));
-    assert_eq!(s.corpus.search_cache_mib, 4);
+    assert_eq!(s.corpus.search_cache_bytes, 4 << 20);
     assert_eq!(
         s.corpus.base_url.unwrap().as_str(),
         "https://kb.example.com/"
