@@ -5,11 +5,11 @@
 //!     bench_idp <port> <out-dir>      writes <out-dir>/token, <out-dir>/other-user-token-0..3
 //!                                     (four other `sub`s) and <out-dir>/unknown-kid-token
 //!     bench_idp <port> <out-dir> <mcp-url> <runs> <proofs>
-//!                                     also <out-dir>/dpop-token, bound to an ES256 key, and for
-//!                                     each of <runs> runs of wrk's two threads a file
-//!                                     <out-dir>/dpop-proofs-<run>-<thread> of <proofs> fresh DPoP
-//!                                     proofs of that key for POST <mcp-url>, one a line, so that
-//!                                     no proof is sent twice
+//!                                     also, for each of <runs> runs, <out-dir>/dpop-token-<run>,
+//!                                     bound to an ES256 key, with a `sub` of its own, and for each
+//!                                     of wrk's two threads a file <out-dir>/dpop-proofs-<run>-<thread>
+//!                                     of <proofs> fresh DPoP proofs of that key and token for
+//!                                     POST <mcp-url>, one a line, so that no proof is sent twice
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,8 +67,10 @@ fn token_with(key: &RsaKeyPair, kid: &str, issuer: &str, sub: &str, extra: Value
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
 }
 
-/// Writes a token bound to a new ES256 key and, for each run and wrk thread, a file of `count`
-/// proofs of that key.
+/// Writes, for each run, a token bound to a new ES256 key and, for each wrk thread, a file of
+/// `count` proofs of that key. Each run's token has a `sub` of its own: the server keeps a
+/// caller's proofs for their whole window and lets one caller hold at most a quarter of its
+/// replay cache (`auth::dpop`), so the runs must not all be one caller's.
 fn dpop(
     key: &RsaKeyPair,
     issuer: &str,
@@ -92,18 +94,6 @@ fn dpop(
         &ring::digest::SHA256,
         canonical.as_bytes(),
     ));
-    let token = token_with(
-        key,
-        "bench-rs256",
-        issuer,
-        "bench-user",
-        json!({ "cnf": { "jkt": jkt } }),
-    );
-    std::fs::write(out.join("dpop-token"), &token).unwrap();
-    let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        token.as_bytes(),
-    ));
     let header = URL_SAFE_NO_PAD.encode(
         json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": { "kty": "EC", "crv": "P-256", "x": x, "y": y } })
             .to_string(),
@@ -112,18 +102,33 @@ fn dpop(
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    for file in (1..=runs).flat_map(|run| [format!("{run}-1"), format!("{run}-2")]) {
-        let mut lines = String::with_capacity(count * 400);
-        for i in 0..count {
-            let claims = json!({ "jti": format!("{file}-{i}"), "htm": "POST", "htu": url, "iat": now, "ath": ath });
-            let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
-            let sig = pair.sign(&rng, input.as_bytes()).unwrap();
-            lines.push_str(&format!(
-                "{input}.{}\n",
-                URL_SAFE_NO_PAD.encode(sig.as_ref())
-            ));
+    for run in 1..=runs {
+        let token = token_with(
+            key,
+            "bench-rs256",
+            issuer,
+            &format!("bench-dpop-{run}"),
+            json!({ "cnf": { "jkt": jkt } }),
+        );
+        std::fs::write(out.join(format!("dpop-token-{run}")), &token).unwrap();
+        let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            token.as_bytes(),
+        ));
+        for thread in 1..=2 {
+            let file = format!("{run}-{thread}");
+            let mut lines = String::with_capacity(count * 400);
+            for i in 0..count {
+                let claims = json!({ "jti": format!("{file}-{i}"), "htm": "POST", "htu": url, "iat": now, "ath": ath });
+                let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+                let sig = pair.sign(&rng, input.as_bytes()).unwrap();
+                lines.push_str(&format!(
+                    "{input}.{}\n",
+                    URL_SAFE_NO_PAD.encode(sig.as_ref())
+                ));
+            }
+            std::fs::write(out.join(format!("dpop-proofs-{file}")), lines).unwrap();
         }
-        std::fs::write(out.join(format!("dpop-proofs-{file}")), lines).unwrap();
     }
 }
 
