@@ -403,7 +403,7 @@ impl Redis {
 }
 
 pub mod relay;
-pub use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Record, Relayed};
+pub use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Relayed, StreamRecord};
 
 #[cfg(test)]
 mod tests;

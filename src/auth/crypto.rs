@@ -57,14 +57,14 @@ fn digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
 }
 
 /// How `ring` checks one algorithm; RSA moduli under 2048 bits fail inside `ring`.
-enum Scheme {
+enum RingScheme {
     Rsa(&'static signature::RsaParameters),
     /// ECDSA with fixed-length `r || s` signatures (RFC 7518 §3.4), or Ed25519.
     Point(&'static dyn signature::VerificationAlgorithm),
 }
 
-fn scheme(alg: Algorithm) -> Option<Scheme> {
-    use Scheme::*;
+fn scheme(alg: Algorithm) -> Option<RingScheme> {
+    use RingScheme::*;
     Some(match alg {
         Algorithm::RS256 => Rsa(&signature::RSA_PKCS1_2048_8192_SHA256),
         Algorithm::RS384 => Rsa(&signature::RSA_PKCS1_2048_8192_SHA384),
@@ -82,7 +82,7 @@ fn scheme(alg: Algorithm) -> Option<Scheme> {
 /// A public key and the one algorithm it verifies.
 struct RingVerifier {
     alg: Algorithm,
-    scheme: Scheme,
+    scheme: RingScheme,
     key: DecodingKey,
 }
 
@@ -90,8 +90,8 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
     let scheme = scheme(*alg).ok_or(ErrorKind::InvalidAlgorithm)?;
     // The key's form must fit the algorithm: RSA keys as (n, e), curve points as bytes.
     let fits = match (&scheme, key.kind()) {
-        (Scheme::Rsa(_), DecodingKeyKind::RsaModulusExponent { .. }) => true,
-        (Scheme::Point(_), DecodingKeyKind::SecretOrDer(_)) => key.family() == alg.family(),
+        (RingScheme::Rsa(_), DecodingKeyKind::RsaModulusExponent { .. }) => true,
+        (RingScheme::Point(_), DecodingKeyKind::SecretOrDer(_)) => key.family() == alg.family(),
         _ => false,
     };
     if !fits {
@@ -107,10 +107,10 @@ fn verifier(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> 
 impl Verifier<Vec<u8>> for RingVerifier {
     fn verify(&self, message: &[u8], signature: &Vec<u8>) -> std::result::Result<(), sig::Error> {
         let verified = match (&self.scheme, self.key.kind()) {
-            (Scheme::Rsa(params), DecodingKeyKind::RsaModulusExponent { n, e }) => {
+            (RingScheme::Rsa(params), DecodingKeyKind::RsaModulusExponent { n, e }) => {
                 RsaPublicKeyComponents { n, e }.verify(params, message, signature)
             }
-            (Scheme::Point(alg), DecodingKeyKind::SecretOrDer(point)) => {
+            (RingScheme::Point(alg), DecodingKeyKind::SecretOrDer(point)) => {
                 UnparsedPublicKey::new(*alg, point).verify(message, signature)
             }
             _ => return Err(sig::Error::new()),

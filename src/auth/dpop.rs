@@ -327,7 +327,7 @@ impl Proofs {
 }
 
 /// A proof's claims once the form is checked.
-struct Claims {
+struct CheckedProof {
     jti: String,
     htm: String,
     htu: String,
@@ -337,7 +337,7 @@ struct Claims {
 }
 
 /// Reads a proof's form (rule 1): its header, its claims, the signed part and the signature.
-fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
+fn read(proof: &str) -> Result<(ProofHeader, CheckedProof, &str, &str), AuthError> {
     let malformed = |why: &str| refuse(Reason::DpopProof, why);
     if proof.len() > MAX_PROOF_BYTES {
         return Err(malformed("the proof is longer than 8 KiB"));
@@ -383,7 +383,7 @@ fn read(proof: &str) -> Result<(ProofHeader, Claims, &str, &str), AuthError> {
     let signed = jws.signed(proof);
     Ok((
         header,
-        Claims {
+        CheckedProof {
             jti,
             htm,
             htu,

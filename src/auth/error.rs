@@ -87,7 +87,8 @@ impl Code {
     }
 }
 
-/// The authentication scheme a refusal's challenge names.
+/// An authentication scheme: how a token was presented (`Authorization: Bearer` or
+/// `Authorization: DPoP`), and the one a refusal's challenge names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Bearer,

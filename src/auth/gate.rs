@@ -18,7 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use super::challenge::{AuthRejection, Challenges};
 use super::dpop::{Fresh, Presented, Proofs};
 use super::error::{AuthError, Reason};
-use super::principal::{Principal, Scheme, require_binding, require_scopes};
+use super::error::Scheme;
+use super::principal::{Principal, require_binding, require_scopes};
 use super::validator::{Validator, unix_now};
 use crate::replicas::{FirstUse, Replicas};
 use crate::telemetry::audit::{self, Audit};
@@ -136,10 +137,10 @@ impl Gate {
         let outcome = match (&error, reason) {
             (AuthError::TooManyProofs { .. }, _) => {
                 self.metrics.fair_use_refusal("dpop_proofs");
-                audit::Outcome::Refused("limited")
+                audit::CallOutcome::Refused("limited")
             }
-            (_, Some(reason)) => audit::Outcome::Refused(reason),
-            (_, None) => audit::Outcome::Error,
+            (_, Some(reason)) => audit::CallOutcome::Refused(reason),
+            (_, None) => audit::CallOutcome::Error,
         };
         // Nothing of a refused token is trusted, so the event names no one.
         self.audit.record(&audit::Event {

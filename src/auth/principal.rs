@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 
-use super::error::AuthError;
+use super::error::{AuthError, Scheme};
 use crate::corpus::Access;
 
 /// The claims of a validated access token that tools and logs use.
@@ -101,13 +101,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
                 .into_response()
         })
     }
-}
-
-/// How a token was presented: `Authorization: Bearer` or `Authorization: DPoP`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    Dpop,
 }
 
 /// The binding rule, for the gate and `check` alike. A DPoP-bound token is useless to a thief

@@ -10,12 +10,12 @@ use crate::auth::outbound;
 use crate::config::Settings;
 
 /// What gate A found that the later gates need.
-pub struct Found {
+pub struct Discovered {
     pub metadata: serde_json::Value,
     pub keys: ParsedKeys,
 }
 
-pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Option<Found> {
+pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Option<Discovered> {
     let url = &s.discovery_url;
     let metadata: serde_json::Value = match outbound::get(client, url).await {
         Ok(doc) => match serde_json::from_slice(&doc.body) {
@@ -61,7 +61,7 @@ pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Op
         None => r.skip('A', "client registration", "no registration endpoint: clients such as ChatGPT need a pre-registered client (docs/chatgpt.md)"),
     }
     let keys = signing_keys(s, &metadata, client, r).await?;
-    Some(Found { metadata, keys })
+    Some(Discovered { metadata, keys })
 }
 
 /// Reads the JWKS (from `KC_JWKS_URL` or discovery) and checks it holds a usable signing key and

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::dpop::ProofKey;
-use super::issuer::Found;
+use super::issuer::Discovered;
 use super::{Args, Report};
 use crate::config::Settings;
 
@@ -13,7 +13,7 @@ use crate::config::Settings;
 pub async fn token(
     s: &Settings,
     args: &Args,
-    found: Option<&Found>,
+    found: Option<&Discovered>,
     key: Option<&ProofKey>,
     client: &reqwest::Client,
     r: &mut Report,

@@ -9,12 +9,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::dpop::ProofKey;
-use super::issuer::Found;
+use super::issuer::Discovered;
 use super::{Report, Status};
 use crate::auth::dpop::{Presented, ProofPolicy, Proofs};
 use crate::auth::key_store::FixedKeys;
-use crate::auth::principal::{Scheme, require_binding, require_scopes};
+use crate::auth::principal::{require_binding, require_scopes};
 use crate::auth::validator::unix_now;
+use crate::auth::error::Scheme;
 use crate::auth::{AuthError, Policy, Reason, Rule, Validator};
 use crate::config::Settings;
 use crate::telemetry::Metrics;
@@ -26,7 +27,7 @@ use crate::telemetry::Metrics;
 pub async fn check(
     s: &Settings,
     token: &str,
-    found: &Found,
+    found: &Discovered,
     key: Option<&ProofKey>,
     r: &mut Report,
 ) {
@@ -54,7 +55,7 @@ pub async fn check(
 async fn judge(
     s: &Settings,
     token: &str,
-    found: &Found,
+    found: &Discovered,
     key: Option<&ProofKey>,
 ) -> Result<Option<(Reason, String)>, AuthError> {
     let keys = FixedKeys::new(found.keys.keys.clone());

@@ -40,7 +40,7 @@ pub use document::Document;
 pub use index::{Found, Hit, Index};
 pub use loader::{Folder, Problem, Report};
 pub use manifest::{IndexDir, Manifest};
-pub use results::Answer;
+pub use results::Rendered;
 
 /// A search whose ranking reads at most this many postings entries, and holds no phrase, is
 /// cheap: tens of microseconds (docs/benchmarks.md), answered where the request is read instead
@@ -118,7 +118,7 @@ pub struct Stats {
 }
 
 /// One generation of the index and the results of searches run on it.
-pub struct Served {
+pub struct Generation {
     pub index: Index,
     results: results::Results,
 }
@@ -126,7 +126,7 @@ pub struct Served {
 /// The corpus being served; cheap to read from many requests while a rebuild runs.
 pub struct Corpus {
     source: Source,
-    current: RwLock<Arc<Served>>,
+    current: RwLock<Arc<Generation>>,
     /// What the served index was made from; held while the index changes (a rebuild or an
     /// update), so changes never overlap.
     made_from: Mutex<Manifest>,
@@ -282,7 +282,7 @@ impl Corpus {
     }
 
     /// The index being served.
-    pub fn current(&self) -> Arc<Served> {
+    pub fn current(&self) -> Arc<Generation> {
         self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -316,7 +316,7 @@ impl Corpus {
 
     /// The answer to a search from the result cache of the index being served, if it was
     /// answered before; cheap enough for the async workers.
-    pub fn cached_answer(&self, search: results::Search, access: &Access) -> Option<Answer> {
+    pub fn cached_answer(&self, search: results::SearchKey, access: &Access) -> Option<Rendered> {
         self.current()
             .results
             .cached(search, access, &self.stats.cache)
@@ -326,10 +326,10 @@ impl Corpus {
     /// being served when the same search was answered before (see [`results`]).
     pub fn search_answer(
         &self,
-        search: results::Search,
+        search: results::SearchKey,
         access: &Access,
         answer: impl FnOnce(&Found) -> String,
-    ) -> Result<Answer, CorpusError> {
+    ) -> Result<Rendered, CorpusError> {
         let served = self.current();
         served
             .results
@@ -343,10 +343,10 @@ impl Corpus {
     /// not find, kept in the result cache like any other; `None` when the search is not cheap.
     pub fn cheap_answer(
         &self,
-        search: results::Search,
+        search: results::SearchKey,
         access: &Access,
         answer: impl FnOnce(&Found) -> String,
-    ) -> Option<Result<Answer, CorpusError>> {
+    ) -> Option<Result<Rendered, CorpusError>> {
         let served = self.current();
         let found = served
             .index
@@ -376,15 +376,15 @@ impl Corpus {
 }
 
 /// The answer `answer` writes for what a search found, with the ids it lists.
-fn answered(found: &Found, answer: impl FnOnce(&Found) -> String) -> Answer {
-    Answer {
+fn answered(found: &Found, answer: impl FnOnce(&Found) -> String) -> Rendered {
+    Rendered {
         text: Bytes::from(answer(found)),
         ids: found.hits.iter().map(|hit| hit.id.clone()).collect(),
     }
 }
 
-fn corpus_generation(index: Index, source: &Source) -> Served {
-    Served {
+fn corpus_generation(index: Index, source: &Source) -> Generation {
+    Generation {
         index,
         results: results::Results::new(source.search_cache_bytes),
     }

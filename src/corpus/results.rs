@@ -29,12 +29,12 @@ const ID_OVERHEAD: usize = 24;
 
 /// A search's answer: the serialised answer, and the ids it lists, best first.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub struct Rendered {
     pub text: Bytes,
     pub ids: Arc<[String]>,
 }
 
-impl Answer {
+impl Rendered {
     /// The bytes the cache counts for this answer.
     fn weight(&self) -> usize {
         self.text.len()
@@ -55,7 +55,7 @@ pub struct CacheStats {
 
 /// What a search is answered for: everything but the caller's terms.
 #[derive(Debug, Clone, Copy)]
-pub struct Search<'a> {
+pub struct SearchKey<'a> {
     pub query: &'a str,
     pub limit: usize,
     /// Which form of answer is cached (e.g. with or without structured content).
@@ -64,7 +64,7 @@ pub struct Search<'a> {
 
 /// Search answers of one index generation.
 pub struct Results {
-    cache: Option<moka::sync::Cache<Vec<u8>, Answer>>,
+    cache: Option<moka::sync::Cache<Vec<u8>, Rendered>>,
 }
 
 impl Results {
@@ -73,7 +73,7 @@ impl Results {
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
-                .weigher(|key: &Vec<u8>, answer: &Answer| {
+                .weigher(|key: &Vec<u8>, answer: &Rendered| {
                     let total = key.len() + answer.weight() + ENTRY_OVERHEAD;
                     u32::try_from(total).unwrap_or(u32::MAX)
                 })
@@ -84,7 +84,7 @@ impl Results {
 
     /// The cached answer to this search, if there is one (counted as a hit; a miss is counted
     /// by the [`Results::get_or_answer`] that answers it).
-    pub fn cached(&self, search: Search, access: &Access, stats: &CacheStats) -> Option<Answer> {
+    pub fn cached(&self, search: SearchKey, access: &Access, stats: &CacheStats) -> Option<Rendered> {
         let found = self.cache.as_ref()?.get(&key(search, access))?;
         stats.hits.fetch_add(1, Ordering::Relaxed);
         Some(found)
@@ -94,11 +94,11 @@ impl Results {
     /// it succeeds).
     pub fn get_or_answer<E>(
         &self,
-        search: Search,
+        search: SearchKey,
         access: &Access,
         stats: &CacheStats,
-        answer: impl FnOnce() -> Result<Answer, E>,
-    ) -> Result<Answer, E> {
+        answer: impl FnOnce() -> Result<Rendered, E>,
+    ) -> Result<Rendered, E> {
         let Some(cache) = &self.cache else {
             return answer();
         };
@@ -115,7 +115,7 @@ impl Results {
 
     /// Keeps the answer to a search that [`Results::cached`] did not find (counted as a miss),
     /// for an answer made without looking again.
-    pub fn keep(&self, search: Search, access: &Access, stats: &CacheStats, answer: &Answer) {
+    pub fn keep(&self, search: SearchKey, access: &Access, stats: &CacheStats, answer: &Rendered) {
         let Some(cache) = &self.cache else {
             return;
         };
@@ -126,7 +126,7 @@ impl Results {
 
 /// The key of a search: each part preceded by its length, so no query, role or group name can
 /// make two different searches share a key.
-fn key(search: Search, access: &Access) -> Vec<u8> {
+fn key(search: SearchKey, access: &Access) -> Vec<u8> {
     let terms = access.terms();
     let size = 17 + search.query.len() + terms.iter().map(|t| t.len() + 8).sum::<usize>();
     let mut key = Vec::with_capacity(size);
@@ -152,15 +152,15 @@ mod tests {
         Access::new(&names, &[])
     }
 
-    fn text(text: &str) -> Answer {
-        Answer {
+    fn text(text: &str) -> Rendered {
+        Rendered {
             text: Bytes::from(text.to_owned()),
             ids: Arc::new([]),
         }
     }
 
-    fn search(query: &str, limit: usize) -> Search<'_> {
-        Search {
+    fn search(query: &str, limit: usize) -> SearchKey<'_> {
+        SearchKey {
             query,
             limit,
             form: 0,
@@ -190,7 +190,7 @@ mod tests {
     fn callers_with_other_terms_limits_or_forms_never_share_an_entry() {
         let results = Results::new(1 << 20);
         let stats = CacheStats::default();
-        let ask = |s: Search, access: &Access, made: &str| {
+        let ask = |s: SearchKey, access: &Access, made: &str| {
             let answer = results
                 .get_or_answer(s, access, &stats, || Ok::<_, ()>(text(made)))
                 .unwrap();
@@ -211,7 +211,7 @@ mod tests {
             "both"
         );
         assert_eq!(ask(search("invoice", 5), &finance, "five"), "five");
-        let other_form = Search {
+        let other_form = SearchKey {
             form: 1,
             ..search("invoice", 10)
         };
@@ -271,7 +271,7 @@ mod tests {
             results
                 .get_or_answer(search(&q, 10), &Access::public(), &stats, || {
                     // Half of each answer's bytes are in the ids it lists.
-                    Ok::<_, ()>(Answer {
+                    Ok::<_, ()>(Rendered {
                         ids: (0..10).map(|i| format!("{i:0>50}")).collect(),
                         ..text(&"x".repeat(500))
                     })

@@ -268,7 +268,7 @@ fn a_reload_picks_up_changes_and_a_failed_one_keeps_the_old_index() {
     let t = every_format();
     let corpus = Corpus::open(source(&t.0, None)).unwrap();
     let cached_ids = || {
-        let search = super::results::Search {
+        let search = super::results::SearchKey {
             query: "sourdough",
             limit: 5,
             form: 0,

@@ -27,7 +27,7 @@ const DISCOVER_TTL_MS: u64 = 3_600_000;
 const TOOLS_TTL_MS: u64 = 300_000;
 
 /// Everything one request may use.
-pub struct Context<'a> {
+pub struct RequestContext<'a> {
     pub tools: &'a Tools,
     pub principal: &'a Principal,
     /// The HTTP request the message came in, for the audit trail.
@@ -45,7 +45,7 @@ pub struct Context<'a> {
 }
 
 /// The result of `request`, or the error to answer with.
-pub async fn handle(ctx: &Context<'_>, request: &Request) -> Result<Payload, McpError> {
+pub async fn handle(ctx: &RequestContext<'_>, request: &Request) -> Result<Payload, McpError> {
     let span = message_span(ctx, request);
     let answered = answer(ctx, request, &span).await;
     if let Err(e) = &answered {
@@ -71,7 +71,7 @@ const ANSWERED: [&str; 5] = [
 /// from a fixed set, so they stay few: a method this server does not answer is `unknown`, and the
 /// tool is named only when it is one of ours. What the caller sent goes only into attributes,
 /// bounded (`telemetry::bounded`).
-fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
+fn message_span(ctx: &RequestContext<'_>, request: &Request) -> traces::Span {
     let parent = ctx.request_id.span();
     if !parent.is_on() {
         return traces::Span::default();
@@ -108,7 +108,7 @@ fn message_span(ctx: &Context<'_>, request: &Request) -> traces::Span {
 
 /// The answer to `request`, whose span is `span`.
 async fn answer(
-    ctx: &Context<'_>,
+    ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
@@ -152,7 +152,7 @@ static LIST_CACHING: LazyLock<Members> = LazyLock::new(|| {
 });
 
 async fn stateless(
-    ctx: &Context<'_>,
+    ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
@@ -172,7 +172,7 @@ async fn stateless(
 }
 
 async fn negotiated(
-    ctx: &Context<'_>,
+    ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
@@ -193,7 +193,7 @@ async fn negotiated(
     }
 }
 
-fn tools_list(ctx: &Context) -> Payload {
+fn tools_list(ctx: &RequestContext) -> Payload {
     Payload::Rendered(
         ctx.tools
             .list_result(ctx.version.has_structured_output())
@@ -213,7 +213,7 @@ pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
 /// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
 /// registry once it knows the tool, here before that).
 async fn tools_call(
-    ctx: &Context<'_>,
+    ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {

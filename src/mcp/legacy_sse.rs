@@ -31,7 +31,7 @@ use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use crate::auth::Principal;
 use crate::fair::Caller;
-use crate::replicas::{Lookup, Record, Relayed};
+use crate::replicas::{Lookup, StreamRecord, Relayed};
 use crate::telemetry::RequestId;
 
 mod sessions;
@@ -289,7 +289,7 @@ async fn deliver(
 enum Target {
     Here(Arc<Session>),
     /// On another replica, as the registry says.
-    There(Record),
+    There(StreamRecord),
 }
 
 /// The session `id`, on this replica or, with shared state, on another.

@@ -55,8 +55,8 @@ impl McpState {
         request_id: &'a RequestId,
         version: era::Version,
         caller: Caller,
-    ) -> dispatch::Context<'a> {
-        dispatch::Context {
+    ) -> dispatch::RequestContext<'a> {
+        dispatch::RequestContext {
             tools: &self.tools,
             principal,
             request_id,

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::McpState;
-use super::dispatch::{self, Context};
+use super::dispatch::{self, RequestContext};
 use super::era::{self, Version};
 use super::error::McpError;
 use super::http::{Accept, check_media, error, json, json_body, read_body};
@@ -147,7 +147,7 @@ fn stream(
     });
     let keep_alive = state.settings.sse.keep_alive;
     tokio::spawn(async move {
-        let ctx = Context {
+        let ctx = RequestContext {
             progress,
             ..state.context(&principal, &request_id, version, caller)
         };
@@ -163,7 +163,7 @@ fn stream(
 }
 
 /// The response message for a request: its result or its error.
-pub async fn respond(ctx: &Context<'_>, request: &Request) -> Message {
+pub async fn respond(ctx: &RequestContext<'_>, request: &Request) -> Message {
     match dispatch::handle(ctx, request).await {
         Ok(result) => jsonrpc::success(&request.id, result),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
@@ -245,7 +245,7 @@ async fn batch(
                         ),
                     ),
                     Ok(r) => {
-                        let ctx = Context {
+                        let ctx = RequestContext {
                             counted: true,
                             ..state.context(&principal, &request_id, version, caller)
                         };

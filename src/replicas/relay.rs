@@ -39,7 +39,7 @@ pub const RECEIVED_QUEUE: usize = 1024;
 
 /// A stream's record, as another replica reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub struct StreamRecord {
     /// Hex SHA-256 of the owner's `sub` and `azp`.
     pub owner: String,
     pub replica: String,
@@ -52,7 +52,7 @@ pub struct Record {
 /// What the registry says of a session id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
-    Found(Record),
+    Found(StreamRecord),
     /// No replica holds it.
     Missing,
     /// Redis did not answer.
@@ -209,7 +209,7 @@ impl Replicas {
             }
             Some(None) => Lookup::Missing,
             Some(Some(fields)) => match <[String; 4]>::try_from(fields) {
-                Ok([owner, replica, version, full]) => Lookup::Found(Record {
+                Ok([owner, replica, version, full]) => Lookup::Found(StreamRecord {
                     owner,
                     replica,
                     version: (!version.is_empty()).then_some(version),
@@ -239,7 +239,7 @@ impl Replicas {
     /// stream; `version` is given with `initialize`'s answer.
     pub async fn relay(
         &self,
-        record: &Record,
+        record: &StreamRecord,
         session: &str,
         version: Option<&str>,
         answer: &[&[u8]],

@@ -27,7 +27,7 @@ pub struct Who<'a> {
 
 /// What came of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome<'a> {
+pub enum CallOutcome<'a> {
     /// Answered.
     Ok,
     /// Not run, for this reason (a token rejection reason, `scope_missing`, `limited`,
@@ -80,7 +80,7 @@ pub struct Event<'a> {
     pub who: Who<'a>,
     /// The tool, when the call named one this server has.
     pub tool: Option<&'a str>,
-    pub outcome: Outcome<'a>,
+    pub outcome: CallOutcome<'a>,
     pub detail: Detail<'a>,
 }
 
@@ -102,9 +102,9 @@ impl Audit {
             return;
         }
         let (outcome, reason) = match event.outcome {
-            Outcome::Ok => ("ok", None),
-            Outcome::Refused(reason) => ("refused", Some(reason)),
-            Outcome::Error => ("error", None),
+            CallOutcome::Ok => ("ok", None),
+            CallOutcome::Refused(reason) => ("refused", Some(reason)),
+            CallOutcome::Error => ("error", None),
         };
         let (mut query, mut query_sha256, mut result_ids) = (None, None, None);
         let (mut fetch_id, mut fetch) = (None, None);

@@ -51,7 +51,7 @@ impl Asker<'_> {
             request_id: self.request_id.as_str(),
             who: who(self.principal),
             tool,
-            outcome: audit::Outcome::Refused(reason),
+            outcome: audit::CallOutcome::Refused(reason),
             detail: audit::Detail::None,
         });
     }
@@ -59,12 +59,12 @@ impl Asker<'_> {
     /// Records what came of a call of `tool` that ran, with what the tool noted.
     pub(super) fn ran(&self, audit: &Audit, tool: &str, outcome: &Outcome, noted: &Noted) {
         let outcome = match (outcome, noted) {
-            (Outcome::Done(_) | Outcome::Answered(_), _) => audit::Outcome::Ok,
-            (Outcome::Broken(_) | Outcome::Rank(_), _) => audit::Outcome::Error,
+            (Outcome::Done(_) | Outcome::Answered(_), _) => audit::CallOutcome::Ok,
+            (Outcome::Broken(_) | Outcome::Rank(_), _) => audit::CallOutcome::Error,
             (Outcome::Failed(_), Noted::Fetch { served, .. }) if *served != Served::Served => {
-                audit::Outcome::Refused("not_found")
+                audit::CallOutcome::Refused("not_found")
             }
-            (Outcome::Failed(_), _) => audit::Outcome::Refused("invalid_arguments"),
+            (Outcome::Failed(_), _) => audit::CallOutcome::Refused("invalid_arguments"),
         };
         let detail = match noted {
             Noted::Nothing => audit::Detail::None,

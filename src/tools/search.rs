@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::{Context, Definition, Note, Noted, Outcome, Tool, parse_args};
-use crate::corpus::results::Search as Cached;
+use crate::corpus::results::SearchKey;
 use crate::corpus::{self, Found};
 
 pub const DEFAULT_LIMIT: u64 = 10;
@@ -156,7 +156,7 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     // sent at once, a cheap new search (corpus::CHEAP_POSTINGS) is ranked at once, and any other
     // is ranked on the ranking pool (crate::fair).
     let form = u8::from(ctx.structured);
-    let cached = Cached { query, limit, form };
+    let cached = SearchKey { query, limit, form };
     if let Some(answer) = ctx.corpus.cached_answer(cached, ctx.access) {
         return answered(query, answer, ctx.note);
     }
@@ -181,7 +181,7 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
     );
     let query = query.to_owned();
     Outcome::Rank(Box::new(move |note| {
-        let search = Cached {
+        let search = SearchKey {
             query: &query,
             limit,
             form,
@@ -200,7 +200,7 @@ fn rank(query: &str, limit: usize, ctx: &Context) -> Outcome {
 }
 
 /// The outcome of an answered search, noting the query and the ids answered.
-fn answered(query: &str, answer: corpus::Answer, note: &Note) -> Outcome {
+fn answered(query: &str, answer: corpus::Rendered, note: &Note) -> Outcome {
     *note.borrow_mut() = Noted::Search {
         query: query.to_owned(),
         ids: answer.ids,

@@ -49,7 +49,7 @@ fn search(query: &'static str, ids: &'static [String]) -> Event<'static> {
         request_id: "r-1",
         who: alice(),
         tool: Some("search"),
-        outcome: Outcome::Ok,
+        outcome: CallOutcome::Ok,
         detail: Detail::Search { query, ids },
     }
 }
@@ -102,7 +102,7 @@ fn a_fetch_says_whether_the_document_was_served_hidden_or_absent() {
             request_id: "r-2",
             who: alice(),
             tool: Some("fetch"),
-            outcome: Outcome::Ok,
+            outcome: CallOutcome::Ok,
             detail: Detail::Fetch {
                 id: "invoice-3001",
                 served: Some(served),
@@ -121,7 +121,7 @@ fn a_refused_call_says_why_and_names_no_one_it_could_not_verify() {
         request_id: "r-3",
         who: Who::default(),
         tool: None,
-        outcome: Outcome::Refused("expired"),
+        outcome: CallOutcome::Refused("expired"),
         detail: Detail::None,
     };
     let line = &recorded(Queries::Hash, &event)[0];
