@@ -12,9 +12,7 @@ const TRACES_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 pub async fn serve_main() -> anyhow::Result<()> {
     let settings = crate::config::load(&crate::tools::names())?;
     // Made off the async workers: the exporter's HTTP client runs a runtime of its own.
-    let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider)
-        .await?
-        ?;
+    let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider).await??;
     crate::telemetry::init_logging(settings.log_format, &settings.log_filter);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 
 use super::challenge::{AuthRejection, Challenges};
 use super::dpop::{Fresh, Presented, Proofs};
-use super::error::{AuthError, Reason};
 use super::error::Scheme;
+use super::error::{AuthError, Reason};
 use super::principal::{Principal, require_binding, require_scopes};
 use super::validator::{Validator, unix_now};
 use crate::replicas::{FirstUse, Replicas};

@@ -283,7 +283,9 @@ impl JwksKeyStore {
 impl crate::telemetry::Scraped for JwksKeyStore {
     fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
         let set = self.usable();
-        let age = set.as_ref().map_or(-1.0, |s| s.fetched_at.elapsed().as_secs_f64());
+        let age = set
+            .as_ref()
+            .map_or(-1.0, |s| s.fetched_at.elapsed().as_secs_f64());
         let keys = set.map_or(0, |s| s.keys.len());
         s.gauge_f64(
             "jwks_age_seconds",

@@ -304,6 +304,10 @@ impl Validator {
 impl crate::telemetry::Scraped for Validator {
     fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
         let entries = self.cached_tokens();
-        s.gauge("token_cache_entries", "Verified tokens remembered", entries as i64)
+        s.gauge(
+            "token_cache_entries",
+            "Verified tokens remembered",
+            entries as i64,
+        )
     }
 }

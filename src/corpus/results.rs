@@ -84,7 +84,12 @@ impl Results {
 
     /// The cached answer to this search, if there is one (counted as a hit; a miss is counted
     /// by the [`Results::get_or_answer`] that answers it).
-    pub fn cached(&self, search: SearchKey, access: &Access, stats: &CacheStats) -> Option<Rendered> {
+    pub fn cached(
+        &self,
+        search: SearchKey,
+        access: &Access,
+        stats: &CacheStats,
+    ) -> Option<Rendered> {
         let found = self.cache.as_ref()?.get(&key(search, access))?;
         stats.hits.fetch_add(1, Ordering::Relaxed);
         Some(found)

@@ -150,7 +150,11 @@ fn a_link_swapped_for_an_outside_target_after_the_listing_is_not_read() {
     let swap = files.iter().find(|f| f.shown == "swap.md").unwrap();
     let read = loader::read_file(swap, None);
     assert_eq!(read.len(), 1);
-    let reason = read[0].1.as_ref().expect_err("the swapped link is refused").to_string();
+    let reason = read[0]
+        .1
+        .as_ref()
+        .expect_err("the swapped link is refused")
+        .to_string();
     assert!(reason.contains("outside"), "{reason}");
 
     t.write("docs/b.md", "# B\n\nanother document\n");
@@ -164,7 +168,8 @@ fn a_link_swapped_for_an_outside_target_after_the_listing_is_not_read() {
     let reason = read[0]
         .1
         .as_ref()
-        .expect_err("a folder swapped for a link out is not entered").to_string();
+        .expect_err("a folder swapped for a link out is not entered")
+        .to_string();
     assert!(reason.contains("outside"), "{reason}");
 }
 
@@ -209,7 +214,11 @@ fn devices_fifos_sockets_and_proc_files_are_never_read() {
     assert!(made.success());
     let later = files.iter().find(|f| f.shown == "later.md").unwrap();
     let read = loader::read_file(later, None);
-    let reason = read[0].1.as_ref().expect_err("a FIFO is not read").to_string();
+    let reason = read[0]
+        .1
+        .as_ref()
+        .expect_err("a FIFO is not read")
+        .to_string();
     assert!(reason.contains("not a regular file"), "{reason}");
 
     // A corpus folder under /proc gives nothing: its files are refused as /proc files.
@@ -217,7 +226,11 @@ fn devices_fifos_sockets_and_proc_files_are_never_read() {
         &loader::SourceFile::text(Path::new("/proc/self"), "environ"),
         None,
     );
-    let reason = fake[0].1.as_ref().expect_err("a /proc file is not read").to_string();
+    let reason = fake[0]
+        .1
+        .as_ref()
+        .expect_err("a /proc file is not read")
+        .to_string();
     assert!(reason.contains("/proc"), "{reason}");
 }
 

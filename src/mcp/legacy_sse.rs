@@ -31,7 +31,7 @@ use super::jsonrpc::{self, Incoming, Message};
 use super::sse;
 use crate::auth::Principal;
 use crate::fair::Caller;
-use crate::replicas::{Lookup, StreamRecord, Relayed};
+use crate::replicas::{Lookup, Relayed, StreamRecord};
 use crate::telemetry::RequestId;
 
 mod sessions;

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use super::{METHODS, STATUSES};
@@ -104,9 +104,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("mcp");
-        registry.register_collector(Box::new(Collected(Arc::new(
-            super::traces::DroppedSpans,
-        ))));
+        registry.register_collector(Box::new(Collected(Arc::new(super::traces::DroppedSpans))));
         Metrics {
             http: Http::new(&mut registry),
             auth: Auth::new(&mut registry),
@@ -211,7 +209,12 @@ mod tests {
             s.gauge("part_items", "Items held", 3)?;
             s.gauge_f64("part_age_seconds", "Age", -1.0)?;
             s.counter("part_errors", "Errors", 7)?;
-            s.counters("part_builds", "Builds", "outcome", &[("ok", 2), ("failed", 0)])
+            s.counters(
+                "part_builds",
+                "Builds",
+                "outcome",
+                &[("ok", 2), ("failed", 0)],
+            )
         }
     }
 

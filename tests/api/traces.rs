@@ -528,7 +528,10 @@ async fn grpc_receiver() -> (String, Kept<(ExportTraceServiceRequest, String)>) 
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("identity")
                 .to_owned();
-            self.0.lock().unwrap().push((request.into_inner(), encoding));
+            self.0
+                .lock()
+                .unwrap()
+                .push((request.into_inner(), encoding));
             Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
         }
     }
@@ -609,7 +612,11 @@ async fn spans_go_gzipped_or_by_grpc_as_the_standard_variables_ask() {
     ];
     one_search_exports(&extra, &log).await;
     let bodies = bodies.lock().unwrap().clone();
-    assert!(!bodies.is_empty(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        !bodies.is_empty(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     let exports = bodies.iter().map(|(encoding, body)| {
         assert_eq!(encoding, "gzip");
         let mut plain = Vec::new();
@@ -633,7 +640,11 @@ async fn spans_go_gzipped_or_by_grpc_as_the_standard_variables_ask() {
     ];
     one_search_exports(&extra, &log).await;
     let received = received.lock().unwrap().clone();
-    assert!(!received.is_empty(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        !received.is_empty(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     assert!(received.iter().all(|(_, encoding)| encoding == "gzip"));
     let names = span_names(received.into_iter().map(|(export, _)| export));
     assert!(names.iter().any(|n| n == "POST /mcp"), "{names:?}");

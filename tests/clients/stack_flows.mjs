@@ -550,13 +550,30 @@ await flow("a key rotated in Keycloak is taken at once; the deleted key's tokens
   throw new Error("a token of the deleted key is still accepted after 90 s");
 });
 
-await flow("settings in .env reach the server (MCP_DPOP_REQUIRED, MCP_TOOLS_FETCH_SCOPES)", async () => {
+/**
+ * Runs BODY with LINES added to the stack's .env and the server recreated with them (BODY waits
+ * for it as it needs); then puts .env back, recreates the server and waits until it is healthy.
+ */
+async function withDotenv(lines, body) {
   const file = path.join(stack, ".env");
   const before = fs.readFileSync(file, "utf8");
-  fs.writeFileSync(file, `${before}MCP_DPOP_REQUIRED=true\nMCP_TOOLS_FETCH_SCOPES=mcp:fetch-extra\n`);
-  try {
+  const recreate = async () => {
     const up = await compose("up", "-d", "mcp");
     expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+  };
+  fs.writeFileSync(file, before + lines.map((line) => `${line}\n`).join(""));
+  try {
+    await recreate();
+    return await body();
+  } finally {
+    fs.writeFileSync(file, before);
+    await recreate();
+    await healthy("mcp");
+  }
+}
+
+await flow("settings in .env reach the server (MCP_DPOP_REQUIRED, MCP_TOOLS_FETCH_SCOPES)", async () => {
+  await withDotenv(["MCP_DPOP_REQUIRED=true", "MCP_TOOLS_FETCH_SCOPES=mcp:fetch-extra"], async () => {
     await healthy("mcp");
     const refused = await call(await gateToken(), "tools/list");
     const challenge = refused.headers.get("www-authenticate") ?? "";
@@ -564,23 +581,13 @@ await flow("settings in .env reach the server (MCP_DPOP_REQUIRED, MCP_TOOLS_FETC
     const prm = await json(await fetch("https://mcp.localhost/.well-known/oauth-protected-resource/mcp"), "metadata");
     expect(prm.dpop_bound_access_tokens_required === true, `metadata: ${JSON.stringify(prm)}`);
     expect(prm.scopes_supported.includes("mcp:fetch-extra"), `scopes_supported: ${prm.scopes_supported}`);
-  } finally {
-    fs.writeFileSync(file, before);
-    const up = await compose("up", "-d", "mcp");
-    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
-    await healthy("mcp");
-  }
+  });
   const accepted = await call(await gateToken(), "tools/list");
   expect(accepted.status === 200, `after restoring .env: ${accepted.status}`);
 });
 
 await flow("a misspelt setting in .env stops the server, naming the setting it meant", async () => {
-  const file = path.join(stack, ".env");
-  const before = fs.readFileSync(file, "utf8");
-  fs.writeFileSync(file, `${before}MCP_DPOP_REQUIRE=true\n`);
-  try {
-    const up = await compose("up", "-d", "mcp");
-    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+  return await withDotenv(["MCP_DPOP_REQUIRE=true"], async () => {
     for (let i = 0; i < 30; i++) {
       const { stdout, stderr } = await compose("logs", "--no-log-prefix", "mcp");
       const said = (stdout + stderr).split("\n").find((l) => l.includes("MCP_DPOP_REQUIRE:"));
@@ -591,12 +598,7 @@ await flow("a misspelt setting in .env stops the server, naming the setting it m
       await new Promise((r) => setTimeout(r, 1000));
     }
     throw new Error("the server started with a misspelt setting, or said nothing of it");
-  } finally {
-    fs.writeFileSync(file, before);
-    const up = await compose("up", "-d", "mcp");
-    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
-    await healthy("mcp");
-  }
+  });
 });
 
 // --- An existing realm, prepared by scripts/realm-setup (docs/keycloak.md) ------------------------
@@ -640,20 +642,10 @@ async function plainRealm(realm, { users = true } = {}) {
 
 /** Runs BODY with the stack's server trusting REALM instead of `mcp` (KC_REALM and KC_ISSUER in .env). */
 async function serverOnRealm(realm, body) {
-  const file = path.join(stack, ".env");
-  const before = fs.readFileSync(file, "utf8");
-  fs.writeFileSync(file, `${before}KC_REALM=${realm}\nKC_ISSUER=https://auth.localhost/realms/${realm}\n`);
-  try {
-    const up = await compose("up", "-d", "mcp");
-    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
+  return await withDotenv([`KC_REALM=${realm}`, `KC_ISSUER=https://auth.localhost/realms/${realm}`], async () => {
     await healthy("mcp");
     return await body();
-  } finally {
-    fs.writeFileSync(file, before);
-    const up = await compose("up", "-d", "mcp");
-    expect(up.code === 0, `up -d mcp: ${up.stderr}`);
-    await healthy("mcp");
-  }
+  });
 }
 
 await flow("an existing realm: scripts/realm-setup adds what the server needs; ChatGPT registers, signs in, and is served; a second run changes nothing", async () => {

@@ -41,10 +41,7 @@ enum Protocol {
 
 /// The traces variant of `setting` when it is set (not empty), else the general one, with its
 /// name: the order in which the exporter reads them.
-fn chosen(
-    var: &impl Fn(&str) -> Option<String>,
-    setting: &str,
-) -> Option<(String, String)> {
+fn chosen(var: &impl Fn(&str) -> Option<String>, setting: &str) -> Option<(String, String)> {
     [
         format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
         format!("OTEL_EXPORTER_OTLP_{setting}"),
@@ -161,7 +158,10 @@ fn endpoint(name: &str, url: &str) -> Result<String, SettingError> {
         (Some("http" | "https"), Some(authority)) => {
             let host = authority.as_str().rsplit('@').next().unwrap_or_default();
             let path = uri.path_and_query().map_or("", |p| p.as_str());
-            Ok(format!("{}://{host}{path}", uri.scheme_str().unwrap_or_default()))
+            Ok(format!(
+                "{}://{host}{path}",
+                uri.scheme_str().unwrap_or_default()
+            ))
         }
         _ => Err(refuse(
             name,
@@ -194,8 +194,12 @@ fn header_list(name: &str, list: &str) -> Result<(), SettingError> {
         }
         HeaderName::from_bytes(key.as_bytes())
             .map_err(|_| refuse(name, format!("`{key}` is not a header name")))?;
-        HeaderValue::from_str(&decoded)
-            .map_err(|_| refuse(name, format!("the value of `{key}` is not a valid header value")))?;
+        HeaderValue::from_str(&decoded).map_err(|_| {
+            refuse(
+                name,
+                format!("the value of `{key}` is not a valid header value"),
+            )
+        })?;
     }
     Ok(())
 }

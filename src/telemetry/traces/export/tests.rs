@@ -17,7 +17,11 @@ fn url(vars: &[(&str, &str)]) -> String {
 #[test]
 fn the_general_endpoint_gets_the_traces_path_and_the_traces_endpoint_is_used_as_it_is() {
     assert!(read(&[]).unwrap().is_none());
-    assert!(read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]).unwrap().is_none());
+    assert!(
+        read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "")])
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         url(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]),
         "http://collector:4318/v1/traces"
