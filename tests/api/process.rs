@@ -16,8 +16,33 @@ pub(crate) fn temp_file(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("mcp-rs-test-{}-{name}", std::process::id()))
 }
 
+/// A child process that is killed when dropped, so that a test failing midway leaves nothing
+/// running (as `kill_on_drop` does for the tests' tokio children).
+pub(crate) struct Spawned(pub(crate) Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // Both fail harmlessly once the process has exited and been waited for.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The binary with a clean environment plus `env`, its standard error going to a file.
-pub(crate) fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
+pub(crate) fn spawn(env: &[(&str, String)], log: &PathBuf) -> Spawned {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .stdout(Stdio::null())
@@ -25,7 +50,7 @@ pub(crate) fn spawn(env: &[(&str, String)], log: &PathBuf) -> Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    Spawned(cmd.spawn().unwrap())
 }
 
 /// What a served binary needs: bound to `port`, reading keys from `kc`, plus `extra`.
@@ -49,7 +74,7 @@ pub(crate) async fn start_ready(
     env: &[(&str, String)],
     log: &PathBuf,
     port: u16,
-) -> (Child, reqwest::Client) {
+) -> (Spawned, reqwest::Client) {
     let mut child = spawn(env, log);
     let client = mcp_resource_server::auth::outbound::http_client(Duration::from_secs(5));
     for _ in 0..100 {
@@ -77,7 +102,7 @@ pub(crate) async fn serve_ready(
     kc: &FakeKeycloak,
     extra: &[(&str, String)],
     log: &PathBuf,
-) -> (Child, TestServer) {
+) -> (Spawned, TestServer) {
     let port = free_port();
     let (child, client) = start_ready(&serve_env(port, kc, extra), log, port).await;
     (

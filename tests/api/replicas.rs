@@ -6,12 +6,12 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::process::{serve_ready, temp_file, terminate};
+use crate::process::{Spawned, serve_ready, temp_file, terminate};
 use crate::support::mcp::request;
 use crate::support::peers::free_port;
 use crate::support::tokens::{DpopKey, Keys, token, token_with};
@@ -20,9 +20,9 @@ use crate::support::{FakeKeycloak, TestServer};
 pub(crate) const URL: &str = "https://mcp.localhost/mcp";
 
 /// A `redis-server` on `port`, keeping nothing on disk.
-pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Child {
+pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Spawned {
     let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-    let mut child = Command::new(&bin)
+    let child = Command::new(&bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--dir"])
         .arg(dir)
@@ -32,20 +32,14 @@ pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Child {
         .unwrap_or_else(|e| {
             panic!("cannot run {bin} ({e}): install Debian's redis-server (scripts/test does)")
         });
+    let child = Spawned(child);
     for _ in 0..100 {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return child;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = child.kill();
-    let _ = child.wait();
     panic!("redis-server did not listen on {port}");
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The status of `initialize` sent with a DPoP token and `proof`.
@@ -68,10 +62,10 @@ pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
 
 /// A Redis and two replicas of the server sharing state on it.
 pub(crate) struct Replicated {
-    redis: Option<Child>,
+    redis: Option<Spawned>,
     redis_port: u16,
     dir: PathBuf,
-    pub(crate) replicas: Vec<(Child, TestServer, PathBuf)>,
+    pub(crate) replicas: Vec<(Spawned, TestServer, PathBuf)>,
 }
 
 impl Replicated {
@@ -98,7 +92,8 @@ impl Replicated {
     }
 
     pub(crate) fn kill_redis(&mut self) {
-        stop(self.redis.take().expect("Redis runs"));
+        // Dropped, it is killed and waited for.
+        drop(self.redis.take().expect("Redis runs"));
     }
 
     pub(crate) fn restart_redis(&mut self) {
@@ -113,9 +108,7 @@ impl Replicated {
             logs.push(std::fs::read_to_string(&log).unwrap_or_default());
             let _ = std::fs::remove_file(log);
         }
-        if let Some(redis) = self.redis.take() {
-            stop(redis);
-        }
+        self.redis = None;
         let _ = std::fs::remove_dir_all(&self.dir);
         logs
     }
