@@ -193,9 +193,16 @@ impl Edge {
         (report, stderr)
     }
 
-    /// Waits until Traefik serves both hosts over TLS.
+    /// Waits until Traefik serves both hosts over TLS. Traefik, the server and the provider
+    /// start together, beside whatever else the suite runs on the same CPUs (a browser, other
+    /// stacks), so the wait is generous; a failure says what each host last answered.
     async fn wait_routing(&self) {
-        for _ in 0..200 {
+        let deadline = std::time::Instant::now() + ROUTING_WAIT;
+        let answer = |r: Result<reqwest::Response, reqwest::Error>| match r {
+            Ok(r) => r.status().to_string(),
+            Err(e) => e.without_url().to_string(),
+        };
+        loop {
             let mcp = self.client.get(self.mcp_url("/healthz")).send().await;
             let auth = self
                 .client
@@ -205,11 +212,22 @@ impl Edge {
             if matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200) {
                 return;
             }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "traefik did not serve mcp.localhost and auth.localhost within {} s: mcp {}, auth {}\nprovider log:\n{}",
+                    ROUTING_WAIT.as_secs(),
+                    answer(mcp),
+                    answer(auth),
+                    self.idp_log()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("traefik did not serve mcp.localhost and auth.localhost within 10 s");
     }
 }
+
+/// How long a new edge may take to route both hosts.
+const ROUTING_WAIT: Duration = Duration::from_secs(30);
 
 async fn start_idp(port: u16, issuer: &str, resource: &str, log: &Path) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(node())
