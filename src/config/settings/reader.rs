@@ -140,22 +140,29 @@ impl Reader<'_> {
             .ok_or_else(|| self.error(env, "is required".into()))
     }
 
-    /// A time, in the unit the table gives the setting (seconds or milliseconds).
-    pub(super) fn duration(&self, env: &str) -> Result<Duration, ConfigError> {
+    /// A whole number within the table's bounds, converted by the unit the table gives it;
+    /// `what` names what a reader expects (the tests read every setting, so a row whose unit
+    /// does not convert fails them).
+    fn in_unit<T>(
+        &self,
+        env: &str,
+        what: &str,
+        convert: impl Fn(Unit, u64) -> Option<T>,
+    ) -> Result<T, ConfigError> {
         let (_, _, unit) = Self::number_row(env);
         let n = self.integer(env)?;
-        Ok(unit
-            .duration(n)
-            .unwrap_or_else(|| unreachable!("{env} is read as a time but its unit is {unit:?}")))
+        Ok(convert(unit, n)
+            .unwrap_or_else(|| unreachable!("{env} is read as {what} but its unit is {unit:?}")))
+    }
+
+    /// A time, in the unit the table gives the setting (seconds or milliseconds).
+    pub(super) fn duration(&self, env: &str) -> Result<Duration, ConfigError> {
+        self.in_unit(env, "a time", Unit::duration)
     }
 
     /// A size in bytes, from the unit the table gives the setting (bytes, KiB or MiB).
     pub(super) fn bytes(&self, env: &str) -> Result<u64, ConfigError> {
-        let (_, _, unit) = Self::number_row(env);
-        let n = self.integer(env)?;
-        Ok(unit
-            .bytes(n)
-            .unwrap_or_else(|| unreachable!("{env} is read as a size but its unit is {unit:?}")))
+        self.in_unit(env, "a size", Unit::bytes)
     }
 
     /// One of the values the table's `Choice` row lists, or `None` when unset.
