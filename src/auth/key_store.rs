@@ -282,17 +282,14 @@ impl JwksKeyStore {
 
 impl crate::telemetry::Scraped for JwksKeyStore {
     fn scrape(&self, s: &mut crate::telemetry::Scrape<'_>) -> std::fmt::Result {
-        let set = self.usable();
-        let age = set
-            .as_ref()
-            .map_or(-1.0, |s| s.fetched_at.elapsed().as_secs_f64());
-        let keys = set.map_or(0, |s| s.keys.len());
-        s.gauge_f64(
+        let status = self.status();
+        let age = status.age.map_or(-1.0, |a| a.as_secs_f64());
+        s.gauge(
             "jwks_age_seconds",
             "Age of the signing keys in use (-1 when none)",
             age,
         )?;
-        s.gauge("jwks_keys", "Usable signing keys held", keys as i64)
+        s.gauge("jwks_keys", "Usable signing keys held", status.keys as i64)
     }
 }
 

@@ -39,12 +39,11 @@ impl Scrape<'_> {
             .encode_descriptor(name, &format!("{help}."), None, kind)
     }
 
-    pub fn gauge(&mut self, name: &str, help: &str, value: i64) -> fmt::Result {
-        let metric = ConstGauge::new(value);
-        metric.encode(self.described(name, help, metric.metric_type())?)
-    }
-
-    pub fn gauge_f64(&mut self, name: &str, help: &str, value: f64) -> fmt::Result {
+    /// A gauge of whole numbers (`i64`) or of fractions (`f64`).
+    pub fn gauge<N>(&mut self, name: &str, help: &str, value: N) -> fmt::Result
+    where
+        ConstGauge<N>: EncodeMetric,
+    {
         let metric = ConstGauge::new(value);
         metric.encode(self.described(name, help, metric.metric_type())?)
     }
@@ -207,7 +206,7 @@ mod tests {
     impl Scraped for Part {
         fn scrape(&self, s: &mut Scrape<'_>) -> fmt::Result {
             s.gauge("part_items", "Items held", 3)?;
-            s.gauge_f64("part_age_seconds", "Age", -1.0)?;
+            s.gauge("part_age_seconds", "Age", -1.0)?;
             s.counter("part_errors", "Errors", 7)?;
             s.counters(
                 "part_builds",

@@ -98,10 +98,6 @@ const BOUNDS: [(&str, u64, u64, &str); 7] = [
 /// Checks the `OTEL_*` values read through `var` against `BOUNDS` and the sampler's ratio, and
 /// gives back the batch processor's queue size in spans.
 pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, SettingError> {
-    let refuse = |name: &str, problem: String| SettingError {
-        name: name.to_owned(),
-        problem,
-    };
     for (name, low, high, unit) in BOUNDS {
         let Some(text) = var(name).filter(|v| !v.trim().is_empty()) else {
             continue;
@@ -109,7 +105,7 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Setti
         match text.trim().parse::<u64>() {
             Ok(n) if (low..=high).contains(&n) => {}
             _ => {
-                return Err(refuse(
+                return Err(SettingError::new(
                     name,
                     format!(
                         "`{}` is not a whole number of {unit} from {low} to {high}",
@@ -123,7 +119,7 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Setti
     let queue = number("OTEL_BSP_MAX_QUEUE_SIZE")
         .unwrap_or(opentelemetry_sdk::trace::OTEL_BSP_MAX_QUEUE_SIZE_DEFAULT);
     if number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_some_and(|batch| batch > queue) {
-        return Err(refuse(
+        return Err(SettingError::new(
             "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
             format!("a batch cannot be larger than the queue (OTEL_BSP_MAX_QUEUE_SIZE, {queue})"),
         ));
@@ -134,7 +130,7 @@ pub fn check_bounds(var: impl Fn(&str) -> Option<String>) -> Result<usize, Setti
             .parse::<f64>()
             .is_ok_and(|r| (0.0..=1.0).contains(&r))
     {
-        return Err(refuse(
+        return Err(SettingError::new(
             "OTEL_TRACES_SAMPLER_ARG",
             format!(
                 "`{}` is not a ratio from 0 to 1",

@@ -50,10 +50,12 @@ fn chosen(var: &impl Fn(&str) -> Option<String>, setting: &str) -> Option<(Strin
     .find_map(|name| var(&name).filter(|v| !v.is_empty()).map(|v| (name, v)))
 }
 
-fn refuse(name: &str, problem: String) -> SettingError {
-    SettingError {
-        name: name.to_owned(),
-        problem,
+impl SettingError {
+    pub fn new(name: &str, problem: String) -> SettingError {
+        SettingError {
+            name: name.to_owned(),
+            problem,
+        }
     }
 }
 
@@ -105,7 +107,7 @@ pub fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, Set
             Ok(ms) if (super::MILLIS.0..=super::MILLIS.1).contains(&ms) => {}
             _ => {
                 let (low, high) = super::MILLIS;
-                return Err(refuse(
+                return Err(SettingError::new(
                     name,
                     format!(
                         "`{}` is not a whole number of milliseconds from {low} to {high}",
@@ -122,7 +124,7 @@ pub fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, Set
         if let Some(c) = var(name).filter(|v| !v.is_empty())
             && !matches!(c.to_ascii_lowercase().as_str(), "none" | "gzip")
         {
-            return Err(refuse(
+            return Err(SettingError::new(
                 name,
                 format!(
                     "`{}` is not a compression this server sends; set gzip or none",
@@ -138,7 +140,7 @@ fn protocol(name: &str, value: &str) -> Result<Protocol, SettingError> {
     match value.to_ascii_lowercase().as_str() {
         "http/protobuf" => Ok(Protocol::HttpProtobuf),
         "grpc" => Ok(Protocol::Grpc),
-        _ => Err(refuse(
+        _ => Err(SettingError::new(
             name,
             format!(
                 "`{}` is not supported; set http/protobuf or grpc",
@@ -153,7 +155,7 @@ fn endpoint(name: &str, url: &str) -> Result<String, SettingError> {
     let shown = crate::telemetry::bounded(url);
     let uri: Uri = url
         .parse()
-        .map_err(|e| refuse(name, format!("`{shown}` is not a URL ({e})")))?;
+        .map_err(|e| SettingError::new(name, format!("`{shown}` is not a URL ({e})")))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("http" | "https"), Some(authority)) => {
             let host = authority.as_str().rsplit('@').next().unwrap_or_default();
@@ -163,7 +165,7 @@ fn endpoint(name: &str, url: &str) -> Result<String, SettingError> {
                 uri.scheme_str().unwrap_or_default()
             ))
         }
-        _ => Err(refuse(
+        _ => Err(SettingError::new(
             name,
             format!("`{shown}` must be an http:// or https:// URL"),
         )),
@@ -175,7 +177,7 @@ fn endpoint(name: &str, url: &str) -> Result<String, SettingError> {
 fn header_list(name: &str, list: &str) -> Result<(), SettingError> {
     for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((key, value)) = pair.split_once('=') else {
-            return Err(refuse(
+            return Err(SettingError::new(
                 name,
                 "an entry has no `=`; write key=value pairs separated by commas".into(),
             ));
@@ -184,18 +186,21 @@ fn header_list(name: &str, list: &str) -> Result<(), SettingError> {
         let decoded = percent_encoding::percent_decode_str(value.trim())
             .decode_utf8()
             .map_err(|_| {
-                refuse(
+                SettingError::new(
                     name,
                     format!("the value of `{key}` is not UTF-8 once percent-decoded"),
                 )
             })?;
         if decoded.is_empty() {
-            return Err(refuse(name, format!("`{key}` has an empty value")));
+            return Err(SettingError::new(
+                name,
+                format!("`{key}` has an empty value"),
+            ));
         }
         HeaderName::from_bytes(key.as_bytes())
-            .map_err(|_| refuse(name, format!("`{key}` is not a header name")))?;
+            .map_err(|_| SettingError::new(name, format!("`{key}` is not a header name")))?;
         HeaderValue::from_str(&decoded).map_err(|_| {
-            refuse(
+            SettingError::new(
                 name,
                 format!("the value of `{key}` is not a valid header value"),
             )
