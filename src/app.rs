@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{ProofPolicy, Proofs};
 use crate::auth::{
-    Gate, JwksKeyStore, KeyStore, Policy, Principal, Validator, key_store, outbound,
+    Gate, JwksKeyStore, KeyStore, KeycloakJwks, Policy, Principal, Validator, key_store, outbound,
 };
 use crate::config::{ConnectionSettings, Settings};
 use crate::corpus::{self, Corpus, CorpusError};
@@ -72,11 +72,14 @@ impl AppState {
     pub fn with_corpus(settings: Settings, corpus: Arc<Corpus>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let client = outbound::http_client(settings.jwks.http_timeout);
-        let jwks = Arc::new(JwksKeyStore::new(
+        let source = KeycloakJwks::new(
             client,
             settings.discovery_url.clone(),
             settings.jwks_url.clone(),
             settings.issuer.clone(),
+        );
+        let jwks = Arc::new(JwksKeyStore::new(
+            Box::new(source),
             settings.jwks.clone(),
             metrics.clone(),
         ));

@@ -14,12 +14,16 @@
 //! - a document with no usable key never replaces a good set.
 //!
 //! No lock is held across a fetch: readers see the current set through a short read lock.
+//! Every timer here runs on tokio's clock, so the tests below pause it and move it on instead of
+//! waiting; the JWK Set comes through [`JwksSource`], so those tests need no socket.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use url::Url;
 
@@ -96,16 +100,81 @@ struct KeySet {
     fetched_at: Instant,
 }
 
-/// The JWKS-backed [`KeyStore`].
-pub struct JwksKeyStore {
+/// A JWK Set document as its source gave it.
+pub struct JwksDocument {
+    pub url: Url,
+    pub body: Vec<u8>,
+    /// How long the source said the document may be cached (`Cache-Control: max-age`).
+    pub max_age: Option<Duration>,
+}
+
+/// Where the JWK Set comes from: Keycloak over HTTP in the server, a document held in memory
+/// in the key store's tests (which run on a paused clock, and a paused clock jumps ahead while a
+/// real socket waits).
+pub trait JwksSource: Send + Sync + 'static {
+    /// Fetches the JWK Set; with `rediscover`, the discovery document is read again first.
+    fn fetch(&self, rediscover: bool) -> BoxFuture<'_, Result<JwksDocument, FetchError>>;
+}
+
+/// Keycloak's JWK Set, at `KC_JWKS_URL` or at the `jwks_uri` of its discovery document.
+pub struct KeycloakJwks {
     client: reqwest::Client,
     discovery_url: Url,
-    configured_jwks_url: Option<Url>,
+    configured: Option<Url>,
     issuer: String,
+    discovered: RwLock<Option<Url>>,
+}
+
+impl KeycloakJwks {
+    pub fn new(
+        client: reqwest::Client,
+        discovery_url: Url,
+        jwks_url: Option<Url>,
+        issuer: String,
+    ) -> Self {
+        KeycloakJwks {
+            client,
+            discovery_url,
+            configured: jwks_url,
+            issuer,
+            discovered: RwLock::new(None),
+        }
+    }
+
+    async fn get(&self, rediscover: bool) -> Result<JwksDocument, FetchError> {
+        let known = (self.configured.clone())
+            .or_else(|| self.discovered.read().expect("lock poisoned").clone());
+        let url = match known {
+            Some(url) if !rediscover || self.configured.is_some() => url,
+            _ => {
+                let url =
+                    outbound::discover_jwks_uri(&self.client, &self.discovery_url, &self.issuer)
+                        .await?;
+                *self.discovered.write().expect("lock poisoned") = Some(url.clone());
+                url
+            }
+        };
+        let doc = outbound::get(&self.client, &url).await?;
+        Ok(JwksDocument {
+            url,
+            body: doc.body,
+            max_age: doc.max_age,
+        })
+    }
+}
+
+impl JwksSource for KeycloakJwks {
+    fn fetch(&self, rediscover: bool) -> BoxFuture<'_, Result<JwksDocument, FetchError>> {
+        Box::pin(self.get(rediscover))
+    }
+}
+
+/// The JWKS-backed [`KeyStore`].
+pub struct JwksKeyStore {
+    source: Box<dyn JwksSource>,
     settings: JwksSettings,
     metrics: Arc<Metrics>,
     current: RwLock<Option<Arc<KeySet>>>,
-    discovered_jwks_url: RwLock<Option<Url>>,
     last_error: RwLock<Option<FetchError>>,
     /// When the last refetch caused by an unknown kid started; nothing else sets it.
     last_refetch: Mutex<Option<Instant>>,
@@ -115,23 +184,12 @@ pub struct JwksKeyStore {
 }
 
 impl JwksKeyStore {
-    pub fn new(
-        client: reqwest::Client,
-        discovery_url: Url,
-        jwks_url: Option<Url>,
-        issuer: String,
-        settings: JwksSettings,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(source: Box<dyn JwksSource>, settings: JwksSettings, metrics: Arc<Metrics>) -> Self {
         JwksKeyStore {
-            client,
-            discovery_url,
-            configured_jwks_url: jwks_url,
-            issuer,
+            source,
             settings,
             metrics,
             current: RwLock::new(None),
-            discovered_jwks_url: RwLock::new(None),
             last_error: RwLock::new(None),
             last_refetch: Mutex::new(None),
             flight: moka::future::Cache::new(1),
@@ -160,37 +218,17 @@ impl JwksKeyStore {
         }
     }
 
-    /// The JWKS URL, from `KC_JWKS_URL` or discovery.
-    pub fn jwks_url(&self) -> Option<Url> {
-        self.configured_jwks_url.clone().or_else(|| {
-            self.discovered_jwks_url
-                .read()
-                .expect("lock poisoned")
-                .clone()
-        })
-    }
-
     async fn fetch(
         &self,
         rediscover: bool,
     ) -> Result<(ParsedKeys, Url, Option<Duration>), FetchError> {
-        let url = match self.jwks_url() {
-            Some(url) if !rediscover || self.configured_jwks_url.is_some() => url,
-            _ => {
-                let url =
-                    outbound::discover_jwks_uri(&self.client, &self.discovery_url, &self.issuer)
-                        .await?;
-                *self.discovered_jwks_url.write().expect("lock poisoned") = Some(url.clone());
-                url
-            }
-        };
-        let doc = outbound::get(&self.client, &url).await?;
+        let JwksDocument { url, body, max_age } = self.source.fetch(rediscover).await?;
         let invalid = |message: String, public| FetchError::Invalid {
             url: url.to_string(),
             message,
             public,
         };
-        let parsed = parse_jwks(&doc.body).map_err(|e| {
+        let parsed = parse_jwks(&body).map_err(|e| {
             invalid(
                 e.to_string(),
                 "the JWKS is not a JWK Set; check KC_JWKS_URL",
@@ -208,7 +246,7 @@ impl JwksKeyStore {
                 "the JWKS has no usable signing key (use \"sig\", an allowed alg, RSA of 2048 bits or more)",
             ));
         }
-        Ok((parsed, url, doc.max_age))
+        Ok((parsed, url, max_age))
     }
 
     fn install(&self, parsed: ParsedKeys, url: &Url) {
@@ -336,3 +374,6 @@ pub fn spawn_refresher(store: Arc<JwksKeyStore>) -> tokio::task::JoinHandle<()> 
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,8 @@
 //! - [`outbound`]: the one HTTP client to Keycloak, OpenID discovery and bounded fetches;
 //! - [`jwk`]: JWK parsing into the keys `jsonwebtoken` verifies with;
 //! - [`crypto`]: the verify-only `ring` backend of `jsonwebtoken`;
-//! - [`key_store`]: the [`KeyStore`] trait and the cached, self-refreshing JWKS store;
+//! - [`key_store`]: the [`KeyStore`] trait and the cached, self-refreshing JWKS store, fed by
+//!   Keycloak through the [`key_store::JwksSource`] trait;
 //! - [`validator`]: token validation and the verified-token cache, with `claims` (what it reads
 //!   out of a token and the checks that need only the token);
 //! - [`gate`]: the check every protected route passes; [`principal`]: the caller it leaves;
@@ -26,6 +27,6 @@ pub mod validator;
 
 pub use error::{AuthError, Reason, Rule};
 pub use gate::Gate;
-pub use key_store::{JwksKeyStore, KeyStore};
+pub use key_store::{JwksKeyStore, KeyStore, KeycloakJwks};
 pub use principal::{Identity, Principal};
 pub use validator::{Policy, Validator};

@@ -249,13 +249,11 @@ async fn a_corpus_folder_is_served_counted_and_rebuilt_when_a_file_changes() {
     )
     .unwrap();
     let mut found = Value::Null;
-    for _ in 0..100 {
+    let indexed = async || {
         found = call(&s, &t, "search", json!({"query": "proofer"})).await;
-        if found["structuredContent"]["results"][0]["id"] == "proofing.md" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        found["structuredContent"]["results"][0]["id"] == "proofing.md"
+    };
+    wait::comes_true(Duration::from_secs(10), indexed).await;
     assert_eq!(
         found["structuredContent"]["results"][0]["id"], "proofing.md",
         "{found}"

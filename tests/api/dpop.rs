@@ -547,6 +547,7 @@ async fn one_caller_cannot_take_the_replay_cache_from_the_others() {
             "another caller's fresh proof was refused"
         );
         others += 1;
+        // A real sleep: this caller's pace, against a flood that lasts a span of real time.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let statuses = flood.await.unwrap();

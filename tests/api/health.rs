@@ -104,10 +104,8 @@ async fn readyz_names_the_reason_in_words_without_internal_urls() {
         let overrides: Vec<(&str, &str)> =
             overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = TestServer::start(&kc, &overrides).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let ready = server.get("/readyz").await;
-        assert_eq!(ready.status(), 503);
-        let body = ready.text().await.unwrap();
+        let (status, body) = first_fetch_failed(&server).await;
+        assert_eq!(status, 503);
         assert!(body.contains(words), "{body}");
         for internal in [
             "127.0.0.1",
@@ -134,15 +132,13 @@ async fn with_metrics_bind_metrics_are_served_apart_and_the_main_port_answers_40
     assert_eq!(public.status(), 404);
     // The metrics port: the same metrics, counting the main port's traffic, and nothing else.
     let client = reqwest::Client::new();
-    let mut text = String::new();
-    for _ in 0..100 {
-        if let Ok(r) = client.get(format!("http://{bind}/metrics")).send().await {
-            assert_eq!(r.status(), 200);
-            text = r.text().await.unwrap();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let url = format!("http://{bind}/metrics");
+    let listening = async || client.get(&url).send().await.ok();
+    let r = wait::until(std::time::Duration::from_secs(5), listening)
+        .await
+        .expect("the metrics port did not answer within 5 s");
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
     assert!(
         text.lines().any(
             |l| l == "mcp_http_requests_total{route=\"/mcp\",method=\"POST\",status=\"200\"} 1"
@@ -155,4 +151,17 @@ async fn with_metrics_bind_metrics_are_served_apart_and_the_main_port_answers_40
         .await
         .unwrap();
     assert_eq!(other.status(), 404, "only /metrics on the metrics port");
+}
+
+/// `/readyz` once the server's first fetch of the keys has failed: its status and body.
+pub(crate) async fn first_fetch_failed(server: &TestServer) -> (reqwest::StatusCode, String) {
+    let failed = async || {
+        let ready = server.get("/readyz").await;
+        let status = ready.status();
+        let body = ready.text().await.unwrap();
+        (!body.contains("not loaded yet")).then_some((status, body))
+    };
+    wait::until(std::time::Duration::from_secs(10), failed)
+        .await
+        .expect("the first fetch of the keys did not end within 10 s")
 }

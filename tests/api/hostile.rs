@@ -173,13 +173,11 @@ async fn ten_thousand_connections_opened_and_dropped_leave_nothing_behind() {
     still_serves(&s).await;
     // The server notices each closed connection and closes its side; give it a moment.
     let mut now = open_files();
-    for _ in 0..100 {
-        if now <= before + 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let closed = async || {
         now = open_files();
-    }
+        now <= before + 20
+    };
+    wait::comes_true(Duration::from_secs(10), closed).await;
     assert!(
         now <= before + 20,
         "{before} files open before, {now} after 10 000 dropped connections"

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::support::mcp::request;
-use crate::support::{TestServer, settings};
+use crate::support::{TestServer, settings, wait};
 
 const RESOURCE: &str = "https://mcp.localhost/mcp";
 const CHATGPT_CALLBACK: &str = "https://chatgpt.com/connector_platform_oauth_redirect";
@@ -48,12 +48,12 @@ impl RealKeycloak {
                 .unwrap(),
         };
         let discovery = kc.discovery_url();
-        for _ in 0..600 {
+        let serves = async || {
             let answered = kc.http.get(&discovery).send().await;
-            if answered.is_ok_and(|r| r.status() == 200) {
-                return kc;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            answered.is_ok_and(|r| r.status() == 200)
+        };
+        if wait::comes_true(Duration::from_secs(300), serves).await {
+            return kc;
         }
         let log = std::fs::read_to_string(env("KEYCLOAK_LOG")).unwrap_or_default();
         panic!("Keycloak did not serve the realm within 300 s; its log:\n{log}");
@@ -482,11 +482,9 @@ impl RealKeycloak {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let server = TestServer::start_with(settings(&env)).await;
-        for _ in 0..200 {
-            if server.get("/readyz").await.status() == 200 {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let ready = async || server.get("/readyz").await.status() == 200;
+        if wait::comes_true(Duration::from_secs(10), ready).await {
+            return server;
         }
         panic!("the server did not load the keys of realm {name}");
     }
@@ -604,14 +602,8 @@ async fn a_key_rotated_in_keycloak_is_taken_on_its_first_token_and_a_deleted_key
         )
         .await;
     assert_eq!(deleted, 204, "{body}");
-    let mut refused = false;
-    for _ in 0..100 {
-        if status(&server, &old).await == 401 {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let old_refused = async || status(&server, &old).await == 401;
+    let refused = wait::comes_true(Duration::from_secs(10), old_refused).await;
     assert!(refused, "a token of the deleted key is still accepted");
     assert!(server.rejections("unknown_kid").await >= 1.0);
     assert_eq!(status(&server, &new).await, 200);
@@ -782,7 +774,8 @@ async fn a_client_registered_as_chatgpt_registers_signs_alice_in_and_searches_th
         let (status, client) = kc.register(scope, &CHATGPT_CALLBACKS).await;
         assert_eq!(status, 201, "registering with scope {scope:?}: {client}");
         let id = client["client_id"].as_str().unwrap();
-        // One sign-in at a time: Keycloak's brute-force check locks out quick repeated ones.
+        // One sign-in at a time: Keycloak's brute-force check locks out quick repeated ones. A
+        // real sleep: the pause is Keycloak's rule, on Keycloak's clock.
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         let tokens = kc.sign_in_with(id, "alice", &ours).await;
         let token = tokens["access_token"].as_str().unwrap();

@@ -201,13 +201,11 @@ async fn a_closed_stream_ends_its_session_and_frees_its_place() {
     drop(events);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let mut status = 0;
-    for _ in 0..100 {
+    let gone = async || {
         status = post(&s.server, &t, &endpoint, &ping).await.status;
-        if status == 404 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        status == 404
+    };
+    wait::comes_true(Duration::from_secs(5), gone).await;
     assert_eq!(status, 404, "the session is gone once its stream is closed");
     let _ = open(&s.server, &t).await;
 }
@@ -261,15 +259,8 @@ async fn one_caller_holds_at_most_eight_streams_and_others_still_get_theirs() {
     );
     // A stream closed frees its place.
     held.pop();
-    let mut reopened = false;
-    for _ in 0..100 {
-        let r = get_sse(&s.server, &t).await;
-        if r.status() == 200 {
-            reopened = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let opens = async || get_sse(&s.server, &t).await.status() == 200;
+    let reopened = wait::comes_true(Duration::from_secs(5), opens).await;
     assert!(reopened, "a closed stream did not free its place");
 }
 
@@ -334,11 +325,9 @@ async fn answers_for_a_stream_nobody_reads_are_bounded_in_bytes() {
     }
     drop(events);
     // A closed stream's unread answers no longer count.
-    for _ in 0..100 {
-        if s.server.metric("mcp_sse_queued_bytes").await == 0.0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the answers of a closed stream still count as queued");
+    let none_queued = async || s.server.metric("mcp_sse_queued_bytes").await == 0.0;
+    assert!(
+        wait::comes_true(Duration::from_secs(5), none_queued).await,
+        "the answers of a closed stream still count as queued"
+    );
 }

@@ -77,16 +77,10 @@ pub(crate) async fn start_ready(
 ) -> (Spawned, reqwest::Client) {
     let mut child = spawn(env, log);
     let client = mcp_resource_server::auth::outbound::http_client(Duration::from_secs(5));
-    for _ in 0..100 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return (child, client);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let ready = async || client.get(&url).send().await.is_ok_and(|r| r.status() == 200);
+    if wait::comes_true(Duration::from_secs(10), ready).await {
+        return (child, client);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -142,11 +136,9 @@ pub(crate) fn sigterm(child: &Child) {
 
 /// The exit code, once the process has exited; fails the test after 5 s.
 pub(crate) fn wait_for_exit(child: &mut Child) -> i32 {
-    for _ in 0..100 {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code().unwrap_or(-1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let exited = wait::until_blocking(Duration::from_secs(5), || child.try_wait().unwrap());
+    if let Some(status) = exited {
+        return status.code().unwrap_or(-1);
     }
     child.kill().unwrap();
     panic!("the binary did not exit within 5 s of SIGTERM");
@@ -404,6 +396,8 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
             &[
                 ("MCP_CORPUS", dir.0.to_string_lossy().into_owned()),
                 ("MCP_CORPUS_WATCH", "false".into()),
+                // A watcher left on by mistake would rebuild 10 ms after the write below.
+                ("MCP_CORPUS_DEBOUNCE_MS", "10".into()),
             ],
         ),
         &log,
@@ -413,6 +407,7 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
     let documents = || documents(&client, port);
     assert_eq!(documents().await, "1");
     std::fs::write(dir.0.join("b.md"), "# Second\n\nsecond document\n").unwrap();
+    // A real sleep: what is tested is that nothing happens, and only time can show that.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         documents().await,
@@ -424,13 +419,11 @@ async fn sighup_rebuilds_the_index_without_stopping_the_server() {
         .status()
         .unwrap();
     let mut seen = String::new();
-    for _ in 0..100 {
+    let reread = async || {
         seen = documents().await;
-        if seen == "2" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        seen == "2"
+    };
+    wait::comes_true(Duration::from_secs(5), reread).await;
     assert_eq!(seen, "2", "{}", std::fs::read_to_string(&log).unwrap());
     assert_eq!(terminate(&mut child), 0, "the server survived SIGHUP");
     let _ = std::fs::remove_file(log);

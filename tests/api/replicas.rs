@@ -15,7 +15,7 @@ use crate::process::{Spawned, serve_ready, temp_file, terminate};
 use crate::support::mcp::request;
 use crate::support::peers::free_port;
 use crate::support::tokens::{DpopKey, Keys, token, token_with};
-use crate::support::{FakeKeycloak, TestServer};
+use crate::support::{FakeKeycloak, TestServer, wait};
 
 pub(crate) const URL: &str = "https://mcp.localhost/mcp";
 
@@ -33,11 +33,9 @@ pub(crate) fn redis_server(port: u16, dir: &PathBuf) -> Spawned {
             panic!("cannot run {bin} ({e}): install Debian's redis-server (scripts/test does)")
         });
     let child = Spawned(child);
-    for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let listens = || TcpStream::connect(("127.0.0.1", port)).ok();
+    if wait::until_blocking(Duration::from_secs(5), listens).is_some() {
+        return child;
     }
     panic!("redis-server did not listen on {port}");
 }
@@ -171,16 +169,11 @@ async fn a_dpop_proof_is_used_once_across_replicas_and_each_decides_alone_withou
     // Redis back on the same address: the replicas share again once they have noticed.
     set.restart_redis();
     let (a, b) = (&set.replicas[0].1, &set.replicas[1].1);
-    let mut back = false;
-    for _ in 0..200 {
-        if metric(&a.metrics().await, "mcp_redis_up") == Some(1.0)
+    let up = async || {
+        metric(&a.metrics().await, "mcp_redis_up") == Some(1.0)
             && metric(&b.metrics().await, "mcp_redis_up") == Some(1.0)
-        {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    let back = wait::comes_true(Duration::from_secs(20), up).await;
     assert!(back, "the replicas did not notice Redis was back");
     let proof = key.proof("POST", URL, &token);
     assert_eq!(status(b, &token, &proof).await, 200);

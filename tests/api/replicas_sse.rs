@@ -16,7 +16,7 @@ use crate::replicas::{Replicated, URL, call, metric, status};
 use crate::support::mcp::{Events, Reply, request};
 use crate::support::peers::{TempDir, free_port, python, report, traefik};
 use crate::support::tokens::{DpopKey, Keys, token, token_with};
-use crate::support::{FakeKeycloak, TestServer};
+use crate::support::{FakeKeycloak, TestServer, wait};
 
 /// Traefik on `port` in front of `servers`, with the repository's load balancer for the server
 /// (its transport and health check; round-robin, no stickiness) and one router for every path.
@@ -63,12 +63,12 @@ impl Balancer {
             _child: child,
             _dir: dir,
         };
-        for _ in 0..200 {
+        let routed = async || {
             let health = balancer.client.get(balancer.url("/healthz")).send().await;
-            if matches!(health, Ok(r) if r.status() == 200) {
-                return balancer;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            health.is_ok_and(|r| r.status() == 200)
+        };
+        if wait::comes_true(Duration::from_secs(10), routed).await {
+            return balancer;
         }
         panic!("traefik did not route to the replicas within 10 s");
     }
@@ -157,14 +157,12 @@ async fn round_robin_replicas_share_sse_streams_allowances_and_dpop_proofs_and_s
     assert!(hits.iter().all(|n| n.as_u64() > Some(0)), "{r}");
     // A post is counted once its 202 is sent, which may be after its answer went out on the
     // stream; so the count is awaited.
-    let mut answered = posts(&set, 202).await;
-    for _ in 0..100 {
-        if answered.iter().sum::<f64>() >= 23.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut answered = Vec::new();
+    let all_counted = async || {
         answered = posts(&set, 202).await;
-    }
+        answered.iter().sum::<f64>() >= 23.0
+    };
+    wait::comes_true(Duration::from_secs(5), all_counted).await;
     assert!(
         answered.iter().all(|n| *n >= 5.0),
         "both replicas took posts: {answered:?}"
@@ -211,7 +209,8 @@ async fn round_robin_replicas_share_sse_streams_allowances_and_dpop_proofs_and_s
         assert_eq!(post(&via, &t, &endpoint, id).await.status, 202);
         assert_eq!(events.next_message().await["id"], id);
     }
-    // Still so after the replicas' checks of Redis and of their subscriptions (every 5 s).
+    // Still so after the replicas' checks of Redis and of their subscriptions (every 5 s). A
+    // real sleep: the replicas are processes of their own, on the real clock.
     tokio::time::sleep(Duration::from_secs(6)).await;
     for id in 20..=23 {
         assert_eq!(post(&via, &t, &endpoint, id).await.status, 202);
@@ -252,20 +251,18 @@ async fn round_robin_replicas_share_sse_streams_allowances_and_dpop_proofs_and_s
     // Redis back, empty: the replicas write their records again and relay again. Meanwhile a
     // post that reaches the other replica gets 503 (never 404: the session is not gone).
     set.restart_redis();
-    let mut in_a_row = 0;
-    for id in 13..400 {
-        if ping_answered(&via, &t, &endpoint, id, &mut events).await {
-            in_a_row += 1;
-        } else {
-            in_a_row = 0;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut id = 12;
+    let six_in_a_row = async || {
+        for _ in 0..6 {
+            id += 1;
+            if !ping_answered(&via, &t, &endpoint, id, &mut events).await {
+                return false;
+            }
         }
-        if in_a_row == 6 {
-            break;
-        }
-    }
-    assert_eq!(
-        in_a_row, 6,
+        true
+    };
+    assert!(
+        wait::comes_true(Duration::from_secs(40), six_in_a_row).await,
         "posts were not relayed again once Redis was back"
     );
 

@@ -24,6 +24,9 @@ async fn half_sent_request(port: u16, token: &str) -> (TcpStream, &'static str) 
         SEARCH.len()
     );
     tcp.write_all(head.as_bytes()).await.unwrap();
+    // A real sleep: the server, a process of its own, shows nothing that says it has read the
+    // head, and the test needs the request in flight before the signal.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     (tcp, rest)
 }
 
@@ -56,12 +59,11 @@ async fn sigterm_lets_a_request_in_flight_finish_and_ends_streams_with_a_close_e
     let t = token(&keys);
     let mut stream = open_stream(port, &t).await;
     let (mut in_flight, rest) = half_sent_request(port, &t).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     sigterm(&child);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = async || TcpStream::connect(("127.0.0.1", port)).await.is_err();
     assert!(
-        TcpStream::connect(("127.0.0.1", port)).await.is_err(),
+        wait::comes_true(Duration::from_secs(5), refused).await,
         "a stopping server still accepts connections"
     );
     let mut events = String::new();
@@ -99,7 +101,6 @@ async fn a_request_that_never_finishes_does_not_hold_the_stop_past_the_grace_per
     );
     let (mut child, _) = start_ready(&env, &log, port).await;
     let (_stalled, _) = half_sent_request(port, &token(&keys)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     // terminate() sends SIGTERM and fails the test unless the process exits within 5 s.
     assert_eq!(terminate(&mut child), 0);
     let text = std::fs::read_to_string(&log).unwrap();

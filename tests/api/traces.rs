@@ -342,13 +342,11 @@ async fn a_collector_that_is_down_never_holds_up_a_request_and_is_used_once_it_i
 
 /// Waits up to 10 s for `done`.
 async fn wait_until(done: impl Fn() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("waited 10 s in vain");
+    let held = async || done();
+    assert!(
+        wait::comes_true(std::time::Duration::from_secs(10), held).await,
+        "waited 10 s in vain"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

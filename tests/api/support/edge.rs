@@ -197,31 +197,30 @@ impl Edge {
     /// start together, beside whatever else the suite runs on the same CPUs (a browser, other
     /// stacks), so the wait is generous; a failure says what each host last answered.
     async fn wait_routing(&self) {
-        let deadline = std::time::Instant::now() + ROUTING_WAIT;
         let answer = |r: Result<reqwest::Response, reqwest::Error>| match r {
             Ok(r) => r.status().to_string(),
             Err(e) => e.without_url().to_string(),
         };
-        loop {
+        let mut last = (String::new(), String::new());
+        let routed = async || {
             let mcp = self.client.get(self.mcp_url("/healthz")).send().await;
             let auth = self
                 .client
                 .get(self.auth_url("/realms/mcp/.well-known/openid-configuration"))
                 .send()
                 .await;
-            if matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200) {
-                return;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!(
-                    "traefik did not serve mcp.localhost and auth.localhost within {} s: mcp {}, auth {}\nprovider log:\n{}",
-                    ROUTING_WAIT.as_secs(),
-                    answer(mcp),
-                    answer(auth),
-                    self.idp_log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            let both = matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200);
+            last = (answer(mcp), answer(auth));
+            both
+        };
+        if !super::wait::comes_true(ROUTING_WAIT, routed).await {
+            panic!(
+                "traefik did not serve mcp.localhost and auth.localhost within {} s: mcp {}, auth {}\nprovider log:\n{}",
+                ROUTING_WAIT.as_secs(),
+                last.0,
+                last.1,
+                self.idp_log()
+            );
         }
     }
 }

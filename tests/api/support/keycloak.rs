@@ -130,6 +130,7 @@ async fn certs(State(s): State<Arc<FakeState>>) -> Response {
     let jwks = s.jwks.lock().unwrap().clone();
     let mut response = match mode {
         Mode::Slow(delay) => {
+            // A real sleep: the server under test waits for this answer on the real clock.
             tokio::time::sleep(delay).await;
             axum::Json(jwks).into_response()
         }

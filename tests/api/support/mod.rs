@@ -6,6 +6,7 @@ pub mod keycloak;
 pub mod mcp;
 pub mod peers;
 pub mod tokens;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -127,13 +128,11 @@ impl TestServer {
     }
 
     pub async fn wait_ready(&self) {
-        for _ in 0..200 {
-            if self.get("/readyz").await.status() == 200 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the server did not become ready within 10 s");
+        let ready = async || self.get("/readyz").await.status() == 200;
+        assert!(
+            wait::comes_true(Duration::from_secs(10), ready).await,
+            "the server did not become ready within 10 s"
+        );
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -1,0 +1,287 @@
+//! The key store's timing rules, on a paused tokio clock: each test moves time on by exactly
+//! what a user would wait, so the boundaries are tested to the millisecond and nothing sleeps.
+//! tests/api/keys.rs drives the same store through HTTP and the fake Keycloak.
+
+use super::*;
+use crate::config::{RawConfig, Settings};
+
+/// What the in-memory Keycloak answers for its JWK Set.
+#[derive(Clone)]
+enum Answer {
+    /// These kids, with this `Cache-Control: max-age`.
+    Keys(&'static [&'static str], Option<Duration>),
+    Down,
+    Garbage,
+    NoSigningKeys,
+}
+
+struct Memory {
+    answer: Mutex<Answer>,
+    /// When each fetch came, on tokio's clock.
+    fetched_at: Mutex<Vec<Instant>>,
+}
+
+impl Memory {
+    fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetched_at.lock().unwrap().len()
+    }
+}
+
+impl JwksSource for Arc<Memory> {
+    fn fetch(&self, _rediscover: bool) -> BoxFuture<'_, Result<JwksDocument, FetchError>> {
+        self.fetched_at.lock().unwrap().push(Instant::now());
+        let url = Url::parse("http://keycloak.test/certs").unwrap();
+        let (body, max_age) = match self.answer.lock().unwrap().clone() {
+            Answer::Keys(kids, max_age) => (jwks(kids), max_age),
+            Answer::Down => {
+                let down = FetchError::Status {
+                    url: url.to_string(),
+                    status: 503,
+                };
+                return Box::pin(std::future::ready(Err(down)));
+            }
+            Answer::Garbage => (b"<html>maintenance</html>".to_vec(), None),
+            Answer::NoSigningKeys => (br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.to_vec(), None),
+        };
+        Box::pin(std::future::ready(Ok(JwksDocument {
+            url,
+            body,
+            max_age,
+        })))
+    }
+}
+
+/// A JWK Set of Ed25519 keys with these kids; the store never verifies with them here.
+fn jwks(kids: &[&str]) -> Vec<u8> {
+    let keys: Vec<serde_json::Value> = kids
+        .iter()
+        .map(|kid| {
+            serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "x": "A".repeat(43),
+                "kid": kid, "use": "sig", "alg": "EdDSA",
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap()
+}
+
+const OLD: &[&str] = &["old"];
+const ROTATED: &[&str] = &["old", "new"];
+
+struct Fixture {
+    store: Arc<JwksKeyStore>,
+    kc: Arc<Memory>,
+    metrics: Arc<Metrics>,
+}
+
+/// A store with the server's default settings changed by `overrides`, whose Keycloak publishes
+/// the key `old` and no `max-age`.
+fn fixture(overrides: &[(&str, &str)]) -> Fixture {
+    let mut env = vec![
+        ("MCP_SERVER_URL".to_owned(), "https://mcp.test".to_owned()),
+        ("KC_ISSUER".to_owned(), "https://kc.test/realms/mcp".to_owned()),
+    ];
+    env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let settings = Settings::from_raw(&RawConfig::load_from(env).unwrap()).unwrap();
+    let kc = Arc::new(Memory {
+        answer: Mutex::new(Answer::Keys(OLD, None)),
+        fetched_at: Mutex::new(Vec::new()),
+    });
+    let metrics = Arc::new(Metrics::new());
+    let store = JwksKeyStore::new(Box::new(kc.clone()), settings.jwks, metrics.clone());
+    Fixture {
+        store: Arc::new(store),
+        kc,
+        metrics,
+    }
+}
+
+impl Fixture {
+    /// Starts the background refresher as the server does, and waits for its first fetch.
+    async fn started(self) -> Self {
+        tokio::spawn(refresher(self.store.clone()));
+        self.until(|f| f.kc.fetches() >= 1).await;
+        self
+    }
+
+    /// Moves the clock on in steps of 10 ms until `done` holds.
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        while !done(self) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn accepts(&self, kid: &str) -> bool {
+        self.store.key(kid).await.is_ok()
+    }
+
+    /// One sample of the metrics, e.g. `mcp_jwks_refetches_limited_total`; 0 if absent.
+    fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics.render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+}
+
+/// The refresher's loop, without the `JoinHandle` (the test runtime ends it).
+async fn refresher(store: Arc<JwksKeyStore>) {
+    let _ = spawn_refresher(store).await;
+}
+
+fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// A key Keycloak has just started publishing must be accepted on the first token it signed,
+// whatever the key store did just before: each timing below is one a user meets.
+
+#[tokio::test(start_paused = true)]
+async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_start_up() {
+    let f = fixture(&[]).started().await;
+    f.kc.set(Answer::Keys(ROTATED, None));
+    tokio::time::sleep(millis(100)).await;
+    let before = f.kc.fetches();
+    assert!(f.accepts("new").await);
+    assert_eq!(f.kc.fetches() - before, 1, "one refetch for the new kid");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_a_scheduled_refresh() {
+    let f = fixture(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+    ])
+    .started()
+    .await;
+    // Wait for a scheduled refresh to happen, then publish the new key just after it.
+    f.until(|f| f.kc.fetches() >= 2).await;
+    f.kc.set(Answer::Keys(ROTATED, None));
+    tokio::time::sleep(millis(100)).await;
+    assert!(f.accepts("new").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_key_is_accepted_on_its_first_token_right_after_keycloak_comes_back() {
+    let f = fixture(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+    ])
+    .started()
+    .await;
+    f.kc.set(Answer::Down);
+    // The scheduled refreshes fail while Keycloak is down; none of them may hold back the
+    // refetch the new key needs once it is back.
+    f.until(|f| f.metric("mcp_jwks_fetches_total{outcome=\"http_error\"}") >= 2.0)
+        .await;
+    f.kc.set(Answer::Keys(ROTATED, None));
+    tokio::time::sleep(millis(100)).await;
+    assert!(f.accepts("new").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passed() {
+    let f = fixture(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")])
+        .started()
+        .await;
+    assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
+    // Published now, but the refetch its first token caused was under a second ago.
+    f.kc.set(Answer::Keys(ROTATED, None));
+    tokio::time::sleep(millis(999)).await;
+    let fetches = f.kc.fetches();
+    assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
+    assert_eq!(f.kc.fetches(), fetches, "refetched within the interval");
+    assert_eq!(f.metric("mcp_jwks_refetches_limited_total"), 1.0);
+    tokio::time::sleep(millis(1)).await;
+    assert!(f.accepts("new").await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thousand_random_kids_over_ten_seconds_cause_one_fetch_per_refetch_interval() {
+    // The default interval, 5 s: the first kid at 0 s and the one at 5 s may refetch.
+    let f = fixture(&[]).started().await;
+    let before = f.kc.fetches();
+    let started = Instant::now();
+    for i in 0..1000u64 {
+        // 100 tokens a second for 10 s, each naming a kid never seen before.
+        tokio::time::sleep_until(started + millis(i * 10)).await;
+        let kid = format!("random-{i}");
+        assert_eq!(f.store.key(&kid).await.err(), Some(KeyError::UnknownKid));
+    }
+    assert_eq!(f.kc.fetches() - before, 2);
+    assert_eq!(f.metric("mcp_jwks_refetches_limited_total"), 998.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_garbage_jwks_does_not_replace_good_keys() {
+    // Each round's unknown kid needs a refetch of its own, a second after the last.
+    let f = fixture(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")])
+        .started()
+        .await;
+    for (answer, n) in [(Answer::Garbage, 1.0), (Answer::NoSigningKeys, 2.0)] {
+        f.kc.set(answer);
+        tokio::time::sleep(millis(1000)).await;
+        assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
+        assert!(f.accepts("old").await);
+        assert_eq!(f.metric("mcp_jwks_fetches_total{outcome=\"invalid\"}"), n);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_keys_are_dropped_after_the_configured_bound() {
+    let f = fixture(&[("MCP_JWKS_MAX_STALE_SECS", "2")])
+        .started()
+        .await;
+    f.kc.set(Answer::Down);
+    tokio::time::sleep(millis(2000)).await;
+    assert!(f.accepts("old").await, "dropped before the bound");
+    assert_eq!(f.store.status().keys, 1);
+    tokio::time::sleep(millis(1)).await;
+    match f.store.key("old").await {
+        Err(KeyError::Unavailable(why)) => assert!(why.contains("503"), "{why}"),
+        other => panic!("stale keys still used: {other:?}"),
+    }
+    assert_eq!(f.store.status().keys, 0, "/readyz would still answer ready");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_background_refresh_follows_cache_control_within_bounds() {
+    let f = fixture(&[
+        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
+        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
+    ]);
+    // Asked to cache for a day, the store still refreshes at the configured maximum (1 s).
+    f.kc.set(Answer::Keys(OLD, Some(Duration::from_secs(86_400))));
+    let f = f.started().await;
+    let before = f.kc.fetches();
+    tokio::time::sleep(millis(2600)).await;
+    assert_eq!(f.kc.fetches() - before, 2, "refreshes in 2.6 s at a 1 s interval");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_short_max_age_is_raised_to_the_configured_minimum() {
+    let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "60")]);
+    f.kc.set(Answer::Keys(OLD, Some(Duration::ZERO)));
+    let f = f.started().await;
+    let before = f.kc.fetches();
+    tokio::time::sleep(millis(59_999)).await;
+    assert_eq!(f.kc.fetches(), before, "refreshed before the minimum interval");
+    tokio::time::sleep(millis(1)).await;
+    assert_eq!(f.kc.fetches(), before + 1, "not refreshed at the minimum interval");
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_refreshes_back_off_from_one_second_to_a_minute() {
+    let f = fixture(&[]).started().await;
+    f.kc.set(Answer::Down);
+    // The next scheduled refresh comes after 300 s (no max-age) and fails; the retries follow.
+    f.until(|f| f.kc.fetches() >= 10).await;
+    let at = f.kc.fetched_at.lock().unwrap().clone();
+    let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert_eq!(gaps, [300, 1, 2, 4, 8, 16, 32, 60, 60]);
+    assert!(f.accepts("old").await, "the last good keys were dropped");
+}

@@ -1,0 +1,47 @@
+//! Waiting for what the server, Keycloak, Traefik, Redis or the file system do in their own
+//! time. They run on the real clock, so a paused tokio clock cannot stand in (and it jumps ahead
+//! while a socket waits); the key store's timing rules are tested on a paused clock in
+//! src/auth/key_store/tests.rs instead. These two functions hold the only sleeps of the waits:
+//! they ask again after 10 ms, then after twice as long each time, up to 250 ms.
+
+use std::time::{Duration, Instant};
+
+const FIRST: Duration = Duration::from_millis(10);
+const LONGEST: Duration = Duration::from_millis(250);
+
+/// Asks `probe` until it answers `Some`, for at most `within`; `None` if it never did.
+pub async fn until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    let mut pause = FIRST;
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST);
+    }
+}
+
+/// [`until`] for a probe that blocks, in code that cannot await.
+pub fn until_blocking<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + within;
+    let mut pause = FIRST;
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(LONGEST);
+    }
+}
+
+/// Whether `holds` comes true within `within`.
+pub async fn comes_true(within: Duration, mut holds: impl AsyncFnMut() -> bool) -> bool {
+    until(within, async || holds().await.then_some(())).await.is_some()
+}
