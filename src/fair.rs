@@ -329,7 +329,7 @@ impl Fair {
         });
         let most = self.settings.ranking_per_caller + self.settings.ranking_queue_per_caller;
         let in_flight = share.in_flight.fetch_add(1, Ordering::AcqRel);
-        let _counted = Counted(&share.in_flight);
+        let _counted = SearchSlot(&share.in_flight);
         if in_flight >= most {
             return self.refuse(Limited::Queue { in_flight });
         }
@@ -355,9 +355,9 @@ fn callers<V: Clone + Send + Sync + 'static>() -> moka::sync::Cache<Caller, V> {
 }
 
 /// Gives back one count of a caller's searches in flight, however the search ends.
-struct Counted<'a>(&'a AtomicUsize);
+struct SearchSlot<'a>(&'a AtomicUsize);
 
-impl Drop for Counted<'_> {
+impl Drop for SearchSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }

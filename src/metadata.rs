@@ -25,7 +25,7 @@ pub struct Metadata {
 }
 
 #[derive(Serialize)]
-struct Document<'a> {
+struct MetadataDocument<'a> {
     resource: &'a str,
     authorization_servers: [&'a str; 1],
     scopes_supported: &'a [String],
@@ -47,7 +47,7 @@ impl Metadata {
                 scopes.push(s.clone());
             }
         }
-        let doc = Document {
+        let doc = MetadataDocument {
             resource: &settings.resource,
             authorization_servers: [&settings.issuer],
             scopes_supported: &scopes,

@@ -110,7 +110,7 @@ pub struct Replicas {
 
 /// What `/metrics` shows of the shared state.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Seen {
+pub struct ReplicaStatus {
     /// `None` without `MCP_REDIS_URL`; otherwise whether Redis answered last time it was asked.
     pub redis_up: Option<bool>,
     /// Commands that failed or timed out.
@@ -261,8 +261,8 @@ impl Replicas {
     }
 
     /// What `/metrics` shows now.
-    pub fn seen(&self) -> Seen {
-        Seen {
+    pub fn seen(&self) -> ReplicaStatus {
+        ReplicaStatus {
             redis_up: self.redis.as_ref().map(|r| r.up.load(Ordering::Relaxed)),
             redis_errors: self
                 .redis

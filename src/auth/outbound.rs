@@ -71,14 +71,14 @@ impl FetchError {
 
 /// A fetched document and its freshness as the server stated it.
 #[derive(Debug)]
-pub struct Document {
+pub struct FetchedDocument {
     pub body: Vec<u8>,
     pub max_age: Option<Duration>,
     pub date: Option<String>,
 }
 
 /// GETs `url`, reading at most [`MAX_DOCUMENT_BYTES`].
-pub async fn get(client: &reqwest::Client, url: &Url) -> Result<Document, FetchError> {
+pub async fn get(client: &reqwest::Client, url: &Url) -> Result<FetchedDocument, FetchError> {
     let shown = url.to_string();
     let network = |e: reqwest::Error| FetchError::Network {
         url: shown.clone(),
@@ -114,7 +114,7 @@ pub async fn get(client: &reqwest::Client, url: &Url) -> Result<Document, FetchE
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Document {
+    Ok(FetchedDocument {
         body,
         max_age,
         date,

@@ -237,7 +237,7 @@ pub async fn run(settings: &Settings, args: &Args, client: &reqwest::Client) -> 
     }
     match &args.url {
         Some(url) => {
-            let call = server::Caller {
+            let call = server::GateCaller {
                 token: token.as_deref(),
                 key: key.as_ref(),
             };

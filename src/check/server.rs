@@ -15,7 +15,7 @@ const ACCEPT: &str = "application/json, text/event-stream";
 
 /// How gate D calls the server: with the token, and with `--dpop` the key it is bound to.
 #[derive(Clone, Copy)]
-pub struct Caller<'a> {
+pub struct GateCaller<'a> {
     pub token: Option<&'a str>,
     pub key: Option<&'a ProofKey>,
 }
@@ -23,7 +23,7 @@ pub struct Caller<'a> {
 pub async fn check(
     s: &Settings,
     url: &str,
-    caller: Caller<'_>,
+    caller: GateCaller<'_>,
     client: &reqwest::Client,
     r: &mut Report,
 ) {

@@ -44,7 +44,7 @@ pub async fn check(
             return;
         }
     };
-    let shown = Shown::read(token);
+    let shown = AsWritten::read(token);
     for row in rows(s, &shown, key.is_some()) {
         show(r, refused.as_ref(), row);
     }
@@ -164,7 +164,7 @@ fn show(r: &mut Report, refused: Option<&(Reason, String)>, row: Row) {
 }
 
 /// Every rule of the validator, in the order it applies them.
-fn rows(s: &Settings, shown: &Shown, dpop: bool) -> Vec<Row> {
+fn rows(s: &Settings, shown: &AsWritten, dpop: bool) -> Vec<Row> {
     use Reason::*;
     let row = |check, reasons, actual, expected: &str, hint: &str| Row {
         check,
@@ -247,7 +247,7 @@ static PROOF_REASONS: LazyLock<Vec<Reason>> = LazyLock::new(|| {
 });
 
 /// With `--dpop`, the proof rule's row: the server's proof checker over a proof of check's key.
-fn proof(shown: &Shown) -> Row {
+fn proof(shown: &AsWritten) -> Row {
     Row {
         check: "DPoP proof of check's key accepted",
         reasons: &PROOF_REASONS,
@@ -259,7 +259,7 @@ fn proof(shown: &Shown) -> Row {
 
 /// The binding rule's row: a Bearer token must be unbound; with `--dpop` the token must be
 /// bound to check's key.
-fn binding(shown: &Shown, dpop: bool) -> Row {
+fn binding(shown: &AsWritten, dpop: bool) -> Row {
     use Reason::*;
     if dpop {
         return Row {
@@ -288,16 +288,16 @@ fn detail(e: &AuthError) -> String {
 }
 
 /// The token's header and claims as written, for display only: nothing here judges them.
-struct Shown {
+struct AsWritten {
     header: Value,
     claims: Value,
 }
 
-impl Shown {
+impl AsWritten {
     fn read(token: &str) -> Self {
         let mut parts = token.split('.');
         let mut part = || parts.next().and_then(decode).unwrap_or(Value::Null);
-        Shown {
+        AsWritten {
             header: part(),
             claims: part(),
         }

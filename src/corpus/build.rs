@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::index::{self, Index, Store};
-use super::loader::{self, Report};
+use super::loader::{self, LoadReport};
 use super::manifest::{IndexDir, Manifest};
 use super::update::{self, Updated};
 use super::{CorpusError, Document, Folder, SAMPLE, Source, document};
@@ -14,7 +14,7 @@ use super::{CorpusError, Document, Folder, SAMPLE, Source, document};
 pub struct Built {
     pub index: Index,
     pub manifest: Manifest,
-    pub report: Report,
+    pub report: LoadReport,
 }
 
 /// Builds a whole new index of `source`: in memory, or in a new folder of `dir`, which becomes
@@ -77,7 +77,7 @@ fn open(source: &Source, path: &Path, manifest: &Manifest) -> Result<Option<Buil
     }
     let index = store.generation()?;
     let Some(folder) = &source.folder else {
-        let report = manifest.report(Report::default());
+        let report = manifest.report(LoadReport::default());
         return Ok(Some(Built {
             index,
             manifest: manifest.clone(),
@@ -124,10 +124,10 @@ pub fn io(path: &Path, e: std::io::Error) -> CorpusError {
 /// Indexes the built-in sample.
 fn sample(
     sink: &mut dyn FnMut(&str, Document) -> tantivy::Result<()>,
-) -> Result<Report, tantivy::TantivyError> {
+) -> Result<LoadReport, tantivy::TantivyError> {
     let records: Vec<document::Record> =
         serde_json::from_str(SAMPLE).expect("the built-in sample corpus is valid");
-    let mut report = Report::default();
+    let mut report = LoadReport::default();
     for record in records {
         let doc = record
             .into_document(None)

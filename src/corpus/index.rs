@@ -87,7 +87,7 @@ pub struct Builder {
     index: tantivy::Index,
     writer: IndexWriter,
     fields: Fields,
-    folder: Option<store::Folder>,
+    folder: Option<store::IndexFolder>,
 }
 
 impl Builder {
@@ -99,7 +99,7 @@ impl Builder {
             None => (tantivy::Index::create_in_ram(schema), None),
             Some(path) => {
                 // Marked before tantivy writes a byte, so a crash leaves a folder known as ours.
-                let owned = store::Folder::create(path.to_path_buf())?;
+                let owned = store::IndexFolder::create(path.to_path_buf())?;
                 (tantivy::Index::create_in_dir(path, schema)?, Some(owned))
             }
         };

@@ -99,7 +99,7 @@ impl SourceFile {
             dir: Arc::new(beneath::open_root(root).expect("the folder opens")),
             path: PathBuf::from(rel),
             shown: rel.to_owned(),
-            kind: Kind::Text,
+            kind: SourceFormat::Text,
             size: 0,
             modified: 0,
         }
@@ -116,7 +116,7 @@ pub struct Problem {
 
 /// What a load found.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct LoadReport {
     pub documents: u64,
     pub problems: u64,
     /// The first problems, in the order found.
@@ -136,7 +136,7 @@ pub struct SourceFile {
     /// The path relative to the corpus folder, with `/` separators: the file's name in ids,
     /// problems and the index.
     pub shown: String,
-    kind: Kind,
+    kind: SourceFormat,
     pub size: u64,
     /// Nanoseconds since the Unix epoch (0 where the file system keeps no time).
     pub modified: u128,
@@ -161,8 +161,8 @@ pub const MAX_PROBLEMS_PER_FILE: usize = 10;
 pub fn load<E>(
     folder: &Folder,
     sink: &mut dyn FnMut(&str, Document) -> Result<(), E>,
-) -> Result<Report, E> {
-    let mut report = Report::default();
+) -> Result<LoadReport, E> {
+    let mut report = LoadReport::default();
     let files = files(folder, &mut report);
     let mut seen: HashMap<String, String> = HashMap::new();
     for file in files {
@@ -187,7 +187,7 @@ pub fn read_into<E>(
     file: &SourceFile,
     base: Option<&Url>,
     seen: &mut HashMap<String, String>,
-    report: &mut Report,
+    report: &mut LoadReport,
     sink: &mut dyn FnMut(&str, Document) -> Result<(), E>,
 ) -> Result<FileOutcome, E> {
     let mut outcome = FileOutcome::default();
@@ -217,7 +217,7 @@ pub fn read_into<E>(
 
 impl FileOutcome {
     /// Counts a problem of this file, in the file's outcome and in the report.
-    pub fn problem(&mut self, report: &mut Report, path: String, reason: Skipped) {
+    pub fn problem(&mut self, report: &mut LoadReport, path: String, reason: Skipped) {
         self.problems += 1;
         let reason = reason.to_string();
         if self.first_problems.len() < MAX_PROBLEMS_PER_FILE {
@@ -230,7 +230,7 @@ impl FileOutcome {
     }
 }
 
-impl Report {
+impl LoadReport {
     /// Logs how many problems were not logged one by one.
     pub fn summarise(&self) {
         if self.problems > self.first_problems.len() as u64 {
@@ -242,11 +242,11 @@ impl Report {
     }
 }
 
-fn problem(report: &mut Report, path: String, reason: Skipped) {
+fn problem(report: &mut LoadReport, path: String, reason: Skipped) {
     report.add(path, reason.to_string());
 }
 
-impl Report {
+impl LoadReport {
     fn add(&mut self, path: String, reason: String) {
         self.problems += 1;
         if self.first_problems.len() < MAX_PROBLEMS_KEPT {
@@ -265,20 +265,20 @@ pub fn read_file(file: &SourceFile, base: Option<&Url>) -> Read {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum SourceFormat {
     Markdown,
     Text,
     Json,
     JsonLines,
 }
 
-fn kind(path: &Path) -> Option<Kind> {
+fn kind(path: &Path) -> Option<SourceFormat> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     Some(match ext.as_str() {
-        "md" | "markdown" => Kind::Markdown,
-        "txt" => Kind::Text,
-        "json" => Kind::Json,
-        "jsonl" => Kind::JsonLines,
+        "md" | "markdown" => SourceFormat::Markdown,
+        "txt" => SourceFormat::Text,
+        "json" => SourceFormat::Json,
+        "jsonl" => SourceFormat::JsonLines,
         _ => return None,
     })
 }
@@ -301,23 +301,23 @@ fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, Skipped> {
     }
     // Read through the handle just measured, and never past the limit even if the file grows.
     let mut bounded = file.take(MAX_FILE_BYTES);
-    if let Kind::JsonLines = kind {
+    if let SourceFormat::JsonLines = kind {
         return read_lines(std::io::BufReader::new(bounded), shown, base);
     }
     let mut bytes = Vec::new();
     bounded.read_to_end(&mut bytes).map_err(Skipped::Read)?;
     let text = String::from_utf8(bytes).map_err(Skipped::NotUtf8)?;
     Ok(match kind {
-        Kind::Markdown => vec![(
+        SourceFormat::Markdown => vec![(
             shown.to_owned(),
             document::from_text_file(shown, &text, true, base).map_err(Skipped::from),
         )],
-        Kind::Text => vec![(
+        SourceFormat::Text => vec![(
             shown.to_owned(),
             document::from_text_file(shown, &text, false, base).map_err(Skipped::from),
         )],
-        Kind::Json => read_json(&text, shown, base)?,
-        Kind::JsonLines => unreachable!("read above"),
+        SourceFormat::Json => read_json(&text, shown, base)?,
+        SourceFormat::JsonLines => unreachable!("read above"),
     })
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Source;
 use super::index::store;
-use super::loader::{FileOutcome, Report, SourceFile};
+use super::loader::{FileOutcome, LoadReport, SourceFile};
 
 /// The version of what this server writes into an index (its fields, how it analyses and
 /// reads documents). An index of another version is rebuilt. Version 3 marks its folders as
@@ -147,7 +147,7 @@ impl Manifest {
 
     /// The report of the index this manifest describes: its files' documents and problems,
     /// after the problems of listing the folder (`listing`).
-    pub fn report(&self, mut listing: Report) -> Report {
+    pub fn report(&self, mut listing: LoadReport) -> LoadReport {
         for entry in self.files.values() {
             listing.documents += entry.outcome.documents;
             listing.problems += entry.outcome.problems;

@@ -38,7 +38,7 @@ use axum::body::Bytes;
 pub use access::Access;
 pub use document::Document;
 pub use index::{Found, Hit, Index};
-pub use loader::{Folder, Problem, Report};
+pub use loader::{Folder, Problem, LoadReport};
 pub use manifest::{IndexDir, Manifest};
 pub use results::Rendered;
 
@@ -177,7 +177,7 @@ impl Corpus {
 
     /// Builds a whole new index from the source and serves it; the old one serves until then,
     /// and stays when the build fails. Blocks for as long as the build takes.
-    pub fn reload(&self) -> Result<Report, CorpusError> {
+    pub fn reload(&self) -> Result<LoadReport, CorpusError> {
         let mut made_from = self.made_from.lock().unwrap_or_else(|e| e.into_inner());
         self.rebuild(&mut made_from)
     }
@@ -185,7 +185,7 @@ impl Corpus {
     /// Brings the index up to date with the folder, reading only the files that changed (see
     /// [`update`]); a full rebuild when only that gives the right index. Returns `None` when no
     /// file changed.
-    pub fn refresh(&self) -> Result<Option<Report>, CorpusError> {
+    pub fn refresh(&self) -> Result<Option<LoadReport>, CorpusError> {
         let mut made_from = self.made_from.lock().unwrap_or_else(|e| e.into_inner());
         let Some(folder) = &self.source.folder else {
             return Ok(None);
@@ -223,7 +223,7 @@ impl Corpus {
         }
     }
 
-    fn rebuild(&self, made_from: &mut Manifest) -> Result<Report, CorpusError> {
+    fn rebuild(&self, made_from: &mut Manifest) -> Result<LoadReport, CorpusError> {
         let started = std::time::Instant::now();
         match build::build(&self.source, self.dir.as_ref()) {
             Ok(built) => {
@@ -254,7 +254,7 @@ impl Corpus {
     }
 
     /// Records that the index `how` (built, reused or updated) from `report` is now served.
-    fn installed(&self, report: &Report, started: std::time::Instant, how: &'static str) {
+    fn installed(&self, report: &LoadReport, started: std::time::Instant, how: &'static str) {
         self.stats
             .documents
             .store(report.documents, Ordering::Relaxed);

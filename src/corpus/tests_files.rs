@@ -24,7 +24,7 @@ fn served(corpus: &Corpus) -> Vec<String> {
 }
 
 /// The problems of a load, as `path: reason` lines.
-fn problems(report: &Report) -> Vec<String> {
+fn problems(report: &LoadReport) -> Vec<String> {
     report
         .first_problems
         .iter()
@@ -32,7 +32,7 @@ fn problems(report: &Report) -> Vec<String> {
         .collect()
 }
 
-fn has_problem(report: &Report, path: &str, words: &str) -> bool {
+fn has_problem(report: &LoadReport, path: &str, words: &str) -> bool {
     report
         .first_problems
         .iter()
@@ -66,7 +66,7 @@ fn linked() -> (Temp, Temp) {
 #[test]
 fn links_out_of_the_corpus_are_skipped_each_with_a_problem_naming_it() {
     let (t, _outside) = linked();
-    let mut report = Report::default();
+    let mut report = LoadReport::default();
     let files: Vec<String> = loader::files(&Folder::of(&t.0), &mut report)
         .into_iter()
         .map(|f| f.shown)
@@ -140,7 +140,7 @@ fn a_link_swapped_for_an_outside_target_after_the_listing_is_not_read() {
     let t = Temp::new("race");
     t.write("a.md", "# A\n\nthe first document\n");
     symlink("a.md", t.0.join("swap.md")).unwrap();
-    let mut report = Report::default();
+    let mut report = LoadReport::default();
     let files = loader::files(&Folder::of(&t.0), &mut report);
     assert_eq!(files.len(), 2, "the link to a.md is listed");
     // Between the listing and the read, the link now points at the password file, and a
@@ -160,7 +160,7 @@ fn a_link_swapped_for_an_outside_target_after_the_listing_is_not_read() {
     t.write("docs/b.md", "# B\n\nanother document\n");
     let outside = Temp::new("race-outside");
     outside.write("b.md", "# B\n\nthe secret payroll\n");
-    let files = loader::files(&Folder::of(&t.0), &mut Report::default());
+    let files = loader::files(&Folder::of(&t.0), &mut LoadReport::default());
     std::fs::rename(t.0.join("docs"), t.0.join("docs.old")).unwrap();
     symlink(&outside.0, t.0.join("docs")).unwrap();
     let b = files.iter().find(|f| f.shown == "docs/b.md").unwrap();
@@ -188,7 +188,7 @@ fn devices_fifos_sockets_and_proc_files_are_never_read() {
     // The load finishes although nobody ever writes to the FIFO.
     let corpus = Corpus::open(source(&t.0, None)).unwrap();
     assert_eq!(served(&corpus), ["a.md"]);
-    let mut report = Report::default();
+    let mut report = LoadReport::default();
     loader::files(&Folder::of(&t.0), &mut report);
     for special in ["pipe.md", "socket.txt"] {
         assert!(
@@ -205,7 +205,7 @@ fn devices_fifos_sockets_and_proc_files_are_never_read() {
 
     // A FIFO put where a listed file was is opened without blocking and refused.
     t.write("later.md", "# Later\n\na document\n");
-    let files = loader::files(&Folder::of(&t.0), &mut Report::default());
+    let files = loader::files(&Folder::of(&t.0), &mut LoadReport::default());
     std::fs::remove_file(t.0.join("later.md")).unwrap();
     let made = std::process::Command::new("mkfifo")
         .arg(t.0.join("later.md"))

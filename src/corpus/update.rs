@@ -13,13 +13,13 @@ use std::collections::{HashMap, HashSet};
 use super::document::Document;
 
 use super::index::Index;
-use super::loader::{self, Folder, Report};
+use super::loader::{self, Folder, LoadReport};
 use super::manifest::{self, Manifest};
 
 /// What an update did.
 pub enum Updated {
     /// No file changed. `listing` has the problems of listing the folder.
-    Unchanged { listing: Report },
+    Unchanged { listing: LoadReport },
     /// The update made.
     Updated(Box<Update>),
     /// Only a full rebuild gives the right index, for the reason given.
@@ -31,7 +31,7 @@ pub enum Updated {
 pub struct Update {
     pub index: Index,
     pub manifest: Manifest,
-    pub listing: Report,
+    pub listing: LoadReport,
     pub files: usize,
 }
 
@@ -49,7 +49,7 @@ impl From<tantivy::TantivyError> for Stop {
 
 /// Updates the index behind `current` (made as `manifest` says) to the files of `folder`.
 pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy::Result<Updated> {
-    let mut listing = Report::default();
+    let mut listing = LoadReport::default();
     let listed = manifest::now();
     let files = loader::files(folder, &mut listing);
     let changes = manifest.changes(&files);
@@ -72,7 +72,7 @@ pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy:
     for file in &replaced {
         writer.delete_term(store.file_term(file));
     }
-    let mut report = Report::default();
+    let mut report = LoadReport::default();
     let mut read = Vec::with_capacity(changes.read.len());
     let mut seen = HashMap::new();
     let owners = current.files()?;

@@ -192,7 +192,7 @@ pub async fn post(
     }
 }
 
-type Refusal = (Option<jsonrpc::Id>, McpError);
+type PostError = (Option<jsonrpc::Id>, McpError);
 
 async fn deliver(
     state: &McpState,
@@ -202,7 +202,7 @@ async fn deliver(
     query: MessagesQuery,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(), Refusal> {
+) -> Result<(), PostError> {
     let Some(id) = query.session_id else {
         return Err((
             None,
@@ -215,8 +215,8 @@ async fn deliver(
     let target = find(state, &id).await.map_err(|e| (None, e))?;
     let owner = owner_of(principal);
     let (holder_owner, room) = match &target {
-        Target::Here(session) => (&session.owner, state.sessions.has_room(session)),
-        Target::There(record) => (&record.owner, !record.full),
+        StreamLocation::Here(session) => (&session.owner, state.sessions.has_room(session)),
+        StreamLocation::There(record) => (&record.owner, !record.full),
     };
     if *holder_owner != owner {
         tracing::warn!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "refused a message for another subject's sse session");
@@ -238,18 +238,18 @@ async fn deliver(
     let agreed = (request.method == "initialize")
         .then(|| era::negotiate(request.str_param("protocolVersion"), era::SSE_NEGOTIATED));
     let version = match &target {
-        Target::Here(session) => {
+        StreamLocation::Here(session) => {
             let mut version = session.version.lock().unwrap_or_else(|p| p.into_inner());
             if agreed.is_some() {
                 *version = agreed;
             }
             version.unwrap_or(Version::V2024_11_05)
         }
-        Target::There(record) => agreed
+        StreamLocation::There(record) => agreed
             .or_else(|| record.version.as_deref().and_then(Version::parse))
             .unwrap_or(Version::V2024_11_05),
     };
-    if let (Target::Here(_), Some(agreed)) = (&target, agreed) {
+    if let (StreamLocation::Here(_), Some(agreed)) = (&target, agreed) {
         // Messages posted to other replicas are answered at the same version.
         state
             .sessions
@@ -266,11 +266,11 @@ async fn deliver(
     };
     let refused = |e: McpError| (Some(request.id.clone()), e);
     match target {
-        Target::Here(session) => state.sessions.queue(&session, reply).map_err(|e| {
+        StreamLocation::Here(session) => state.sessions.queue(&session, reply).map_err(|e| {
             state.metrics.fair_use_refusal("sse_outbox");
             refused(e)
         }),
-        Target::There(record) => {
+        StreamLocation::There(record) => {
             let agreed = agreed.map(Version::as_str);
             match state
                 .sessions
@@ -286,21 +286,21 @@ async fn deliver(
 }
 
 /// Where the stream of a session is.
-enum Target {
+enum StreamLocation {
     Here(Arc<Session>),
     /// On another replica, as the registry says.
     There(StreamRecord),
 }
 
 /// The session `id`, on this replica or, with shared state, on another.
-async fn find(state: &McpState, id: &str) -> Result<Target, McpError> {
+async fn find(state: &McpState, id: &str) -> Result<StreamLocation, McpError> {
     if let Some(session) = state.sessions.get(id) {
-        return Ok(Target::Here(session));
+        return Ok(StreamLocation::Here(session));
     }
     // Without shared state the lookup answers `Missing` at once and nothing is settling.
     let replicas = &state.sessions.replicas;
     match replicas.lookup(id).await {
-        Lookup::Found(record) if record.replica != replicas.me() => Ok(Target::There(record)),
+        Lookup::Found(record) if record.replica != replicas.me() => Ok(StreamLocation::There(record)),
         // Just after Redis came back, a holder may not have written its record again yet.
         Lookup::Missing if replicas.settling() => Err(McpError::StreamElsewhere),
         Lookup::Found(_) | Lookup::Missing => Err(McpError::UnknownSession(id.to_owned())),

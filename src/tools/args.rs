@@ -150,7 +150,7 @@ mod tests {
     use super::*;
 
     #[derive(Debug, Deserialize, PartialEq)]
-    struct Args<'a> {
+    struct Sample<'a> {
         query: &'a str,
         limit: Option<u64>,
     }
@@ -174,7 +174,7 @@ mod tests {
         }
     }
 
-    fn parsed(args: Value) -> Result<Args<'static>, String> {
+    fn parsed(args: Value) -> Result<Sample<'static>, String> {
         let args: &'static Value = Box::leak(Box::new(args));
         parse(args.as_object().unwrap(), &definition()).map_err(|e| e.to_string())
     }
@@ -183,7 +183,7 @@ mod tests {
     fn arguments_that_fit_the_schema_fill_the_struct() {
         assert_eq!(
             parsed(json!({"query": "tea", "limit": 5})),
-            Ok(Args {
+            Ok(Sample {
                 query: "tea",
                 limit: Some(5)
             })

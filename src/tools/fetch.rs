@@ -16,7 +16,7 @@ pub struct Fetch;
 
 /// What `fetch` takes.
 #[derive(Deserialize)]
-struct Args<'a> {
+struct FetchArgs<'a> {
     id: &'a str,
 }
 
@@ -53,7 +53,7 @@ impl Tool for Fetch {
     }
 
     fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
-        let Args { id } = match parse_args(args, &DEFINITION) {
+        let FetchArgs { id } = match parse_args(args, &DEFINITION) {
             Ok(args) => args,
             Err(why) => return Outcome::Failed(why.to_string()),
         };

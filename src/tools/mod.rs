@@ -159,7 +159,7 @@ pub struct Context<'a> {
 
 /// One tool as the registry keeps it: the tool, the scopes it needs, and the challenge sent
 /// when a token lacks them.
-struct Entry {
+struct ToolEntry {
     tool: &'static dyn Tool,
     scopes: Vec<String>,
     challenge: String,
@@ -170,7 +170,7 @@ struct Entry {
 pub struct Tools {
     corpus: Arc<Corpus>,
     audit: Audit,
-    entries: Vec<Entry>,
+    entries: Vec<ToolEntry>,
     /// The `tools/list` result for 2025-06-18 and later (tools with `title` and
     /// `outputSchema`), serialised once.
     structured_result: Bytes,
@@ -188,7 +188,7 @@ impl Tools {
         challenges: &Challenges,
         audit: Audit,
     ) -> Self {
-        let entries: Vec<Entry> = TOOLS
+        let entries: Vec<ToolEntry> = TOOLS
             .iter()
             .map(|&tool| {
                 let name = tool.definition().name;
@@ -204,7 +204,7 @@ impl Tools {
                 );
                 let challenge = challenges.insufficient_scope_for(&scopes, &description);
                 let challenge = challenge.to_str().unwrap_or("Bearer").to_owned();
-                Entry {
+                ToolEntry {
                     tool,
                     scopes,
                     challenge,

@@ -27,7 +27,7 @@ pub struct Search;
 
 /// What `search` takes.
 #[derive(Deserialize)]
-struct Args<'a> {
+struct SearchArgs<'a> {
     query: &'a str,
     limit: Option<u64>,
 }
@@ -86,7 +86,7 @@ impl Tool for Search {
     }
 
     fn call(&self, args: &Map<String, Value>, ctx: &Context) -> Outcome {
-        let args: Args = match parse_args(args, &DEFINITION) {
+        let args: SearchArgs = match parse_args(args, &DEFINITION) {
             Ok(args) => args,
             Err(why) => return Outcome::Failed(why.to_string()),
         };

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 /// itself as `structuredContent` when the era has it.
 pub fn result(value: Value, structured: bool) -> Value {
     let text = value.to_string();
-    let envelope = Envelope {
+    let envelope = ResultShape {
         content: [Text {
             kind: "text",
             text: &text,
@@ -25,7 +25,7 @@ pub fn result(value: Value, structured: bool) -> Value {
 /// serde_json, which escapes byte by byte (docs/benchmarks.md).
 pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
     let text = sonic_rs::to_string(value).expect("a result is JSON");
-    let content = Envelope::<()> {
+    let content = ResultShape::<()> {
         content: [Text {
             kind: "text",
             text: &text,
@@ -35,7 +35,7 @@ pub fn rendered(value: &impl serde::Serialize, structured: bool) -> String {
     let mut out = sonic_rs::to_string(&content).expect("a result is JSON");
     if structured {
         // The envelope's closing brace gives way to the structured content: the same text,
-        // which is the value's JSON, in the place `Envelope::structured` has in `result`.
+        // which is the value's JSON, in the place `ResultShape::structured` has in `result`.
         out.pop();
         out.reserve(text.len() + STRUCTURED.len() + 1);
         out.push_str(STRUCTURED);
@@ -50,7 +50,7 @@ const STRUCTURED: &str = ",\"structuredContent\":";
 
 /// The shape of a `tools/call` result.
 #[derive(serde::Serialize)]
-struct Envelope<'a, S> {
+struct ResultShape<'a, S> {
     content: [Text<'a>; 1],
     #[serde(rename = "structuredContent", skip_serializing_if = "Option::is_none")]
     structured: Option<S>,

@@ -96,12 +96,12 @@ struct TopWithTies<'a> {
 
 impl TopWithTies<'_> {
     /// Which documents of `segment` are matches.
-    fn counted(&self, segment: SegmentOrdinal) -> Counted {
+    fn counted(&self, segment: SegmentOrdinal) -> SegmentMatches {
         match self.visible {
-            None => Counted::All,
+            None => SegmentMatches::All,
             Some(visible) => visible
                 .segment(segment)
-                .map_or(Counted::None, |seen| Counted::Seen(seen.clone())),
+                .map_or(SegmentMatches::None, |seen| SegmentMatches::Seen(seen.clone())),
         }
     }
 
@@ -154,7 +154,7 @@ impl Collector for TopWithTies<'_> {
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Fruit> {
         let counted = self.counted(segment);
-        if let Counted::None = counted {
+        if let SegmentMatches::None = counted {
             return Ok(Vec::new());
         }
         let alive = reader.alive_bitset();
@@ -209,24 +209,24 @@ impl Ord for Ordered {
 
 /// Which documents of a segment are matches: all, those a caller may see, or none.
 #[derive(Clone)]
-enum Counted {
+enum SegmentMatches {
     All,
     Seen(Seen),
     None,
 }
 
-impl Counted {
+impl SegmentMatches {
     fn counts(&self, doc: DocId) -> bool {
         match self {
-            Counted::All => true,
-            Counted::Seen(seen) => seen.sees(doc),
-            Counted::None => false,
+            SegmentMatches::All => true,
+            SegmentMatches::Seen(seen) => seen.sees(doc),
+            SegmentMatches::None => false,
         }
     }
 }
 
 /// Every match of a segment, for when tantivy collects without [`TopWithTies::collect_segment`].
-struct Everything(SegmentOrdinal, Counted, Vec<(Score, DocAddress)>);
+struct Everything(SegmentOrdinal, SegmentMatches, Vec<(Score, DocAddress)>);
 
 impl SegmentCollector for Everything {
     type Fruit = Vec<(Score, DocAddress)>;

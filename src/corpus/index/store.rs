@@ -1,7 +1,7 @@
 //! The tantivy index behind the generations of [`Index`]: one for the life of a corpus
 //! folder's index, from which each change (a rebuild aside) makes a new generation.
 //!
-//! On disk each index has a folder of its own, which this server makes (`Folder::create`) and
+//! On disk each index has a folder of its own, which this server makes (`IndexFolder::create`) and
 //! marks before anything else is written into it: a file [`MARKER`] of known content. A folder is
 //! removed only when it carries that marker ([`remove`]), so a folder the server did not make is
 //! never removed, whatever its name and wherever `MCP_INDEX_DIR` points.
@@ -25,14 +25,14 @@ pub struct Store {
     /// Where a query looks: titles (what `title:` names, matches boosted) and texts.
     pub(super) searched: Vec<tree::Searched>,
     /// Declared last so the reader closes its files before the folder is removed.
-    folder: Option<Folder>,
+    folder: Option<IndexFolder>,
 }
 
 impl Store {
     pub(super) fn new(
         index: tantivy::Index,
         fields: Fields,
-        folder: Option<Folder>,
+        folder: Option<IndexFolder>,
     ) -> tantivy::Result<Arc<Store>> {
         let reader = index
             .reader_builder()
@@ -72,7 +72,7 @@ impl Store {
                 "the index in the folder was written with other fields".into(),
             ));
         }
-        let folder = Folder::new(path.to_path_buf());
+        let folder = IndexFolder::new(path.to_path_buf());
         folder.keep(true);
         Store::new(index, fields, Some(folder))
     }
@@ -127,7 +127,7 @@ impl Store {
 }
 
 /// The folder of an on-disk index, removed when its index is dropped unless kept.
-pub struct Folder {
+pub struct IndexFolder {
     path: PathBuf,
     keep: AtomicBool,
 }
@@ -161,20 +161,20 @@ pub fn remove(path: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-impl Folder {
+impl IndexFolder {
     /// Makes the folder of a new index and marks it as this server's. A folder already at
     /// `path` is an error: it is not this server's to write into.
-    pub(super) fn create(path: PathBuf) -> std::io::Result<Folder> {
+    pub(super) fn create(path: PathBuf) -> std::io::Result<IndexFolder> {
         std::fs::create_dir(&path)?;
-        let folder = Folder::new(path);
+        let folder = IndexFolder::new(path);
         let mut marker = std::fs::File::create_new(folder.path.join(MARKER))?;
         std::io::Write::write_all(&mut marker, MARKER_TEXT.as_bytes())?;
         marker.sync_all()?;
         Ok(folder)
     }
 
-    fn new(path: PathBuf) -> Folder {
-        Folder {
+    fn new(path: PathBuf) -> IndexFolder {
+        IndexFolder {
             path,
             keep: AtomicBool::new(false),
         }
@@ -185,7 +185,7 @@ impl Folder {
     }
 }
 
-impl Drop for Folder {
+impl Drop for IndexFolder {
     fn drop(&mut self) {
         if self.keep.load(Ordering::Relaxed) {
             return;

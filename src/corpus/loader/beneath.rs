@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
-use super::{Folder, Kind, MAX_DEPTH, Report, Skipped, SourceFile, kind, nanos, problem};
+use super::{Folder, SourceFormat, MAX_DEPTH, LoadReport, Skipped, SourceFile, kind, nanos, problem};
 
 /// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
 /// reported.
-pub fn files(folder: &Folder, report: &mut Report) -> Vec<SourceFile> {
+pub fn files(folder: &Folder, report: &mut LoadReport) -> Vec<SourceFile> {
     let mut files = Vec::new();
     match open_root(&folder.root) {
         Ok(dir) => {
@@ -35,7 +35,7 @@ struct Listing {
 
 impl Listing {
     /// Adds the files to read under `rel` (a folder relative to the root), sorted by path.
-    fn collect(&self, rel: &Path, depth: usize, files: &mut Vec<SourceFile>, report: &mut Report) {
+    fn collect(&self, rel: &Path, depth: usize, files: &mut Vec<SourceFile>, report: &mut LoadReport) {
         let listed = if rel.as_os_str().is_empty() {
             self.dir.entries()
         } else {
@@ -87,9 +87,9 @@ impl Listing {
     fn link(
         &self,
         path: &Path,
-        kind: Option<Kind>,
+        kind: Option<SourceFormat>,
         files: &mut Vec<SourceFile>,
-        report: &mut Report,
+        report: &mut LoadReport,
     ) {
         // Resolved beneath the root: a target outside it is an error, not a file.
         let reason = match self.dir.metadata(path) {
@@ -107,7 +107,7 @@ impl Listing {
         problem(report, shown(path), reason);
     }
 
-    fn file(&self, path: PathBuf, kind: Kind, meta: &cap_std::fs::Metadata) -> SourceFile {
+    fn file(&self, path: PathBuf, kind: SourceFormat, meta: &cap_std::fs::Metadata) -> SourceFile {
         SourceFile {
             shown: shown(&path),
             dir: self.dir.clone(),
