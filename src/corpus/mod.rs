@@ -38,7 +38,7 @@ use axum::body::Bytes;
 pub use access::Access;
 pub use document::Document;
 pub use index::{Found, Hit, Index};
-pub use loader::{Folder, Problem, LoadReport};
+pub use loader::{Folder, LoadReport, Problem};
 pub use manifest::{IndexDir, Manifest};
 pub use results::Rendered;
 

@@ -5,6 +5,9 @@ use std::time::Duration;
 use ring::signature::RSA_PKCS1_SHA256;
 use serde_json::json;
 
+use mcp_resource_server::auth::KeycloakJwks;
+use mcp_resource_server::auth::key_store::JwksSource;
+
 use crate::support::*;
 
 fn rotated_jwks(keys: &Keys, keep_old: bool) -> serde_json::Value {
@@ -276,4 +279,51 @@ async fn kc_jwks_url_skips_discovery() {
             .load(std::sync::atomic::Ordering::SeqCst),
         0
     );
+}
+
+#[tokio::test]
+async fn a_garbage_jwks_does_not_replace_good_keys() {
+    // Through HTTP, once per kind of bad document; the store's tests go on to the next round.
+    for mode in [Mode::Garbage, Mode::NoSigningKeys] {
+        let s = Stack::start().await;
+        s.kc.set_mode(mode);
+        s.assert_refused(&rotated_token(&s.keys), "unknown_kid")
+            .await;
+        s.assert_accepted(&token_with(&s.keys, |c| c["jti"] = json!("after")))
+            .await;
+        assert_eq!(
+            s.server
+                .metric("mcp_jwks_fetches_total{outcome=\"invalid\"}")
+                .await,
+            1.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn keycloaks_jwks_comes_through_discovery_with_its_max_age() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    kc.set_cache_control("public, max-age=86400");
+    let source = KeycloakJwks::new(
+        mcp_resource_server::auth::outbound::http_client(Duration::from_secs(10)),
+        kc.discovery_url().parse().unwrap(),
+        None,
+        ISSUER.to_owned(),
+    );
+    let discoveries = || {
+        kc.state
+            .discovery_fetches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let doc = source.fetch(false).await.unwrap();
+    assert_eq!(doc.url.as_str(), kc.jwks_url());
+    assert_eq!(doc.max_age, Some(Duration::from_secs(86_400)));
+    assert_eq!(discoveries(), 1);
+    // The URL found is used again; a scheduled refresh reads discovery again.
+    source.fetch(false).await.unwrap();
+    assert_eq!(discoveries(), 1);
+    source.fetch(true).await.unwrap();
+    assert_eq!(discoveries(), 2);
+    assert_eq!(kc.jwks_fetches(), 3);
 }

@@ -101,7 +101,9 @@ impl TopWithTies<'_> {
             None => SegmentMatches::All,
             Some(visible) => visible
                 .segment(segment)
-                .map_or(SegmentMatches::None, |seen| SegmentMatches::Seen(seen.clone())),
+                .map_or(SegmentMatches::None, |seen| {
+                    SegmentMatches::Seen(seen.clone())
+                }),
         }
     }
 

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt as _};
 
-use super::{Folder, SourceFormat, MAX_DEPTH, LoadReport, Skipped, SourceFile, kind, nanos, problem};
+use super::{
+    Folder, LoadReport, MAX_DEPTH, Skipped, SourceFile, SourceFormat, kind, nanos, problem,
+};
 
 /// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
 /// reported.
@@ -35,7 +37,13 @@ struct Listing {
 
 impl Listing {
     /// Adds the files to read under `rel` (a folder relative to the root), sorted by path.
-    fn collect(&self, rel: &Path, depth: usize, files: &mut Vec<SourceFile>, report: &mut LoadReport) {
+    fn collect(
+        &self,
+        rel: &Path,
+        depth: usize,
+        files: &mut Vec<SourceFile>,
+        report: &mut LoadReport,
+    ) {
         let listed = if rel.as_os_str().is_empty() {
             self.dir.entries()
         } else {

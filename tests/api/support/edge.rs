@@ -209,7 +209,8 @@ impl Edge {
                 .get(self.auth_url("/realms/mcp/.well-known/openid-configuration"))
                 .send()
                 .await;
-            let both = matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200);
+            let both =
+                matches!((&mcp, &auth), (Ok(a), Ok(b)) if a.status() == 200 && b.status() == 200);
             last = (answer(mcp), answer(auth));
             both
         };

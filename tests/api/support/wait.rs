@@ -43,5 +43,7 @@ pub fn until_blocking<T>(within: Duration, mut probe: impl FnMut() -> Option<T>)
 
 /// Whether `holds` comes true within `within`.
 pub async fn comes_true(within: Duration, mut holds: impl AsyncFnMut() -> bool) -> bool {
-    until(within, async || holds().await.then_some(())).await.is_some()
+    until(within, async || holds().await.then_some(()))
+        .await
+        .is_some()
 }
