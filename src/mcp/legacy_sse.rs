@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::McpState;
@@ -228,9 +227,13 @@ async fn deliver(
     }
     super::http::check_content_type(headers).map_err(|e| (None, e))?;
     let bytes = read_body(body, state).await.map_err(|e| (None, e))?;
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
-    let request = match jsonrpc::classify(value) {
+    // Read as /mcp reads a body; the 2024-11-05 transport has no batches.
+    let body = jsonrpc::Body::parse(&bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
+    let message = match body {
+        jsonrpc::Body::One(envelope) => envelope.classify(),
+        jsonrpc::Body::Batch(_) | jsonrpc::Body::Neither => Err(jsonrpc::not_an_object()),
+    };
+    let request = match message {
         Ok(Incoming::Request(r)) => r,
         Ok(_) => return Ok(()),
         Err(invalid) => return Err((invalid.id, invalid.error)),
@@ -300,7 +303,9 @@ async fn find(state: &McpState, id: &str) -> Result<StreamLocation, McpError> {
     // Without shared state the lookup answers `Missing` at once and nothing is settling.
     let replicas = &state.sessions.replicas;
     match replicas.lookup(id).await {
-        Lookup::Found(record) if record.replica != replicas.me() => Ok(StreamLocation::There(record)),
+        Lookup::Found(record) if record.replica != replicas.me() => {
+            Ok(StreamLocation::There(record))
+        }
         // Just after Redis came back, a holder may not have written its record again yet.
         Lookup::Missing if replicas.settling() => Err(McpError::StreamElsewhere),
         Lookup::Found(_) | Lookup::Missing => Err(McpError::UnknownSession(id.to_owned())),

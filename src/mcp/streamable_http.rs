@@ -191,7 +191,7 @@ async fn batch(
     request_id: RequestId,
     caller: Caller,
     headers: &HeaderMap,
-    items: Vec<Value>,
+    items: Vec<jsonrpc::Item>,
 ) -> Response {
     let version = match batch_version(headers, items.is_empty()) {
         Ok(v) => v,
@@ -205,7 +205,7 @@ async fn batch(
     // Notifications and responses are taken and not answered.
     let answered: Vec<Result<Request, jsonrpc::Invalid>> = items
         .into_iter()
-        .filter_map(|item| match jsonrpc::classify(item) {
+        .filter_map(|item| match item.classify() {
             Ok(Incoming::Request(r)) => Some(Ok(r)),
             Ok(_) => None,
             Err(invalid) => Some(Err(invalid)),

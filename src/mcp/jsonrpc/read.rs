@@ -2,7 +2,8 @@
 //!
 //! Only the members JSON-RPC defines are kept and the others are skipped unread, so no map is
 //! built for the message itself (this runs for every request; docs/benchmarks.md). A member
-//! given twice counts with its last value, as when the object is read into a map.
+//! given twice counts with its last value, as when the object is read into a map. This is the one
+//! reader of messages: `/mcp`, each item of a batch and `/messages` all go through it.
 
 use serde_json::{Map, Value};
 
@@ -14,8 +15,25 @@ use crate::mcp::error::McpError;
 #[derive(Debug)]
 pub enum Body {
     One(Envelope),
-    Batch(Vec<Value>),
+    Batch(Vec<Item>),
     Neither,
+}
+
+/// One item of a batch: a message, or a value that is not a JSON object.
+#[derive(Debug)]
+pub enum Item {
+    Message(Envelope),
+    NotAnObject,
+}
+
+impl Item {
+    /// Classifies the item; what is not an object is an invalid request.
+    pub fn classify(self) -> Result<Incoming, Invalid> {
+        match self {
+            Item::Message(envelope) => envelope.classify(),
+            Item::NotAnObject => Err(super::not_an_object()),
+        }
+    }
 }
 
 impl Body {
@@ -41,14 +59,26 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    pub(super) fn of(mut object: Map<String, Value>) -> Envelope {
-        Envelope {
-            version: object.get("jsonrpc").and_then(Value::as_str) == Some("2.0"),
-            id: object.remove("id"),
-            method: object.remove("method"),
-            params: object.remove("params"),
-            answered: object.contains_key("result") || object.contains_key("error"),
+    /// Reads the members of one message, skipping those JSON-RPC does not define.
+    fn read<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Envelope, A::Error> {
+        use serde::de::IgnoredAny;
+        let mut e = Envelope::default();
+        while let Some(member) = map.next_key::<Member>()? {
+            match member {
+                Member::Jsonrpc => e.version = map.next_value::<IsVersion>()?.0,
+                Member::Id => e.id = Some(map.next_value()?),
+                Member::Method => e.method = Some(map.next_value()?),
+                Member::Params => e.params = Some(map.next_value()?),
+                Member::Result | Member::Error => {
+                    map.next_value::<IgnoredAny>()?;
+                    e.answered = true;
+                }
+                Member::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
+        Ok(e)
     }
 
     /// Classifies the message.
@@ -126,25 +156,8 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
         f.write_str("a JSON-RPC message or a batch of them")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Body, A::Error> {
-        use serde::de::IgnoredAny;
-        let mut e = Envelope::default();
-        while let Some(member) = map.next_key::<Member>()? {
-            match member {
-                Member::Jsonrpc => e.version = map.next_value::<IsVersion>()?.0,
-                Member::Id => e.id = Some(map.next_value()?),
-                Member::Method => e.method = Some(map.next_value()?),
-                Member::Params => e.params = Some(map.next_value()?),
-                Member::Result | Member::Error => {
-                    map.next_value::<IgnoredAny>()?;
-                    e.answered = true;
-                }
-                Member::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Body::One(e))
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
+        Envelope::read(map).map(Body::One)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
@@ -172,6 +185,50 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
     }
     fn visit_unit<E>(self) -> Result<Body, E> {
         Ok(Body::Neither)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        d.deserialize_any(ItemVisitor)
+    }
+}
+
+/// Reads a batch item as [`BodyVisitor`] reads a body, except that an array is not a batch
+/// here, only one more value that is not an object.
+struct ItemVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ItemVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Item, A::Error> {
+        Envelope::read(map).map(Item::Message)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Item, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Item::NotAnObject)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
+    }
+    fn visit_unit<E>(self) -> Result<Item, E> {
+        Ok(Item::NotAnObject)
     }
 }
 

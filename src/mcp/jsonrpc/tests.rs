@@ -61,7 +61,17 @@ fn reading_a_body_member_by_member_classifies_as_reading_it_whole() {
         r#"{}"#,
     ];
     for body in bodies {
-        let whole = classify(serde_json::from_str(body).unwrap());
+        // What a map would hold: the last of repeated members, names unescaped, and only the
+        // members JSON-RPC defines.
+        let Value::Object(map) = serde_json::from_str(body).unwrap() else {
+            panic!("{body} is an object");
+        };
+        let defined = ["jsonrpc", "id", "method", "params", "result", "error"];
+        let kept: Map<String, Value> = map
+            .into_iter()
+            .filter(|(k, _)| defined.contains(&k.as_str()))
+            .collect();
+        let whole = classify(Value::Object(kept));
         let Body::One(message) = Body::parse(body.as_bytes()).unwrap() else {
             panic!("{body} is one message");
         };
