@@ -9,7 +9,7 @@ use anyhow::Context;
 const TRACES_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `serve`: reads the configuration, binds, logs what it uses, and serves until SIGINT/SIGTERM.
-pub async fn serve_main() -> anyhow::Result<()> {
+pub(crate) async fn serve_main() -> anyhow::Result<()> {
     let settings = crate::config::load(&crate::tools::names())?;
     // Made off the async workers: the exporter's HTTP client runs a runtime of its own.
     let traces = tokio::task::spawn_blocking(crate::telemetry::traces::provider).await??;
@@ -72,7 +72,7 @@ async fn shutdown_signal() {
 
 /// `check`: runs the staging gate with the configuration `serve` would use and prints the
 /// report; 0 when nothing failed, 1 otherwise.
-pub async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<ExitCode> {
+pub(crate) async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<ExitCode> {
     let settings = crate::config::load(&crate::tools::names())?;
     for warning in &settings.warnings {
         eprintln!("warning: {warning}");
@@ -91,7 +91,7 @@ pub async fn check_main(args: crate::check::Args, json: bool) -> anyhow::Result<
 }
 
 /// `healthcheck`: GET /healthz on the local server; 0 when it answers 200, else 1.
-pub async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn healthcheck(url: Option<String>) -> anyhow::Result<ExitCode> {
     let url = match url {
         Some(u) => u,
         None => {

@@ -121,10 +121,10 @@ impl Limited {
 }
 
 /// The longest a refusal is held before it is answered.
-pub const MOST_HELD: Duration = Duration::from_secs(1);
+pub(crate) const MOST_HELD: Duration = Duration::from_secs(1);
 
 /// Waits before a refusal is answered: until the caller may try again, at most [`MOST_HELD`].
-pub async fn held<T>(refusal: T, retry_after: Duration) -> T {
+pub(crate) async fn held<T>(refusal: T, retry_after: Duration) -> T {
     tokio::time::sleep(retry_after.min(MOST_HELD)).await;
     refusal
 }

@@ -7,16 +7,16 @@
 //! 1. [`config`]: defaults, the TOML file and the environment, merged and validated into
 //!    [`config::Settings`];
 //!    [`routes`]: the one route table.
-//! 2. [`telemetry`]: logs, request ids and metrics; [`metadata`]: the protected-resource
+//! 2. [`telemetry`]: logs, request ids and metrics; `metadata`: the protected-resource
 //!    metadata document; [`corpus`]: the documents, their index and who may see them;
-//!    [`replicas`]: the state replicas share on Redis.
+//!    `replicas`: the state replicas share on Redis.
 //! 3. [`auth`]: who gets in: keys, the validator, the gate, the challenges.
-//! 4. [`tools`]: the tool list (`search`, `fetch`); [`fair`]: per-caller allowances and shares
+//! 4. [`tools`]: the tool list (`search`, `fetch`); `fair`: per-caller allowances and shares
 //!    of the ranking pool.
-//! 5. [`mcp`]: MCP over HTTP in every protocol era, and its Host/Origin guard; [`check`]: the
+//! 5. `mcp`: MCP over HTTP in every protocol era, and its Host/Origin guard; [`check`]: the
 //!    staging gate, proving Keycloak, the configuration and the served tools agree.
 //! 6. [`app`]: shared state, the router built from the route table, the front layer, `serve`.
-//! 7. [`commands`]: `serve`, `check`, `healthcheck`; [`cli`]: the command line.
+//! 7. `commands`: `serve`, `check`, `healthcheck`; [`cli`]: the command line.
 //!
 //! [`alloc`] is the binary's allocator. docs/architecture.md walks one request through them.
 
@@ -25,13 +25,13 @@ pub mod app;
 pub mod auth;
 pub mod check;
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod config;
 pub mod corpus;
-pub mod fair;
-pub mod mcp;
-pub mod metadata;
-pub mod replicas;
+pub(crate) mod fair;
+pub(crate) mod mcp;
+pub(crate) mod metadata;
+pub(crate) mod replicas;
 pub mod routes;
 pub mod telemetry;
 pub mod tools;

@@ -89,7 +89,7 @@ impl Metadata {
 }
 
 /// The CORS headers every `/.well-known/` answer carries: any origin may read them.
-pub fn cors(response: &mut Response) {
+pub(crate) fn cors(response: &mut Response) {
     let h = response.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
@@ -110,7 +110,7 @@ pub fn cors(response: &mut Response) {
 }
 
 /// `GET` (and `HEAD`) of the metadata document.
-pub async fn document(State(meta): State<Arc<Metadata>>) -> Response {
+pub(crate) async fn document(State(meta): State<Arc<Metadata>>) -> Response {
     let mut response = (
         [
             (
@@ -130,7 +130,7 @@ pub async fn document(State(meta): State<Arc<Metadata>>) -> Response {
 }
 
 /// `OPTIONS` of the metadata document: a CORS preflight answer.
-pub async fn preflight() -> Response {
+pub(crate) async fn preflight() -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     cors(&mut response);
     response
@@ -138,7 +138,7 @@ pub async fn preflight() -> Response {
 
 /// `GET /`: a short text for people who open the server's URL, the default
 /// `resource_documentation`.
-pub async fn documentation(State(meta): State<Arc<Metadata>>) -> Response {
+pub(crate) async fn documentation(State(meta): State<Arc<Metadata>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         meta.documentation.clone(),

@@ -44,7 +44,7 @@ pub enum FirstUse {
 
 /// The kinds of shared state, as `mcp_replica_fallbacks` labels them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     DpopReplay,
     /// A caller's allowance of tool calls.
     Rate,
@@ -53,9 +53,9 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 3] = [State::DpopReplay, State::Rate, State::Sse];
+    pub(crate) const ALL: [State; 3] = [State::DpopReplay, State::Rate, State::Sse];
 
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             State::DpopReplay => "dpop_replay",
             State::Rate => "rate",
@@ -402,8 +402,8 @@ impl Redis {
     }
 }
 
-pub mod relay;
-pub use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Relayed, StreamRecord};
+pub(crate) mod relay;
+pub(crate) use relay::{Lookup, RECEIVED_QUEUE, REFRESH_EVERY, Received, Relayed, StreamRecord};
 
 #[cfg(test)]
 mod tests;

@@ -4,10 +4,10 @@
 use mcp_resource_server::corpus::Document;
 
 /// A small deterministic generator (xorshift64*), so every run indexes the same documents.
-pub struct Rng(pub u64);
+pub(crate) struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -15,13 +15,13 @@ impl Rng {
     }
 
     /// A word index skewed towards the start of the vocabulary (roughly Zipf-like).
-    pub fn skewed(&mut self, n: usize) -> usize {
+    pub(crate) fn skewed(&mut self, n: usize) -> usize {
         let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
         ((n as f64).powf(u) as usize).saturating_sub(1).min(n - 1)
     }
 }
 
-pub fn vocabulary() -> Vec<String> {
+pub(crate) fn vocabulary() -> Vec<String> {
     const ROOTS: &[&str] = &[
         "cupcake",
         "order",
@@ -77,7 +77,7 @@ pub fn vocabulary() -> Vec<String> {
     words
 }
 
-pub fn document(rng: &mut Rng, words: &[String], n: usize) -> Document {
+pub(crate) fn document(rng: &mut Rng, words: &[String], n: usize) -> Document {
     let mut sentence = |len: usize| -> String {
         (0..len)
             .map(|_| words[rng.skewed(words.len())].as_str())
@@ -101,7 +101,7 @@ pub fn document(rng: &mut Rng, words: &[String], n: usize) -> Document {
 }
 
 /// The sizes named on the command line, or `default`.
-pub fn sizes(default: &[usize]) -> Vec<usize> {
+pub(crate) fn sizes(default: &[usize]) -> Vec<usize> {
     let named: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

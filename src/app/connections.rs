@@ -24,7 +24,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops gracefully; `stopping`
 /// runs once new connections are no longer accepted (it ends long-lived streams).
-pub async fn run(
+pub(super) async fn run(
     listener: TcpListener,
     router: Router,
     limits: &ConnectionSettings,

@@ -13,7 +13,7 @@ use crate::auth::validator::unix_now;
 
 /// Why `check` could not make its DPoP key.
 #[derive(Debug, thiserror::Error)]
-pub enum ProofKeyError {
+pub(super) enum ProofKeyError {
     #[error("cannot make a P-256 key")]
     Make,
     #[error("cannot read the P-256 key just made")]
@@ -23,14 +23,14 @@ pub enum ProofKeyError {
 }
 
 /// A DPoP key of `check`'s own.
-pub struct ProofKey {
+pub(super) struct ProofKey {
     pair: EcdsaKeyPair,
     jwk: Map<String, Value>,
     rng: SystemRandom,
 }
 
 impl ProofKey {
-    pub fn new() -> Result<Self, ProofKeyError> {
+    pub(super) fn new() -> Result<Self, ProofKeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map_err(|_| ProofKeyError::Make)?;
@@ -51,7 +51,7 @@ impl ProofKey {
 
     /// A fresh proof for `method` on `url`; with `token`, bound to it by `ath`; with `nonce`,
     /// carrying the server's nonce (§8, §9).
-    pub fn proof(
+    pub(super) fn proof(
         &self,
         method: &str,
         url: &str,

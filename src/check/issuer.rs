@@ -10,12 +10,16 @@ use crate::auth::outbound;
 use crate::config::Settings;
 
 /// What gate A found that the later gates need.
-pub struct Discovered {
+pub(super) struct Discovered {
     pub metadata: serde_json::Value,
     pub keys: ParsedKeys,
 }
 
-pub async fn check(s: &Settings, client: &reqwest::Client, r: &mut Report) -> Option<Discovered> {
+pub(super) async fn check(
+    s: &Settings,
+    client: &reqwest::Client,
+    r: &mut Report,
+) -> Option<Discovered> {
     let url = &s.discovery_url;
     let metadata: serde_json::Value = match outbound::get(client, url).await {
         Ok(doc) => match serde_json::from_slice(&doc.body) {

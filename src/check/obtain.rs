@@ -10,7 +10,7 @@ use super::{Args, Report};
 use crate::config::Settings;
 
 /// The token to check, or `None` (with a line saying why) when there is none.
-pub async fn token(
+pub(super) async fn token(
     s: &Settings,
     args: &Args,
     found: Option<&Discovered>,

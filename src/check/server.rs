@@ -15,12 +15,12 @@ const ACCEPT: &str = "application/json, text/event-stream";
 
 /// How gate D calls the server: with the token, and with `--dpop` the key it is bound to.
 #[derive(Clone, Copy)]
-pub struct GateCaller<'a> {
+pub(super) struct GateCaller<'a> {
     pub token: Option<&'a str>,
     pub key: Option<&'a ProofKey>,
 }
 
-pub async fn check(
+pub(super) async fn check(
     s: &Settings,
     url: &str,
     caller: GateCaller<'_>,

@@ -24,7 +24,7 @@ use crate::telemetry::Metrics;
 /// server's scope rule, then shows one line per rule: the rule the token broke fails, the rules
 /// the validator applies before it pass, and the ones after it are skipped, because the server
 /// stops at the first failure too.
-pub async fn check(
+pub(super) async fn check(
     s: &Settings,
     token: &str,
     found: &Discovered,

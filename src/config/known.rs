@@ -650,23 +650,23 @@ pub const SETTINGS: &[Setting] = &[
 ];
 
 /// The setting named `env`, if it is one of [`SETTINGS`].
-pub fn setting(env: &str) -> Option<&'static Setting> {
+pub(crate) fn setting(env: &str) -> Option<&'static Setting> {
     SETTINGS.iter().find(|s| s.env == env)
 }
 
 /// The settings without a default, in the table's order: start-up stops until they are set.
-pub fn required() -> impl Iterator<Item = &'static Setting> {
+pub(crate) fn required() -> impl Iterator<Item = &'static Setting> {
     SETTINGS.iter().filter(|s| s.default == Default::Required)
 }
 
 /// The environment name of the scope setting of `tool`: `MCP_TOOLS_SEARCH_SCOPES`.
-pub fn scope_setting(tool: &str) -> String {
+pub(crate) fn scope_setting(tool: &str) -> String {
     format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
 }
 
 /// Settings that were renamed, and their new names: setting an old name stops start-up with
 /// a message naming the new one, so a value is never read under a name the docs no longer give.
-pub const RENAMED: &[(&str, &str)] =
+pub(crate) const RENAMED: &[(&str, &str)] =
     &[("MCP_JWKS_COOLDOWN_SECS", "MCP_JWKS_REFETCH_INTERVAL_SECS")];
 
 /// The settings as `serve --help` lists them, from this table: the required ones first, then
@@ -711,11 +711,11 @@ pub fn help(tools: &[&str]) -> String {
 
 /// The variable that says what an unknown `MCP_` variable does: `refuse` (the default) stops
 /// start-up, `warn` logs it, for a deployment whose environment is shared with other programs.
-pub const UNKNOWN_VARIABLES: &str = "MCP_UNKNOWN_VARIABLES";
+pub(crate) const UNKNOWN_VARIABLES: &str = "MCP_UNKNOWN_VARIABLES";
 
 /// Variables beginning with `MCP_` that the binary reads and that are not settings: the file's
 /// path, `check`'s secrets and the switch above.
-pub const OTHER_VARIABLES: &[&str] = &[
+pub(crate) const OTHER_VARIABLES: &[&str] = &[
     "MCP_CONFIG",
     "MCP_CHECK_TOKEN",
     "MCP_CHECK_CLIENT_SECRET",
@@ -724,7 +724,7 @@ pub const OTHER_VARIABLES: &[&str] = &[
 
 /// The known name nearest `name` when it is near enough to be a slip of the keyboard: among the
 /// settings, the other variables and the scope settings of `tools`.
-pub fn nearest(name: &str, tools: &[&str]) -> Option<String> {
+pub(crate) fn nearest(name: &str, tools: &[&str]) -> Option<String> {
     let scoped = tools.iter().map(|t| scope_setting(t));
     let known = SETTINGS
         .iter()
@@ -774,7 +774,7 @@ pub fn file_key(env: &str) -> String {
 
 /// The environment name for a TOML key (the inverse of [`file_key`]), when the key is a known
 /// setting or of the per-tool scopes family.
-pub fn env_name(key: &str) -> Option<String> {
+pub(crate) fn env_name(key: &str) -> Option<String> {
     if let Some(s) = SETTINGS.iter().find(|s| file_key(s.env) == key) {
         return Some(s.env.to_owned());
     }
@@ -782,7 +782,7 @@ pub fn env_name(key: &str) -> Option<String> {
 }
 
 /// The tool a key of the per-tool scopes family names: `search` for `tools_search_scopes`.
-pub fn tool_of_key(key: &str) -> Option<&str> {
+pub(crate) fn tool_of_key(key: &str) -> Option<&str> {
     let name = key.strip_prefix("tools_")?.strip_suffix("_scopes")?;
     let fits = !name.is_empty()
         && name

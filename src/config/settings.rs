@@ -12,13 +12,13 @@ use super::raw::RawConfig;
 use reader::Reader;
 
 /// Origins of ChatGPT's web app, allowed by default alongside the server's own origin.
-pub const CHATGPT_ORIGINS: &[&str] = &["https://chatgpt.com", "https://chat.openai.com"];
+pub(super) const CHATGPT_ORIGINS: &[&str] = &["https://chatgpt.com", "https://chat.openai.com"];
 
 /// Browser pages served from this machine on any port (the MCP Inspector at
 /// `http://localhost:6274`, a local development app), allowed by default too. A page on a
 /// loopback origin runs on the user's own machine, and a bearer token is never sent by a
 /// browser on its own, so these open nothing a foreign page could use.
-pub const LOOPBACK_ORIGINS: &[&str] =
+pub(super) const LOOPBACK_ORIGINS: &[&str] =
     &["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
 /// Everything the server needs, validated.

@@ -11,7 +11,7 @@ use super::update::{self, Updated};
 use super::{CorpusError, Document, Folder, SAMPLE, Source, document};
 
 /// An index, what it was made from, and what making it found.
-pub struct Built {
+pub(super) struct Built {
     pub index: Index,
     pub manifest: Manifest,
     pub report: LoadReport,
@@ -19,7 +19,7 @@ pub struct Built {
 
 /// Builds a whole new index of `source`: in memory, or in a new folder of `dir`, which becomes
 /// the one in use once complete.
-pub fn build(source: &Source, dir: Option<&IndexDir>) -> Result<Built, CorpusError> {
+pub(super) fn build(source: &Source, dir: Option<&IndexDir>) -> Result<Built, CorpusError> {
     if let Some(folder) = &source.folder
         && let Err(e) = std::fs::read_dir(&folder.root)
     {
@@ -53,7 +53,7 @@ pub fn build(source: &Source, dir: Option<&IndexDir>) -> Result<Built, CorpusErr
 
 /// The index the last run left in `dir`, when it was made from `source` in this server's format,
 /// updated to the folder as it is now; `None` (with the reason logged) when there is none to use.
-pub fn reuse(source: &Source, dir: &IndexDir) -> Option<Built> {
+pub(super) fn reuse(source: &Source, dir: &IndexDir) -> Option<Built> {
     let (path, manifest) = dir.current()?;
     let why = match open(source, &path, &manifest) {
         Ok(Some(built)) => return Some(built),
@@ -110,11 +110,15 @@ fn open(source: &Source, path: &Path, manifest: &Manifest) -> Result<Option<Buil
 }
 
 /// Makes the index in `folder` the one in use under `dir`.
-pub fn commit(dir: &IndexDir, folder: &Path, manifest: &Manifest) -> Result<(), CorpusError> {
+pub(super) fn commit(
+    dir: &IndexDir,
+    folder: &Path,
+    manifest: &Manifest,
+) -> Result<(), CorpusError> {
     dir.commit(folder, manifest).map_err(|e| io(folder, e))
 }
 
-pub fn io(path: &Path, e: std::io::Error) -> CorpusError {
+pub(super) fn io(path: &Path, e: std::io::Error) -> CorpusError {
     CorpusError::IndexDir {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -140,7 +144,7 @@ fn sample(
 
 /// `path` with every symbolic link resolved, as far as it exists (the rest appended as given),
 /// so that two names of one folder compare equal.
-pub fn resolved(path: &Path) -> PathBuf {
+pub(super) fn resolved(path: &Path) -> PathBuf {
     let mut missing = Vec::new();
     let mut at = path;
     loop {
@@ -159,7 +163,10 @@ pub fn resolved(path: &Path) -> PathBuf {
 
 /// An index folder equal to or inside the corpus folder would be read as documents and would
 /// write and remove files among the user's: refused.
-pub fn refuse_index_in_corpus(index: &Path, corpus: Option<&Folder>) -> Result<(), CorpusError> {
+pub(super) fn refuse_index_in_corpus(
+    index: &Path,
+    corpus: Option<&Folder>,
+) -> Result<(), CorpusError> {
     let Some(corpus) = corpus else {
         return Ok(());
     };

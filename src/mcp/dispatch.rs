@@ -20,7 +20,7 @@ use crate::fair::{Caller, Fair};
 use crate::telemetry::{RequestId, bounded, traces};
 use crate::tools::{self, Asker, Call, Progress, Tools};
 
-pub const SERVER_NAME: &str = "mcp-resource-server";
+pub(crate) const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
 /// How long clients may cache `server/discover` and `tools/list` results.
 const DISCOVER_TTL_MS: u64 = 3_600_000;
@@ -45,7 +45,10 @@ pub struct RequestContext<'a> {
 }
 
 /// The result of `request`, or the error to answer with.
-pub async fn handle(ctx: &RequestContext<'_>, request: &Request) -> Result<Payload, McpError> {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    request: &Request,
+) -> Result<Payload, McpError> {
     let span = message_span(ctx, request);
     let answered = answer(ctx, request, &span).await;
     if let Err(e) = &answered {
@@ -291,7 +294,7 @@ fn server_info() -> Value {
 }
 
 /// The `progressToken` of a request, if it asked for progress.
-pub fn progress_token(request: &Request) -> Option<Value> {
+pub(crate) fn progress_token(request: &Request) -> Option<Value> {
     request
         .meta()
         .and_then(|m| m.get("progressToken"))

@@ -18,21 +18,22 @@ use serde_json::{Map, Value};
 use super::error::McpError;
 use super::jsonrpc::Request;
 
-pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-pub const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub(crate) const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+pub(crate) const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
 /// The stateless revisions served with per-request `_meta`, newest first.
-pub const STATELESS: &[&str] = &["2026-07-28"];
+pub(crate) const STATELESS: &[&str] = &["2026-07-28"];
 /// Revisions negotiated by `initialize` on `/mcp`, newest first.
-pub const NEGOTIATED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
+pub(crate) const NEGOTIATED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26"];
 /// Revisions negotiated by `initialize` on the `/sse` transport, newest first.
-pub const SSE_NEGOTIATED: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+pub(crate) const SSE_NEGOTIATED: &[&str] =
+    &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
 /// Every revision `/mcp` serves, newest first: what `server/discover` lists and what an
 /// unsupported-version error names, so dual-era clients know `initialize` is available too.
-pub const SERVED: &[&str] = &["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
+pub(crate) const SERVED: &[&str] = &["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
 /// The version assumed for an initialize-era request without `MCP-Protocol-Version`.
-pub const ASSUMED: &str = "2025-03-26";
+pub(crate) const ASSUMED: &str = "2025-03-26";
 
 /// A protocol revision this server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,7 +80,7 @@ impl Version {
 }
 
 /// The version `initialize` answers: the client's if offered, else the newest offered.
-pub fn negotiate(asked: Option<&str>, offered: &[&'static str]) -> Version {
+pub(crate) fn negotiate(asked: Option<&str>, offered: &[&'static str]) -> Version {
     let chosen = asked
         .and_then(|a| offered.iter().find(|v| **v == a))
         .unwrap_or(&offered[0]);
@@ -87,20 +88,21 @@ pub fn negotiate(asked: Option<&str>, offered: &[&'static str]) -> Version {
 }
 
 /// The MCP request headers, as names parsed once (a lookup by `&str` parses the name each time).
-pub static PROTOCOL_VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
-pub static METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
-pub static NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
+pub(crate) static PROTOCOL_VERSION_HEADER: HeaderName =
+    HeaderName::from_static("mcp-protocol-version");
+pub(crate) static METHOD_HEADER: HeaderName = HeaderName::from_static("mcp-method");
+pub(crate) static NAME_HEADER: HeaderName = HeaderName::from_static("mcp-name");
 
 /// A header's value with surrounding whitespace removed (RFC 9110 §5.5); `None` when absent. A
 /// value that is not visible ASCII reads as a placeholder that matches nothing.
-pub fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers
         .get(name)
         .map(|v| v.to_str().map(str::trim).unwrap_or("(not visible ASCII)"))
 }
 
 /// Whether a request on `/mcp` belongs to the stateless era.
-pub fn is_stateless(headers: &HeaderMap, request: &Request) -> bool {
+pub(crate) fn is_stateless(headers: &HeaderMap, request: &Request) -> bool {
     request
         .meta()
         .is_some_and(|m| m.contains_key(META_PROTOCOL_VERSION))
@@ -109,7 +111,7 @@ pub fn is_stateless(headers: &HeaderMap, request: &Request) -> bool {
 }
 
 /// Checks a stateless request's envelope: the routing headers, `_meta`, then the version.
-pub fn check_stateless(headers: &HeaderMap, request: &Request) -> Result<Version, McpError> {
+pub(crate) fn check_stateless(headers: &HeaderMap, request: &Request) -> Result<Version, McpError> {
     check_routing_headers(headers, request)?;
     let meta = request.meta().ok_or_else(|| {
         McpError::InvalidParams(format!(
@@ -192,7 +194,7 @@ fn check_routing_headers(headers: &HeaderMap, request: &Request) -> Result<(), M
 }
 
 /// The version of an initialize-era request other than `initialize`, from its header.
-pub fn negotiated_version(headers: &HeaderMap) -> Result<Version, McpError> {
+pub(crate) fn negotiated_version(headers: &HeaderMap) -> Result<Version, McpError> {
     let Some(text) = header(headers, &PROTOCOL_VERSION_HEADER) else {
         return Ok(Version::parse(ASSUMED).expect("known"));
     };

@@ -9,21 +9,20 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-pub const INTERNAL_ERROR: i64 = -32603;
+pub(crate) const PARSE_ERROR: i64 = -32700;
+pub(crate) const INVALID_REQUEST: i64 = -32600;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const INVALID_PARAMS: i64 = -32602;
 /// Implementation-defined transport failures (media types, size, sessions).
-pub const TRANSPORT_ERROR: i64 = -32000;
+pub(crate) const TRANSPORT_ERROR: i64 = -32000;
 /// 2026-07-28: an `MCP-Protocol-Version`, `Mcp-Method` or `Mcp-Name` header disagrees with the body.
-pub const HEADER_MISMATCH: i64 = -32020;
+pub(crate) const HEADER_MISMATCH: i64 = -32020;
 /// 2026-07-28: the requested protocol version is not served.
-pub const UNSUPPORTED_VERSION: i64 = -32022;
+pub(crate) const UNSUPPORTED_VERSION: i64 = -32022;
 
 /// Why a message was not answered with a result.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum McpError {
+pub(crate) enum McpError {
     #[error("the body is not valid JSON: {0}; send one JSON-RPC message as a JSON object")]
     Parse(String),
     #[error("invalid JSON-RPC message: {0}")]
@@ -77,7 +76,7 @@ pub enum McpError {
 
 impl McpError {
     /// The JSON-RPC error code.
-    pub fn code(&self) -> i64 {
+    pub(crate) fn code(&self) -> i64 {
         match self {
             McpError::Parse(_) => PARSE_ERROR,
             McpError::InvalidRequest(_) | McpError::BatchTooLarge(..) => INVALID_REQUEST,
@@ -91,7 +90,7 @@ impl McpError {
 
     /// The HTTP status under the 2026-07-28 rules; transport failures have the same status in
     /// every era.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             McpError::MethodNotFound(..) | McpError::UnknownSession(_) => StatusCode::NOT_FOUND,
             McpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -109,7 +108,7 @@ impl McpError {
 
     /// Whether the error arose while handling a well-formed request (as opposed to the transport
     /// or the envelope). Initialize-era clients get these with HTTP 200.
-    pub fn is_dispatch(&self) -> bool {
+    pub(crate) fn is_dispatch(&self) -> bool {
         matches!(
             self,
             McpError::MethodNotFound(..) | McpError::InvalidParams(_)
@@ -117,7 +116,7 @@ impl McpError {
     }
 
     /// The `error.data` member, where the error has one.
-    pub fn data(&self) -> Option<Value> {
+    pub(crate) fn data(&self) -> Option<Value> {
         match self {
             McpError::UnsupportedVersion {
                 requested,
@@ -133,7 +132,7 @@ impl McpError {
     }
 
     /// Seconds for `Retry-After`, on answers that ask the client to come back.
-    pub fn retry_after(&self) -> Option<u64> {
+    pub(crate) fn retry_after(&self) -> Option<u64> {
         match self {
             McpError::Limited(limited) => Some(limited.retry_after_secs()),
             McpError::SessionsExhausted(_) | McpError::StreamBusy | McpError::TooManyStreams(_) => {

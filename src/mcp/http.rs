@@ -14,14 +14,14 @@ use crate::fair::Caller;
 
 /// What the client's `Accept` allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Accept {
+pub(crate) struct Accept {
     /// `text/event-stream` has a higher quality than `application/json`.
     pub prefers_sse: bool,
 }
 
 /// Checks `Content-Type` (application/json) and `Accept` (both JSON and SSE; RFC 9110 §12.5.1
 /// ranges such as `*/*` count).
-pub fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
+pub(crate) fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
     check_content_type(headers)?;
     // One Accept header is the usual case; several are joined as RFC 9110 §5.3 allows.
     let mut values = headers.get_all(header::ACCEPT).iter();
@@ -51,7 +51,7 @@ pub fn check_media(headers: &HeaderMap) -> Result<Accept, McpError> {
 }
 
 /// `Content-Type` must be `application/json` (parameters such as `charset` allowed).
-pub fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), McpError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("?"))
@@ -92,7 +92,7 @@ pub(super) fn quality(accept: &str, kind: &str, subtype: &str) -> f32 {
 
 /// Reads the whole body, up to `max_body_bytes` and within `body_timeout` (so a client sending
 /// a byte now and then cannot hold a request open).
-pub async fn read_body(body: Body, state: &McpState) -> Result<axum::body::Bytes, McpError> {
+pub(crate) async fn read_body(body: Body, state: &McpState) -> Result<axum::body::Bytes, McpError> {
     use http_body_util::BodyExt;
     let limit = state.settings.max_body_bytes;
     // A declared length past the limit is refused before a byte of the body is read.
@@ -121,7 +121,7 @@ pub async fn read_body(body: Body, state: &McpState) -> Result<axum::body::Bytes
 }
 
 /// A JSON answer carrying one message.
-pub fn json(status: StatusCode, message: Message) -> Response {
+pub(crate) fn json(status: StatusCode, message: Message) -> Response {
     let [head, result, tail] = message.into_pieces();
     if result.is_empty() {
         return json_body(status, Body::from(head));
@@ -189,7 +189,7 @@ impl axum::body::HttpBody for Pieces {
 
 /// Takes one request from the caller's allowance of requests; past the allowance, the 429 to
 /// answer with (held until the caller may retry, at most a second; see `crate::fair`).
-pub async fn admit_request(state: &McpState, caller: Caller) -> Result<(), Response> {
+pub(crate) async fn admit_request(state: &McpState, caller: Caller) -> Result<(), Response> {
     match state.fair.admit_request(caller) {
         Ok(()) => Ok(()),
         Err(limited) => {
@@ -201,7 +201,7 @@ pub async fn admit_request(state: &McpState, caller: Caller) -> Result<(), Respo
 
 /// A JSON-RPC error response with the given status, and `Retry-After` when the client should
 /// come back later.
-pub fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
+pub(crate) fn error(id: Option<&Id>, e: &McpError, status: StatusCode) -> Response {
     let mut response = json(status, jsonrpc::failure(id, e));
     if let Some(secs) = e.retry_after() {
         response

@@ -11,15 +11,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::error::McpError;
-pub use crate::tools::Payload;
+pub(crate) use crate::tools::Payload;
 
 mod read;
-pub use read::{Body, Envelope, Item};
+pub(crate) use read::{Body, Item};
 
 /// A request id: a string or an integer, as the client sent it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct Id(Value);
+pub(crate) struct Id(Value);
 
 /// The id as text: a string id as it is, a number in decimal.
 impl std::fmt::Display for Id {
@@ -40,7 +40,7 @@ impl Id {
 
 /// A request: it has an id and expects a response.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub id: Id,
     pub method: String,
     pub params: Map<String, Value>,
@@ -48,31 +48,29 @@ pub struct Request {
 
 impl Request {
     /// A string parameter, if present and a string.
-    pub fn str_param(&self, key: &str) -> Option<&str> {
+    pub(crate) fn str_param(&self, key: &str) -> Option<&str> {
         self.params.get(key).and_then(Value::as_str)
     }
 
     /// The request's `_meta` object, if any.
-    pub fn meta(&self) -> Option<&Map<String, Value>> {
+    pub(crate) fn meta(&self) -> Option<&Map<String, Value>> {
         self.params.get("_meta").and_then(Value::as_object)
     }
 }
 
 /// What a client may send.
 #[derive(Debug, Clone)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Request(Request),
     /// A notification (no id); answered with 202 and no body.
-    Notification {
-        method: String,
-    },
+    Notification,
     /// A response to a server request; this server sends none, so it is acknowledged and dropped.
     Response,
 }
 
 /// A message that could not be classified, with the id to answer under when one was readable.
 #[derive(Debug)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     pub id: Option<Id>,
     pub error: McpError,
 }
@@ -80,13 +78,13 @@ pub struct Invalid {
 /// Classifies one JSON value as a JSON-RPC message, through the reader of POST bodies: for
 /// tests, which write their messages with `json!`.
 #[cfg(test)]
-pub fn classify(value: Value) -> Result<Incoming, Invalid> {
+pub(crate) fn classify(value: Value) -> Result<Incoming, Invalid> {
     use serde::Deserialize;
     Item::deserialize(value).map_or_else(|_| Err(not_an_object()), Item::classify)
 }
 
 /// What a message that is not a JSON object gets.
-pub fn not_an_object() -> Invalid {
+pub(crate) fn not_an_object() -> Invalid {
     invalid(None, "a JSON-RPC message must be a JSON object")
 }
 
@@ -157,14 +155,14 @@ impl Payload {
 /// SSE event. A result rendered before is not copied into it: the message is its head (up to
 /// `"result":`), that result, and the closing brace.
 #[derive(Debug, Clone)]
-pub struct Message {
+pub(crate) struct Message {
     head: String,
     result: Option<Bytes>,
 }
 
 impl Message {
     /// The whole text (copied together only when the message has a rendered result).
-    pub fn text(&self) -> Cow<'_, str> {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
         match &self.result {
             None => Cow::Borrowed(&self.head),
             Some(_) => {
@@ -180,7 +178,7 @@ impl Message {
 
     /// The message as up to three pieces of bytes to send one after the other, without copying
     /// a rendered result.
-    pub fn into_pieces(self) -> [Bytes; 3] {
+    pub(crate) fn into_pieces(self) -> [Bytes; 3] {
         match self.result {
             None => [Bytes::from(self.head), Bytes::new(), Bytes::new()],
             Some(result) => [Bytes::from(self.head), result, Bytes::from_static(b"}")],
@@ -189,7 +187,7 @@ impl Message {
 
     /// The message as up to three pieces of bytes, borrowed: what [`Message::into_pieces`]
     /// gives, for writing the message into a buffer of one's own.
-    pub fn pieces(&self) -> [&[u8]; 3] {
+    pub(crate) fn pieces(&self) -> [&[u8]; 3] {
         match &self.result {
             None => [self.head.as_bytes(), b"", b""],
             Some(result) => [self.head.as_bytes(), result, b"}"],
@@ -197,16 +195,12 @@ impl Message {
     }
 
     /// Its length in bytes, as sent.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pieces().iter().map(|p| p.len()).sum()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// A message already written out, as another replica relays it.
-    pub fn text_of(text: String) -> Message {
+    pub(crate) fn text_of(text: String) -> Message {
         Message {
             head: text,
             result: None,
@@ -230,7 +224,7 @@ impl PartialEq for Message {
 impl Eq for Message {}
 
 /// A success response.
-pub fn success(id: &Id, result: Payload) -> Message {
+pub(crate) fn success(id: &Id, result: Payload) -> Message {
     match result {
         Payload::Value(result) => {
             Message::of(&serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result }))
@@ -250,7 +244,7 @@ pub fn success(id: &Id, result: Payload) -> Message {
 }
 
 /// An error response; `id` is null when the request's id could not be read.
-pub fn failure(id: Option<&Id>, error: &McpError) -> Message {
+pub(crate) fn failure(id: Option<&Id>, error: &McpError) -> Message {
     let mut body = Map::new();
     body.insert("code".into(), error.code().into());
     body.insert("message".into(), error.to_string().into());
@@ -261,7 +255,7 @@ pub fn failure(id: Option<&Id>, error: &McpError) -> Message {
 }
 
 /// A notification the server sends (progress, on an SSE response).
-pub fn notification(method: &str, params: Value) -> Message {
+pub(crate) fn notification(method: &str, params: Value) -> Message {
     Message::of(&serde_json::json!({ "jsonrpc": "2.0", "method": method, "params": params }))
 }
 

@@ -34,7 +34,7 @@ use crate::replicas::{Lookup, Relayed, StreamRecord};
 use crate::telemetry::RequestId;
 
 mod sessions;
-pub use sessions::Sessions;
+pub(crate) use sessions::Sessions;
 use sessions::{Outgoing, Session, in_background, owner_of};
 
 /// Removes the session when its stream ends, however it ends, here and from the registry.
@@ -87,7 +87,7 @@ impl Drop for Registration {
 }
 
 /// `GET /sse`.
-pub async fn open(State(state): State<McpState>, principal: Principal) -> Response {
+pub(crate) async fn open(State(state): State<McpState>, principal: Principal) -> Response {
     let sessions = state.sessions.clone();
     let (session, inbox) = match sessions.open(owner_of(&principal)) {
         Ok(opened) => opened,
@@ -160,13 +160,13 @@ pub async fn open(State(state): State<McpState>, principal: Principal) -> Respon
 }
 
 #[derive(Debug, Deserialize)]
-pub struct MessagesQuery {
+pub(crate) struct MessagesQuery {
     #[serde(rename = "sessionId")]
     session_id: Option<String>,
 }
 
 /// `POST /messages?sessionId=…`.
-pub async fn post(
+pub(crate) async fn post(
     State(state): State<McpState>,
     principal: Principal,
     caller: Caller,

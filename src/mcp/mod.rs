@@ -8,15 +8,15 @@
 //! - [`http`]: what both transports share: media types, bodies, allowances, JSON answers;
 //! - [`sse`]: event encoding; [`origin`]: the Origin/Host guard in front of it all.
 
-pub mod dispatch;
-pub mod era;
-pub mod error;
-pub mod http;
-pub mod jsonrpc;
-pub mod legacy_sse;
-pub mod origin;
-pub mod sse;
-pub mod streamable_http;
+pub(crate) mod dispatch;
+pub(crate) mod era;
+pub(crate) mod error;
+pub(crate) mod http;
+pub(crate) mod jsonrpc;
+pub(crate) mod legacy_sse;
+pub(crate) mod origin;
+pub(crate) mod sse;
+pub(crate) mod streamable_http;
 
 use std::sync::Arc;
 
@@ -77,7 +77,7 @@ impl std::ops::Deref for McpState {
 }
 
 /// `GET` and `DELETE /mcp`: this server keeps no sessions and opens no standalone streams.
-pub async fn method_not_allowed() -> Response {
+pub(crate) async fn method_not_allowed() -> Response {
     refuse_method(
         "POST",
         "this endpoint is stateless: send JSON-RPC messages with POST; there are no sessions to resume or delete",
@@ -86,7 +86,7 @@ pub async fn method_not_allowed() -> Response {
 
 /// `POST /sse`: a Streamable HTTP client tried the old endpoint; 405 tells it to fall back to
 /// `GET /sse` (or to use `/mcp`).
-pub async fn sse_post_not_allowed() -> Response {
+pub(crate) async fn sse_post_not_allowed() -> Response {
     refuse_method(
         "GET",
         "open the 2024-11-05 event stream with GET /sse, or send Streamable HTTP requests to POST /mcp",

@@ -19,7 +19,7 @@ use crate::config::Settings;
 
 /// Whether `host` (a `Host` header value) is allowed. An allowed entry without a port matches
 /// the host name on any port; one with a port must match exactly.
-pub fn host_allowed(allowed: &[String], host: &str) -> bool {
+pub(crate) fn host_allowed(allowed: &[String], host: &str) -> bool {
     // The host name without the port: up to the closing bracket of an IPv6 literal, else up to
     // the last colon. Entries are stored in lower case, so comparing without regard to case
     // needs no copy of the header on this per-request path.
@@ -35,7 +35,7 @@ pub fn host_allowed(allowed: &[String], host: &str) -> bool {
 
 /// Whether an `Origin` header value is allowed; `null` and unparsable origins never are. An
 /// entry `scheme://host:*` allows that scheme and host on any port.
-pub fn origin_allowed(allowed: &[String], origin: &str) -> bool {
+pub(crate) fn origin_allowed(allowed: &[String], origin: &str) -> bool {
     // Browsers send the serialised origin, which is how entries are stored, so an exact match
     // is the common case; anything else is parsed and serialised before comparing.
     if allowed.iter().any(|a| a == origin) {
@@ -92,7 +92,7 @@ fn preflight(origin: HeaderValue) -> Response {
 /// The host a request is for (RFC 9112 §3.2): the authority of an absolute-form target, which
 /// a server must use instead of `Host` (§3.2.2), else the one `Host` header. A request without
 /// a `Host` header, or with more than one, gets 400, as §3.2 requires; every route checks this.
-pub fn request_host(req: &Request) -> Result<&str, BadHost> {
+pub(crate) fn request_host(req: &Request) -> Result<&str, BadHost> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let host = hosts.next();
     if hosts.next().is_some() {
@@ -114,7 +114,7 @@ pub fn request_host(req: &Request) -> Result<&str, BadHost> {
 
 /// A request whose `Host` cannot be told; answered 400.
 #[derive(Debug)]
-pub struct BadHost(&'static str);
+pub(crate) struct BadHost(&'static str);
 
 impl IntoResponse for BadHost {
     fn into_response(self) -> Response {
@@ -124,7 +124,7 @@ impl IntoResponse for BadHost {
 
 /// Runs in front of the MCP routes, before authentication: Host and Origin checks, then
 /// `inner` (the gate and the handler), whose answer gets the CORS headers.
-pub async fn guard<F, Fut>(settings: &Settings, req: Request, inner: F) -> Response
+pub(crate) async fn guard<F, Fut>(settings: &Settings, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,

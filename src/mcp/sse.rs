@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 
 /// A JSON-RPC message as an SSE `message` event.
-pub fn message(message: &Message) -> Event {
+pub(crate) fn message(message: &Message) -> Event {
     Event::default().event("message").data(message.text())
 }
 
 /// The last event of an `/sse` stream when the server stops: a `close` event (which MCP clients
 /// ignore, and people reading the stream understand) with a reconnection delay.
-pub fn closing() -> Event {
+pub(crate) fn closing() -> Event {
     Event::default()
         .event("close")
         .retry(Duration::from_secs(1))
@@ -28,7 +28,7 @@ pub fn closing() -> Event {
 /// An SSE response: `text/event-stream`, no caching, `X-Accel-Buffering: no` so nginx-style
 /// proxies pass events on at once, and a comment every `keep_alive` so idle intermediaries do
 /// not close the stream.
-pub fn response<S>(events: S, keep_alive: Duration) -> Response
+pub(crate) fn response<S>(events: S, keep_alive: Duration) -> Response
 where
     S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
 {

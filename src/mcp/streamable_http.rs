@@ -30,7 +30,7 @@ use crate::telemetry::RequestId;
 use crate::tools::{Asker, Progress};
 
 /// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
-pub async fn post(
+pub(crate) async fn post(
     State(state): State<McpState>,
     principal: Principal,
     caller: Caller,
@@ -93,7 +93,7 @@ async fn single(
 ) -> Response {
     let request = match message {
         Ok(Incoming::Request(r)) => r,
-        Ok(Incoming::Notification { .. } | Incoming::Response) => {
+        Ok(Incoming::Notification | Incoming::Response) => {
             return StatusCode::ACCEPTED.into_response();
         }
         Err(invalid) => return error(invalid.id.as_ref(), &invalid.error, invalid.error.status()),
@@ -163,7 +163,7 @@ fn stream(
 }
 
 /// The response message for a request: its result or its error.
-pub async fn respond(ctx: &RequestContext<'_>, request: &Request) -> Message {
+pub(crate) async fn respond(ctx: &RequestContext<'_>, request: &Request) -> Message {
     match dispatch::handle(ctx, request).await {
         Ok(result) => jsonrpc::success(&request.id, result),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),

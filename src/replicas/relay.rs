@@ -29,13 +29,13 @@ use tokio::sync::mpsc;
 use super::{Replicas, State};
 
 /// How often a holder rewrites its streams' records, and how long a record lives unrewritten.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(20);
-pub const RECORD_TTL: Duration = Duration::from_secs(60);
+pub(crate) const REFRESH_EVERY: Duration = Duration::from_secs(20);
+pub(crate) const RECORD_TTL: Duration = Duration::from_secs(60);
 /// The first and the longest wait before subscribing again after the subscription failed.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
 /// Relayed answers received and not yet placed on their streams.
-pub const RECEIVED_QUEUE: usize = 1024;
+pub(crate) const RECEIVED_QUEUE: usize = 1024;
 
 /// A stream's record, as another replica reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,7 @@ pub enum ArgsError {
 }
 
 /// How much of an argument's name or value a refusal quotes.
-pub const QUOTED_CHARS: usize = 60;
+pub(super) const QUOTED_CHARS: usize = 60;
 
 /// `text` cut to [`QUOTED_CHARS`] characters, marked when cut.
 fn quoted(text: &str) -> String {

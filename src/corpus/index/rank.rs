@@ -23,19 +23,19 @@ const SCORE_TOLERANCE: f32 = 1e-5;
 /// ordered by id among the first this many tantivy meets.
 const MAX_TIED: usize = 1_000;
 /// The name of the field that holds each document's id as a fast (columnar) value.
-pub const ID: &str = "id";
+pub(super) const ID: &str = "id";
 
 /// Whether two scores, next to each other in a ranking, count as equal. The same document can
 /// score a few units in the last place apart in two indexes of the same documents, because
 /// tantivy adds its term scores in an order that depends on where the documents lie in the
 /// index; scores this close rank no document above another.
-pub fn same_score(a: Score, b: Score) -> bool {
+pub(super) fn same_score(a: Score, b: Score) -> bool {
     (a - b).abs() <= SCORE_TOLERANCE * a.abs().max(b.abs()).max(1.0)
 }
 
 /// The best `limit` matches of `query`, scored from `statistics`, best first and equal scores
 /// in the order of their ids; with `visible`, only the documents it holds are matches.
-pub fn top(
+pub(super) fn top(
     searcher: &Searcher,
     statistics: &dyn Bm25StatisticsProvider,
     ids: &Columns,

@@ -12,10 +12,13 @@ use tantivy::schema::Field;
 use tantivy::{Searcher, Term};
 
 /// The number of words in each searched field of one generation.
-pub struct Tokens(Vec<(Field, u64)>);
+pub(super) struct Tokens(Vec<(Field, u64)>);
 
 impl Tokens {
-    pub fn of(searcher: &Searcher, fields: impl Iterator<Item = Field>) -> tantivy::Result<Tokens> {
+    pub(super) fn of(
+        searcher: &Searcher,
+        fields: impl Iterator<Item = Field>,
+    ) -> tantivy::Result<Tokens> {
         fields
             .map(|field| Ok((field, searcher.total_num_tokens(field)?)))
             .collect::<tantivy::Result<_>>()
@@ -25,7 +28,7 @@ impl Tokens {
 
 /// What one search reads of the index's statistics; anything it has not read is asked of the
 /// searcher, as tantivy would ask it.
-pub struct Statistics<'s> {
+pub(super) struct Statistics<'s> {
     searcher: &'s Searcher,
     tokens: &'s Tokens,
     /// The document frequency of each term of the search, when it was judged.
@@ -35,7 +38,7 @@ pub struct Statistics<'s> {
 
 impl<'s> Statistics<'s> {
     /// Statistics read when asked, for a search that was not judged first.
-    pub fn asked(searcher: &'s Searcher, tokens: &'s Tokens) -> Statistics<'s> {
+    pub(super) fn asked(searcher: &'s Searcher, tokens: &'s Tokens) -> Statistics<'s> {
         Statistics {
             searcher,
             tokens,
@@ -46,7 +49,7 @@ impl<'s> Statistics<'s> {
 
     /// The statistics of `query`: the document frequency of each of its terms, read once, unless
     /// it holds a phrase (whose work its budget bounds instead) or matches every document.
-    pub fn of(
+    pub(super) fn of(
         query: &dyn Query,
         searcher: &'s Searcher,
         tokens: &'s Tokens,
@@ -82,7 +85,7 @@ impl<'s> Statistics<'s> {
 
     /// The postings entries ranking the query reads at most, counting every entry of every
     /// term; `None` when it was not judged, holds a phrase or matches every document.
-    pub fn postings(&self) -> Option<u64> {
+    pub(super) fn postings(&self) -> Option<u64> {
         self.postings
     }
 

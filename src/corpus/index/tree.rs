@@ -27,11 +27,11 @@ use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED, Term};
 /// Steps all the phrases of one search may take, a step being one word of a phrase sought in
 /// one document (docs/documents.md, "Phrases"): 10 000 documents for a phrase of two words,
 /// about 1.5 ms of work on the machine of docs/benchmarks.md, and fewer for longer phrases.
-pub const PHRASE_STEPS: u64 = 20_000;
+pub(super) const PHRASE_STEPS: u64 = 20_000;
 
 /// A field a query looks in, its analyzer and how much a match in it counts.
 #[derive(Clone)]
-pub struct Searched {
+pub(super) struct Searched {
     pub field: Field,
     pub name: &'static str,
     pub analyzer: TextAnalyzer,
@@ -40,13 +40,13 @@ pub struct Searched {
 
 /// What one search may still read of phrase postings, and whether it ran out.
 #[derive(Debug)]
-pub struct Budget {
+pub(super) struct Budget {
     left: AtomicU64,
     cut: AtomicBool,
 }
 
 impl Budget {
-    pub fn new(steps: u64) -> Arc<Budget> {
+    pub(super) fn new(steps: u64) -> Arc<Budget> {
         Arc::new(Budget {
             left: AtomicU64::new(steps),
             cut: AtomicBool::new(false),
@@ -54,7 +54,7 @@ impl Budget {
     }
 
     /// Whether some phrase stopped before the end of its postings.
-    pub fn was_cut(&self) -> bool {
+    pub(super) fn was_cut(&self) -> bool {
         self.cut.load(Ordering::Relaxed)
     }
 
@@ -74,7 +74,11 @@ impl Budget {
 }
 
 /// The tree of `ast` (from `query::parse`) over `fields` (the first is where `title:` looks).
-pub fn build(ast: UserInputAst, fields: &[Searched], budget: &Arc<Budget>) -> Box<dyn Query> {
+pub(super) fn build(
+    ast: UserInputAst,
+    fields: &[Searched],
+    budget: &Arc<Budget>,
+) -> Box<dyn Query> {
     let UserInputAst::Clause(clauses) = ast else {
         return Box::new(BooleanQuery::new(Vec::new()));
     };

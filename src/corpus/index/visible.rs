@@ -9,24 +9,24 @@ use super::super::access::Access;
 use super::columns::Columns;
 
 /// The name of the field that holds each document's access terms.
-pub const ACCESS: &str = "access";
+pub(super) const ACCESS: &str = "access";
 
 /// The documents one caller may see, segment by segment.
-pub struct Visible {
+pub(super) struct Visible {
     segments: Vec<Option<Seen>>,
 }
 
 /// The documents one caller may see in one segment: those holding one of `ords`, the ordinals
 /// (in the segment's access column) of the caller's access terms.
 #[derive(Clone)]
-pub struct Seen {
+pub(super) struct Seen {
     column: StrColumn,
     ords: Vec<u64>,
 }
 
 impl Visible {
     /// What `access` may see, from the access column of each segment (see [`Columns::of`]).
-    pub fn of(columns: &Columns, access: &Access) -> tantivy::Result<Visible> {
+    pub(super) fn of(columns: &Columns, access: &Access) -> tantivy::Result<Visible> {
         let segments = columns
             .segments()
             .iter()
@@ -51,14 +51,14 @@ impl Visible {
     }
 
     /// What the caller may see in `segment`; `None` when it may see nothing there.
-    pub fn segment(&self, segment: SegmentOrdinal) -> Option<&Seen> {
+    pub(super) fn segment(&self, segment: SegmentOrdinal) -> Option<&Seen> {
         self.segments.get(segment as usize)?.as_ref()
     }
 }
 
 impl Seen {
     /// Whether the caller may see `doc`; a document without access terms is seen by no one.
-    pub fn sees(&self, doc: DocId) -> bool {
+    pub(super) fn sees(&self, doc: DocId) -> bool {
         self.column
             .term_ords(doc)
             .any(|ord| self.ords.binary_search(&ord).is_ok())

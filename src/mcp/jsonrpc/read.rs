@@ -13,7 +13,7 @@ use crate::mcp::error::McpError;
 /// A POST body as first read: one message, a batch, or a value that is neither (answered as an
 /// invalid request).
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     One(Envelope),
     Batch(Vec<Item>),
     Neither,
@@ -21,14 +21,14 @@ pub enum Body {
 
 /// One item of a batch: a message, or a value that is not a JSON object.
 #[derive(Debug)]
-pub enum Item {
+pub(crate) enum Item {
     Message(Envelope),
     NotAnObject,
 }
 
 impl Item {
     /// Classifies the item; what is not an object is an invalid request.
-    pub fn classify(self) -> Result<Incoming, Invalid> {
+    pub(crate) fn classify(self) -> Result<Incoming, Invalid> {
         match self {
             Item::Message(envelope) => envelope.classify(),
             Item::NotAnObject => Err(super::not_an_object()),
@@ -40,7 +40,7 @@ impl Body {
     /// Reads a body. A single message is read member by member, keeping only those JSON-RPC
     /// defines and skipping the others unread, so no map is built for the message itself
     /// (this runs for every request; docs/benchmarks.md).
-    pub fn parse(bytes: &[u8]) -> Result<Body, serde_json::Error> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Body, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 }
@@ -48,7 +48,7 @@ impl Body {
 /// The members of one message that JSON-RPC defines. As in a JSON object read into a map, a
 /// member given twice counts with its last value.
 #[derive(Debug, Default)]
-pub struct Envelope {
+pub(crate) struct Envelope {
     /// `"jsonrpc": "2.0"` is there.
     version: bool,
     id: Option<Value>,
@@ -82,7 +82,7 @@ impl Envelope {
     }
 
     /// Classifies the message.
-    pub fn classify(self) -> Result<Incoming, Invalid> {
+    pub(crate) fn classify(self) -> Result<Incoming, Invalid> {
         let id = match &self.id {
             None => None,
             Some(raw) => match Id::parse(raw) {
@@ -122,7 +122,7 @@ impl Envelope {
         };
         Ok(match id {
             Some(id) => Incoming::Request(Request { id, method, params }),
-            None => Incoming::Notification { method },
+            None => Incoming::Notification,
         })
     }
 }

@@ -61,7 +61,7 @@ impl SettingError {
 
 /// Checks the exporter's variables read through `var`: `None` when no endpoint is set (traces
 /// are off), else the collector's URL as logs show it (without a user name or password).
-pub fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, SettingError> {
+pub(super) fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, SettingError> {
     // Every protocol variable that is set must name a transport built here, even the one the
     // other shadows, so a value that does nothing never passes unnoticed.
     for name in [
@@ -211,7 +211,7 @@ fn header_list(name: &str, list: &str) -> Result<(), SettingError> {
 
 /// The exporter, with its failures logged once until exports work again.
 #[derive(Debug)]
-pub struct Logged<E> {
+pub(super) struct Logged<E> {
     pub inner: E,
     pub collector: String,
     /// Whether the last export failed.

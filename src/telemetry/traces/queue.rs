@@ -21,7 +21,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 /// attributes of at most `telemetry::MAX_FIELD_CHARS` characters), so a full default queue of
 /// 2 048 spans of the usual few hundred bytes is far below this; it matters when every span
 /// carries the longest attributes a caller can make it carry.
-pub const MAX_QUEUE_BYTES: usize = 16 << 20;
+pub(super) const MAX_QUEUE_BYTES: usize = 16 << 20;
 
 /// What a span is counted as beside its name and attributes: ids, times, kind, status.
 const SPAN_OVERHEAD: usize = 160;
@@ -43,7 +43,7 @@ impl crate::telemetry::Scraped for DroppedSpans {
 
 /// The room the queue has: spans and bytes handed on and not yet exported.
 #[derive(Debug)]
-pub struct Room {
+pub(super) struct Room {
     spans: AtomicUsize,
     bytes: AtomicUsize,
     max_spans: usize,
@@ -51,7 +51,7 @@ pub struct Room {
 }
 
 impl Room {
-    pub fn new(max_spans: usize, max_bytes: usize) -> Arc<Room> {
+    pub(super) fn new(max_spans: usize, max_bytes: usize) -> Arc<Room> {
         Arc::new(Room {
             spans: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -78,7 +78,7 @@ impl Room {
 }
 
 /// What a span is counted as in the queue's bytes.
-pub fn size_of(span: &SpanData) -> usize {
+pub(super) fn size_of(span: &SpanData) -> usize {
     let attributes: usize = span
         .attributes
         .iter()
@@ -93,7 +93,7 @@ pub fn size_of(span: &SpanData) -> usize {
 
 /// A span processor that hands a finished span on to `inner` only while the queue has room.
 #[derive(Debug)]
-pub struct Bounded<P> {
+pub(super) struct Bounded<P> {
     pub inner: P,
     pub room: Arc<Room>,
 }
@@ -126,7 +126,7 @@ impl<P: SpanProcessor> SpanProcessor for Bounded<P> {
 
 /// An exporter that gives each batch's room in the queue back before exporting it.
 #[derive(Debug)]
-pub struct Returning<E> {
+pub(super) struct Returning<E> {
     pub inner: E,
     pub room: Arc<Room>,
 }

@@ -11,7 +11,7 @@ use super::keycloak::ISSUER;
 use super::tokens::{self, Keys, RESOURCE, Signer, claims, header, mint, token, token_with};
 
 /// One token of the corpus.
-pub struct Attack {
+pub(crate) struct Attack {
     pub name: &'static str,
     pub token: String,
     pub verdict: Option<&'static str>,
@@ -32,7 +32,7 @@ fn with_header(keys: &Keys, h: Value) -> String {
 }
 
 /// Every token, good and bad.
-pub fn attacks(keys: &Keys) -> Vec<Attack> {
+pub(crate) fn attacks(keys: &Keys) -> Vec<Attack> {
     let now = tokens::now();
     let good = token(keys);
     let parts: Vec<&str> = good.split('.').collect();

@@ -20,7 +20,7 @@ fn repo(path: &str) -> PathBuf {
 }
 
 /// Everything running, and a client that trusts the local CA and resolves both names to Traefik.
-pub struct Edge {
+pub(crate) struct Edge {
     /// Traefik's HTTPS and HTTP ports.
     pub https: u16,
     pub http: u16,
@@ -37,7 +37,7 @@ pub struct Edge {
 }
 
 impl Edge {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let dir = TempDir::new("edge");
         let certs = dir.0.join("certs");
         let made = std::process::Command::new("sh")
@@ -98,21 +98,21 @@ impl Edge {
         edge
     }
 
-    pub fn mcp_url(&self, path: &str) -> String {
+    pub(crate) fn mcp_url(&self, path: &str) -> String {
         format!("https://mcp.localhost:{}{path}", self.https)
     }
 
-    pub fn auth_url(&self, path: &str) -> String {
+    pub(crate) fn auth_url(&self, path: &str) -> String {
         format!("https://auth.localhost:{}{path}", self.https)
     }
 
     /// What the Keycloak look-alike wrote to standard error, for failure messages.
-    pub fn idp_log(&self) -> String {
+    pub(crate) fn idp_log(&self) -> String {
         std::fs::read_to_string(self._dir.0.join("idp.log")).unwrap_or_default()
     }
 
     /// `GET url` through Traefik, read as JSON.
-    pub async fn get_json(&self, url: &str) -> Value {
+    pub(crate) async fn get_json(&self, url: &str) -> Value {
         self.client
             .get(url)
             .send()
@@ -125,7 +125,7 @@ impl Edge {
 
     /// A token for the MCP resource from the look-alike's token endpoint, through Traefik, with
     /// the client credentials of `mcp-gate`.
-    pub async fn gate_token(&self) -> String {
+    pub(crate) async fn gate_token(&self) -> String {
         let body: Value = self
             .client
             .post(self.auth_url("/realms/mcp/protocol/openid-connect/token"))
@@ -150,7 +150,7 @@ impl Edge {
     /// Runs a client script of `tests/clients/` against this edge (trusting its CA) for at most
     /// `limit`, and returns the JSON report it prints last and what it wrote to standard error;
     /// panics with both, and the provider's log, if it fails.
-    pub async fn run_client(
+    pub(crate) async fn run_client(
         &self,
         script: &str,
         args: &[&OsStr],

@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use super::tokens::Keys;
 
 /// The public issuer tokens carry, as with `KC_HOSTNAME=https://auth.localhost`.
-pub const ISSUER: &str = "https://auth.localhost/realms/mcp";
+pub(crate) const ISSUER: &str = "https://auth.localhost/realms/mcp";
 
 /// How the fake answers the JWKS endpoint.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Mode {
+pub(crate) enum Mode {
     Up,
     /// 503 from both endpoints.
     Down,
@@ -30,7 +30,7 @@ pub enum Mode {
     Slow(std::time::Duration),
 }
 
-pub struct FakeState {
+pub(crate) struct FakeState {
     pub jwks: Mutex<Value>,
     pub mode: Mutex<Mode>,
     pub cache_control: Mutex<Option<String>>,
@@ -41,7 +41,7 @@ pub struct FakeState {
 }
 
 /// A running fake Keycloak.
-pub struct FakeKeycloak {
+pub(crate) struct FakeKeycloak {
     pub state: Arc<FakeState>,
     pub base: String,
     _server: tokio::task::JoinHandle<()>,
@@ -49,7 +49,7 @@ pub struct FakeKeycloak {
 
 impl FakeKeycloak {
     /// Starts with the default key set of [`Keys::jwks`].
-    pub async fn start(keys: &Keys) -> Self {
+    pub(crate) async fn start(keys: &Keys) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(FakeState {
@@ -78,31 +78,31 @@ impl FakeKeycloak {
         }
     }
 
-    pub fn discovery_url(&self) -> String {
+    pub(crate) fn discovery_url(&self) -> String {
         format!("{}/realms/mcp/.well-known/openid-configuration", self.base)
     }
 
-    pub fn jwks_url(&self) -> String {
+    pub(crate) fn jwks_url(&self) -> String {
         format!("{}/realms/mcp/protocol/openid-connect/certs", self.base)
     }
 
-    pub fn jwks_fetches(&self) -> usize {
+    pub(crate) fn jwks_fetches(&self) -> usize {
         self.state.jwks_fetches.load(Ordering::SeqCst)
     }
 
-    pub fn set_mode(&self, mode: Mode) {
+    pub(crate) fn set_mode(&self, mode: Mode) {
         *self.state.mode.lock().unwrap() = mode;
     }
 
-    pub fn set_jwks(&self, jwks: Value) {
+    pub(crate) fn set_jwks(&self, jwks: Value) {
         *self.state.jwks.lock().unwrap() = jwks;
     }
 
-    pub fn set_cache_control(&self, value: &str) {
+    pub(crate) fn set_cache_control(&self, value: &str) {
         *self.state.cache_control.lock().unwrap() = Some(value.to_owned());
     }
 
-    pub fn set_discovery_issuer(&self, issuer: &str) {
+    pub(crate) fn set_discovery_issuer(&self, issuer: &str) {
         *self.state.discovery_issuer.lock().unwrap() = issuer.to_owned();
     }
 }

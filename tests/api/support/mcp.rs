@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 use super::TestServer;
 
 /// The headers a well-behaved Streamable HTTP client sends.
-pub const JSON_AND_SSE: &str = "application/json, text/event-stream";
+pub(crate) const JSON_AND_SSE: &str = "application/json, text/event-stream";
 
 /// A response read in full: status, headers and the body as JSON (or `Value::Null`).
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
@@ -19,23 +19,23 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
     /// The JSON-RPC error message, or "" if the body is not an error.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or("")
     }
 
     /// The JSON-RPC error code, if the body is an error.
-    pub fn code(&self) -> Option<i64> {
+    pub(crate) fn code(&self) -> Option<i64> {
         self.body["error"]["code"].as_i64()
     }
 }
 
 /// `_meta` of a 2026-07-28 request.
-pub fn meta() -> Value {
+pub(crate) fn meta() -> Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
         "io.modelcontextprotocol/clientCapabilities": {},
@@ -44,13 +44,13 @@ pub fn meta() -> Value {
 }
 
 /// A 2026-07-28 request body.
-pub fn stateless(id: i64, method: &str, mut params: Value) -> Value {
+pub(crate) fn stateless(id: i64, method: &str, mut params: Value) -> Value {
     params["_meta"] = meta();
     json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
 }
 
 /// The headers a 2026-07-28 client sends with `body`.
-pub fn stateless_headers(body: &Value) -> Vec<(String, String)> {
+pub(crate) fn stateless_headers(body: &Value) -> Vec<(String, String)> {
     let mut h = vec![
         ("mcp-protocol-version".to_owned(), "2026-07-28".to_owned()),
         (
@@ -66,7 +66,7 @@ pub fn stateless_headers(body: &Value) -> Vec<(String, String)> {
 
 impl TestServer {
     /// POSTs raw bytes to `path` with exactly the given headers (plus the token).
-    pub async fn post_raw(
+    pub(crate) async fn post_raw(
         &self,
         path: &str,
         token: Option<&str>,
@@ -95,7 +95,7 @@ impl TestServer {
 
     /// POSTs one JSON-RPC message to `/mcp` as a Streamable HTTP client would, plus `extra`
     /// headers (which replace the defaults of the same name).
-    pub async fn rpc(&self, token: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn rpc(&self, token: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
         let mut headers: Vec<(String, String)> = vec![
             ("content-type".into(), "application/json".into()),
             ("accept".into(), JSON_AND_SSE.into()),
@@ -114,13 +114,13 @@ impl TestServer {
     }
 
     /// One message as a client of an initialize-based `version` sends it after the handshake.
-    pub async fn rpc_at(&self, token: &str, body: &Value, version: &str) -> Reply {
+    pub(crate) async fn rpc_at(&self, token: &str, body: &Value, version: &str) -> Reply {
         self.rpc(token, body, &[("mcp-protocol-version", version)])
             .await
     }
 
     /// A 2026-07-28 request with the headers that go with it.
-    pub async fn stateless(&self, token: &str, body: &Value) -> Reply {
+    pub(crate) async fn stateless(&self, token: &str, body: &Value) -> Reply {
         let headers = stateless_headers(body);
         let extra: Vec<(&str, &str)> = headers
             .iter()
@@ -131,26 +131,26 @@ impl TestServer {
 }
 
 /// A request of the initialize-based eras.
-pub fn request(id: i64, method: &str, params: Value) -> Value {
+pub(crate) fn request(id: i64, method: &str, params: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params })
 }
 
 /// Reads an event stream as it arrives.
-pub struct Events {
+pub(crate) struct Events {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Events {
     /// Reads `response`, asserting that it is a 200 event stream proxies will not buffer.
-    pub fn open(response: reqwest::Response) -> Self {
+    pub(crate) fn open(response: reqwest::Response) -> Self {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         assert_eq!(response.headers()["x-accel-buffering"], "no");
         Self::new(response)
     }
 
-    pub fn new(response: reqwest::Response) -> Self {
+    pub(crate) fn new(response: reqwest::Response) -> Self {
         Events {
             response,
             buffer: String::new(),
@@ -158,7 +158,7 @@ impl Events {
     }
 
     /// The next block (event or comment), waiting at most `limit`; `None` when the stream ends.
-    pub async fn next_block(&mut self, limit: Duration) -> Option<String> {
+    pub(crate) async fn next_block(&mut self, limit: Duration) -> Option<String> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block = self.buffer[..end].to_owned();
@@ -174,7 +174,7 @@ impl Events {
     }
 
     /// The next event (comments skipped): its name and data.
-    pub async fn next_event(&mut self, limit: Duration) -> Option<(String, String)> {
+    pub(crate) async fn next_event(&mut self, limit: Duration) -> Option<(String, String)> {
         loop {
             let block = self.next_block(limit).await?;
             let mut name = "message".to_owned();
@@ -193,7 +193,7 @@ impl Events {
     }
 
     /// The next `message` event's JSON.
-    pub async fn next_message(&mut self) -> Value {
+    pub(crate) async fn next_message(&mut self) -> Value {
         let (name, data) = self
             .next_event(Duration::from_secs(10))
             .await

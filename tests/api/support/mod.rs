@@ -1,12 +1,12 @@
 //! The test harness: the real router on 127.0.0.1:0 in front of a fake Keycloak.
 
-pub mod corpus;
-pub mod edge;
-pub mod keycloak;
-pub mod mcp;
-pub mod peers;
-pub mod tokens;
-pub mod wait;
+pub(crate) mod corpus;
+pub(crate) mod edge;
+pub(crate) mod keycloak;
+pub(crate) mod mcp;
+pub(crate) mod peers;
+pub(crate) mod tokens;
+pub(crate) mod wait;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,11 +15,11 @@ use mcp_resource_server::app::{AppState, serve};
 use mcp_resource_server::config::{RawConfig, Settings};
 use serde_json::json;
 
-pub use keycloak::{FakeKeycloak, ISSUER, Mode};
-pub use tokens::{Keys, RESOURCE, Signer, claims, header, mint, token, token_with};
+pub(crate) use keycloak::{FakeKeycloak, ISSUER, Mode};
+pub(crate) use tokens::{Keys, RESOURCE, Signer, claims, header, mint, token, token_with};
 
 /// A running server and a client for it.
-pub struct TestServer {
+pub(crate) struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -27,7 +27,7 @@ pub struct TestServer {
 
 impl TestServer {
     /// A server already running elsewhere (the real binary), reached at `base`.
-    pub fn at(base: String, client: reqwest::Client) -> Self {
+    pub(crate) fn at(base: String, client: reqwest::Client) -> Self {
         TestServer {
             base,
             client,
@@ -46,7 +46,7 @@ impl Drop for TestServer {
 
 /// The settings every test starts from: public names as in the compose stack, Keycloak reached
 /// at its internal address.
-pub fn base_env(kc: &FakeKeycloak) -> HashMap<String, String> {
+pub(crate) fn base_env(kc: &FakeKeycloak) -> HashMap<String, String> {
     [
         ("MCP_SERVER_URL", "https://mcp.localhost".to_owned()),
         ("KC_ISSUER", ISSUER.to_owned()),
@@ -58,13 +58,13 @@ pub fn base_env(kc: &FakeKeycloak) -> HashMap<String, String> {
     .collect()
 }
 
-pub fn settings(env: &HashMap<String, String>) -> Settings {
+pub(crate) fn settings(env: &HashMap<String, String>) -> Settings {
     let raw = RawConfig::load_from(env.clone()).expect("raw config");
     Settings::from_raw(&raw).expect("valid settings")
 }
 
 /// The built-in sample, indexed once for all in-process servers.
-pub fn sample_corpus() -> std::sync::Arc<mcp_resource_server::tools::Corpus> {
+pub(crate) fn sample_corpus() -> std::sync::Arc<mcp_resource_server::tools::Corpus> {
     static SAMPLE: std::sync::OnceLock<std::sync::Arc<mcp_resource_server::tools::Corpus>> =
         std::sync::OnceLock::new();
     SAMPLE
@@ -74,7 +74,7 @@ pub fn sample_corpus() -> std::sync::Arc<mcp_resource_server::tools::Corpus> {
 
 impl TestServer {
     /// Starts the server with the base settings changed by `overrides`; does not wait for keys.
-    pub async fn start(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
         let mut env = base_env(kc);
         for (k, v) in overrides {
             env.insert(k.to_string(), v.to_string());
@@ -82,13 +82,13 @@ impl TestServer {
         Self::start_with(settings(&env)).await
     }
 
-    pub async fn start_with(settings: Settings) -> Self {
+    pub(crate) async fn start_with(settings: Settings) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self::start_on(listener, settings).await
     }
 
     /// Serves on a listener bound beforehand, for settings that must name its port.
-    pub async fn start_on(listener: tokio::net::TcpListener, settings: Settings) -> Self {
+    pub(crate) async fn start_on(listener: tokio::net::TcpListener, settings: Settings) -> Self {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = if settings.corpus.folder.is_none() {
             AppState::with_corpus(settings, sample_corpus())
@@ -112,7 +112,7 @@ impl TestServer {
     }
 
     /// A handle on an already running server (it does not stop it when dropped).
-    pub fn detached(base: &str) -> Self {
+    pub(crate) fn detached(base: &str) -> Self {
         TestServer {
             base: base.to_owned(),
             client: reqwest::Client::new(),
@@ -121,13 +121,13 @@ impl TestServer {
     }
 
     /// Starts the server and waits until it has loaded keys.
-    pub async fn ready(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn ready(kc: &FakeKeycloak, overrides: &[(&str, &str)]) -> Self {
         let server = Self::start(kc, overrides).await;
         server.wait_ready().await;
         server
     }
 
-    pub async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let ready = async || self.get("/readyz").await.status() == 200;
         assert!(
             wait::comes_true(Duration::from_secs(10), ready).await,
@@ -135,7 +135,7 @@ impl TestServer {
         );
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
             .send()
@@ -144,12 +144,12 @@ impl TestServer {
     }
 
     /// `GET path`, read as JSON.
-    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+    pub(crate) async fn get_json(&self, path: &str) -> serde_json::Value {
         self.get(path).await.json().await.unwrap()
     }
 
     /// `POST /mcp` with an `initialize` request and, if given, a bearer token.
-    pub async fn mcp(&self, token: Option<&str>) -> reqwest::Response {
+    pub(crate) async fn mcp(&self, token: Option<&str>) -> reqwest::Response {
         let mut req = self.initialize();
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -158,7 +158,7 @@ impl TestServer {
     }
 
     /// An `initialize` POST to `/mcp` without credentials, to be completed by the caller.
-    pub fn initialize(&self) -> reqwest::RequestBuilder {
+    pub(crate) fn initialize(&self) -> reqwest::RequestBuilder {
         self.client
             .post(format!("{}/mcp", self.base))
             .header("content-type", "application/json")
@@ -169,12 +169,12 @@ impl TestServer {
             }))
     }
 
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         self.get("/metrics").await.text().await.unwrap()
     }
 
     /// The value of one sample, e.g. `mcp_token_rejections_total{reason="expired"}`; 0 if absent.
-    pub async fn metric(&self, sample: &str) -> f64 {
+    pub(crate) async fn metric(&self, sample: &str) -> f64 {
         let text = self.metrics().await;
         text.lines()
             .find_map(|l| {
@@ -186,7 +186,7 @@ impl TestServer {
     }
 
     /// Every `mcp_token_rejections_total` sample, by reason.
-    pub async fn rejection_counts(&self) -> HashMap<String, f64> {
+    pub(crate) async fn rejection_counts(&self) -> HashMap<String, f64> {
         let prefix = "mcp_token_rejections_total{reason=\"";
         self.metrics()
             .await
@@ -199,7 +199,7 @@ impl TestServer {
 
     /// The server's verdict on `token`: `None` when it lets the token in, otherwise the one
     /// reason its refusal was counted under.
-    pub async fn verdict(&self, token: &str) -> Option<String> {
+    pub(crate) async fn verdict(&self, token: &str) -> Option<String> {
         let before = self.rejection_counts().await;
         let status = self.mcp(Some(token)).await.status();
         let after = self.rejection_counts().await;
@@ -221,7 +221,7 @@ impl TestServer {
         }
     }
 
-    pub async fn rejections(&self, reason: &str) -> f64 {
+    pub(crate) async fn rejections(&self, reason: &str) -> f64 {
         self.metric(&format!(
             "mcp_token_rejections_total{{reason=\"{reason}\"}}"
         ))
@@ -230,18 +230,18 @@ impl TestServer {
 }
 
 /// A fake Keycloak with the default keys and a ready server in front of it.
-pub struct Stack {
+pub(crate) struct Stack {
     pub keys: Keys,
     pub kc: FakeKeycloak,
     pub server: TestServer,
 }
 
 impl Stack {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::with(&[]).await
     }
 
-    pub async fn with(overrides: &[(&str, &str)]) -> Self {
+    pub(crate) async fn with(overrides: &[(&str, &str)]) -> Self {
         let keys = Keys::new();
         let kc = FakeKeycloak::start(&keys).await;
         let server = TestServer::ready(&kc, overrides).await;
@@ -249,7 +249,7 @@ impl Stack {
     }
 
     /// Asserts that `token` gets 401 `invalid_token` and is counted under `reason`.
-    pub async fn assert_refused(&self, token: &str, reason: &str) {
+    pub(crate) async fn assert_refused(&self, token: &str, reason: &str) {
         let before = self.server.rejections(reason).await;
         let response = self.server.mcp(Some(token)).await;
         assert_eq!(response.status(), 401, "expected 401 for a {reason} token");
@@ -274,7 +274,7 @@ impl Stack {
     }
 
     /// Asserts that `token` is let in.
-    pub async fn assert_accepted(&self, token: &str) {
+    pub(crate) async fn assert_accepted(&self, token: &str) {
         let response = self.server.mcp(Some(token)).await;
         assert_eq!(response.status(), 200, "{:?}", response.text().await);
     }

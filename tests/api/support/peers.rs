@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// `tests/clients/`, where the peers and their scripts live.
-pub fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
 }
 
 /// A peer's executable, asserting that it is installed.
-pub fn tool(relative: &str) -> PathBuf {
+pub(crate) fn tool(relative: &str) -> PathBuf {
     let path = clients_dir().join(relative);
     assert!(
         path.exists(),
@@ -24,21 +24,21 @@ pub fn tool(relative: &str) -> PathBuf {
     path
 }
 
-pub fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     tool(".venv/bin/python")
 }
 
-pub fn node() -> PathBuf {
+pub(crate) fn node() -> PathBuf {
     tool("node_modules/.bin/node")
 }
 
-pub fn traefik() -> PathBuf {
+pub(crate) fn traefik() -> PathBuf {
     tool(".venv/bin/traefik")
 }
 
 /// Runs a peer to completion (at most `limit`) and returns its standard output; panics with
 /// both outputs if it fails.
-pub async fn run(
+pub(crate) async fn run(
     program: &PathBuf,
     args: &[&str],
     cwd: &std::path::Path,
@@ -69,14 +69,14 @@ pub async fn run(
 }
 
 /// Runs a client script that prints one JSON report as its last line.
-pub async fn report(program: &PathBuf, args: &[&str]) -> Value {
+pub(crate) async fn report(program: &PathBuf, args: &[&str]) -> Value {
     let out = run(program, args, &clients_dir(), Duration::from_secs(60)).await;
     let last = out.lines().last().unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("not a JSON report ({e}): {out}"))
 }
 
 /// A free loopback port for a peer that must be told its port up front.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -86,7 +86,7 @@ pub fn free_port() -> u16 {
 
 /// The Traefik binary in front of the server, adding `Authorization: Bearer <token>` to every
 /// request: the token-injecting proxy the conformance suite (which sends no token) needs.
-pub struct InjectingProxy {
+pub(crate) struct InjectingProxy {
     pub port: u16,
     _child: tokio::process::Child,
     _dir: TempDir,
@@ -94,7 +94,7 @@ pub struct InjectingProxy {
 
 impl InjectingProxy {
     /// Listens on `port` (from [`free_port`]) and forwards to `upstream`.
-    pub async fn start(port: u16, upstream: &str, token: &str) -> Self {
+    pub(crate) async fn start(port: u16, upstream: &str, token: &str) -> Self {
         let dir = TempDir::new("traefik");
         let dynamic = dir.0.join("dynamic.yml");
         std::fs::write(
@@ -141,10 +141,10 @@ impl InjectingProxy {
 }
 
 /// A temporary folder removed on drop.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(

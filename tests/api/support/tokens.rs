@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::keycloak::ISSUER;
 
-pub const RESOURCE: &str = "https://mcp.localhost/mcp";
+pub(crate) const RESOURCE: &str = "https://mcp.localhost/mcp";
 
 fn rsa(pem: &str) -> RsaKeyPair {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -17,7 +17,7 @@ fn rsa(pem: &str) -> RsaKeyPair {
 }
 
 /// Ways to sign a token.
-pub enum Signer<'a> {
+pub(crate) enum Signer<'a> {
     Rsa(&'a RsaKeyPair, &'static dyn signature::RsaEncoding),
     Ec(&'a EcdsaKeyPair),
     Ed(&'a Ed25519KeyPair),
@@ -27,7 +27,7 @@ pub enum Signer<'a> {
 }
 
 /// Every key the tests use.
-pub struct Keys {
+pub(crate) struct Keys {
     pub sig: RsaKeyPair,
     pub enc: RsaKeyPair,
     pub foreign: RsaKeyPair,
@@ -37,7 +37,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let rng = SystemRandom::new();
         let ec_doc =
             EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -60,7 +60,7 @@ impl Keys {
 
     /// A Keycloak-like JWKS: an RS256 signing key, an RSA-OAEP encryption key (which Keycloak
     /// publishes beside it), an ES256 key and an EdDSA key.
-    pub fn jwks(&self) -> Value {
+    pub(crate) fn jwks(&self) -> Value {
         json!({ "keys": [
             rsa_jwk(&self.sig, "rsa-sig", "sig", "RS256"),
             rsa_jwk(&self.enc, "rsa-enc", "enc", "RSA-OAEP"),
@@ -70,12 +70,12 @@ impl Keys {
     }
 
     /// The default signer: RS256 with the published signing key.
-    pub fn rs256(&self) -> Signer<'_> {
+    pub(crate) fn rs256(&self) -> Signer<'_> {
         Signer::Rsa(&self.sig, &signature::RSA_PKCS1_SHA256)
     }
 }
 
-pub fn rsa_jwk(key: &RsaKeyPair, kid: &str, use_: &str, alg: &str) -> Value {
+pub(crate) fn rsa_jwk(key: &RsaKeyPair, kid: &str, use_: &str, alg: &str) -> Value {
     let public = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(key.public());
     json!({
         "kid": kid, "kty": "RSA", "alg": alg, "use": use_,
@@ -101,7 +101,7 @@ fn ed_jwk(key: &Ed25519KeyPair, kid: &str) -> Value {
     })
 }
 
-pub fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -109,12 +109,12 @@ pub fn now() -> i64 {
 }
 
 /// The header Keycloak puts on access tokens.
-pub fn header(kid: &str) -> Value {
+pub(crate) fn header(kid: &str) -> Value {
     json!({ "alg": "RS256", "typ": "JWT", "kid": kid })
 }
 
 /// The claims of a Keycloak access token for a user who linked ChatGPT.
-pub fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     let now = now();
     json!({
         "exp": now + 300,
@@ -138,7 +138,7 @@ pub fn claims() -> Value {
 }
 
 /// Encodes and signs a token. The header is used as given, so it can lie about `alg`.
-pub fn mint(header: &Value, claims: &Value, signer: &Signer) -> String {
+pub(crate) fn mint(header: &Value, claims: &Value, signer: &Signer) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap()),
@@ -150,7 +150,7 @@ pub fn mint(header: &Value, claims: &Value, signer: &Signer) -> String {
     )
 }
 
-pub fn sign(input: &[u8], signer: &Signer) -> Vec<u8> {
+pub(crate) fn sign(input: &[u8], signer: &Signer) -> Vec<u8> {
     let rng = SystemRandom::new();
     match signer {
         Signer::Rsa(key, encoding) => {
@@ -169,24 +169,24 @@ pub fn sign(input: &[u8], signer: &Signer) -> Vec<u8> {
 }
 
 /// A valid RS256 access token with the default claims, changed by `edit`.
-pub fn token_with(keys: &Keys, edit: impl FnOnce(&mut Value)) -> String {
+pub(crate) fn token_with(keys: &Keys, edit: impl FnOnce(&mut Value)) -> String {
     let mut c = claims();
     edit(&mut c);
     mint(&header("rsa-sig"), &c, &keys.rs256())
 }
 
 /// A valid RS256 access token.
-pub fn token(keys: &Keys) -> String {
+pub(crate) fn token(keys: &Keys) -> String {
     token_with(keys, |_| {})
 }
 
 /// A client's DPoP key (ES256) and the proofs it signs (RFC 9449 §4).
-pub struct DpopKey {
+pub(crate) struct DpopKey {
     key: EcdsaKeyPair,
 }
 
 impl DpopKey {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let rng = SystemRandom::new();
         let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .unwrap();
@@ -201,7 +201,7 @@ impl DpopKey {
     }
 
     /// The public key as a JWK, without `kid`, `alg` or `use`.
-    pub fn jwk(&self) -> Value {
+    pub(crate) fn jwk(&self) -> Value {
         let point = self.key.public_key().as_ref();
         json!({
             "kty": "EC", "crv": "P-256",
@@ -211,7 +211,7 @@ impl DpopKey {
     }
 
     /// The RFC 7638 thumbprint, computed here from the members in their canonical order.
-    pub fn thumbprint(&self) -> String {
+    pub(crate) fn thumbprint(&self) -> String {
         let jwk = self.jwk();
         let canonical = format!(
             r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -225,13 +225,13 @@ impl DpopKey {
     }
 
     /// A valid access token bound to this key.
-    pub fn bound_token(&self, keys: &Keys) -> String {
+    pub(crate) fn bound_token(&self, keys: &Keys) -> String {
         let jkt = self.thumbprint();
         token_with(keys, |c| c["cnf"] = json!({ "jkt": jkt }))
     }
 
     /// A valid access token of the user `sub`, bound to this key.
-    pub fn bound_token_for(&self, keys: &Keys, sub: &str) -> String {
+    pub(crate) fn bound_token_for(&self, keys: &Keys, sub: &str) -> String {
         let jkt = self.thumbprint();
         token_with(keys, |c| {
             c["cnf"] = json!({ "jkt": jkt });
@@ -242,7 +242,7 @@ impl DpopKey {
     /// The replay-cache shard a proof of this key with `jti` fell into when shards were picked
     /// by the first byte of the proof's digest, SHA-256(jkt, 0, jti): what an attacker could
     /// grind `jti`s against.
-    pub fn unkeyed_shard(&self, jti: &str) -> usize {
+    pub(crate) fn unkeyed_shard(&self, jti: &str) -> usize {
         let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
         ctx.update(self.thumbprint().as_bytes());
         ctx.update(&[0]);
@@ -251,7 +251,7 @@ impl DpopKey {
     }
 
     /// The header and claims of a fresh proof for `method` on `url` with `token`.
-    pub fn proof_parts(&self, method: &str, url: &str, token: &str) -> (Value, Value) {
+    pub(crate) fn proof_parts(&self, method: &str, url: &str, token: &str) -> (Value, Value) {
         let ath = URL_SAFE_NO_PAD.encode(ring::digest::digest(
             &ring::digest::SHA256,
             token.as_bytes(),
@@ -265,13 +265,13 @@ impl DpopKey {
     }
 
     /// A fresh, valid proof.
-    pub fn proof(&self, method: &str, url: &str, token: &str) -> String {
+    pub(crate) fn proof(&self, method: &str, url: &str, token: &str) -> String {
         let (header, claims) = self.proof_parts(method, url, token);
         self.sign(&header, &claims)
     }
 
     /// Signs any header and claims with this key.
-    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+    pub(crate) fn sign(&self, header: &Value, claims: &Value) -> String {
         mint(header, claims, &Signer::Ec(&self.key))
     }
 }

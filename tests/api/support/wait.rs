@@ -10,7 +10,10 @@ const FIRST: Duration = Duration::from_millis(10);
 const LONGEST: Duration = Duration::from_millis(250);
 
 /// Asks `probe` until it answers `Some`, for at most `within`; `None` if it never did.
-pub async fn until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> Option<T> {
+pub(crate) async fn until<T>(
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + within;
     let mut pause = FIRST;
     loop {
@@ -26,7 +29,10 @@ pub async fn until<T>(within: Duration, mut probe: impl AsyncFnMut() -> Option<T
 }
 
 /// [`until`] for a probe that blocks, in code that cannot await.
-pub fn until_blocking<T>(within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn until_blocking<T>(
+    within: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
     let deadline = Instant::now() + within;
     let mut pause = FIRST;
     loop {
@@ -42,7 +48,7 @@ pub fn until_blocking<T>(within: Duration, mut probe: impl FnMut() -> Option<T>)
 }
 
 /// Whether `holds` comes true within `within`.
-pub async fn comes_true(within: Duration, mut holds: impl AsyncFnMut() -> bool) -> bool {
+pub(crate) async fn comes_true(within: Duration, mut holds: impl AsyncFnMut() -> bool) -> bool {
     until(within, async || holds().await.then_some(()))
         .await
         .is_some()
