@@ -13,7 +13,7 @@ use super::jws::CompactJws;
 use super::principal::{Identity, Principal};
 
 /// Tokens longer than this are refused before any parsing.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+pub(super) const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The header members the policy reads; `jsonwebtoken` reads the header again for itself.
 #[derive(Deserialize)]

@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, DecodingKeyKind, EncodingKey};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
 /// The provider: verification and digests on `ring`; signing and private-key helpers refuse.
-pub static RING: CryptoProvider = CryptoProvider {
+pub(crate) static RING: CryptoProvider = CryptoProvider {
     signer_factory: refuse_signing,
     verifier_factory: verifier,
     key_utils: KeyUtils {
@@ -30,7 +30,7 @@ pub static RING: CryptoProvider = CryptoProvider {
 
 /// Makes [`RING`] the process-wide provider of `jsonwebtoken`. Calling it again is harmless;
 /// it fails only if some other provider was installed first, which this crate never does.
-pub fn install() -> std::result::Result<(), &'static str> {
+pub(crate) fn install() -> std::result::Result<(), &'static str> {
     match RING.install_default() {
         Ok(()) => Ok(()),
         Err(installed) if std::ptr::eq(installed, &RING) => Ok(()),

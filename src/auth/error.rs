@@ -58,7 +58,7 @@ pub enum Rule {
     Binding,
     /// The DPoP proof of a DPoP-bound token (`super::dpop`).
     Proof,
-    /// The scopes `MCP_REQUIRED_SCOPES` names ([`super::principal::require_scopes`]).
+    /// The scopes `MCP_REQUIRED_SCOPES` names (`super::principal::require_scopes`).
     Scope,
 }
 
@@ -121,7 +121,7 @@ pub struct Refusal {
 }
 
 /// The row of each reason, in the order of [`Reason::ALL`].
-pub const REFUSALS: [Refusal; Reason::ALL.len()] = [
+pub(crate) const REFUSALS: [Refusal; Reason::ALL.len()] = [
     Refusal {
         reason: Reason::Missing,
         label: "missing",
@@ -317,7 +317,7 @@ pub const REFUSALS: [Refusal; Reason::ALL.len()] = [
 ];
 
 impl Reason {
-    /// This reason's row of [`REFUSALS`].
+    /// This reason's row of `REFUSALS`.
     pub fn refusal(self) -> &'static Refusal {
         &REFUSALS[self as usize]
     }

@@ -4,26 +4,26 @@
 //!
 //! - [`outbound`]: the one HTTP client to Keycloak, OpenID discovery and bounded fetches;
 //! - [`jwk`]: JWK parsing into the keys `jsonwebtoken` verifies with;
-//! - [`crypto`]: the verify-only `ring` backend of `jsonwebtoken`;
+//! - `crypto`: the verify-only `ring` backend of `jsonwebtoken`;
 //! - [`key_store`]: the [`KeyStore`] trait and the cached, self-refreshing JWKS store, fed by
 //!   Keycloak through the [`key_store::JwksSource`] trait;
-//! - [`validator`]: token validation and the verified-token cache, with `claims` (what it reads
+//! - `validator`: token validation and the verified-token cache, with `claims` (what it reads
 //!   out of a token and the checks that need only the token);
-//! - [`gate`]: the check every protected route passes; [`principal`]: the caller it leaves;
-//! - [`challenge`] and [`error`]: the 401/403/503 answers.
+//! - `gate`: the check every protected route passes; `principal`: the caller it leaves;
+//! - [`challenge`] and `error`: the 401/403/503 answers.
 
 pub mod challenge;
 mod claims;
-pub mod crypto;
+pub(crate) mod crypto;
 pub mod dpop;
-pub mod error;
-pub mod gate;
+pub(crate) mod error;
+pub(crate) mod gate;
 pub mod jwk;
 mod jws;
 pub mod key_store;
 pub mod outbound;
-pub mod principal;
-pub mod validator;
+pub(crate) mod principal;
+pub(crate) mod validator;
 
 pub use error::{AuthError, Reason, Rule};
 pub use gate::Gate;

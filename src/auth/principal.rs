@@ -107,7 +107,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 /// only if its proof is checked, so one sent as `Bearer` is refused, and with `dpop_required`
 /// (`MCP_DPOP_REQUIRED`) every Bearer token is. A token sent as `DPoP` must be DPoP-bound, and
 /// `proof` must accept the request's proof of the key it is bound to (its `cnf.jkt`).
-pub fn require_binding<T>(
+pub(crate) fn require_binding<T>(
     scheme: Scheme,
     principal: &Principal,
     dpop_required: bool,
@@ -133,7 +133,7 @@ pub fn require_binding<T>(
 }
 
 /// The scope rule: a token must carry every scope in `required` (`MCP_REQUIRED_SCOPES`).
-pub fn require_scopes(principal: &Principal, required: &[String]) -> Result<(), AuthError> {
+pub(crate) fn require_scopes(principal: &Principal, required: &[String]) -> Result<(), AuthError> {
     let missing: Vec<String> = required
         .iter()
         .filter(|s| !principal.has_scope(s))

@@ -40,8 +40,6 @@ use super::principal::Principal;
 use crate::config::Settings;
 use crate::telemetry::{Metrics, traces};
 
-pub use super::claims::MAX_TOKEN_BYTES;
-
 /// What a token must satisfy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -87,7 +85,7 @@ pub struct Validator {
     metrics: Arc<Metrics>,
 }
 
-pub fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -9,7 +9,7 @@
 /// merge takes its defaults from here, the readers its bounds, and `serve --help`, the
 /// unknown-name message and the docs test its names and meanings.
 #[derive(Debug, Clone, Copy)]
-pub struct Setting {
+pub(crate) struct Setting {
     /// The environment name; the file key is derived from it ([`file_key`]).
     pub env: &'static str,
     pub meaning: &'static str,
@@ -17,12 +17,17 @@ pub struct Setting {
     pub kind: Kind,
     /// For a tuning value: when an operator has reason to change it, as the docs say it. The
     /// settings without one are choices every deployment makes (names, URLs, folders, switches).
+    /// Only the docs test reads it, holding docs/configuration.md to this table.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the docs test of config::settings")
+    )]
     pub reason: Option<&'static str>,
 }
 
 /// What a setting is when nothing sets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Default {
+pub(crate) enum Default {
     /// Start-up stops until it is set.
     Required,
     /// Nothing: the feature it names is off.
@@ -35,7 +40,7 @@ pub enum Default {
 
 /// What a setting holds, and for numbers the bounds a value must keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Text,
     Url,
     Address,
@@ -58,7 +63,7 @@ pub enum Kind {
 
 /// The unit of a number setting: how help shows it, and how the readers convert it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     Count,
     Secs,
     Millis,
@@ -69,7 +74,7 @@ pub enum Unit {
 
 impl Unit {
     /// `n` of this unit as a time, for the units of time.
-    pub fn duration(self, n: u64) -> Option<std::time::Duration> {
+    pub(crate) fn duration(self, n: u64) -> Option<std::time::Duration> {
         match self {
             Unit::Secs => Some(std::time::Duration::from_secs(n)),
             Unit::Millis => Some(std::time::Duration::from_millis(n)),
@@ -78,7 +83,7 @@ impl Unit {
     }
 
     /// `n` of this unit in bytes, for the units of size.
-    pub fn bytes(self, n: u64) -> Option<u64> {
+    pub(crate) fn bytes(self, n: u64) -> Option<u64> {
         match self {
             Unit::Bytes => Some(n),
             Unit::Kib => n.checked_mul(1 << 10),
@@ -90,7 +95,7 @@ impl Unit {
 
 impl Kind {
     /// How `serve --help` describes a value of this kind.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Kind::Text => "text".into(),
             Kind::Url => "URL".into(),
@@ -117,7 +122,7 @@ impl Kind {
 }
 
 /// Every setting but the per-tool scopes.
-pub const SETTINGS: &[Setting] = &[
+pub(crate) const SETTINGS: &[Setting] = &[
     Setting {
         env: "MCP_BIND",
         meaning: "listen address",
@@ -764,7 +769,7 @@ pub fn default_bytes(env: &str) -> Option<u64> {
 }
 
 /// The TOML key for an environment name.
-pub fn file_key(env: &str) -> String {
+pub(crate) fn file_key(env: &str) -> String {
     let bare = env
         .strip_prefix("MCP_")
         .or_else(|| env.strip_prefix("KC_"))

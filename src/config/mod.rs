@@ -1,9 +1,9 @@
-//! Configuration: the raw layer (TOML file plus environment, see [`raw`]) converted once into
+//! Configuration: the raw layer (TOML file plus environment, see `raw`) converted once into
 //! typed [`Settings`]. A bad or missing setting becomes one [`ConfigError`] naming the variable
 //! and saying how to fix it.
 
 pub(crate) mod known;
-pub mod raw;
+pub(crate) mod raw;
 mod settings;
 
 pub use known::{default_bytes, default_of, help};

@@ -20,7 +20,7 @@ use std::path::Path;
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
 use super::known::{Default, OTHER_VARIABLES, RENAMED, UNKNOWN_VARIABLES, env_name, tool_of_key};
-pub use super::known::{SETTINGS, file_key};
+pub(crate) use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
 #[derive(Debug, Clone, PartialEq)]

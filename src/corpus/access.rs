@@ -13,10 +13,10 @@
 
 /// The term every document without an `acl` carries, and every caller holds. Role and group
 /// terms carry a `role:` or `group:` prefix, so no role or group name can collide with it.
-pub const PUBLIC: &str = "public";
+pub(crate) const PUBLIC: &str = "public";
 
 /// The index terms for one `acl` entry; empty when the entry names nothing.
-pub fn entry_terms(entry: &str) -> Vec<String> {
+pub(crate) fn entry_terms(entry: &str) -> Vec<String> {
     let entry = entry.trim();
     if let Some(role) = entry.strip_prefix("role:") {
         return term("role:", role).into_iter().collect();
@@ -43,7 +43,7 @@ fn term(prefix: &str, name: &str) -> Option<String> {
 }
 
 /// The index terms of a document's `acl`.
-pub fn document_terms(acl: &[String]) -> Vec<String> {
+pub(crate) fn document_terms(acl: &[String]) -> Vec<String> {
     if acl.is_empty() {
         return vec![PUBLIC.to_owned()];
     }

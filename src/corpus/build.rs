@@ -90,7 +90,7 @@ fn open(source: &Source, path: &Path, manifest: &Manifest) -> Result<Option<Buil
             index,
             manifest: manifest.clone(),
         })),
-        Updated::Updated(update) => {
+        Updated::Changed(update) => {
             super::manifest::save_manifest(path, &update.manifest).map_err(|e| io(path, e))?;
             tracing::info!(
                 files = update.files,

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 /// Longest id accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 512;
+pub(crate) const MAX_ID_BYTES: usize = 512;
 
 /// One document as `fetch` returns it, with the roles and groups that may read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +72,7 @@ pub enum DocumentError {
 /// A record as written in a `.json` or `.jsonl` file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
+pub(crate) struct Record {
     id: String,
     title: String,
     text: String,
@@ -85,7 +85,7 @@ pub struct Record {
 }
 
 /// Builds a document from one JSON record, with messages that name the field to fix.
-pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, DocumentError> {
+pub(crate) fn from_json(value: Value, base: Option<&Url>) -> Result<Document, DocumentError> {
     let Value::Object(fields) = &value else {
         return Err(DocumentError::NotAnObject(format!("{value:.40}")));
     };
@@ -122,7 +122,7 @@ pub fn from_json(value: Value, base: Option<&Url>) -> Result<Document, DocumentE
 
 impl Record {
     /// Checks the record and fills in its url from `base` when it has none.
-    pub fn into_document(self, base: Option<&Url>) -> Result<Document, DocumentError> {
+    pub(crate) fn into_document(self, base: Option<&Url>) -> Result<Document, DocumentError> {
         let url = match self.url {
             Some(url) => checked_url(&url)?,
             None => base.map(|b| join(b, &self.id)).unwrap_or_default(),
@@ -144,7 +144,7 @@ impl Record {
 
 /// Builds a document from a Markdown (`markdown: true`) or text file at `path` (relative to the
 /// corpus folder, with `/` separators).
-pub fn from_text_file(
+pub(crate) fn from_text_file(
     path: &str,
     content: &str,
     markdown: bool,

@@ -3,7 +3,7 @@
 //!
 //! Every document is stored in the index, so one structure answers both `search` and `fetch`:
 //! in memory for small corpora, on disk under `MCP_INDEX_DIR` for large ones. Each document also
-//! carries its access terms (see [`super::access`]); every search and fetch is filtered by the
+//! carries its access terms (see `super::access`); every search and fetch is filtered by the
 //! caller's terms inside the index, so hidden documents are never ranked or returned. A
 //! generation ([`Index`]) reads one committed state of its [`Store`]: an update commits a new
 //! state and makes a new generation, and searches already running finish on the old one.
@@ -26,7 +26,7 @@ mod columns;
 mod fields;
 mod rank;
 mod statistics;
-pub mod store;
+pub(crate) mod store;
 mod tree;
 mod visible;
 

@@ -64,7 +64,7 @@ pub enum Skipped {
 }
 
 /// Largest file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Deepest folder nesting followed.
 const MAX_DEPTH: usize = 32;
 /// Problems kept for the report and logged one by one; all are counted, and the rest are
@@ -154,11 +154,11 @@ pub struct FileOutcome {
 }
 
 /// Problems remembered per file, for reports of an index that is reused or updated.
-pub const MAX_PROBLEMS_PER_FILE: usize = 10;
+pub(crate) const MAX_PROBLEMS_PER_FILE: usize = 10;
 
 /// Reads every document under `folder`, handing each to `sink` with its file (which may fail,
 /// e.g. when the index cannot be written; that stops the load).
-pub fn load<E>(
+pub(crate) fn load<E>(
     folder: &Folder,
     sink: &mut dyn FnMut(&str, Document) -> Result<(), E>,
 ) -> Result<LoadReport, E> {
@@ -183,7 +183,7 @@ pub fn load<E>(
 /// in path order) is skipped as a problem, as is a record that cannot be read; `seen` gains the
 /// ids of the records taken, and `report` the file's documents and problems. A failing `sink`
 /// stops the reading.
-pub fn read_into<E>(
+pub(crate) fn read_into<E>(
     file: &SourceFile,
     base: Option<&Url>,
     seen: &mut HashMap<String, String>,
@@ -256,11 +256,11 @@ impl LoadReport {
     }
 }
 
-pub use beneath::files;
+pub(crate) use beneath::files;
 
 /// The documents of one file, each with where it was found; one problem for the whole file when
 /// it cannot be read.
-pub fn read_file(file: &SourceFile, base: Option<&Url>) -> Read {
+pub(crate) fn read_file(file: &SourceFile, base: Option<&Url>) -> Read {
     read(file, base).unwrap_or_else(|reason| vec![(file.shown.clone(), Err(reason))])
 }
 
@@ -284,12 +284,12 @@ fn kind(path: &Path) -> Option<SourceFormat> {
 }
 
 /// A time as modification times are kept: nanoseconds since the Unix epoch (0 before it).
-pub fn nanos(time: std::time::SystemTime) -> u128 {
+pub(crate) fn nanos(time: std::time::SystemTime) -> u128 {
     time.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos())
 }
 
-pub type Read = Vec<(String, Result<Document, Skipped>)>;
+pub(crate) type Read = Vec<(String, Result<Document, Skipped>)>;
 
 /// The documents of one file, each with where it was found.
 fn read(file: &SourceFile, base: Option<&Url>) -> Result<Read, Skipped> {

@@ -28,7 +28,7 @@ use super::loader::{FileOutcome, LoadReport, SourceFile};
 /// The version of what this server writes into an index (its fields, how it analyses and
 /// reads documents). An index of another version is rebuilt. Version 3 marks its folders as
 /// this server's.
-pub const FORMAT: u32 = 3;
+pub(crate) const FORMAT: u32 = 3;
 
 /// The coarsest clock of a file system the index may read (FAT keeps times to 2 s), in
 /// nanoseconds.
@@ -103,7 +103,7 @@ impl Manifest {
             == (&fresh.format, &fresh.tantivy, &fresh.root, &fresh.base_url)
     }
 
-    /// Records what a load that listed the folder at `listed` (see [`now`]) read.
+    /// Records what a load that listed the folder at `listed` (see `now`) read.
     ///
     /// A file changed just before the listing may change again within the same tick of the file
     /// system's clock, keeping its size and modification time, and the index would never see
@@ -168,7 +168,7 @@ impl Manifest {
 }
 
 /// Nanoseconds since the Unix epoch, as modification times are kept.
-pub fn now() -> u128 {
+pub(crate) fn now() -> u128 {
     super::loader::nanos(std::time::SystemTime::now())
 }
 
@@ -260,7 +260,7 @@ fn current_name(dir: &Path) -> Option<String> {
 }
 
 /// Writes the manifest of the index in `folder` (aside, then renamed over the old one).
-pub fn save_manifest(folder: &Path, manifest: &Manifest) -> std::io::Result<()> {
+pub(crate) fn save_manifest(folder: &Path, manifest: &Manifest) -> std::io::Result<()> {
     let text = serde_json::to_vec(manifest).map_err(std::io::Error::other)?;
     replace(folder, MANIFEST, &text)
 }

@@ -1,33 +1,33 @@
 //! The documents `search` and `fetch` serve, and their index.
 //!
-//! Documents come from the folder `MCP_CORPUS` (see [`loader`] and [`document`]) or, without it,
+//! Documents come from the folder `MCP_CORPUS` (see `loader` and `document`) or, without it,
 //! from the sample corpus compiled into the binary: a bakery's orders, recipes, support tickets
 //! and policies. They are indexed with tantivy ([`index`]), in memory or under `MCP_INDEX_DIR`,
-//! and filtered by the caller's roles and groups ([`access`]).
+//! and filtered by the caller's roles and groups (`access`).
 //!
-//! A change to the folder updates the index file by file ([`Corpus::refresh`], see [`update`]);
-//! SIGHUP rebuilds it whole ([`Corpus::reload`]); both are driven by [`reload`]. The index in use
+//! A change to the folder updates the index file by file ([`Corpus::refresh`], see `update`);
+//! SIGHUP rebuilds it whole ([`Corpus::reload`]); both are driven by `reload`. The index in use
 //! keeps answering until the new state replaces it, and a failure leaves it in place. Under
-//! `MCP_INDEX_DIR` the index and its [`manifest`] outlive the server, and a restart reuses them
+//! `MCP_INDEX_DIR` the index and its `manifest` outlive the server, and a restart reuses them
 //! (`corpus::build`).
 
-pub mod access;
+pub(crate) mod access;
 mod build;
-pub mod document;
+pub(crate) mod document;
 pub mod index;
-pub mod loader;
-pub mod manifest;
-pub mod query;
-pub mod reload;
-pub mod results;
-pub mod snippet;
+pub(crate) mod loader;
+pub(crate) mod manifest;
+pub(crate) mod query;
+pub(crate) mod reload;
+pub(crate) mod results;
+pub(crate) mod snippet;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_changes;
 #[cfg(test)]
 mod tests_files;
-pub mod update;
+pub(crate) mod update;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -183,7 +183,7 @@ impl Corpus {
     }
 
     /// Brings the index up to date with the folder, reading only the files that changed (see
-    /// [`update`]); a full rebuild when only that gives the right index. Returns `None` when no
+    /// `update`); a full rebuild when only that gives the right index. Returns `None` when no
     /// file changed.
     pub fn refresh(&self) -> Result<Option<LoadReport>, CorpusError> {
         let mut made_from = self.made_from.lock().unwrap_or_else(|e| e.into_inner());
@@ -194,7 +194,7 @@ impl Corpus {
         let current = self.current();
         match update::update(folder, &current.index, &made_from) {
             Ok(update::Updated::Unchanged { .. }) => Ok(None),
-            Ok(update::Updated::Updated(update)) => {
+            Ok(update::Updated::Changed(update)) => {
                 if let (Some(_), Some(path)) = (&self.dir, update.index.store().folder())
                     && let Err(e) = manifest::save_manifest(path, &update.manifest)
                 {
@@ -323,7 +323,7 @@ impl Corpus {
     }
 
     /// The answer `answer` makes from what a search found, from the result cache of the index
-    /// being served when the same search was answered before (see [`results`]).
+    /// being served when the same search was answered before (see `results`).
     pub fn search_answer(
         &self,
         search: results::SearchKey,

@@ -11,10 +11,10 @@ use tantivy::query::Occur;
 use tantivy::query_grammar::{Delimiter, UserInputAst, UserInputLeaf, UserInputLiteral};
 
 /// The only field a query may name.
-pub const TITLE: &str = "title";
+pub(crate) const TITLE: &str = "title";
 
 /// Reads a query into tantivy's query tree: one clause per word or phrase.
-pub fn parse(query: &str) -> UserInputAst {
+pub(crate) fn parse(query: &str) -> UserInputAst {
     let mut clauses = Vec::new();
     let mut rest = query;
     loop {

@@ -15,7 +15,7 @@ use super::Corpus;
 
 /// How the folder is watched.
 #[derive(Debug, Clone, Copy)]
-pub struct Watch {
+pub(crate) struct Watch {
     /// Watch the folder for changes (`MCP_CORPUS_WATCH`); SIGHUP works either way.
     pub enabled: bool,
     /// Quiet time after the last change before rebuilding (`MCP_CORPUS_DEBOUNCE_MS`).
@@ -27,7 +27,7 @@ const MAX_DEBOUNCES: u32 = 20;
 
 /// Starts the task that rebuilds the corpus; it runs until aborted. Nothing is started for the
 /// built-in sample, which never changes.
-pub fn spawn(corpus: Arc<Corpus>, watch: Watch) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn(corpus: Arc<Corpus>, watch: Watch) -> Option<tokio::task::JoinHandle<()>> {
     let folder = corpus.source().folder.clone()?;
     Some(tokio::spawn(async move {
         let (tx, mut changes) = mpsc::channel::<()>(1);

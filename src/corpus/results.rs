@@ -63,13 +63,13 @@ pub struct SearchKey<'a> {
 }
 
 /// Search answers of one index generation.
-pub struct Results {
+pub(crate) struct Results {
     cache: Option<moka::sync::Cache<Vec<u8>, Rendered>>,
 }
 
 impl Results {
     /// A cache of at most `bytes`; `0` keeps nothing.
-    pub fn new(bytes: u64) -> Self {
+    pub(crate) fn new(bytes: u64) -> Self {
         let cache = (bytes > 0).then(|| {
             moka::sync::Cache::builder()
                 .max_capacity(bytes)
@@ -84,7 +84,7 @@ impl Results {
 
     /// The cached answer to this search, if there is one (counted as a hit; a miss is counted
     /// by the [`Results::get_or_answer`] that answers it).
-    pub fn cached(
+    pub(crate) fn cached(
         &self,
         search: SearchKey,
         access: &Access,
@@ -97,7 +97,7 @@ impl Results {
 
     /// The cached answer to this search, or the one `answer` makes (kept for next time when
     /// it succeeds).
-    pub fn get_or_answer<E>(
+    pub(crate) fn get_or_answer<E>(
         &self,
         search: SearchKey,
         access: &Access,
@@ -120,7 +120,13 @@ impl Results {
 
     /// Keeps the answer to a search that [`Results::cached`] did not find (counted as a miss),
     /// for an answer made without looking again.
-    pub fn keep(&self, search: SearchKey, access: &Access, stats: &CacheStats, answer: &Rendered) {
+    pub(crate) fn keep(
+        &self,
+        search: SearchKey,
+        access: &Access,
+        stats: &CacheStats,
+        answer: &Rendered,
+    ) {
         let Some(cache) = &self.cache else {
             return;
         };

@@ -26,7 +26,7 @@ use tantivy::tokenizer::{RemoveLongFilter, SimpleTokenizer, TextAnalyzer, TokenS
 use tantivy::{DocAddress, DocSet, Searcher, Term};
 
 /// Longest passage, in bytes of text (tantivy's `max_num_chars` counts bytes).
-pub const SNIPPET_BYTES: usize = 180;
+pub(crate) const SNIPPET_BYTES: usize = 180;
 /// Longest word the index keeps, as the `en_stem` analyzer has it.
 const LONGEST_WORD: usize = 40;
 
@@ -42,7 +42,7 @@ struct Passage {
 ///
 /// Words are the index's words before lower-casing and stemming, which change neither where a
 /// word is nor which words are kept.
-pub fn passages(text: &str) -> Vec<u8> {
+pub(crate) fn passages(text: &str) -> Vec<u8> {
     let mut words = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(LONGEST_WORD))
         .build();
@@ -124,7 +124,7 @@ fn take(bytes: &mut &[u8]) -> Option<u32> {
 }
 
 /// A hit to cut a snippet for: where it is, its text and its stored passages.
-pub struct Cut<'a> {
+pub(crate) struct Cut<'a> {
     pub address: DocAddress,
     pub text: &'a str,
     pub passages: &'a [u8],
@@ -132,14 +132,14 @@ pub struct Cut<'a> {
 
 /// The words of one query in one field, with tantivy's snippet weight of each (rarer counts
 /// more), ready to cut snippets of that query's hits.
-pub struct Snippets {
+pub(crate) struct Snippets {
     field: Field,
     terms: Vec<(Term, f32)>,
 }
 
 impl Snippets {
     /// The words of `query` in `field`, weighted as tantivy's `SnippetGenerator` weighs them.
-    pub fn new(
+    pub(crate) fn new(
         statistics: &dyn Bm25StatisticsProvider,
         query: &dyn tantivy::query::Query,
         field: Field,
@@ -162,7 +162,7 @@ impl Snippets {
 
     /// The snippet of each hit, in the order given: its best passage with the query's words in
     /// `**bold**`, or the start of its text when the words are not in it.
-    pub fn cut(&self, searcher: &Searcher, hits: &[Cut]) -> tantivy::Result<Vec<String>> {
+    pub(crate) fn cut(&self, searcher: &Searcher, hits: &[Cut]) -> tantivy::Result<Vec<String>> {
         let matches = self.matches(searcher, hits)?;
         Ok(hits
             .iter()

@@ -17,18 +17,18 @@ use super::loader::{self, Folder, LoadReport};
 use super::manifest::{self, Manifest};
 
 /// What an update did.
-pub enum Updated {
+pub(crate) enum Updated {
     /// No file changed. `listing` has the problems of listing the folder.
     Unchanged { listing: LoadReport },
     /// The update made.
-    Updated(Box<Update>),
+    Changed(Box<Update>),
     /// Only a full rebuild gives the right index, for the reason given.
     Rebuild(String),
 }
 
 /// An update made: the index as the folder is now, its manifest, the problems of listing the
 /// folder, and how many files were read or removed.
-pub struct Update {
+pub(crate) struct Update {
     pub index: Index,
     pub manifest: Manifest,
     pub listing: LoadReport,
@@ -48,7 +48,11 @@ impl From<tantivy::TantivyError> for Stop {
 }
 
 /// Updates the index behind `current` (made as `manifest` says) to the files of `folder`.
-pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy::Result<Updated> {
+pub(crate) fn update(
+    folder: &Folder,
+    current: &Index,
+    manifest: &Manifest,
+) -> tantivy::Result<Updated> {
     let mut listing = LoadReport::default();
     let listed = manifest::now();
     let files = loader::files(folder, &mut listing);
@@ -105,7 +109,7 @@ pub fn update(folder: &Folder, current: &Index, manifest: &Manifest) -> tantivy:
     }
     next.record(&read, listed);
     next.opstamp = opstamp;
-    Ok(Updated::Updated(Box::new(Update {
+    Ok(Updated::Changed(Box::new(Update {
         index: store.generation()?,
         manifest: next,
         listing,

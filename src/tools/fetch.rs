@@ -12,7 +12,7 @@ use crate::corpus::document::MAX_ID_BYTES;
 use crate::telemetry::audit::Served;
 
 /// The `fetch` tool.
-pub struct Fetch;
+pub(crate) struct Fetch;
 
 /// What `fetch` takes.
 #[derive(Deserialize)]

@@ -16,10 +16,10 @@
 //! can ask the user to grant more.
 
 mod args;
-pub mod fetch;
+pub(crate) mod fetch;
 mod noted;
 mod progress;
-pub mod search;
+pub(crate) mod search;
 mod written;
 
 use std::collections::BTreeMap;

@@ -17,13 +17,13 @@ use super::{Context, Definition, Note, Noted, Outcome, Tool, parse_args};
 use crate::corpus::results::SearchKey;
 use crate::corpus::{self, Found};
 
-pub const DEFAULT_LIMIT: u64 = 10;
-pub const MAX_LIMIT: u64 = 50;
+pub(crate) const DEFAULT_LIMIT: u64 = 10;
+pub(crate) const MAX_LIMIT: u64 = 50;
 /// Longest query accepted, in characters.
-pub const MAX_QUERY_CHARS: usize = 1000;
+pub(crate) const MAX_QUERY_CHARS: usize = 1000;
 
 /// The `search` tool.
-pub struct Search;
+pub(crate) struct Search;
 
 /// What `search` takes.
 #[derive(Deserialize)]
@@ -146,7 +146,7 @@ pub(super) fn answer(found: &Found) -> Answer<'_> {
 }
 
 /// The note of a partial answer.
-pub const PARTIAL_NOTE: &str = "A quoted phrase of very common words matched in more places \
+pub(crate) const PARTIAL_NOTE: &str = "A quoted phrase of very common words matched in more places \
     than one search reads; these are the best matches among the places read. Add a rarer word \
     or drop the quotes for a complete answer.";
 

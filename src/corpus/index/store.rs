@@ -127,19 +127,19 @@ impl Store {
 }
 
 /// The folder of an on-disk index, removed when its index is dropped unless kept.
-pub struct IndexFolder {
+pub(crate) struct IndexFolder {
     path: PathBuf,
     keep: AtomicBool,
 }
 
 /// The file that marks a folder as an index this server made.
-pub const MARKER: &str = ".mcp-resource-server-index";
+pub(crate) const MARKER: &str = ".mcp-resource-server-index";
 /// What the marker holds.
 const MARKER_TEXT: &str = "This folder is a search index made by mcp-resource-server, which removes it when it is no longer used.\n";
 
 /// Whether `path` is a folder (not a link to one) that this server made: it carries the marker,
 /// a regular file with the marker's text.
-pub fn is_ours(path: &Path) -> bool {
+pub(crate) fn is_ours(path: &Path) -> bool {
     let folder = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
     let marker = path.join(MARKER);
     folder
@@ -149,7 +149,7 @@ pub fn is_ours(path: &Path) -> bool {
 
 /// Removes the index folder `path` if this server made it; a folder without the marker is left
 /// as it is, with a warning. Returns whether it was removed.
-pub fn remove(path: &Path) -> std::io::Result<bool> {
+pub(crate) fn remove(path: &Path) -> std::io::Result<bool> {
     if !is_ours(path) {
         tracing::warn!(
             folder = %path.display(),

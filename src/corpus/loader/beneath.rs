@@ -12,7 +12,7 @@ use super::{
 
 /// The files of `folder` the corpus reads, sorted by path; folders that cannot be listed are
 /// reported.
-pub fn files(folder: &Folder, report: &mut LoadReport) -> Vec<SourceFile> {
+pub(crate) fn files(folder: &Folder, report: &mut LoadReport) -> Vec<SourceFile> {
     let mut files = Vec::new();
     match open_root(&folder.root) {
         Ok(dir) => {
