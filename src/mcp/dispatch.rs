@@ -235,34 +235,9 @@ async fn tools_call(
     {
         return refused("limited", McpError::Limited(limited.held().await));
     }
-    let name = match request.params.get("name") {
-        Some(Value::String(n)) => n,
-        Some(_) => {
-            return refused(
-                "invalid_params",
-                McpError::InvalidParams("params.name must be a string".into()),
-            );
-        }
-        None => {
-            return refused(
-                "invalid_params",
-                McpError::InvalidParams(format!(
-                    "params.name is required: the tool to call, {}",
-                    tools::listed("or")
-                )),
-            );
-        }
-    };
-    let empty = Map::new();
-    let args = match request.params.get("arguments") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(a)) => a,
-        Some(_) => {
-            return refused(
-                "invalid_params",
-                McpError::InvalidParams("params.arguments must be an object".into()),
-            );
-        }
+    let (name, args) = match call_params(request) {
+        Ok(params) => params,
+        Err(e) => return refused("invalid_params", e),
     };
     let Some(call) = ctx.tools.call(
         name,
@@ -287,6 +262,35 @@ async fn tools_call(
             Err(limited) => refused("limited", McpError::Limited(limited.held().await)),
         },
     }
+}
+
+/// The tool a `tools/call` names and the arguments it passes (none is an empty object).
+fn call_params(request: &Request) -> Result<(&str, &Map<String, Value>), McpError> {
+    static NO_ARGUMENTS: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+    let name = match request.params.get("name") {
+        Some(Value::String(n)) => n,
+        Some(_) => {
+            return Err(McpError::InvalidParams(
+                "params.name must be a string".into(),
+            ));
+        }
+        None => {
+            return Err(McpError::InvalidParams(format!(
+                "params.name is required: the tool to call, {}",
+                tools::listed("or")
+            )));
+        }
+    };
+    let args = match request.params.get("arguments") {
+        None | Some(Value::Null) => &NO_ARGUMENTS,
+        Some(Value::Object(a)) => a,
+        Some(_) => {
+            return Err(McpError::InvalidParams(
+                "params.arguments must be an object".into(),
+            ));
+        }
+    };
+    Ok((name, args))
 }
 
 fn server_info() -> Value {

@@ -26,7 +26,7 @@ use super::McpState;
 use super::era::{self, Version};
 use super::error::McpError;
 use super::http::{error, read_body};
-use super::jsonrpc::{self, Incoming, Message};
+use super::jsonrpc::{self, Incoming, Message, Request};
 use super::sse;
 use crate::auth::Principal;
 use crate::fair::Caller;
@@ -117,17 +117,27 @@ pub(crate) async fn open(State(state): State<McpState>, principal: Principal) ->
     let endpoint = Event::default()
         .event("endpoint")
         .data(format!("/messages?sessionId={id}"));
-    let idle = state.settings.sse.idle;
-    let closing = sessions.closing.subscribe();
+    let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
+    let rest = messages(registration, state.settings.sse.idle, shared);
+    use futures_util::StreamExt;
+    sse::response(first.chain(rest), state.settings.sse.keep_alive)
+}
+
+/// The events after the endpoint: the session's messages. The stream ends when its session
+/// goes idle, its client leaves, or the server stops; a stop first sends a `close` event so the
+/// client knows to reconnect. With shared state, its record is rewritten every REFRESH_EVERY
+/// meanwhile.
+fn messages(
+    registration: Registration,
+    idle: std::time::Duration,
+    shared: bool,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> {
+    let closing = registration.sessions.closing.subscribe();
     let refresh = shared.then(|| {
         let every = crate::replicas::REFRESH_EVERY;
         tokio::time::interval_at(tokio::time::Instant::now() + every, every)
     });
-    let first = futures_util::stream::once(async move { Ok::<_, Infallible>(endpoint) });
-    // The stream ends when its session goes idle, its client leaves, or the server stops; a
-    // stop first sends a `close` event so the client knows to reconnect. With shared state,
-    // its record is rewritten every REFRESH_EVERY meanwhile.
-    let rest = futures_util::stream::unfold(
+    futures_util::stream::unfold(
         Some((registration, closing, refresh)),
         move |open| async move {
             let (mut registration, mut closing, mut refresh) = open?;
@@ -154,9 +164,7 @@ pub(crate) async fn open(State(state): State<McpState>, principal: Principal) ->
                 }
             }
         },
-    );
-    use futures_util::StreamExt;
-    sse::response(first.chain(rest), state.settings.sse.keep_alive)
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,64 +210,17 @@ async fn deliver(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(), PostError> {
-    let Some(id) = query.session_id else {
-        return Err((
-            None,
-            McpError::InvalidRequest(
-                "the sessionId query parameter is required; use the URL of the endpoint event"
-                    .into(),
-            ),
-        ));
-    };
-    let target = find(state, &id).await.map_err(|e| (None, e))?;
-    let owner = owner_of(principal);
-    let (holder_owner, room) = match &target {
-        StreamLocation::Here(session) => (&session.owner, state.sessions.has_room(session)),
-        StreamLocation::There(record) => (&record.owner, !record.full),
-    };
-    if *holder_owner != owner {
-        tracing::warn!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "refused a message for another subject's sse session");
-        return Err((None, McpError::ForeignSession));
-    }
-    if !room {
-        state.metrics.fair_use_refusal("sse_outbox");
-        return Err((None, McpError::StreamBusy));
-    }
+    let (id, target) = session_for(state, principal, query)
+        .await
+        .map_err(|e| (None, e))?;
     super::http::check_content_type(headers).map_err(|e| (None, e))?;
     let bytes = read_body(body, state).await.map_err(|e| (None, e))?;
-    // Read as /mcp reads a body; the 2024-11-05 transport has no batches.
-    let body = jsonrpc::Body::parse(&bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
-    let message = match body {
-        jsonrpc::Body::One(envelope) => envelope.classify(),
-        jsonrpc::Body::Batch(_) | jsonrpc::Body::Neither => Err(jsonrpc::not_an_object()),
-    };
-    let request = match message {
-        Ok(Incoming::Request(r)) => r,
-        Ok(_) => return Ok(()),
-        Err(invalid) => return Err((invalid.id, invalid.error)),
+    let Some(request) = read_request(&bytes)? else {
+        return Ok(());
     };
     let agreed = (request.method == "initialize")
         .then(|| era::negotiate(request.str_param("protocolVersion"), era::SSE_NEGOTIATED));
-    let version = match &target {
-        StreamLocation::Here(session) => {
-            let mut version = session.version.lock().unwrap_or_else(|p| p.into_inner());
-            if agreed.is_some() {
-                *version = agreed;
-            }
-            version.unwrap_or(Version::V2024_11_05)
-        }
-        StreamLocation::There(record) => agreed
-            .or_else(|| record.version.as_deref().and_then(Version::parse))
-            .unwrap_or(Version::V2024_11_05),
-    };
-    if let (StreamLocation::Here(_), Some(agreed)) = (&target, agreed) {
-        // Messages posted to other replicas are answered at the same version.
-        state
-            .sessions
-            .replicas
-            .note_version(&id, agreed.as_str())
-            .await;
-    }
+    let version = version_of(state, &id, &target, agreed).await;
     let ctx = state.context(principal, request_id, version, caller);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
     let reply = match super::dispatch::handle(&ctx, &request).await {
@@ -267,22 +228,109 @@ async fn deliver(
         Err(e @ McpError::Limited(_)) => return Err((Some(request.id.clone()), e)),
         Err(e) => jsonrpc::failure(Some(&request.id), &e),
     };
-    let refused = |e: McpError| (Some(request.id.clone()), e);
+    send(state, &id, target, agreed, reply)
+        .await
+        .map_err(|e| (Some(request.id.clone()), e))
+}
+
+/// The session a post names, once it is known to be the caller's and to have room for an
+/// answer.
+async fn session_for(
+    state: &McpState,
+    principal: &Principal,
+    query: MessagesQuery,
+) -> Result<(String, StreamLocation), McpError> {
+    let Some(id) = query.session_id else {
+        return Err(McpError::InvalidRequest(
+            "the sessionId query parameter is required; use the URL of the endpoint event".into(),
+        ));
+    };
+    let target = find(state, &id).await?;
+    let (holder_owner, room) = match &target {
+        StreamLocation::Here(session) => (&session.owner, state.sessions.has_room(session)),
+        StreamLocation::There(record) => (&record.owner, !record.full),
+    };
+    if *holder_owner != owner_of(principal) {
+        tracing::warn!(session = %id, sub = principal.subject.as_deref().unwrap_or(""), "refused a message for another subject's sse session");
+        return Err(McpError::ForeignSession);
+    }
+    if !room {
+        state.metrics.fair_use_refusal("sse_outbox");
+        return Err(McpError::StreamBusy);
+    }
+    Ok((id, target))
+}
+
+/// The request a post carries, read as `/mcp` reads a body (the 2024-11-05 transport has no
+/// batches); `None` for a notification or a response, which are taken and not answered.
+fn read_request(bytes: &[u8]) -> Result<Option<Request>, PostError> {
+    let body = jsonrpc::Body::parse(bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
+    let message = match body {
+        jsonrpc::Body::One(envelope) => envelope.classify(),
+        jsonrpc::Body::Batch(_) | jsonrpc::Body::Neither => Err(jsonrpc::not_an_object()),
+    };
+    match message {
+        Ok(Incoming::Request(r)) => Ok(Some(r)),
+        Ok(_) => Ok(None),
+        Err(invalid) => Err((invalid.id, invalid.error)),
+    }
+}
+
+/// The version a session's messages are answered in: the one `initialize` agreed, kept with
+/// the session (and shared with the other replicas), else 2024-11-05.
+async fn version_of(
+    state: &McpState,
+    id: &str,
+    target: &StreamLocation,
+    agreed: Option<Version>,
+) -> Version {
     match target {
-        StreamLocation::Here(session) => state.sessions.queue(&session, reply).map_err(|e| {
+        StreamLocation::Here(session) => {
+            let version = {
+                let mut version = session.version.lock().unwrap_or_else(|p| p.into_inner());
+                if agreed.is_some() {
+                    *version = agreed;
+                }
+                version.unwrap_or(Version::V2024_11_05)
+            };
+            if let Some(agreed) = agreed {
+                // Messages posted to other replicas are answered at the same version.
+                state
+                    .sessions
+                    .replicas
+                    .note_version(id, agreed.as_str())
+                    .await;
+            }
+            version
+        }
+        StreamLocation::There(record) => agreed
+            .or_else(|| record.version.as_deref().and_then(Version::parse))
+            .unwrap_or(Version::V2024_11_05),
+    }
+}
+
+/// Puts an answer on its session's stream, here or through the replica that holds it.
+async fn send(
+    state: &McpState,
+    id: &str,
+    target: StreamLocation,
+    agreed: Option<Version>,
+    reply: Message,
+) -> Result<(), McpError> {
+    match target {
+        StreamLocation::Here(session) => state.sessions.queue(&session, reply).inspect_err(|_| {
             state.metrics.fair_use_refusal("sse_outbox");
-            refused(e)
         }),
         StreamLocation::There(record) => {
             let agreed = agreed.map(Version::as_str);
             match state
                 .sessions
                 .replicas
-                .relay(&record, &id, agreed, &reply.pieces())
+                .relay(&record, id, agreed, &reply.pieces())
                 .await
             {
                 Relayed::Sent => Ok(()),
-                Relayed::NoListener | Relayed::Unknown => Err(refused(McpError::StreamElsewhere)),
+                Relayed::NoListener | Relayed::Unknown => Err(McpError::StreamElsewhere),
             }
         }
     }

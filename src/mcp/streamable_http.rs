@@ -214,51 +214,91 @@ async fn batch(
     if answered.is_empty() {
         return StatusCode::ACCEPTED.into_response();
     }
+    if let Err(e) = admit_calls(&state, &principal, &request_id, caller, &answered).await {
+        return error(None, &e, e.status());
+    }
+    let ctx = Batch {
+        state,
+        principal,
+        request_id,
+        caller,
+        version,
+    };
+    let replies = futures_util::stream::iter(answered.into_iter().enumerate())
+        .then(move |(n, item)| ctx.clone().answer(n, item));
+    let end = futures_util::stream::once(async { Ok(Bytes::from_static(b"]")) });
+    json_body(StatusCode::OK, Body::from_stream(replies.chain(end)))
+}
+
+/// Takes a batch's tool calls from the caller's allowance at once; refused, each call the
+/// refusal answers is in the audit trail, as a call sent alone would be.
+async fn admit_calls(
+    state: &McpState,
+    principal: &Principal,
+    request_id: &RequestId,
+    caller: Caller,
+    answered: &[Result<Request, jsonrpc::Invalid>],
+) -> Result<(), McpError> {
     let calls = || {
         answered
             .iter()
             .flatten()
             .filter(|r| r.method == "tools/call")
     };
-    if let Err(limited) = state.fair.admit(caller, calls().count() as u32).await {
-        // Each call the refusal answers is in the audit trail, as a call sent alone would be.
-        let asker = Asker {
-            principal: &principal,
-            request_id: &request_id,
-        };
-        for call in calls() {
-            asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
-        }
-        let e = McpError::Limited(limited.held().await);
-        return error(None, &e, e.status());
+    let Err(limited) = state.fair.admit(caller, calls().count() as u32).await else {
+        return Ok(());
+    };
+    let asker = Asker {
+        principal,
+        request_id,
+    };
+    for call in calls() {
+        asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
     }
-    let replies =
-        futures_util::stream::iter(answered.into_iter().enumerate()).then(move |(n, item)| {
-            let (state, principal, request_id) =
-                (state.clone(), principal.clone(), request_id.clone());
-            async move {
-                let reply = match item {
-                    Ok(r) if r.method == "initialize" => jsonrpc::failure(
-                        Some(&r.id),
-                        &McpError::InvalidRequest(
-                            "initialize must be sent on its own, not in a batch".into(),
-                        ),
-                    ),
-                    Ok(r) => {
-                        let ctx = RequestContext {
-                            counted: true,
-                            ..state.context(&principal, &request_id, version, caller)
-                        };
-                        respond(&ctx, &r).await
-                    }
-                    Err(invalid) => jsonrpc::failure(invalid.id.as_ref(), &invalid.error),
+    Err(McpError::Limited(limited.held().await))
+}
+
+/// What answering one item of a batch needs.
+#[derive(Clone)]
+struct Batch {
+    state: McpState,
+    principal: Principal,
+    request_id: RequestId,
+    caller: Caller,
+    version: Version,
+}
+
+impl Batch {
+    /// The answer to item `n`, as the piece of the JSON array that carries it.
+    async fn answer(
+        self,
+        n: usize,
+        item: Result<Request, jsonrpc::Invalid>,
+    ) -> Result<Bytes, Infallible> {
+        let reply = match item {
+            Ok(r) if r.method == "initialize" => jsonrpc::failure(
+                Some(&r.id),
+                &McpError::InvalidRequest(
+                    "initialize must be sent on its own, not in a batch".into(),
+                ),
+            ),
+            Ok(r) => {
+                let ctx = RequestContext {
+                    counted: true,
+                    ..self.state.context(
+                        &self.principal,
+                        &self.request_id,
+                        self.version,
+                        self.caller,
+                    )
                 };
-                let separator = if n == 0 { "[" } else { "," };
-                Ok::<_, Infallible>(Bytes::from(format!("{separator}{}", reply.text())))
+                respond(&ctx, &r).await
             }
-        });
-    let end = futures_util::stream::once(async { Ok(Bytes::from_static(b"]")) });
-    json_body(StatusCode::OK, Body::from_stream(replies.chain(end)))
+            Err(invalid) => jsonrpc::failure(invalid.id.as_ref(), &invalid.error),
+        };
+        let separator = if n == 0 { "[" } else { "," };
+        Ok(Bytes::from(format!("{separator}{}", reply.text())))
+    }
 }
 
 fn batch_version(headers: &HeaderMap, empty: bool) -> Result<Version, McpError> {
