@@ -71,18 +71,7 @@ impl AppState {
     /// Builds the state around a corpus that is already indexed.
     pub fn with_corpus(settings: Settings, corpus: Arc<Corpus>) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let client = outbound::http_client(settings.jwks.http_timeout);
-        let source = KeycloakJwks::new(
-            client,
-            settings.discovery_url.clone(),
-            settings.jwks_url.clone(),
-            settings.issuer.clone(),
-        );
-        let jwks = Arc::new(JwksKeyStore::new(
-            Box::new(source),
-            settings.jwks.clone(),
-            metrics.clone(),
-        ));
+        let jwks = key_store(&settings, &metrics);
         let keys: Arc<dyn KeyStore> = jwks.clone();
         let validator = Arc::new(Validator::new(
             Policy::from_settings(&settings),
@@ -122,9 +111,7 @@ impl AppState {
             fair.clone(),
             tools.corpus().clone(),
         ];
-        for part in parts {
-            metrics.observe(part);
-        }
+        parts.into_iter().for_each(|part| metrics.observe(part));
         let mcp = McpState::new(McpShared {
             tools,
             sessions,
@@ -145,6 +132,21 @@ impl AppState {
             mcp,
         }))
     }
+}
+
+/// The signing-key cache, fed by Keycloak at `KC_JWKS_URL` or through discovery.
+fn key_store(settings: &Settings, metrics: &Arc<Metrics>) -> Arc<JwksKeyStore> {
+    let source = KeycloakJwks::new(
+        outbound::http_client(settings.jwks.http_timeout),
+        settings.discovery_url.clone(),
+        settings.jwks_url.clone(),
+        settings.issuer.clone(),
+    );
+    Arc::new(JwksKeyStore::new(
+        Box::new(source),
+        settings.jwks.clone(),
+        metrics.clone(),
+    ))
 }
 
 impl std::ops::Deref for AppState {
@@ -371,28 +373,7 @@ pub async fn serve(
         }
     };
     let apart = match state.settings.metrics_bind {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr).await.map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("MCP_METRICS_BIND: cannot listen on {addr}: {e}"),
-                )
-            })?;
-            tracing::info!(bind = %listener.local_addr()?, "serving /metrics apart");
-            let router = Router::new()
-                .route(Route::Metrics.path(), get(metrics))
-                .fallback(not_found)
-                .with_state(state.clone());
-            // A scraper or two, never the public: a few connections are plenty.
-            let private = ConnectionSettings {
-                max_connections: METRICS_CONNECTIONS,
-                ..limits.clone()
-            };
-            let until = until_stopped();
-            Some(tokio::spawn(async move {
-                connections::run(listener, router, &private, until, || {}).await
-            }))
-        }
+        Some(addr) => Some(serve_metrics(addr, &state, until_stopped()).await?),
         None => None,
     };
     tokio::spawn(async move {
@@ -411,6 +392,33 @@ pub async fn serve(
         task.await.map_err(std::io::Error::other)??;
     }
     served
+}
+
+/// Serves `/metrics` alone on `addr` (`MCP_METRICS_BIND`) until `until` completes.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    state: &AppState,
+    until: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("MCP_METRICS_BIND: cannot listen on {addr}: {e}"),
+        )
+    })?;
+    tracing::info!(bind = %listener.local_addr()?, "serving /metrics apart");
+    let router = Router::new()
+        .route(Route::Metrics.path(), get(metrics))
+        .fallback(not_found)
+        .with_state(state.clone());
+    // A scraper or two, never the public: a few connections are plenty.
+    let private = ConnectionSettings {
+        max_connections: METRICS_CONNECTIONS,
+        ..state.settings.connections.clone()
+    };
+    Ok(tokio::spawn(async move {
+        connections::run(listener, router, &private, until, || {}).await
+    }))
 }
 
 /// Most connections open at once on `MCP_METRICS_BIND`.

@@ -263,17 +263,8 @@ impl Tools {
             .find(|e| e.tool.definition().name == name)?;
         let name = entry.tool.definition().name;
         let principal = asker.principal;
-        if let Some(missing) = entry.scopes.iter().find(|s| !principal.has_scope(s)) {
-            tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
-            asker.refused(&self.audit, Some(name), "scope_missing");
-            return Some(Call::Done(Payload::Value(json!({
-                "content": [{ "type": "text", "text": format!(
-                    "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
-                    entry.scopes.join(" ")
-                ) }],
-                "isError": true,
-                "_meta": { "mcp/www_authenticate": [entry.challenge] },
-            }))));
+        if let Some(refused) = self.lacks_scope(entry, asker) {
+            return Some(Call::Done(refused));
         }
         let note = Note::default();
         let ctx = Context {
@@ -284,16 +275,7 @@ impl Tools {
             structured,
             note: &note,
         };
-        // In a trace: the tool's run, ranking included.
-        let span = within.child(
-            || format!("execute_tool {name}").into(),
-            || {
-                vec![
-                    KeyValue::new("gen_ai.operation.name", "execute_tool"),
-                    KeyValue::new("gen_ai.tool.name", name),
-                ]
-            },
-        );
+        let span = tool_span(within, name);
         Some(match entry.tool.call(args, &ctx) {
             Outcome::Rank(work) => {
                 let (audit, principal, request_id) =
@@ -317,6 +299,37 @@ impl Tools {
             }
         })
     }
+
+    /// The error result for a call of `entry`'s tool by a token without a scope it needs,
+    /// recorded in the audit trail; `None` when the token has them all.
+    fn lacks_scope(&self, entry: &ToolEntry, asker: Asker) -> Option<Payload> {
+        let principal = asker.principal;
+        let missing = entry.scopes.iter().find(|s| !principal.has_scope(s))?;
+        let name = entry.tool.definition().name;
+        tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
+        asker.refused(&self.audit, Some(name), "scope_missing");
+        Some(Payload::Value(json!({
+            "content": [{ "type": "text", "text": format!(
+                "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",
+                entry.scopes.join(" ")
+            ) }],
+            "isError": true,
+            "_meta": { "mcp/www_authenticate": [entry.challenge] },
+        })))
+    }
+}
+
+/// In a trace, the span of a tool's run, ranking included, inside the message's span.
+fn tool_span(within: &traces::Span, name: &'static str) -> traces::Span {
+    within.child(
+        || format!("execute_tool {name}").into(),
+        || {
+            vec![
+                KeyValue::new("gen_ai.operation.name", "execute_tool"),
+                KeyValue::new("gen_ai.tool.name", name),
+            ]
+        },
+    )
 }
 
 /// Ends a tool's span, marked failed when the call ended as an error result (`isError`).

@@ -62,16 +62,9 @@ impl SettingError {
 /// Checks the exporter's variables read through `var`: `None` when no endpoint is set (traces
 /// are off), else the collector's URL as logs show it (without a user name or password).
 pub(super) fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<String>, SettingError> {
-    // Every protocol variable that is set must name a transport built here, even the one the
+    // Every variable that is set must hold a value the exporter honours, even the one the
     // other shadows, so a value that does nothing never passes unnoticed.
-    for name in [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
-        if let Some(p) = var(name).filter(|v| !v.is_empty()) {
-            protocol(name, &p)?;
-        }
-    }
+    each_set(&var, "PROTOCOL", |name, p| protocol(name, p).map(|_| ()))?;
     let protocol = match chosen(&var, "PROTOCOL") {
         Some((name, p)) => protocol(&name, &p)?,
         None => Protocol::HttpProtobuf,
@@ -96,44 +89,54 @@ pub(super) fn check(var: impl Fn(&str) -> Option<String>) -> Result<Option<Strin
     }
     // Both timeouts, as the exporter falls back to the general one when the traces one is not
     // a number.
-    for name in [
-        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-    ] {
-        let Some(ms) = var(name).filter(|v| !v.is_empty()) else {
-            continue;
-        };
-        match ms.parse::<u64>() {
-            Ok(ms) if (super::MILLIS.0..=super::MILLIS.1).contains(&ms) => {}
-            _ => {
-                let (low, high) = super::MILLIS;
-                return Err(SettingError::new(
-                    name,
-                    format!(
-                        "`{}` is not a whole number of milliseconds from {low} to {high}",
-                        crate::telemetry::bounded(&ms)
-                    ),
-                ));
-            }
-        }
-    }
-    for name in [
-        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-    ] {
-        if let Some(c) = var(name).filter(|v| !v.is_empty())
-            && !matches!(c.to_ascii_lowercase().as_str(), "none" | "gzip")
-        {
-            return Err(SettingError::new(
-                name,
-                format!(
-                    "`{}` is not a compression this server sends; set gzip or none",
-                    crate::telemetry::bounded(&c)
-                ),
-            ));
-        }
-    }
+    each_set(&var, "TIMEOUT", timeout)?;
+    each_set(&var, "COMPRESSION", compression)?;
     Ok(Some(shown))
+}
+
+/// Runs `check` on the traces variable of `setting` and then on the general one, each when
+/// it is set and not empty.
+fn each_set(
+    var: &impl Fn(&str) -> Option<String>,
+    setting: &str,
+    check: impl Fn(&str, &str) -> Result<(), SettingError>,
+) -> Result<(), SettingError> {
+    for name in [
+        format!("OTEL_EXPORTER_OTLP_TRACES_{setting}"),
+        format!("OTEL_EXPORTER_OTLP_{setting}"),
+    ] {
+        if let Some(value) = var(&name).filter(|v| !v.is_empty()) {
+            check(&name, &value)?;
+        }
+    }
+    Ok(())
+}
+
+fn timeout(name: &str, ms: &str) -> Result<(), SettingError> {
+    let (low, high) = super::MILLIS;
+    match ms.parse::<u64>() {
+        Ok(ms) if (low..=high).contains(&ms) => Ok(()),
+        _ => Err(SettingError::new(
+            name,
+            format!(
+                "`{}` is not a whole number of milliseconds from {low} to {high}",
+                crate::telemetry::bounded(ms)
+            ),
+        )),
+    }
+}
+
+fn compression(name: &str, value: &str) -> Result<(), SettingError> {
+    if matches!(value.to_ascii_lowercase().as_str(), "none" | "gzip") {
+        return Ok(());
+    }
+    Err(SettingError::new(
+        name,
+        format!(
+            "`{}` is not a compression this server sends; set gzip or none",
+            crate::telemetry::bounded(value)
+        ),
+    ))
 }
 
 fn protocol(name: &str, value: &str) -> Result<Protocol, SettingError> {
