@@ -80,23 +80,16 @@ impl AppState {
             metrics.clone(),
         ));
         let challenges = Arc::new(Challenges::new(&settings));
-        let proofs = Arc::new(Proofs::new(ProofPolicy::from_settings(&settings)));
         let replicas = Replicas::new(settings.redis.as_ref());
         let gate = Arc::new(Gate::new(
             validator.clone(),
             &settings,
-            proofs,
+            Arc::new(Proofs::new(ProofPolicy::from_settings(&settings))),
             replicas.clone(),
             challenges.clone(),
             metrics.clone(),
         ));
-        let tools = Arc::new(Tools::new(
-            corpus,
-            &settings.required_scopes,
-            &settings.tool_scopes,
-            &challenges,
-            Audit::new(settings.audit_queries),
-        ));
+        let tools = tools(&settings, corpus, &challenges);
         let metadata = Arc::new(Metadata::new(&settings, &crate::auth::jwk::Alg::names()));
         let settings = Arc::new(settings);
         let sessions = Sessions::start(&settings.sse, replicas.clone());
@@ -132,6 +125,17 @@ impl AppState {
             mcp,
         }))
     }
+}
+
+/// The tools over `corpus`, with the scopes each needs and the audit trail of their calls.
+fn tools(settings: &Settings, corpus: Arc<Corpus>, challenges: &Challenges) -> Arc<Tools> {
+    Arc::new(Tools::new(
+        corpus,
+        &settings.required_scopes,
+        &settings.tool_scopes,
+        challenges,
+        Audit::new(settings.audit_queries),
+    ))
 }
 
 /// The signing-key cache, fed by Keycloak at `KC_JWKS_URL` or through discovery.

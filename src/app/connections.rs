@@ -66,6 +66,18 @@ pub(super) async fn run(
         });
     }
     drop(listener);
+    stop(graceful, limits, &open, stopping).await;
+    Ok(())
+}
+
+/// The graceful stop, once no connection is accepted any more: `stopping` runs, then the open
+/// connections get `MCP_SHUTDOWN_GRACE_SECS` to finish.
+async fn stop(
+    graceful: GracefulShutdown,
+    limits: &ConnectionSettings,
+    open: &Semaphore,
+    stopping: impl FnOnce(),
+) {
     let open_now = limits.max_connections - open.available_permits();
     tracing::info!(
         connections = open_now,
@@ -83,7 +95,6 @@ pub(super) async fn run(
             "the shutdown grace period ended with connections still open; closing them"
         );
     }
-    Ok(())
 }
 
 /// Accept errors that concern one connection only (it was reset before it was accepted).

@@ -210,26 +210,7 @@ impl Proofs {
     /// which rule it broke.
     pub fn check(&self, p: &Presented) -> Result<Fresh, AuthError> {
         let (header, claims, signed, signature) = read(p.proof)?;
-        let alg_name = header.alg.unwrap_or_default();
-        let alg = Alg::from_name(&alg_name).ok_or_else(|| {
-            refuse(
-                Reason::DpopKey,
-                format!("alg {alg_name:?} is not an accepted asymmetric algorithm"),
-            )
-        })?;
-        let jwk = header
-            .jwk
-            .ok_or_else(|| refuse(Reason::DpopProof, "the proof header has no jwk"))?;
-        let (key, thumbprint) =
-            proof_key(&jwk, alg).map_err(|e| refuse(Reason::DpopKey, e.to_string()))?;
-        let verified = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg.jwt())
-            .unwrap_or(false);
-        if !verified {
-            return Err(refuse(
-                Reason::DpopSignature,
-                "the proof's signature does not verify with its jwk",
-            ));
-        }
+        let thumbprint = verified_by(header, signed, signature)?;
         if claims.htm != p.method {
             return Err(refuse(
                 Reason::DpopMethod,
@@ -238,20 +219,7 @@ impl Proofs {
         }
         self.check_url(&claims.htu, p.path)?;
         let until = self.check_age(claims.iat)?;
-        if self.policy.nonce
-            && !claims
-                .nonce
-                .as_deref()
-                .is_some_and(|n| self.nonce_is_current(n))
-        {
-            return Err(refuse(
-                Reason::DpopNonce,
-                match claims.nonce {
-                    None => "the proof has no nonce",
-                    Some(_) => "the proof's nonce is not a current one of this server's",
-                },
-            ));
-        }
+        self.check_nonce(claims.nonce.as_deref())?;
         let ath = URL_SAFE_NO_PAD
             .encode(ring::digest::digest(&ring::digest::SHA256, p.token.as_bytes()).as_ref());
         if claims.ath != ath {
@@ -273,6 +241,20 @@ impl Proofs {
             key: key_of(&thumbprint, &claims.jti),
             until,
         })
+    }
+
+    /// With `MCP_DPOP_NONCE`, the proof must carry a nonce this server gave out lately.
+    fn check_nonce(&self, nonce: Option<&str>) -> Result<(), AuthError> {
+        if !self.policy.nonce || nonce.is_some_and(|n| self.nonce_is_current(n)) {
+            return Ok(());
+        }
+        Err(refuse(
+            Reason::DpopNonce,
+            match nonce {
+                None => "the proof has no nonce",
+                Some(_) => "the proof's nonce is not a current one of this server's",
+            },
+        ))
     }
 
     /// How long after its `iat` a proof stays acceptable, in seconds.
@@ -337,6 +319,32 @@ struct CheckedProof {
 }
 
 /// Reads a proof's form (rule 1): its header, its claims, the signed part and the signature.
+/// The thumbprint of the key in the proof's header, once the proof's signature verifies with
+/// it under an accepted algorithm.
+fn verified_by(header: ProofHeader, signed: &str, signature: &str) -> Result<String, AuthError> {
+    let alg_name = header.alg.unwrap_or_default();
+    let alg = Alg::from_name(&alg_name).ok_or_else(|| {
+        refuse(
+            Reason::DpopKey,
+            format!("alg {alg_name:?} is not an accepted asymmetric algorithm"),
+        )
+    })?;
+    let jwk = header
+        .jwk
+        .ok_or_else(|| refuse(Reason::DpopProof, "the proof header has no jwk"))?;
+    let (key, thumbprint) =
+        proof_key(&jwk, alg).map_err(|e| refuse(Reason::DpopKey, e.to_string()))?;
+    let verified = jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, alg.jwt())
+        .unwrap_or(false);
+    if !verified {
+        return Err(refuse(
+            Reason::DpopSignature,
+            "the proof's signature does not verify with its jwk",
+        ));
+    }
+    Ok(thumbprint)
+}
+
 fn read(proof: &str) -> Result<(ProofHeader, CheckedProof, &str, &str), AuthError> {
     let malformed = |why: &str| refuse(Reason::DpopProof, why);
     if proof.len() > MAX_PROOF_BYTES {

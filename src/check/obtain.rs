@@ -19,30 +19,9 @@ pub(super) async fn token(
     r: &mut Report,
 ) -> Option<String> {
     if let Some(t) = &args.token {
-        if key.is_some() {
-            r.fail(
-                'B',
-                "token obtained",
-                "--token with --dpop",
-                "--client-id and --client-secret",
-                "a DPoP-bound token works only with the key it was issued for: let check get one with its own key",
-            );
-            return None;
-        }
-        return Some(t.trim().to_owned());
+        return given(t, key, r);
     }
-    let (Some(id), Some(secret)) = (&args.client_id, &args.client_secret) else {
-        if args.client_id.is_some() {
-            r.fail(
-                'B',
-                "token obtained",
-                "--client-id without a secret",
-                "--client-secret (or MCP_CHECK_CLIENT_SECRET)",
-                "pass the client's secret",
-            );
-        }
-        return None;
-    };
+    let (id, secret) = credentials(args, r)?;
     let Some(endpoint) = found.and_then(|f| f.metadata["token_endpoint"].as_str()) else {
         r.fail(
             'B',
@@ -74,6 +53,40 @@ pub(super) async fn token(
     Some(token.to_owned())
 }
 
+/// The token `--token` gave, unless a DPoP-bound one is wanted.
+fn given(token: &str, key: Option<&ProofKey>, r: &mut Report) -> Option<String> {
+    if key.is_some() {
+        r.fail(
+            'B',
+            "token obtained",
+            "--token with --dpop",
+            "--client-id and --client-secret",
+            "a DPoP-bound token works only with the key it was issued for: let check get one with its own key",
+        );
+        return None;
+    }
+    Some(token.trim().to_owned())
+}
+
+/// The client id and secret to get a token with; `None` without them (a FAIL line when the
+/// id came without its secret).
+fn credentials<'a>(args: &'a Args, r: &mut Report) -> Option<(&'a str, &'a str)> {
+    match (&args.client_id, &args.client_secret) {
+        (Some(id), Some(secret)) => Some((id, secret)),
+        (Some(_), None) => {
+            r.fail(
+                'B',
+                "token obtained",
+                "--client-id without a secret",
+                "--client-secret (or MCP_CHECK_CLIENT_SECRET)",
+                "pass the client's secret",
+            );
+            None
+        }
+        (None, _) => None,
+    }
+}
+
 /// Asks the token endpoint for a token by client credentials, with a DPoP proof of `key` if
 /// given (once more with the server's nonce if it asks for one, RFC 9449 §8); the answer's JSON,
 /// or `None` after a FAIL line.
@@ -100,8 +113,8 @@ async fn request(
         if let Some(key) = key {
             req = req.header("dpop", key.proof("POST", endpoint, None, nonce.as_deref()));
         }
-        let resp = match req.send().await {
-            Ok(resp) => resp,
+        let (status, offered, body) = match answer(req).await {
+            Ok(answer) => answer,
             Err(e) => {
                 r.fail(
                     'B',
@@ -113,13 +126,6 @@ async fn request(
                 return None;
             }
         };
-        let status = resp.status();
-        let offered = resp
-            .headers()
-            .get("dpop-nonce")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = super::json_body(resp).await;
         if status.is_success() {
             return Some(body);
         }
@@ -143,4 +149,18 @@ async fn request(
         "the authorization server's DPoP nonces must stay valid for a retry",
     );
     None
+}
+
+/// Sends a token request: the answer's status, the DPoP nonce it offers, and its JSON.
+async fn answer(
+    req: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, Option<String>, Value), reqwest::Error> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    let offered = resp
+        .headers()
+        .get("dpop-nonce")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((status, offered, super::json_body(resp).await))
 }

@@ -10,10 +10,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use tantivy::IndexWriter;
+
 use super::document::Document;
 
 use super::index::Index;
-use super::loader::{self, Folder, LoadReport};
+use super::loader::{self, FileOutcome, Folder, LoadReport, SourceFile};
 use super::manifest::{self, Manifest};
 
 /// What an update did.
@@ -47,6 +49,40 @@ impl From<tantivy::TantivyError> for Stop {
     }
 }
 
+/// Adds the documents of `files` to `writer`, where the documents of `replaced` were deleted.
+/// A record whose id a file that is not read again already uses stops the update.
+fn read_again(
+    folder: &Folder,
+    current: &Index,
+    writer: &mut IndexWriter,
+    files: &[SourceFile],
+    replaced: &HashSet<&str>,
+) -> Result<Vec<(SourceFile, FileOutcome)>, Stop> {
+    let store = current.store();
+    let mut report = LoadReport::default();
+    let mut read = Vec::with_capacity(files.len());
+    let mut seen = HashMap::new();
+    let owners = current.files()?;
+    for file in files {
+        let mut add = |shown: &str, doc: Document| -> Result<(), Stop> {
+            if let Some(owner) = current.file_of(&doc.id, &owners)?
+                && !replaced.contains(owner.as_str())
+            {
+                return Err(Stop::Rebuild(format!(
+                    "the id `{}` of {shown} is also used by {owner}",
+                    doc.id
+                )));
+            }
+            writer.add_document(store.document(shown, &doc))?;
+            Ok(())
+        };
+        let base = folder.base_url.as_ref();
+        let outcome = loader::read_into(file, base, &mut seen, &mut report, &mut add)?;
+        read.push((file.clone(), outcome));
+    }
+    Ok(read)
+}
+
 /// Updates the index behind `current` (made as `manifest` says) to the files of `folder`.
 pub(crate) fn update(
     folder: &Folder,
@@ -76,31 +112,11 @@ pub(crate) fn update(
     for file in &replaced {
         writer.delete_term(store.file_term(file));
     }
-    let mut report = LoadReport::default();
-    let mut read = Vec::with_capacity(changes.read.len());
-    let mut seen = HashMap::new();
-    let owners = current.files()?;
-    for file in &changes.read {
-        // A record whose id a file that is not read again already uses stops the update.
-        let mut add = |shown: &str, doc: Document| -> Result<(), Stop> {
-            if let Some(owner) = current.file_of(&doc.id, &owners)?
-                && !replaced.contains(owner.as_str())
-            {
-                return Err(Stop::Rebuild(format!(
-                    "the id `{}` of {shown} is also used by {owner}",
-                    doc.id
-                )));
-            }
-            writer.add_document(store.document(shown, &doc))?;
-            Ok(())
-        };
-        let base = folder.base_url.as_ref();
-        match loader::read_into(file, base, &mut seen, &mut report, &mut add) {
-            Ok(outcome) => read.push((file.clone(), outcome)),
-            Err(Stop::Rebuild(why)) => return Ok(Updated::Rebuild(why)),
-            Err(Stop::Index(e)) => return Err(e),
-        }
-    }
+    let read = match read_again(folder, current, &mut writer, &changes.read, &replaced) {
+        Ok(read) => read,
+        Err(Stop::Rebuild(why)) => return Ok(Updated::Rebuild(why)),
+        Err(Stop::Index(e)) => return Err(e),
+    };
     let opstamp = writer.commit()?;
     writer.wait_merging_threads()?;
     let mut next = manifest.clone();
