@@ -199,6 +199,13 @@ async fn batch(
     };
     let max = state.settings.max_batch;
     if items.len() > max {
+        // One event for the batch, whatever it holds: one per item would let a caller write
+        // thousands of lines with one request.
+        let asker = Asker {
+            principal: &principal,
+            request_id: &request_id,
+        };
+        asker.refused(state.tools.audit(), None, "batch_too_large");
         let e = McpError::BatchTooLarge(items.len(), max);
         return error(None, &e, e.status());
     }

@@ -154,14 +154,7 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
             "a token reached the log:\n{text}"
         );
     }
-    let mut events: HashMap<String, Vec<Value>> = HashMap::new();
-    for line in text.lines() {
-        let line: Value = serde_json::from_str(line).unwrap();
-        if line["target"] == "audit" {
-            let id = line["request_id"].as_str().unwrap().to_owned();
-            events.entry(id).or_default().push(line);
-        }
-    }
+    let events = events_of(&text);
     let ids = calls
         .iter()
         .map(|(id, _, _)| *id)
@@ -247,4 +240,83 @@ async fn every_tool_call_and_refused_call_is_one_audit_event_without_a_token() {
         );
     }
     let _ = std::fs::remove_file(log);
+}
+
+/// The audit events of `log`, by request id.
+fn events_of(text: &str) -> HashMap<String, Vec<Value>> {
+    let mut events: HashMap<String, Vec<Value>> = HashMap::new();
+    for line in text.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        if line["target"] == "audit" {
+            let id = line["request_id"].as_str().unwrap().to_owned();
+            events.entry(id).or_default().push(line);
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_kind_of_refusal_is_one_audit_event_through_each_transport() {
+    let keys = Keys::new();
+    let kc = FakeKeycloak::start(&keys).await;
+    let log = temp_file("audit-transports.log");
+    let extra = [
+        ("MCP_LOG_FORMAT", "json".to_owned()),
+        ("MCP_TOOLS_FETCH_SCOPES", "mcp:fetch".to_owned()),
+        // One call at once per caller, and next to none after.
+        ("MCP_RATE_LIMIT_BURST", "1".to_owned()),
+        ("MCP_RATE_LIMIT_PER_MIN", "1".to_owned()),
+        ("MCP_MAX_BATCH", "2".to_owned()),
+    ];
+    let (mut child, server) = serve_ready(&kc, &extra, &log).await;
+    // A caller per transport, as the allowance is per caller; neither holds mcp:fetch.
+    let streamable = token(&keys);
+    let legacy = token_with(&keys, |c| c["sub"] = json!("0f4a7a1e-4444-sse"));
+    let fetch = call("fetch", json!({"id": "recipes/sourdough.md"}));
+    let search = call("search", json!({"query": "bread"}));
+
+    // Streamable HTTP: the fetch lacks a scope (and takes the one call allowed), the search
+    // comes past the allowance, and a batch is over MCP_MAX_BATCH.
+    for (id, body) in [("mcp-scope", &fetch), ("mcp-rate", &search)] {
+        let headers = [("mcp-protocol-version", VERSION), ("x-request-id", id)];
+        server.rpc(&streamable, body, &headers).await;
+    }
+    let headers = [
+        ("mcp-protocol-version", "2025-03-26"),
+        ("x-request-id", "mcp-batch"),
+    ];
+    let batch = Value::Array(vec![search.clone(), search.clone(), fetch.clone()]);
+    let refused = server.rpc(&streamable, &batch, &headers).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+
+    // The 2024-11-05 transport: the same two refusals, posted to /messages.
+    let (_events, endpoint) = crate::legacy_sse::open(&server, &legacy).await;
+    for (id, body) in [("sse-scope", &fetch), ("sse-rate", &search)] {
+        let headers = vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("x-request-id".to_owned(), id.to_owned()),
+        ];
+        let body = serde_json::to_vec(body).unwrap();
+        server
+            .post_raw(&endpoint, Some(&legacy), &headers, body)
+            .await;
+    }
+    assert_eq!(terminate(&mut child), 0);
+
+    let events = events_of(&std::fs::read_to_string(&log).unwrap());
+    for (id, tool, reason) in [
+        ("mcp-scope", Some("fetch"), "scope_missing"),
+        ("mcp-rate", Some("search"), "limited"),
+        ("mcp-batch", None, "batch_too_large"),
+        ("sse-scope", Some("fetch"), "scope_missing"),
+        ("sse-rate", Some("search"), "limited"),
+    ] {
+        let seen = events
+            .get(id)
+            .unwrap_or_else(|| panic!("no event for {id}: {events:?}"));
+        assert_eq!(seen.len(), 1, "{id}: {seen:?}");
+        assert_eq!(seen[0]["outcome"], "refused", "{id}: {seen:?}");
+        assert_eq!(seen[0]["reason"], reason, "{id}: {seen:?}");
+        assert_eq!(seen[0]["tool"].as_str(), tool, "{id}: {seen:?}");
+    }
 }
