@@ -12,13 +12,13 @@ use axum::body::Bytes;
 use opentelemetry::KeyValue;
 use serde_json::{Map, Value, json};
 
+use super::Sender;
 use super::era::{self, META_SERVER_INFO, Version};
 use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
-use crate::auth::Principal;
-use crate::fair::{Caller, Fair};
-use crate::telemetry::{RequestId, bounded, traces};
-use crate::tools::{self, Asker, Call, Progress, Tools};
+use crate::fair::Fair;
+use crate::telemetry::{bounded, traces};
+use crate::tools::{self, Call, Progress, Tools};
 
 pub(crate) const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -27,18 +27,15 @@ const DISCOVER_TTL_MS: u64 = 3_600_000;
 const TOOLS_TTL_MS: u64 = 300_000;
 
 /// Everything one request may use.
-pub struct RequestContext<'a> {
+pub(crate) struct RequestContext<'a> {
     pub tools: &'a Tools,
-    pub principal: &'a Principal,
-    /// The HTTP request the message came in, for the audit trail.
-    pub request_id: &'a RequestId,
+    /// Who sent the message, and the HTTP request it came in.
+    pub sender: &'a Sender,
     pub version: Version,
     /// Where progress notifications go, when the response is a stream.
     pub progress: Option<Progress>,
     /// The caller's allowance of tool calls and share of the ranking pool.
     pub fair: &'a Fair,
-    /// Who the allowance and the share belong to, named once per request.
-    pub caller: Caller,
     /// Whether the tool call was already taken from the allowance (a batch takes all of its
     /// calls at once, before answering any).
     pub counted: bool,
@@ -75,7 +72,7 @@ const ANSWERED: [&str; 5] = [
 /// tool is named only when it is one of ours. What the caller sent goes only into attributes,
 /// bounded (`telemetry::bounded`).
 fn message_span(ctx: &RequestContext<'_>, request: &Request) -> traces::Span {
-    let parent = ctx.request_id.span();
+    let parent = ctx.sender.request_id.span();
     if !parent.is_on() {
         return traces::Span::default();
     }
@@ -220,10 +217,7 @@ async fn tools_call(
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
-    let asker = Asker {
-        principal: ctx.principal,
-        request_id: ctx.request_id,
-    };
+    let asker = ctx.sender.asker();
     let audit = ctx.tools.audit();
     let named = named_tool(request);
     let refused = |reason: &str, error: McpError| {
@@ -231,7 +225,7 @@ async fn tools_call(
         Err(error)
     };
     if !ctx.counted
-        && let Err(limited) = ctx.fair.admit(ctx.caller, 1).await
+        && let Err(limited) = ctx.fair.admit(ctx.sender.caller, 1).await
     {
         return refused("limited", McpError::Limited(limited.held().await));
     }
@@ -257,7 +251,7 @@ async fn tools_call(
     };
     match call {
         Call::Done(payload) => Ok(payload),
-        Call::Rank(work) => match ctx.fair.rank(ctx.caller, work).await {
+        Call::Rank(work) => match ctx.fair.rank(ctx.sender.caller, work).await {
             Ok(payload) => Ok(payload),
             Err(limited) => refused("limited", McpError::Limited(limited.held().await)),
         },

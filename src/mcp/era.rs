@@ -37,7 +37,7 @@ pub(crate) const ASSUMED: &str = "2025-03-26";
 
 /// A protocol revision this server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Version {
+pub(crate) enum Version {
     V2024_11_05,
     V2025_03_26,
     V2025_06_18,
@@ -46,7 +46,7 @@ pub enum Version {
 }
 
 impl Version {
-    pub fn parse(text: &str) -> Option<Version> {
+    pub(crate) fn parse(text: &str) -> Option<Version> {
         Some(match text {
             "2024-11-05" => Version::V2024_11_05,
             "2025-03-26" => Version::V2025_03_26,
@@ -57,7 +57,7 @@ impl Version {
         })
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Version::V2024_11_05 => "2024-11-05",
             Version::V2025_03_26 => "2025-03-26",
@@ -68,13 +68,13 @@ impl Version {
     }
 
     /// Whether this revision is the stateless one (per-request `_meta`, `server/discover`).
-    pub fn is_stateless(self) -> bool {
+    pub(crate) fn is_stateless(self) -> bool {
         self >= Version::V2026_07_28
     }
 
     /// Whether tools may declare `outputSchema`/`title` and results carry `structuredContent`
     /// (added in 2025-06-18).
-    pub fn has_structured_output(self) -> bool {
+    pub(crate) fn has_structured_output(self) -> bool {
         self >= Version::V2025_06_18
     }
 }

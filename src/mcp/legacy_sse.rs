@@ -22,16 +22,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::McpState;
 use super::era::{self, Version};
 use super::error::McpError;
 use super::http::{error, read_body};
 use super::jsonrpc::{self, Incoming, Message, Request};
 use super::sse;
+use super::{McpState, Sender};
 use crate::auth::Principal;
-use crate::fair::Caller;
 use crate::replicas::{Lookup, Relayed, StreamRecord};
-use crate::telemetry::RequestId;
 
 mod sessions;
 pub(crate) use sessions::Sessions;
@@ -176,24 +174,12 @@ pub(crate) struct MessagesQuery {
 /// `POST /messages?sessionId=…`.
 pub(crate) async fn post(
     State(state): State<McpState>,
-    principal: Principal,
-    caller: Caller,
-    request_id: RequestId,
+    sender: Sender,
     Query(query): Query<MessagesQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match deliver(
-        &state,
-        &principal,
-        &request_id,
-        caller,
-        query,
-        &headers,
-        body,
-    )
-    .await
-    {
+    match deliver(&state, &sender, query, &headers, body).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err((id, e)) => error(id.as_ref(), &e, e.status()),
     }
@@ -203,14 +189,12 @@ type PostError = (Option<jsonrpc::Id>, McpError);
 
 async fn deliver(
     state: &McpState,
-    principal: &Principal,
-    request_id: &RequestId,
-    caller: crate::fair::Caller,
+    sender: &Sender,
     query: MessagesQuery,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(), PostError> {
-    let (id, target) = session_for(state, principal, query)
+    let (id, target) = session_for(state, &sender.principal, query)
         .await
         .map_err(|e| (None, e))?;
     super::http::check_content_type(headers).map_err(|e| (None, e))?;
@@ -221,7 +205,7 @@ async fn deliver(
     let agreed = (request.method == "initialize")
         .then(|| era::negotiate(request.str_param("protocolVersion"), era::SSE_NEGOTIATED));
     let version = version_of(state, &id, &target, agreed).await;
-    let ctx = state.context(principal, request_id, version, caller);
+    let ctx = state.context(sender, version);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
     let reply = match super::dispatch::handle(&ctx, &request).await {
         Ok(result) => jsonrpc::success(&request.id, result),

@@ -27,7 +27,7 @@ use crate::auth::Principal;
 use crate::config::Settings;
 use crate::fair::{Caller, Fair};
 use crate::telemetry::{Metrics, RequestId};
-use crate::tools::Tools;
+use crate::tools::{Asker, Tools};
 
 /// What the MCP handlers use; the app hands it to them (`FromRef`), and cloning it costs one
 /// reference count, as the app's own state does.
@@ -47,25 +47,61 @@ impl McpState {
         McpState(Arc::new(shared))
     }
 
-    /// What answering one request of `caller` at `version` may use: no progress sink, and the
+    /// What answering one request of `sender` at `version` may use: no progress sink, and the
     /// tool call not yet taken from the caller's allowance.
-    pub fn context<'a>(
+    pub(crate) fn context<'a>(
         &'a self,
-        principal: &'a Principal,
-        request_id: &'a RequestId,
+        sender: &'a Sender,
         version: era::Version,
-        caller: Caller,
     ) -> dispatch::RequestContext<'a> {
         dispatch::RequestContext {
             tools: &self.tools,
-            principal,
-            request_id,
+            sender,
             version,
             progress: None,
             fair: &self.fair,
-            caller,
             counted: false,
         }
+    }
+}
+
+/// Who sent a request and which request it is, taken once from what the front layer and the
+/// gate left in it: the verified caller, the caller's fair-use name and the request's id. It
+/// travels with the request through either transport, a batch and dispatch.
+#[derive(Clone)]
+pub(crate) struct Sender {
+    pub(crate) principal: Principal,
+    pub(crate) caller: Caller,
+    pub(crate) request_id: RequestId,
+}
+
+impl Sender {
+    /// The sender as the audit trail names it.
+    pub(crate) fn asker(&self) -> Asker<'_> {
+        Asker {
+            principal: &self.principal,
+            request_id: &self.request_id,
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Sender {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let caller = Caller::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Ok(request_id) = RequestId::from_request_parts(parts, state).await;
+        Ok(Sender {
+            principal,
+            caller,
+            request_id,
+        })
     }
 }
 

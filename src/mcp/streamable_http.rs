@@ -17,26 +17,21 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::McpState;
 use super::dispatch::{self, RequestContext};
 use super::era::{self, Version};
 use super::error::McpError;
 use super::http::{Accept, check_media, error, json, json_body, read_body};
 use super::jsonrpc::{self, Incoming, Message, Request};
 use super::sse;
-use crate::auth::Principal;
-use crate::fair::Caller;
-use crate::telemetry::RequestId;
-use crate::tools::{Asker, Progress};
+use super::{McpState, Sender};
+use crate::tools::Progress;
 
 /// `POST /mcp`. Takes the whole request rather than a `HeaderMap`, which axum would copy.
 pub(crate) async fn post(
     State(state): State<McpState>,
-    principal: Principal,
-    caller: Caller,
+    sender: Sender,
     request: axum::extract::Request,
 ) -> Response {
-    let request_id = RequestId::of(&request);
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let accept = match check_media(headers) {
@@ -48,32 +43,13 @@ pub(crate) async fn post(
         Err(e) => return error(None, &e, e.status()),
     };
     match jsonrpc::Body::parse(&bytes) {
-        Ok(jsonrpc::Body::Batch(items)) => {
-            batch(state, principal, request_id, caller, headers, items).await
-        }
+        Ok(jsonrpc::Body::Batch(items)) => batch(state, sender, headers, items).await,
         Ok(jsonrpc::Body::One(message)) => {
-            single(
-                state,
-                principal,
-                request_id,
-                caller,
-                headers,
-                accept,
-                message.classify(),
-            )
-            .await
+            single(state, sender, headers, accept, message.classify()).await
         }
         Ok(jsonrpc::Body::Neither) => {
-            single(
-                state,
-                principal,
-                request_id,
-                caller,
-                headers,
-                accept,
-                Err(jsonrpc::not_an_object()),
-            )
-            .await
+            let invalid = Err(jsonrpc::not_an_object());
+            single(state, sender, headers, accept, invalid).await
         }
         Err(e) => {
             let e = McpError::Parse(e.to_string());
@@ -84,9 +60,7 @@ pub(crate) async fn post(
 
 async fn single(
     state: McpState,
-    principal: Principal,
-    request_id: RequestId,
-    caller: Caller,
+    sender: Sender,
     headers: &HeaderMap,
     accept: Accept,
     message: Result<Incoming, jsonrpc::Invalid>,
@@ -117,11 +91,9 @@ async fn single(
         .then(|| dispatch::progress_token(&request))
         .flatten();
     if accept.prefers_sse || token.is_some() {
-        return stream(
-            state, principal, request_id, caller, request, version, token,
-        );
+        return stream(state, sender, request, version, token);
     }
-    let ctx = state.context(&principal, &request_id, version, caller);
+    let ctx = state.context(&sender, version);
     match dispatch::handle(&ctx, &request).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
@@ -131,9 +103,7 @@ async fn single(
 /// Answers one request as an SSE stream: progress notifications, then the response.
 fn stream(
     state: McpState,
-    principal: Principal,
-    request_id: RequestId,
-    caller: Caller,
+    sender: Sender,
     request: Request,
     version: Version,
     token: Option<Value>,
@@ -149,7 +119,7 @@ fn stream(
     tokio::spawn(async move {
         let ctx = RequestContext {
             progress,
-            ..state.context(&principal, &request_id, version, caller)
+            ..state.context(&sender, version)
         };
         let reply = respond(&ctx, &request).await;
         drop(ctx);
@@ -187,9 +157,7 @@ fn status(e: &McpError, version: Version) -> StatusCode {
 /// client reads.
 async fn batch(
     state: McpState,
-    principal: Principal,
-    request_id: RequestId,
-    caller: Caller,
+    sender: Sender,
     headers: &HeaderMap,
     items: Vec<jsonrpc::Item>,
 ) -> Response {
@@ -201,10 +169,7 @@ async fn batch(
     if items.len() > max {
         // One event for the batch, whatever it holds: one per item would let a caller write
         // thousands of lines with one request.
-        let asker = Asker {
-            principal: &principal,
-            request_id: &request_id,
-        };
+        let asker = sender.asker();
         asker.refused(state.tools.audit(), None, "batch_too_large");
         let e = McpError::BatchTooLarge(items.len(), max);
         return error(None, &e, e.status());
@@ -221,14 +186,12 @@ async fn batch(
     if answered.is_empty() {
         return StatusCode::ACCEPTED.into_response();
     }
-    if let Err(e) = admit_calls(&state, &principal, &request_id, caller, &answered).await {
+    if let Err(e) = admit_calls(&state, &sender, &answered).await {
         return error(None, &e, e.status());
     }
     let ctx = Batch {
         state,
-        principal,
-        request_id,
-        caller,
+        sender,
         version,
     };
     let replies = futures_util::stream::iter(answered.into_iter().enumerate())
@@ -241,9 +204,7 @@ async fn batch(
 /// refusal answers is in the audit trail, as a call sent alone would be.
 async fn admit_calls(
     state: &McpState,
-    principal: &Principal,
-    request_id: &RequestId,
-    caller: Caller,
+    sender: &Sender,
     answered: &[Result<Request, jsonrpc::Invalid>],
 ) -> Result<(), McpError> {
     let calls = || {
@@ -252,13 +213,14 @@ async fn admit_calls(
             .flatten()
             .filter(|r| r.method == "tools/call")
     };
-    let Err(limited) = state.fair.admit(caller, calls().count() as u32).await else {
+    let Err(limited) = state
+        .fair
+        .admit(sender.caller, calls().count() as u32)
+        .await
+    else {
         return Ok(());
     };
-    let asker = Asker {
-        principal,
-        request_id,
-    };
+    let asker = sender.asker();
     for call in calls() {
         asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
     }
@@ -269,9 +231,7 @@ async fn admit_calls(
 #[derive(Clone)]
 struct Batch {
     state: McpState,
-    principal: Principal,
-    request_id: RequestId,
-    caller: Caller,
+    sender: Sender,
     version: Version,
 }
 
@@ -292,12 +252,7 @@ impl Batch {
             Ok(r) => {
                 let ctx = RequestContext {
                     counted: true,
-                    ..self.state.context(
-                        &self.principal,
-                        &self.request_id,
-                        self.version,
-                        self.caller,
-                    )
+                    ..self.state.context(&self.sender, self.version)
                 };
                 respond(&ctx, &r).await
             }
