@@ -10,6 +10,28 @@ use serde_json::{Map, Value};
 use super::{Id, Incoming, Invalid, Request, invalid};
 use crate::mcp::error::McpError;
 
+/// The visits of a JSON value that is neither an object, an array nor a string: each answers
+/// `$answer`.
+macro_rules! scalars {
+    ($value:ty, $answer:expr) => {
+        fn visit_bool<E>(self, _: bool) -> Result<$value, E> {
+            Ok($answer)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<$value, E> {
+            Ok($answer)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<$value, E> {
+            Ok($answer)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<$value, E> {
+            Ok($answer)
+        }
+        fn visit_unit<E>(self) -> Result<$value, E> {
+            Ok($answer)
+        }
+    };
+}
+
 /// A POST body as first read: one message, a batch, or a value that is neither (answered as an
 /// invalid request).
 #[derive(Debug)]
@@ -152,6 +174,8 @@ enum Member {
 impl<'de> serde::de::Visitor<'de> for BodyVisitor {
     type Value = Body;
 
+    scalars!(Body, Body::Neither);
+
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON-RPC message or a batch of them")
     }
@@ -168,22 +192,7 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
         Ok(Body::Batch(items))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Body, E> {
-        Ok(Body::Neither)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Body, E> {
-        Ok(Body::Neither)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Body, E> {
-        Ok(Body::Neither)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Body, E> {
-        Ok(Body::Neither)
-    }
     fn visit_str<E>(self, _: &str) -> Result<Body, E> {
-        Ok(Body::Neither)
-    }
-    fn visit_unit<E>(self) -> Result<Body, E> {
         Ok(Body::Neither)
     }
 }
@@ -201,6 +210,8 @@ struct ItemVisitor;
 impl<'de> serde::de::Visitor<'de> for ItemVisitor {
     type Value = Item;
 
+    scalars!(Item, Item::NotAnObject);
+
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON-RPC message")
     }
@@ -212,22 +223,7 @@ impl<'de> serde::de::Visitor<'de> for ItemVisitor {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
         Ok(Item::NotAnObject)
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Item, E> {
-        Ok(Item::NotAnObject)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Item, E> {
-        Ok(Item::NotAnObject)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Item, E> {
-        Ok(Item::NotAnObject)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Item, E> {
-        Ok(Item::NotAnObject)
-    }
     fn visit_str<E>(self, _: &str) -> Result<Item, E> {
-        Ok(Item::NotAnObject)
-    }
-    fn visit_unit<E>(self) -> Result<Item, E> {
         Ok(Item::NotAnObject)
     }
 }
@@ -247,27 +243,14 @@ struct IsVersionVisitor;
 impl<'de> serde::de::Visitor<'de> for IsVersionVisitor {
     type Value = IsVersion;
 
+    scalars!(IsVersion, IsVersion(false));
+
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("any JSON value")
     }
 
     fn visit_str<E>(self, v: &str) -> Result<IsVersion, E> {
         Ok(IsVersion(v == "2.0"))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<IsVersion, E> {
-        Ok(IsVersion(false))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<IsVersion, E> {
-        Ok(IsVersion(false))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<IsVersion, E> {
-        Ok(IsVersion(false))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<IsVersion, E> {
-        Ok(IsVersion(false))
-    }
-    fn visit_unit<E>(self) -> Result<IsVersion, E> {
-        Ok(IsVersion(false))
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<IsVersion, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}

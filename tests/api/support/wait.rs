@@ -9,22 +9,39 @@ use std::time::{Duration, Instant};
 const FIRST: Duration = Duration::from_millis(10);
 const LONGEST: Duration = Duration::from_millis(250);
 
+/// The pauses between two asks, until `within` has passed.
+struct Pauses {
+    deadline: Instant,
+    next: Duration,
+}
+
+impl Pauses {
+    fn within(within: Duration) -> Pauses {
+        Pauses {
+            deadline: Instant::now() + within,
+            next: FIRST,
+        }
+    }
+
+    /// The next pause, or `None` once the time is up.
+    fn next(&mut self) -> Option<Duration> {
+        let pause = self.next;
+        self.next = (pause * 2).min(LONGEST);
+        (Instant::now() < self.deadline).then_some(pause)
+    }
+}
+
 /// Asks `probe` until it answers `Some`, for at most `within`; `None` if it never did.
 pub(crate) async fn until<T>(
     within: Duration,
     mut probe: impl AsyncFnMut() -> Option<T>,
 ) -> Option<T> {
-    let deadline = Instant::now() + within;
-    let mut pause = FIRST;
+    let mut pauses = Pauses::within(within);
     loop {
         if let Some(found) = probe().await {
             return Some(found);
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(LONGEST);
+        tokio::time::sleep(pauses.next()?).await;
     }
 }
 
@@ -33,17 +50,12 @@ pub(crate) fn until_blocking<T>(
     within: Duration,
     mut probe: impl FnMut() -> Option<T>,
 ) -> Option<T> {
-    let deadline = Instant::now() + within;
-    let mut pause = FIRST;
+    let mut pauses = Pauses::within(within);
     loop {
         if let Some(found) = probe() {
             return Some(found);
         }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(LONGEST);
+        std::thread::sleep(pauses.next()?);
     }
 }
 
