@@ -210,6 +210,25 @@ pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
     }
 }
 
+/// Takes the tool calls among `requests` from the caller's allowance, all at once: the one
+/// place tool calls are admitted, for a call sent alone and for a batch (whose calls are all
+/// taken before any is answered). Refused, each call is one audit event, named by its tool.
+pub(crate) async fn admit_calls<'r>(
+    ctx: &RequestContext<'_>,
+    requests: impl Iterator<Item = &'r Request> + Clone,
+) -> Result<(), McpError> {
+    let calls = requests.filter(|r| r.method == "tools/call");
+    let count = calls.clone().count() as u32;
+    let Err(limited) = ctx.fair.admit(ctx.sender.caller, count).await else {
+        return Ok(());
+    };
+    let asker = ctx.sender.asker();
+    for call in calls {
+        asker.refused(ctx.tools.audit(), named_tool(call), "limited");
+    }
+    Err(McpError::Limited(limited.held().await))
+}
+
 /// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
 /// registry once it knows the tool, here before that).
 async fn tools_call(
@@ -224,10 +243,8 @@ async fn tools_call(
         asker.refused(audit, named, reason);
         Err(error)
     };
-    if !ctx.counted
-        && let Err(limited) = ctx.fair.admit(ctx.sender.caller, 1).await
-    {
-        return refused("limited", McpError::Limited(limited.held().await));
+    if !ctx.counted {
+        admit_calls(ctx, std::iter::once(request)).await?;
     }
     let (name, args) = match call_params(request) {
         Ok(params) => params,

@@ -186,7 +186,9 @@ async fn batch(
     if answered.is_empty() {
         return StatusCode::ACCEPTED.into_response();
     }
-    if let Err(e) = admit_calls(&state, &sender, &answered).await {
+    let admitted =
+        dispatch::admit_calls(&state.context(&sender, version), answered.iter().flatten()).await;
+    if let Err(e) = admitted {
         return error(None, &e, e.status());
     }
     let ctx = Batch {
@@ -198,33 +200,6 @@ async fn batch(
         .then(move |(n, item)| ctx.clone().answer(n, item));
     let end = futures_util::stream::once(async { Ok(Bytes::from_static(b"]")) });
     json_body(StatusCode::OK, Body::from_stream(replies.chain(end)))
-}
-
-/// Takes a batch's tool calls from the caller's allowance at once; refused, each call the
-/// refusal answers is in the audit trail, as a call sent alone would be.
-async fn admit_calls(
-    state: &McpState,
-    sender: &Sender,
-    answered: &[Result<Request, jsonrpc::Invalid>],
-) -> Result<(), McpError> {
-    let calls = || {
-        answered
-            .iter()
-            .flatten()
-            .filter(|r| r.method == "tools/call")
-    };
-    let Err(limited) = state
-        .fair
-        .admit(sender.caller, calls().count() as u32)
-        .await
-    else {
-        return Ok(());
-    };
-    let asker = sender.asker();
-    for call in calls() {
-        asker.refused(state.tools.audit(), dispatch::named_tool(call), "limited");
-    }
-    Err(McpError::Limited(limited.held().await))
 }
 
 /// What answering one item of a batch needs.

@@ -161,7 +161,12 @@ pub struct Context<'a> {
 /// when a token lacks them.
 struct ToolEntry {
     tool: &'static dyn Tool,
+    /// Every scope a call needs: `MCP_REQUIRED_SCOPES`, then the tool's own. The list the tool
+    /// advertises and its refusal names.
     scopes: Vec<String>,
+    /// The tool's own scopes beyond `MCP_REQUIRED_SCOPES`, the only ones judged here: the gate
+    /// has judged the required ones before any call is read (`auth::principal::require_scopes`).
+    own: Vec<String>,
     challenge: String,
 }
 
@@ -192,12 +197,13 @@ impl Tools {
             .iter()
             .map(|&tool| {
                 let name = tool.definition().name;
-                let mut scopes = required.to_vec();
+                let mut own: Vec<String> = Vec::new();
                 for s in per_tool.get(name).into_iter().flatten() {
-                    if !scopes.contains(s) {
-                        scopes.push(s.clone());
+                    if !required.contains(s) && !own.contains(s) {
+                        own.push(s.clone());
                     }
                 }
+                let scopes = [required, &own].concat();
                 let description = format!(
                     "the access token lacks a scope the `{name}` tool needs; request the scopes {}",
                     scopes.join(" ")
@@ -207,6 +213,7 @@ impl Tools {
                 ToolEntry {
                     tool,
                     scopes,
+                    own,
                     challenge,
                 }
             })
@@ -304,7 +311,7 @@ impl Tools {
     /// recorded in the audit trail; `None` when the token has them all.
     fn lacks_scope(&self, entry: &ToolEntry, asker: Asker) -> Option<Payload> {
         let principal = asker.principal;
-        let missing = entry.scopes.iter().find(|s| !principal.has_scope(s))?;
+        let missing = entry.own.iter().find(|s| !principal.has_scope(s))?;
         let name = entry.tool.definition().name;
         tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
         asker.refused(&self.audit, Some(name), "scope_missing");
