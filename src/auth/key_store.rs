@@ -2,7 +2,7 @@
 //!
 //! Follows RFC 8725 §3 and the rotation rules of docs/operations.md ("Key rotation"):
 //! - a background task refreshes the set at the interval `Cache-Control: max-age` asks for,
-//!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=MCP_JWKS_MAX_REFRESH_SECS`, retrying with backoff;
+//!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=`[`MAX_REFRESH`], retrying with backoff;
 //! - a token with an unknown `kid` causes a refetch at once, unless another unknown `kid`
 //!   caused one less than `MCP_JWKS_REFETCH_INTERVAL_SECS` ago; concurrent misses share one
 //!   fetch. The start-up load and the scheduled refreshes never count against that interval,
@@ -31,6 +31,15 @@ use super::jwk::{ParsedKeys, VerifyingKey, parse_jwks};
 use super::outbound::{self, FetchError};
 use crate::config::JwksSettings;
 use crate::telemetry::Metrics;
+
+/// The longest time between two refreshes of the key set, whatever `max-age` the JWKS asks
+/// for. Keycloak 26.7 sends its JWKS with `Cache-Control: no-cache` (measured on 2026-12-07
+/// against the distribution `scripts/test` runs), so with Keycloak the refresh comes every
+/// `MCP_JWKS_MIN_REFRESH_SECS` and this bound never applies; it matters when a proxy in front
+/// of Keycloak adds a long `max-age`, and then bounds how long a key deleted in Keycloak is
+/// still trusted to an hour. It was the setting `MCP_JWKS_MAX_REFRESH_SECS`, which no
+/// deployment had a reason to change (`MCP_JWKS_MIN_REFRESH_SECS` is at most this).
+pub const MAX_REFRESH: Duration = Duration::from_secs(3600);
 
 /// A boxed future, so the key store can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -209,7 +218,7 @@ impl JwksKeyStore {
                 self.install(parsed, &url);
                 *self.last_error.write().expect("lock poisoned") = None;
                 let wanted = max_age.unwrap_or(Duration::from_secs(300));
-                Ok(wanted.clamp(self.settings.min_refresh, self.settings.max_refresh))
+                Ok(wanted.max(self.settings.min_refresh).min(MAX_REFRESH))
             }
             Err(error) => {
                 *self.last_error.write().expect("lock poisoned") = Some(error.clone());

@@ -320,25 +320,14 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
     Setting {
         env: "MCP_JWKS_MIN_REFRESH_SECS",
-        meaning: "shortest background JWKS refresh interval",
+        meaning: "how often the JWKS is refreshed in the background (Keycloak asks for no caching)",
         default: Default::Value("60"),
         kind: Kind::Number {
             min: 1,
-            max: 86_400,
+            max: 3600,
             unit: Unit::Secs,
         },
         reason: Some("a key deleted in Keycloak must stop working sooner than a minute"),
-    },
-    Setting {
-        env: "MCP_JWKS_MAX_REFRESH_SECS",
-        meaning: "longest background JWKS refresh interval",
-        default: Default::Value("3600"),
-        kind: Kind::Number {
-            min: 1,
-            max: 86_400,
-            unit: Unit::Secs,
-        },
-        reason: Some("Keycloak's keys change more often than hourly without a shorter max-age"),
     },
     Setting {
         env: "MCP_JWKS_MAX_STALE_SECS",
@@ -674,6 +663,13 @@ pub(crate) fn scope_setting(tool: &str) -> String {
 pub(crate) const RENAMED: &[(&str, &str)] =
     &[("MCP_JWKS_COOLDOWN_SECS", "MCP_JWKS_REFETCH_INTERVAL_SECS")];
 
+/// Settings that are settings no more, and why: setting one stops start-up with the reason, so
+/// a value is never ignored in silence.
+pub(crate) const RETIRED: &[(&str, &str)] = &[(
+    "MCP_JWKS_MAX_REFRESH_SECS",
+    "Keycloak sends its keys with Cache-Control: no-cache, so MCP_JWKS_MIN_REFRESH_SECS sets how often they are refreshed; a longer max-age from a proxy is lowered to an hour",
+)];
+
 /// The settings as `serve --help` lists them, from this table: the required ones first, then
 /// every other with its default and kind, then the per-tool scopes of `tools` and the other
 /// variables.
@@ -736,7 +732,7 @@ pub(crate) fn nearest(name: &str, tools: &[&str]) -> Option<String> {
         .map(|s| s.env.to_owned())
         .chain(OTHER_VARIABLES.iter().map(|v| (*v).to_owned()))
         .chain(scoped);
-    // A name cut short or run on (`MCP_JWKS_MAX_REFRESH`) counts as one slip.
+    // A name cut short or run on (`MCP_JWKS_MAX_STALE`) counts as one slip.
     let distance = |candidate: &str| {
         let cut = candidate.len().min(name.len()) >= 12
             && (candidate.starts_with(name) || name.starts_with(candidate));

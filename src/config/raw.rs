@@ -19,7 +19,9 @@ use std::path::Path;
 
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-use super::known::{Default, OTHER_VARIABLES, RENAMED, UNKNOWN_VARIABLES, env_name, tool_of_key};
+use super::known::{
+    Default, OTHER_VARIABLES, RENAMED, RETIRED, UNKNOWN_VARIABLES, env_name, tool_of_key,
+};
 pub(crate) use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
@@ -92,6 +94,14 @@ pub enum RawError {
     },
     #[error("{old}: this setting was renamed; set {new} instead (docs/configuration.md)")]
     Renamed { old: String, new: String },
+    #[error("{name}: this is no longer a setting: {why}; remove it (docs/configuration.md)")]
+    Retired { name: String, why: String },
+    #[error("MCP_CONFIG: `{key}` in {path} is no longer a setting: {why}; remove it")]
+    RetiredKey {
+        key: String,
+        why: String,
+        path: String,
+    },
     #[error(
         "MCP_CONFIG: `{old}` in {path} was renamed; write `{new}` instead (docs/configuration.md)"
     )]
@@ -148,6 +158,12 @@ impl RawConfig {
                 return Err(RawError::Renamed {
                     old: (*old).to_owned(),
                     new: (*new).to_owned(),
+                });
+            }
+            if let Some((retired, why)) = RETIRED.iter().find(|(retired, _)| *retired == name) {
+                return Err(RawError::Retired {
+                    name: (*retired).to_owned(),
+                    why: (*why).to_owned(),
                 });
             }
             if name == "MCP_CONFIG" {
@@ -317,6 +333,13 @@ impl FileLayer {
                 return Err(RawError::RenamedKey {
                     old: format!("{dotted}{name}"),
                     new: file_key(new),
+                    path: self.path.clone(),
+                });
+            }
+            if let Some((_, why)) = RETIRED.iter().find(|(retired, _)| file_key(retired) == key) {
+                return Err(RawError::RetiredKey {
+                    key: format!("{dotted}{name}"),
+                    why: (*why).to_owned(),
                     path: self.path.clone(),
                 });
             }

@@ -178,8 +178,9 @@ pub struct CorpusSettings {
 pub struct JwksSettings {
     /// Least time between JWKS fetches caused by tokens with an unknown `kid`.
     pub refetch_interval: Duration,
+    /// How often the key set is refreshed when the JWKS asks for no caching, as Keycloak's
+    /// does, and the least time between refreshes whatever it asks.
     pub min_refresh: Duration,
-    pub max_refresh: Duration,
     pub max_stale: Duration,
     pub http_timeout: Duration,
 }

@@ -65,6 +65,9 @@ fn jwks(kids: &[&str]) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap()
 }
 
+/// What Keycloak's JWKS asks of caches: `Cache-Control: no-cache`, read as a `max-age` of 0.
+const NO_CACHE: Option<Duration> = Some(Duration::ZERO);
+
 const OLD: &[&str] = &["old"];
 const ROTATED: &[&str] = &["old", "new"];
 
@@ -75,7 +78,7 @@ struct Fixture {
 }
 
 /// A store with the server's default settings changed by `overrides`, whose Keycloak publishes
-/// the key `old` and no `max-age`.
+/// the key `old` and, as Keycloak does, asks not to be cached.
 fn fixture(overrides: &[(&str, &str)]) -> Fixture {
     let mut env = vec![
         ("MCP_SERVER_URL".to_owned(), "https://mcp.test".to_owned()),
@@ -91,7 +94,7 @@ fn fixture(overrides: &[(&str, &str)]) -> Fixture {
     );
     let settings = Settings::from_raw(&RawConfig::load_from(env).unwrap()).unwrap();
     let kc = Arc::new(Memory {
-        answer: Mutex::new(Answer::Keys(OLD, None)),
+        answer: Mutex::new(Answer::Keys(OLD, NO_CACHE)),
         fetched_at: Mutex::new(Vec::new()),
     });
     let metrics = Arc::new(Metrics::new());
@@ -152,7 +155,7 @@ fn millis(n: u64) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_start_up() {
     let f = fixture(&[]).started().await;
-    f.kc.set(Answer::Keys(ROTATED, None));
+    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     let before = f.kc.fetches();
     assert!(f.accepts("new").await);
@@ -161,33 +164,27 @@ async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_start_up() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_a_scheduled_refresh() {
-    let f = fixture(&[
-        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
-        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
-    ])
-    .started()
-    .await;
+    let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "1")])
+        .started()
+        .await;
     // Wait for a scheduled refresh to happen, then publish the new key just after it.
     f.until(|f| f.kc.fetches() >= 2).await;
-    f.kc.set(Answer::Keys(ROTATED, None));
+    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     assert!(f.accepts("new").await);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_new_key_is_accepted_on_its_first_token_right_after_keycloak_comes_back() {
-    let f = fixture(&[
-        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
-        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
-    ])
-    .started()
-    .await;
+    let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "1")])
+        .started()
+        .await;
     f.kc.set(Answer::Down);
     // The scheduled refreshes fail while Keycloak is down; none of them may hold back the
     // refetch the new key needs once it is back.
     f.until(|f| f.metric("mcp_jwks_fetches_total{outcome=\"http_error\"}") >= 2.0)
         .await;
-    f.kc.set(Answer::Keys(ROTATED, None));
+    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     assert!(f.accepts("new").await);
 }
@@ -199,7 +196,7 @@ async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passe
         .await;
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
     // Published now, but the refetch its first token caused was under a second ago.
-    f.kc.set(Answer::Keys(ROTATED, None));
+    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(999)).await;
     let fetches = f.kc.fetches();
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
@@ -256,27 +253,37 @@ async fn stale_keys_are_dropped_after_the_configured_bound() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_background_refresh_follows_cache_control_within_bounds() {
-    let f = fixture(&[
-        ("MCP_JWKS_MIN_REFRESH_SECS", "1"),
-        ("MCP_JWKS_MAX_REFRESH_SECS", "1"),
-    ]);
-    // Asked to cache for a day, the store still refreshes at the configured maximum (1 s).
+async fn a_long_max_age_is_lowered_to_an_hour() {
+    // Asked to cache for a day (as a proxy in front of Keycloak might), the store still
+    // refreshes every hour.
+    let f = fixture(&[]);
     f.kc.set(Answer::Keys(OLD, Some(Duration::from_secs(86_400))));
     let f = f.started().await;
     let before = f.kc.fetches();
-    tokio::time::sleep(millis(2600)).await;
+    tokio::time::sleep(MAX_REFRESH * 2 + millis(1)).await;
     assert_eq!(
         f.kc.fetches() - before,
         2,
-        "refreshes in 2.6 s at a 1 s interval"
+        "refreshes in two hours and 1 ms"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn keycloaks_no_cache_means_a_refresh_every_min_refresh_secs() {
+    let f = fixture(&[]).started().await;
+    let before = f.kc.fetches();
+    tokio::time::sleep(Duration::from_secs(600) + millis(1)).await;
+    assert_eq!(
+        f.kc.fetches() - before,
+        10,
+        "refreshes in ten minutes at the default 60 s"
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_short_max_age_is_raised_to_the_configured_minimum() {
     let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "60")]);
-    f.kc.set(Answer::Keys(OLD, Some(Duration::ZERO)));
+    f.kc.set(Answer::Keys(OLD, Some(Duration::from_secs(10))));
     let f = f.started().await;
     let before = f.kc.fetches();
     tokio::time::sleep(millis(59_999)).await;
@@ -301,10 +308,10 @@ async fn a_short_max_age_is_raised_to_the_configured_minimum() {
 async fn failed_refreshes_back_off_from_one_second_to_a_minute() {
     let f = fixture(&[]).started().await;
     f.kc.set(Answer::Down);
-    // The next scheduled refresh comes after 300 s (no max-age) and fails; the retries follow.
+    // The next scheduled refresh comes after 60 s (no-cache) and fails; the retries follow.
     f.until(|f| f.kc.fetches() >= 10).await;
     let at = f.kc.fetched_at.lock().unwrap().clone();
     let gaps: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
-    assert_eq!(gaps, [300, 1, 2, 4, 8, 16, 32, 60, 60]);
+    assert_eq!(gaps, [60, 1, 2, 4, 8, 16, 32, 60, 60]);
     assert!(f.accepts("old").await, "the last good keys were dropped");
 }

@@ -81,20 +81,12 @@ impl Reader<'_> {
     }
 
     pub(super) fn jwks(&self) -> Result<JwksSettings, ConfigError> {
-        let jwks = JwksSettings {
+        Ok(JwksSettings {
             refetch_interval: self.duration("MCP_JWKS_REFETCH_INTERVAL_SECS")?,
             min_refresh: self.duration("MCP_JWKS_MIN_REFRESH_SECS")?,
-            max_refresh: self.duration("MCP_JWKS_MAX_REFRESH_SECS")?,
             max_stale: self.duration("MCP_JWKS_MAX_STALE_SECS")?,
             http_timeout: self.duration("MCP_HTTP_TIMEOUT_SECS")?,
-        };
-        if jwks.min_refresh > jwks.max_refresh {
-            return Err(self.error(
-                "MCP_JWKS_MIN_REFRESH_SECS",
-                "must not be larger than MCP_JWKS_MAX_REFRESH_SECS".into(),
-            ));
-        }
-        Ok(jwks)
+        })
     }
 
     pub(super) fn sse(&self) -> Result<SseSettings, ConfigError> {

@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::config::known::{Kind, Setting};
 use crate::config::raw::RawConfig;
 
 fn from_env(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -183,12 +184,35 @@ fn invalid_values_are_named_with_what_to_do() {
 }
 
 #[test]
-fn refresh_bounds_must_be_ordered() {
-    let e = error_of(&[
-        ("MCP_JWKS_MIN_REFRESH_SECS", "600"),
-        ("MCP_JWKS_MAX_REFRESH_SECS", "60"),
-    ]);
+fn the_refresh_interval_is_at_most_the_longest_the_key_store_waits() {
+    let e = error_of(&[("MCP_JWKS_MIN_REFRESH_SECS", "3601")]);
     assert!(e.starts_with("MCP_JWKS_MIN_REFRESH_SECS"), "{e}");
+    let Some(Setting {
+        kind: Kind::Number { max, .. },
+        ..
+    }) = crate::config::known::setting("MCP_JWKS_MIN_REFRESH_SECS")
+    else {
+        panic!("MCP_JWKS_MIN_REFRESH_SECS is a number setting");
+    };
+    assert_eq!(*max, crate::auth::key_store::MAX_REFRESH.as_secs());
+}
+
+#[test]
+fn a_retired_setting_is_refused_with_why_in_the_environment_and_the_file() {
+    let e = RawConfig::load_from([("MCP_JWKS_MAX_REFRESH_SECS".to_owned(), "60".to_owned())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("MCP_JWKS_MAX_REFRESH_SECS: this is no longer a setting: Keycloak sends"),
+        "{e}"
+    );
+    let e = RawConfig::from_toml("jwks_max_refresh_secs = 60", "mcp.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("MCP_CONFIG: `jwks_max_refresh_secs` in mcp.toml is no longer a setting"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -532,7 +556,7 @@ fn a_misspelt_mcp_variable_stops_start_up_naming_the_nearest_setting() {
         ("MCP_CORPSU", "MCP_CORPUS"),
         ("MCP_TOOLS_FETCH_SCOPE", "MCP_TOOLS_FETCH_SCOPES"),
         ("MCP_DPOP_REQUIRE", "MCP_DPOP_REQUIRED"),
-        ("MCP_JWKS_MAX_REFRESH", "MCP_JWKS_MAX_REFRESH_SECS"),
+        ("MCP_JWKS_MAX_STALE", "MCP_JWKS_MAX_STALE_SECS"),
     ] {
         let e = judged(&[(typo, "x")]).unwrap_err();
         assert_eq!(e.setting, typo);
