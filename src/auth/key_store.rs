@@ -14,8 +14,9 @@
 //! - a document with no usable key never replaces a good set.
 //!
 //! No lock is held across a fetch: readers see the current set through a short read lock.
-//! Every timer here runs on tokio's clock, so the tests below pause it and move it on instead of
-//! waiting; the JWK Set comes through [`JwksSource`], so those tests need no socket.
+//! Every timer here runs on tokio's clock, so its tests (`key_store/tests.rs`) pause the clock
+//! and move it on instead of waiting; the JWK Set comes through [`JwksSource`], so those tests
+//! need no socket.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
