@@ -250,8 +250,8 @@ async fn session_for(
 fn read_request(bytes: &[u8]) -> Result<Option<Request>, PostError> {
     let body = jsonrpc::Body::parse(bytes).map_err(|e| (None, McpError::Parse(e.to_string())))?;
     let message = match body {
-        jsonrpc::Body::One(envelope) => envelope.classify(),
-        jsonrpc::Body::Batch(_) | jsonrpc::Body::Neither => Err(jsonrpc::not_an_object()),
+        jsonrpc::Body::One(item) => item.classify(),
+        jsonrpc::Body::Batch(_) => Err(jsonrpc::not_an_object()),
     };
     match message {
         Ok(Incoming::Request(r)) => Ok(Some(r)),

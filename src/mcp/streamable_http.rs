@@ -44,12 +44,8 @@ pub(crate) async fn post(
     };
     match jsonrpc::Body::parse(&bytes) {
         Ok(jsonrpc::Body::Batch(items)) => batch(state, sender, headers, items).await,
-        Ok(jsonrpc::Body::One(message)) => {
-            single(state, sender, headers, accept, message.classify()).await
-        }
-        Ok(jsonrpc::Body::Neither) => {
-            let invalid = Err(jsonrpc::not_an_object());
-            single(state, sender, headers, accept, invalid).await
+        Ok(jsonrpc::Body::One(item)) => {
+            single(state, sender, headers, accept, item.classify()).await
         }
         Err(e) => {
             let e = McpError::Parse(e.to_string());

@@ -32,16 +32,15 @@ macro_rules! scalars {
     };
 }
 
-/// A POST body as first read: one message, a batch, or a value that is neither (answered as an
-/// invalid request).
+/// A POST body as first read: one value, or a batch of them.
 #[derive(Debug)]
 pub(crate) enum Body {
-    One(Envelope),
+    One(Item),
     Batch(Vec<Item>),
-    Neither,
 }
 
-/// One item of a batch: a message, or a value that is not a JSON object.
+/// One value of a body or of a batch: a message, or a value that is not a JSON object
+/// (answered as an invalid request).
 #[derive(Debug)]
 pub(crate) enum Item {
     Message(Envelope),
@@ -174,14 +173,14 @@ enum Member {
 impl<'de> serde::de::Visitor<'de> for BodyVisitor {
     type Value = Body;
 
-    scalars!(Body, Body::Neither);
+    scalars!(Body, Body::One(Item::NotAnObject));
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON-RPC message or a batch of them")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Body, A::Error> {
-        Envelope::read(map).map(Body::One)
+        ItemVisitor.visit_map(map).map(Body::One)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Body, A::Error> {
@@ -193,7 +192,7 @@ impl<'de> serde::de::Visitor<'de> for BodyVisitor {
     }
 
     fn visit_str<E>(self, _: &str) -> Result<Body, E> {
-        Ok(Body::Neither)
+        Ok(Body::One(Item::NotAnObject))
     }
 }
 
@@ -203,8 +202,8 @@ impl<'de> serde::Deserialize<'de> for Item {
     }
 }
 
-/// Reads a batch item as [`BodyVisitor`] reads a body, except that an array is not a batch
-/// here, only one more value that is not an object.
+/// Reads one value: an object as a message, anything else (an array inside a batch too) as a
+/// value that is not an object.
 struct ItemVisitor;
 
 impl<'de> serde::de::Visitor<'de> for ItemVisitor {
