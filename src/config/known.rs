@@ -658,17 +658,29 @@ pub(crate) fn scope_setting(tool: &str) -> String {
     format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
 }
 
-/// Settings that were renamed, and their new names: setting an old name stops start-up with
-/// a message naming the new one, so a value is never read under a name the docs no longer give.
-pub(crate) const RENAMED: &[(&str, &str)] =
-    &[("MCP_JWKS_COOLDOWN_SECS", "MCP_JWKS_REFETCH_INTERVAL_SECS")];
+/// What became of a name that was a setting once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Former {
+    /// It has this new name.
+    Renamed(&'static str),
+    /// It is a setting no more, for this reason.
+    Retired(&'static str),
+}
 
-/// Settings that are settings no more, and why: setting one stops start-up with the reason, so
-/// a value is never ignored in silence.
-pub(crate) const RETIRED: &[(&str, &str)] = &[(
-    "MCP_JWKS_MAX_REFRESH_SECS",
-    "Keycloak sends its keys with Cache-Control: no-cache, so MCP_JWKS_MIN_REFRESH_SECS sets how often they are refreshed; a longer max-age from a proxy is lowered to an hour",
-)];
+/// Names that were settings once: setting one stops start-up with a message saying what became
+/// of it, so a value is never read under a name the docs no longer give, nor ignored in silence.
+pub(crate) const FORMER: &[(&str, Former)] = &[
+    (
+        "MCP_JWKS_COOLDOWN_SECS",
+        Former::Renamed("MCP_JWKS_REFETCH_INTERVAL_SECS"),
+    ),
+    (
+        "MCP_JWKS_MAX_REFRESH_SECS",
+        Former::Retired(
+            "Keycloak sends its keys with Cache-Control: no-cache, so MCP_JWKS_MIN_REFRESH_SECS sets how often they are refreshed; a longer max-age from a proxy is lowered to an hour",
+        ),
+    ),
+];
 
 /// The settings as `serve --help` lists them, from this table: the required ones first, then
 /// every other with its default and kind, then the per-tool scopes of `tools` and the other

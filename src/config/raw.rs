@@ -20,7 +20,7 @@ use std::path::Path;
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
 use super::known::{
-    Default, OTHER_VARIABLES, RENAMED, RETIRED, UNKNOWN_VARIABLES, env_name, tool_of_key,
+    Default, FORMER, Former, OTHER_VARIABLES, UNKNOWN_VARIABLES, env_name, tool_of_key,
 };
 pub(crate) use super::known::{SETTINGS, file_key};
 
@@ -154,16 +154,17 @@ impl RawConfig {
             if value.trim().is_empty() {
                 continue;
             }
-            if let Some((old, new)) = RENAMED.iter().find(|(old, _)| *old == name) {
-                return Err(RawError::Renamed {
-                    old: (*old).to_owned(),
-                    new: (*new).to_owned(),
-                });
-            }
-            if let Some((retired, why)) = RETIRED.iter().find(|(retired, _)| *retired == name) {
-                return Err(RawError::Retired {
-                    name: (*retired).to_owned(),
-                    why: (*why).to_owned(),
+            if let Some((old, former)) = FORMER.iter().find(|(old, _)| *old == name) {
+                let old = (*old).to_owned();
+                return Err(match *former {
+                    Former::Renamed(new) => RawError::Renamed {
+                        old,
+                        new: new.to_owned(),
+                    },
+                    Former::Retired(why) => RawError::Retired {
+                        name: old,
+                        why: why.to_owned(),
+                    },
                 });
             }
             if name == "MCP_CONFIG" {
@@ -329,18 +330,19 @@ impl FileLayer {
                 self.insert_table(inner, &format!("{key}_"), &format!("{dotted}{name}."))?;
                 continue;
             }
-            if let Some((_, new)) = RENAMED.iter().find(|(old, _)| file_key(old) == key) {
-                return Err(RawError::RenamedKey {
-                    old: format!("{dotted}{name}"),
-                    new: file_key(new),
-                    path: self.path.clone(),
-                });
-            }
-            if let Some((_, why)) = RETIRED.iter().find(|(retired, _)| file_key(retired) == key) {
-                return Err(RawError::RetiredKey {
-                    key: format!("{dotted}{name}"),
-                    why: (*why).to_owned(),
-                    path: self.path.clone(),
+            if let Some((_, former)) = FORMER.iter().find(|(old, _)| file_key(old) == key) {
+                let (old, path) = (format!("{dotted}{name}"), self.path.clone());
+                return Err(match *former {
+                    Former::Renamed(new) => RawError::RenamedKey {
+                        old,
+                        new: file_key(new),
+                        path,
+                    },
+                    Former::Retired(why) => RawError::RetiredKey {
+                        key: old,
+                        why: why.to_owned(),
+                        path,
+                    },
                 });
             }
             let Some(env) = env_name(&key) else {
