@@ -48,11 +48,7 @@ impl RealKeycloak {
                 .unwrap(),
         };
         let discovery = kc.discovery_url();
-        let serves = async || {
-            let answered = kc.http.get(&discovery).send().await;
-            answered.is_ok_and(|r| r.status() == 200)
-        };
-        if wait::comes_true(Duration::from_secs(300), serves).await {
+        if wait::answers(&kc.http, &discovery, Duration::from_secs(300)).await {
             return kc;
         }
         let log = std::fs::read_to_string(env("KEYCLOAK_LOG")).unwrap_or_default();
@@ -482,8 +478,8 @@ impl RealKeycloak {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         let server = TestServer::start_with(settings(&env)).await;
-        let ready = async || server.get("/readyz").await.status() == 200;
-        if wait::comes_true(Duration::from_secs(10), ready).await {
+        let ready = format!("{}/readyz", server.base);
+        if wait::answers(&server.client, &ready, Duration::from_secs(10)).await {
             return server;
         }
         panic!("the server did not load the keys of realm {name}");

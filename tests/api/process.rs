@@ -78,14 +78,7 @@ pub(crate) async fn start_ready(
     let mut child = spawn(env, log);
     let client = mcp_resource_server::auth::outbound::http_client(Duration::from_secs(5));
     let url = format!("http://127.0.0.1:{port}/readyz");
-    let ready = async || {
-        client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    };
-    if wait::comes_true(Duration::from_secs(10), ready).await {
+    if wait::answers(&client, &url, Duration::from_secs(10)).await {
         return (child, client);
     }
     let _ = child.kill();

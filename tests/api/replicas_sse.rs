@@ -63,11 +63,8 @@ impl Balancer {
             _child: child,
             _dir: dir,
         };
-        let routed = async || {
-            let health = balancer.client.get(balancer.url("/healthz")).send().await;
-            health.is_ok_and(|r| r.status() == 200)
-        };
-        if wait::comes_true(Duration::from_secs(10), routed).await {
+        let health = balancer.url("/healthz");
+        if wait::answers(&balancer.client, &health, Duration::from_secs(10)).await {
             return balancer;
         }
         panic!("traefik did not route to the replicas within 10 s");

@@ -128,9 +128,9 @@ impl TestServer {
     }
 
     pub(crate) async fn wait_ready(&self) {
-        let ready = async || self.get("/readyz").await.status() == 200;
+        let url = format!("{}/readyz", self.base);
         assert!(
-            wait::comes_true(Duration::from_secs(10), ready).await,
+            wait::answers(&self.client, &url, Duration::from_secs(10)).await,
             "the server did not become ready within 10 s"
         );
     }

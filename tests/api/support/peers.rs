@@ -126,15 +126,8 @@ impl InjectingProxy {
     async fn wait_routing(&self) {
         let client = reqwest::Client::new();
         let url = format!("http://127.0.0.1:{}/healthz", self.port);
-        let routed = async || {
-            client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        };
         assert!(
-            super::wait::comes_true(Duration::from_secs(10), routed).await,
+            super::wait::answers(&client, &url, Duration::from_secs(10)).await,
             "traefik did not route to the server within 10 s"
         );
     }

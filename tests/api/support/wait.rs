@@ -65,3 +65,13 @@ pub(crate) async fn comes_true(within: Duration, mut holds: impl AsyncFnMut() ->
         .await
         .is_some()
 }
+
+/// Whether a GET of `url` answers 200 within `within`: the wait for a server, a proxy or
+/// Keycloak to be up.
+pub(crate) async fn answers(client: &reqwest::Client, url: &str, within: Duration) -> bool {
+    let ok = async || {
+        let answer = client.get(url).send().await;
+        answer.is_ok_and(|r| r.status() == 200)
+    };
+    comes_true(within, ok).await
+}
