@@ -104,7 +104,7 @@ async fn readyz_names_the_reason_in_words_without_internal_urls() {
         let overrides: Vec<(&str, &str)> =
             overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let server = TestServer::start(&kc, &overrides).await;
-        let (status, body) = first_fetch_failed(&server).await;
+        let (status, body) = server.readyz_after_first_fetch().await;
         assert_eq!(status, 503);
         assert!(body.contains(words), "{body}");
         for internal in [
@@ -151,17 +151,4 @@ async fn with_metrics_bind_metrics_are_served_apart_and_the_main_port_answers_40
         .await
         .unwrap();
     assert_eq!(other.status(), 404, "only /metrics on the metrics port");
-}
-
-/// `/readyz` once the server's first fetch of the keys has failed: its status and body.
-pub(crate) async fn first_fetch_failed(server: &TestServer) -> (reqwest::StatusCode, String) {
-    let failed = async || {
-        let ready = server.get("/readyz").await;
-        let status = ready.status();
-        let body = ready.text().await.unwrap();
-        (!body.contains("not loaded yet")).then_some((status, body))
-    };
-    wait::until(std::time::Duration::from_secs(10), failed)
-        .await
-        .expect("the first fetch of the keys did not end within 10 s")
 }

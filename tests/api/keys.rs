@@ -232,7 +232,7 @@ async fn the_server_starts_without_keycloak_and_serves_once_keys_arrive() {
     let kc = FakeKeycloak::start(&keys).await;
     kc.set_mode(Mode::Down);
     let server = TestServer::start(&kc, &[]).await;
-    let (status, body) = crate::health::first_fetch_failed(&server).await;
+    let (status, body) = server.readyz_after_first_fetch().await;
     assert_eq!(server.get("/healthz").await.status(), 200);
     assert_eq!(status, 503);
     assert!(body.contains("503"), "the reason names Keycloak's answer");
@@ -249,7 +249,7 @@ async fn a_discovery_document_for_another_issuer_keeps_the_server_unready() {
     let kc = FakeKeycloak::start(&keys).await;
     kc.set_discovery_issuer("http://keycloak:8080/realms/mcp");
     let server = TestServer::start(&kc, &[]).await;
-    let (status, body) = crate::health::first_fetch_failed(&server).await;
+    let (status, body) = server.readyz_after_first_fetch().await;
     assert_eq!(status, 503);
     assert!(body.contains("KC_ISSUER"), "{body}");
     assert_eq!(

@@ -135,6 +135,20 @@ impl TestServer {
         );
     }
 
+    /// `/readyz` once the server's first fetch of the keys has ended (for a server whose fetch
+    /// fails): its status and body.
+    pub(crate) async fn readyz_after_first_fetch(&self) -> (reqwest::StatusCode, String) {
+        let ended = async || {
+            let ready = self.get("/readyz").await;
+            let status = ready.status();
+            let body = ready.text().await.unwrap();
+            (!body.contains("not loaded yet")).then_some((status, body))
+        };
+        wait::until(Duration::from_secs(10), ended)
+            .await
+            .expect("the first fetch of the keys did not end within 10 s")
+    }
+
     pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(format!("{}{path}", self.base))
