@@ -4,7 +4,7 @@
 //! - a background task refreshes the set at the interval `Cache-Control: max-age` asks for,
 //!   clamped to `MCP_JWKS_MIN_REFRESH_SECS..=`[`MAX_REFRESH`], retrying with backoff;
 //! - a token with an unknown `kid` causes a refetch at once, unless another unknown `kid`
-//!   caused one less than `MCP_JWKS_REFETCH_INTERVAL_SECS` ago; concurrent misses share one
+//!   caused one less than [`REFETCH_INTERVAL`] ago; concurrent misses share one
 //!   fetch. The start-up load and the scheduled refreshes never count against that interval,
 //!   so a key Keycloak has just started publishing is accepted on its first token, whenever
 //!   it comes. Unknown kids are not remembered: the interval already bounds what they cost
@@ -41,6 +41,16 @@ use crate::telemetry::Metrics;
 /// still trusted to an hour. It was the setting `MCP_JWKS_MAX_REFRESH_SECS`, which no
 /// deployment had a reason to change (`MCP_JWKS_MIN_REFRESH_SECS` is at most this).
 pub const MAX_REFRESH: Duration = Duration::from_secs(3600);
+
+/// The least time between two JWKS fetches caused by tokens with an unknown `kid`. It bounds
+/// what a flood of made-up kids costs Keycloak: `bench/run`'s unknown-kid row sends about
+/// 66 000 such tokens a second, and they caused 2 fetches in its 5 s (docs/benchmarks.md); at
+/// most 12 fetches a minute per replica is far below what Keycloak's certificate endpoint
+/// serves. A key Keycloak has just started publishing waits for it only when another unknown
+/// kid came in the 5 s before, as the start-up load and the scheduled refreshes never count.
+/// It was the setting `MCP_JWKS_REFETCH_INTERVAL_SECS` (before that `MCP_JWKS_COOLDOWN_SECS`),
+/// which no deployment, script or test had a reason to change.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A boxed future, so the key store can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -284,7 +294,7 @@ impl JwksKeyStore {
     /// Whether an unknown kid may cause a refetch now; if so, the interval starts again.
     fn take_refetch(&self) -> bool {
         let mut last = self.last_refetch.lock().expect("lock poisoned");
-        if last.is_some_and(|at| at.elapsed() < self.settings.refetch_interval) {
+        if last.is_some_and(|at| at.elapsed() < REFETCH_INTERVAL) {
             return false;
         }
         *last = Some(Instant::now());

@@ -308,17 +308,6 @@ pub(crate) const SETTINGS: &[Setting] = &[
         reason: Some("the clocks of Keycloak's host and this one are not kept by NTP"),
     },
     Setting {
-        env: "MCP_JWKS_REFETCH_INTERVAL_SECS",
-        meaning: "least time between JWKS fetches caused by unknown key ids",
-        default: Default::Value("5"),
-        kind: Kind::Number {
-            min: 1,
-            max: 3600,
-            unit: Unit::Secs,
-        },
-        reason: Some("Keycloak sits behind a rate limit that a key fetch every 5 s would reach"),
-    },
-    Setting {
         env: "MCP_JWKS_MIN_REFRESH_SECS",
         meaning: "how often the JWKS is refreshed in the background (Keycloak asks for no caching)",
         default: Default::Value("60"),
@@ -470,17 +459,6 @@ pub(crate) const SETTINGS: &[Setting] = &[
             unit: Unit::Mib,
         },
         reason: Some("the memory the instance may spend on unread /sse answers is not 64 MiB"),
-    },
-    Setting {
-        env: "MCP_MAX_BATCH",
-        meaning: "most requests in one JSON-RPC batch",
-        default: Default::Value("32"),
-        kind: Kind::Number {
-            min: 1,
-            max: 1000,
-            unit: Unit::Count,
-        },
-        reason: Some("a 2025-03-26 client sends batches of more than 32 messages"),
     },
     Setting {
         env: "MCP_RATE_LIMIT_PER_MIN",
@@ -658,27 +636,25 @@ pub(crate) fn scope_setting(tool: &str) -> String {
     format!("MCP_TOOLS_{}_SCOPES", tool.to_ascii_uppercase())
 }
 
-/// What became of a name that was a setting once.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Former {
-    /// It has this new name.
-    Renamed(&'static str),
-    /// It is a setting no more, for this reason.
-    Retired(&'static str),
-}
-
-/// Names that were settings once: setting one stops start-up with a message saying what became
-/// of it, so a value is never read under a name the docs no longer give, nor ignored in silence.
-pub(crate) const FORMER: &[(&str, Former)] = &[
+/// Names that were settings once, each with why it is one no more: setting one stops start-up
+/// with a message saying so, so a value is never read under a name the docs no longer give,
+/// nor ignored in silence.
+pub(crate) const FORMER: &[(&str, &str)] = &[
     (
         "MCP_JWKS_COOLDOWN_SECS",
-        Former::Renamed("MCP_JWKS_REFETCH_INTERVAL_SECS"),
+        "it was renamed MCP_JWKS_REFETCH_INTERVAL_SECS, and that is now a fixed 5 s between JWKS fetches caused by unknown key ids",
+    ),
+    (
+        "MCP_JWKS_REFETCH_INTERVAL_SECS",
+        "JWKS fetches caused by unknown key ids are now at least a fixed 5 s apart, which bounds a flood of made-up key ids to 12 fetches a minute",
     ),
     (
         "MCP_JWKS_MAX_REFRESH_SECS",
-        Former::Retired(
-            "Keycloak sends its keys with Cache-Control: no-cache, so MCP_JWKS_MIN_REFRESH_SECS sets how often they are refreshed; a longer max-age from a proxy is lowered to an hour",
-        ),
+        "Keycloak sends its keys with Cache-Control: no-cache, so MCP_JWKS_MIN_REFRESH_SECS sets how often they are refreshed; a longer max-age from a proxy is lowered to an hour",
+    ),
+    (
+        "MCP_MAX_BATCH",
+        "a JSON-RPC batch (protocol 2025-03-26 only) now holds at most a fixed 32 messages; send more as several POSTs",
     ),
 ];
 

@@ -19,9 +19,7 @@ use std::path::Path;
 
 use config::{Config, Environment, FileFormat, Format, Map, Source, ValueKind};
 
-use super::known::{
-    Default, FORMER, Former, OTHER_VARIABLES, UNKNOWN_VARIABLES, env_name, tool_of_key,
-};
+use super::known::{Default, FORMER, OTHER_VARIABLES, UNKNOWN_VARIABLES, env_name, tool_of_key};
 pub(crate) use super::known::{SETTINGS, file_key};
 
 /// One raw value and where it came from, so errors can point at the right place.
@@ -92,22 +90,12 @@ pub enum RawError {
         other: String,
         path: String,
     },
-    #[error("{old}: this setting was renamed; set {new} instead (docs/configuration.md)")]
-    Renamed { old: String, new: String },
     #[error("{name}: this is no longer a setting: {why}; remove it (docs/configuration.md)")]
     Retired { name: String, why: String },
     #[error("MCP_CONFIG: `{key}` in {path} is no longer a setting: {why}; remove it")]
     RetiredKey {
         key: String,
         why: String,
-        path: String,
-    },
-    #[error(
-        "MCP_CONFIG: `{old}` in {path} was renamed; write `{new}` instead (docs/configuration.md)"
-    )]
-    RenamedKey {
-        old: String,
-        new: String,
         path: String,
     },
     #[error("{UNKNOWN_VARIABLES}: `{value}` is neither refuse nor warn")]
@@ -154,18 +142,9 @@ impl RawConfig {
             if value.trim().is_empty() {
                 continue;
             }
-            if let Some((old, former)) = FORMER.iter().find(|(old, _)| *old == name) {
-                let old = (*old).to_owned();
-                return Err(match *former {
-                    Former::Renamed(new) => RawError::Renamed {
-                        old,
-                        new: new.to_owned(),
-                    },
-                    Former::Retired(why) => RawError::Retired {
-                        name: old,
-                        why: why.to_owned(),
-                    },
-                });
+            if let Some((_, why)) = FORMER.iter().find(|(old, _)| *old == name) {
+                let why = (*why).to_owned();
+                return Err(RawError::Retired { name, why });
             }
             if name == "MCP_CONFIG" {
                 path = Some(value);
@@ -330,19 +309,11 @@ impl FileLayer {
                 self.insert_table(inner, &format!("{key}_"), &format!("{dotted}{name}."))?;
                 continue;
             }
-            if let Some((_, former)) = FORMER.iter().find(|(old, _)| file_key(old) == key) {
-                let (old, path) = (format!("{dotted}{name}"), self.path.clone());
-                return Err(match *former {
-                    Former::Renamed(new) => RawError::RenamedKey {
-                        old,
-                        new: file_key(new),
-                        path,
-                    },
-                    Former::Retired(why) => RawError::RetiredKey {
-                        key: old,
-                        why: why.to_owned(),
-                        path,
-                    },
+            if let Some((_, why)) = FORMER.iter().find(|(old, _)| file_key(old) == key) {
+                return Err(RawError::RetiredKey {
+                    key: format!("{dotted}{name}"),
+                    why: (*why).to_owned(),
+                    path: self.path.clone(),
                 });
             }
             let Some(env) = env_name(&key) else {

@@ -58,8 +58,6 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub sse: SseSettings,
     pub connections: ConnectionSettings,
-    /// Most requests in one JSON-RPC batch (`MCP_MAX_BATCH`).
-    pub max_batch: usize,
     pub fair: FairSettings,
     pub dpop: DpopSettings,
     /// The Redis (or Valkey) replicas share state on (`MCP_REDIS_URL`); `None` keeps it in
@@ -176,8 +174,6 @@ pub struct CorpusSettings {
 /// How the key cache talks to Keycloak.
 #[derive(Debug, Clone)]
 pub struct JwksSettings {
-    /// Least time between JWKS fetches caused by tokens with an unknown `kid`.
-    pub refetch_interval: Duration,
     /// How often the key set is refreshed when the JWKS asks for no caching, as Keycloak's
     /// does, and the least time between refreshes whatever it asks.
     pub min_refresh: Duration,
@@ -245,7 +241,6 @@ impl Settings {
             max_body_bytes: r.bytes("MCP_MAX_BODY_BYTES")? as usize,
             sse: r.sse()?,
             connections: r.connections()?,
-            max_batch: r.integer("MCP_MAX_BATCH")? as usize,
             fair: r.fair()?,
             dpop: DpopSettings {
                 max_age: r.duration("MCP_DPOP_MAX_AGE_SECS")?,

@@ -69,7 +69,7 @@ pub(crate) enum McpError {
     #[error("{0}")]
     Limited(crate::fair::Limited),
     #[error(
-        "the batch holds {0} requests, more than MCP_MAX_BATCH ({1}); send at most {1} per POST"
+        "the batch holds {0} messages, more than the {1} this server takes in one batch; send at most {1} per POST"
     )]
     BatchTooLarge(usize, usize),
 }

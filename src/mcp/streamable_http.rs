@@ -146,8 +146,16 @@ fn status(e: &McpError, version: Version) -> StatusCode {
     }
 }
 
+/// The most messages one JSON-RPC batch may hold. The clients this project is tested with
+/// (ChatGPT, the MCP Inspector, the TypeScript and Python SDKs' clients) send one message per
+/// POST; a batch comes from a hand-written 2025-03-26 client, and 32 gives it room. It also
+/// keeps a whole batch of tool calls inside the default burst of the caller's allowance
+/// (`MCP_RATE_LIMIT_BURST`, 60), which a batch takes at once. It was the setting
+/// `MCP_MAX_BATCH`, which no deployment, script or benchmark had a reason to change.
+pub(crate) const MAX_BATCH: usize = 32;
+
 /// A batch (2025-03-26 only): every request answered, in order, in one JSON array. At most
-/// `MCP_MAX_BATCH` messages; the batch's tool calls are taken from the caller's allowance all
+/// [`MAX_BATCH`] messages; the batch's tool calls are taken from the caller's allowance all
 /// at once, before any is answered. Each answer is worked out when the client is ready to read
 /// it and written out at once, so a batch holds one answer at a time however slowly its
 /// client reads.
@@ -161,13 +169,12 @@ async fn batch(
         Ok(v) => v,
         Err(e) => return error(None, &e, e.status()),
     };
-    let max = state.settings.max_batch;
-    if items.len() > max {
+    if items.len() > MAX_BATCH {
         // One event for the batch, whatever it holds: one per item would let a caller write
         // thousands of lines with one request.
         let asker = sender.asker();
         asker.refused(state.tools.audit(), None, "batch_too_large");
-        let e = McpError::BatchTooLarge(items.len(), max);
+        let e = McpError::BatchTooLarge(items.len(), MAX_BATCH);
         return error(None, &e, e.status());
     }
     // Notifications and responses are taken and not answered.

@@ -266,7 +266,6 @@ async fn each_kind_of_refusal_is_one_audit_event_through_each_transport() {
         // One call at once per caller, and next to none after.
         ("MCP_RATE_LIMIT_BURST", "1".to_owned()),
         ("MCP_RATE_LIMIT_PER_MIN", "1".to_owned()),
-        ("MCP_MAX_BATCH", "2".to_owned()),
     ];
     let (mut child, server) = serve_ready(&kc, &extra, &log).await;
     // A caller per transport, as the allowance is per caller; neither holds mcp:fetch.
@@ -276,7 +275,7 @@ async fn each_kind_of_refusal_is_one_audit_event_through_each_transport() {
     let search = call("search", json!({"query": "bread"}));
 
     // Streamable HTTP: the fetch lacks a scope (and takes the one call allowed), the search
-    // comes past the allowance, and a batch is over MCP_MAX_BATCH.
+    // comes past the allowance, and a batch holds more than 32 messages.
     for (id, body) in [("mcp-scope", &fetch), ("mcp-rate", &search)] {
         let headers = [("mcp-protocol-version", VERSION), ("x-request-id", id)];
         server.rpc(&streamable, body, &headers).await;
@@ -285,7 +284,9 @@ async fn each_kind_of_refusal_is_one_audit_event_through_each_transport() {
         ("mcp-protocol-version", "2025-03-26"),
         ("x-request-id", "mcp-batch"),
     ];
-    let batch = Value::Array(vec![search.clone(), search.clone(), fetch.clone()]);
+    let mut batch = vec![search.clone(); 32];
+    batch.push(fetch.clone());
+    let batch = Value::Array(batch);
     let refused = server.rpc(&streamable, &batch, &headers).await;
     assert_eq!(refused.status, 400, "{}", refused.text);
 

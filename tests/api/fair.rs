@@ -23,14 +23,15 @@ fn fetch(id: i64) -> Value {
 }
 
 #[tokio::test]
-async fn a_batch_past_mcp_max_batch_is_refused_whole_with_an_error_naming_the_limit() {
+async fn a_batch_past_32_messages_is_refused_whole_with_an_error_naming_the_limit() {
     let s = Stack::start().await;
     let t = token(&s.keys);
     let pings = |n: i64| Value::Array((1..=n).map(|i| request(i, "ping", json!({}))).collect());
     let r = s.server.rpc_at(&t, &pings(33), "2025-03-26").await;
     assert_eq!((r.status, r.code()), (400, Some(-32600)), "{}", r.text);
     assert!(
-        r.message().contains("MCP_MAX_BATCH (32)"),
+        r.message()
+            .contains("more than the 32 this server takes in one batch"),
         "{}",
         r.message()
     );

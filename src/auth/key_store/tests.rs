@@ -191,13 +191,11 @@ async fn a_new_key_is_accepted_on_its_first_token_right_after_keycloak_comes_bac
 
 #[tokio::test(start_paused = true)]
 async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passed() {
-    let f = fixture(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")])
-        .started()
-        .await;
+    let f = fixture(&[]).started().await;
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
-    // Published now, but the refetch its first token caused was under a second ago.
+    // Published now, but the refetch its first token caused was under 5 s ago.
     f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
-    tokio::time::sleep(millis(999)).await;
+    tokio::time::sleep(REFETCH_INTERVAL - millis(1)).await;
     let fetches = f.kc.fetches();
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
     assert_eq!(f.kc.fetches(), fetches, "refetched within the interval");
@@ -208,7 +206,8 @@ async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passe
 
 #[tokio::test(start_paused = true)]
 async fn a_thousand_random_kids_over_ten_seconds_cause_one_fetch_per_refetch_interval() {
-    // The default interval, 5 s: the first kid at 0 s and the one at 5 s may refetch.
+    // The interval is 5 s: the first kid at 0 s and the one at 5 s may refetch.
+    assert_eq!(REFETCH_INTERVAL, millis(5000));
     let f = fixture(&[]).started().await;
     let before = f.kc.fetches();
     let started = Instant::now();
@@ -224,13 +223,12 @@ async fn a_thousand_random_kids_over_ten_seconds_cause_one_fetch_per_refetch_int
 
 #[tokio::test(start_paused = true)]
 async fn a_garbage_jwks_does_not_replace_good_keys() {
-    // Each round's unknown kid needs a refetch of its own, a second after the last.
-    let f = fixture(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "1")])
-        .started()
-        .await;
+    // Each round's unknown kid needs a refetch of its own, an interval after the last (and
+    // both come before the first scheduled refresh, at 60 s).
+    let f = fixture(&[]).started().await;
     for (answer, n) in [(Answer::Garbage, 1.0), (Answer::NoSigningKeys, 2.0)] {
         f.kc.set(answer);
-        tokio::time::sleep(millis(1000)).await;
+        tokio::time::sleep(REFETCH_INTERVAL).await;
         assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
         assert!(f.accepts("old").await);
         assert_eq!(f.metric("mcp_jwks_fetches_total{outcome=\"invalid\"}"), n);

@@ -82,7 +82,6 @@ impl Reader<'_> {
 
     pub(super) fn jwks(&self) -> Result<JwksSettings, ConfigError> {
         Ok(JwksSettings {
-            refetch_interval: self.duration("MCP_JWKS_REFETCH_INTERVAL_SECS")?,
             min_refresh: self.duration("MCP_JWKS_MIN_REFRESH_SECS")?,
             max_stale: self.duration("MCP_JWKS_MAX_STALE_SECS")?,
             http_timeout: self.duration("MCP_HTTP_TIMEOUT_SECS")?,

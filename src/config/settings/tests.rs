@@ -348,41 +348,54 @@ scopes = ["docs:read", "docs:search"]
 }
 
 #[test]
-fn unknown_kid_refetches_are_spaced_by_five_seconds_unless_told_otherwise() {
-    assert_eq!(
-        with(&[]).unwrap().jwks.refetch_interval,
-        Duration::from_secs(5)
-    );
-    let s = with(&[("MCP_JWKS_REFETCH_INTERVAL_SECS", "2")]).unwrap();
-    assert_eq!(s.jwks.refetch_interval, Duration::from_secs(2));
-}
-
-#[test]
-fn a_renamed_setting_is_refused_with_its_new_name_in_the_environment_and_the_file() {
+fn a_former_name_is_refused_saying_what_replaced_it_in_the_environment_and_the_file() {
+    // The oldest name of the refetch interval names its later name and what it is now.
     let e = RawConfig::load_from([("MCP_JWKS_COOLDOWN_SECS".to_owned(), "3".to_owned())])
         .unwrap_err()
         .to_string();
     assert_eq!(
         e,
-        "MCP_JWKS_COOLDOWN_SECS: this setting was renamed; set MCP_JWKS_REFETCH_INTERVAL_SECS \
-         instead (docs/configuration.md)"
+        "MCP_JWKS_COOLDOWN_SECS: this is no longer a setting: it was renamed \
+         MCP_JWKS_REFETCH_INTERVAL_SECS, and that is now a fixed 5 s between JWKS fetches caused \
+         by unknown key ids; remove it (docs/configuration.md)"
     );
     let e = RawConfig::from_toml("[jwks]\ncooldown_secs = 3\n", "mcp.toml")
         .unwrap_err()
         .to_string();
-    assert_eq!(
-        e,
-        "MCP_CONFIG: `jwks.cooldown_secs` in mcp.toml was renamed; write \
-         `jwks_refetch_interval_secs` instead (docs/configuration.md)"
+    assert!(
+        e.starts_with("MCP_CONFIG: `jwks.cooldown_secs` in mcp.toml is no longer a setting: it was renamed MCP_JWKS_REFETCH_INTERVAL_SECS"),
+        "{e}"
     );
-    // An empty variable counts as unset, renamed or not.
+    for (env, key) in [
+        (
+            "MCP_JWKS_REFETCH_INTERVAL_SECS",
+            "jwks_refetch_interval_secs",
+        ),
+        ("MCP_MAX_BATCH", "max_batch"),
+    ] {
+        let e = RawConfig::load_from([(env.to_owned(), "2".to_owned())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("{env}: this is no longer a setting: ")),
+            "{e}"
+        );
+        assert!(e.contains("fixed"), "{e}");
+        let e = RawConfig::from_toml(&format!("{key} = 2"), "mcp.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("`{key}` in mcp.toml is no longer a setting")),
+            "{e}"
+        );
+    }
+    // An empty variable counts as unset, former name or not.
     assert!(RawConfig::load_from([("MCP_JWKS_COOLDOWN_SECS".to_owned(), String::new())]).is_ok());
 }
 
 #[test]
 fn fair_use_defaults_leave_room_for_any_real_client() {
     let s = with(&[]).unwrap();
-    assert_eq!(s.max_batch, 32);
     assert_eq!((s.fair.rate_per_minute, s.fair.rate_burst), (600, 60));
     assert!(s.fair.ranking_threads >= 1);
     assert_eq!(
@@ -432,12 +445,23 @@ fn the_scope_setting_of_each_tool_follows_the_tool_list() {
 fn every_row_of_docs_configuration_md_is_the_settings_table() {
     use crate::config::known::{Default, Kind, SETTINGS};
     let docs = include_str!("../../../docs/configuration.md");
+    let (docs, former) = docs
+        .split_once("### Fixed limits that were settings")
+        .expect("docs/configuration.md lists the former settings under their own heading");
     let rows: Vec<&str> = docs
         .lines()
         .filter(|l| {
             l.starts_with("| `MCP_") || l.starts_with("| `KC_") || l.starts_with("| `RUST_")
         })
         .collect();
+    // Each former name has a row of its own there, and only those.
+    let former: Vec<&str> = former
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.split('`').nth(1).unwrap())
+        .collect();
+    let names: Vec<&str> = crate::config::known::FORMER.iter().map(|f| f.0).collect();
+    assert_eq!(former, names, "docs/configuration.md's former settings");
     for s in SETTINGS {
         let row = rows
             .iter()

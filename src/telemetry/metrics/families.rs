@@ -107,7 +107,7 @@ impl Auth {
         );
         let cache = |result| token_cache.get_or_create(&CacheLabel { result }).clone();
         let limited = "Tokens with an unknown key id refused without a JWKS fetch, because one such \
-                       fetch ran less than MCP_JWKS_REFETCH_INTERVAL_SECS before";
+                       fetch ran less than 5 s before";
         Auth {
             rejections: add(
                 r,
