@@ -77,13 +77,16 @@ fn call(tools: &Tools, principal: &Principal, name: &str, args: &Map<String, Val
         principal,
         request_id: &REQUEST,
     };
-    match tools
-        .call(name, args, asker, REQUEST.span(), None, true)
+    let (payload, record) = match tools
+        .call(name, args, principal, REQUEST.span(), None, true)
         .expect("a tool")
     {
-        Call::Done(payload) => drop(payload),
-        Call::Rank(work) => drop(work()),
-    }
+        Call::Done(payload, record) => (payload, record),
+        Call::Rank(work) => work(),
+    };
+    // As dispatch does for every call: the call's one audit event.
+    record.write(tools.audit(), asker);
+    drop(payload);
 }
 
 fn main() {

@@ -18,7 +18,7 @@ use super::error::McpError;
 use super::jsonrpc::{Members, Payload, Request};
 use crate::fair::Fair;
 use crate::telemetry::{bounded, traces};
-use crate::tools::{self, Call, Progress, Tools};
+use crate::tools::{self, Call, CallRecord, Progress, Tools};
 
 pub(crate) const SERVER_NAME: &str = "mcp-resource-server";
 const SERVER_TITLE: &str = "Organisation documents";
@@ -210,42 +210,77 @@ pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
     }
 }
 
+/// The most messages one JSON-RPC batch may hold. The clients this project is tested with
+/// (ChatGPT, the MCP Inspector, the TypeScript and Python SDKs' clients) send one message per
+/// POST; a batch comes from a hand-written 2025-03-26 client, and 32 gives it room. It also
+/// keeps a whole batch of tool calls inside the default burst of the caller's allowance
+/// (`MCP_RATE_LIMIT_BURST`, 60), which a batch takes at once. It was the setting
+/// `MCP_MAX_BATCH`, which no deployment, script or benchmark had a reason to change.
+pub(crate) const MAX_BATCH: usize = 32;
+
+/// Admits a batch of `len` messages, whose requests are `requests`: at most [`MAX_BATCH`]
+/// messages, and its tool calls all taken from the caller's allowance at once, before any is
+/// answered. A batch refused for its size is one audit event, whatever it holds: one per item
+/// would let a caller write thousands of lines with one request.
+pub(crate) async fn admit_batch<'r>(
+    ctx: &RequestContext<'_>,
+    len: usize,
+    requests: impl Iterator<Item = &'r Request> + Clone,
+) -> Result<(), McpError> {
+    if len > MAX_BATCH {
+        let record = CallRecord::refused(None, "batch_too_large");
+        record.write(ctx.tools.audit(), ctx.sender.asker());
+        return Err(McpError::BatchTooLarge(len, MAX_BATCH));
+    }
+    admit_calls(ctx, requests).await
+}
+
 /// Takes the tool calls among `requests` from the caller's allowance, all at once: the one
 /// place tool calls are admitted, for a call sent alone and for a batch (whose calls are all
 /// taken before any is answered). Refused, each call is one audit event, named by its tool.
-pub(crate) async fn admit_calls<'r>(
+async fn admit_calls<'r>(
     ctx: &RequestContext<'_>,
     requests: impl Iterator<Item = &'r Request> + Clone,
 ) -> Result<(), McpError> {
     let calls = requests.filter(|r| r.method == "tools/call");
     let count = calls.clone().count() as u32;
+    if count == 0 {
+        return Ok(());
+    }
     let Err(limited) = ctx.fair.admit(ctx.sender.caller, count).await else {
         return Ok(());
     };
-    let asker = ctx.sender.asker();
     for call in calls {
-        asker.refused(ctx.tools.audit(), named_tool(call), "limited");
+        let record = CallRecord::refused(named_tool(call), "limited");
+        record.write(ctx.tools.audit(), ctx.sender.asker());
     }
     Err(McpError::Limited(limited.held().await))
 }
 
-/// `tools/call`: every call, answered or refused, is recorded in the audit trail (by the
-/// registry once it knows the tool, here before that).
+/// `tools/call`. Every call, answered or refused, is one event in the audit trail, written
+/// here: the one place a tool call's event is written, from the record the registry makes of
+/// a call it ran or refused, or from the refusal here before a tool runs.
 async fn tools_call(
     ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
-    let asker = ctx.sender.asker();
-    let audit = ctx.tools.audit();
-    let named = named_tool(request);
-    let refused = |reason: &str, error: McpError| {
-        asker.refused(audit, named, reason);
-        Err(error)
-    };
     if !ctx.counted {
         admit_calls(ctx, std::iter::once(request)).await?;
     }
+    let (answer, record) = run_call(ctx, request, span).await;
+    record.write(ctx.tools.audit(), ctx.sender.asker());
+    answer
+}
+
+/// Runs an admitted tool call: its answer, and the record of it for the audit trail.
+async fn run_call(
+    ctx: &RequestContext<'_>,
+    request: &Request,
+    span: &traces::Span,
+) -> (Result<Payload, McpError>, CallRecord) {
+    let named = named_tool(request);
+    let refused = |reason, error| (Err(error), CallRecord::refused(named, reason));
     let (name, args) = match call_params(request) {
         Ok(params) => params,
         Err(e) => return refused("invalid_params", e),
@@ -253,7 +288,7 @@ async fn tools_call(
     let Some(call) = ctx.tools.call(
         name,
         args,
-        asker,
+        &ctx.sender.principal,
         span,
         ctx.progress.as_ref(),
         ctx.version.has_structured_output(),
@@ -267,9 +302,9 @@ async fn tools_call(
         );
     };
     match call {
-        Call::Done(payload) => Ok(payload),
+        Call::Done(payload, record) => (Ok(payload), record),
         Call::Rank(work) => match ctx.fair.rank(ctx.sender.caller, work).await {
-            Ok(payload) => Ok(payload),
+            Ok((payload, record)) => (Ok(payload), record),
             Err(limited) => refused("limited", McpError::Limited(limited.held().await)),
         },
     }

@@ -146,16 +146,8 @@ fn status(e: &McpError, version: Version) -> StatusCode {
     }
 }
 
-/// The most messages one JSON-RPC batch may hold. The clients this project is tested with
-/// (ChatGPT, the MCP Inspector, the TypeScript and Python SDKs' clients) send one message per
-/// POST; a batch comes from a hand-written 2025-03-26 client, and 32 gives it room. It also
-/// keeps a whole batch of tool calls inside the default burst of the caller's allowance
-/// (`MCP_RATE_LIMIT_BURST`, 60), which a batch takes at once. It was the setting
-/// `MCP_MAX_BATCH`, which no deployment, script or benchmark had a reason to change.
-pub(crate) const MAX_BATCH: usize = 32;
-
 /// A batch (2025-03-26 only): every request answered, in order, in one JSON array. At most
-/// [`MAX_BATCH`] messages; the batch's tool calls are taken from the caller's allowance all
+/// [`dispatch::MAX_BATCH`] messages; the batch's tool calls are taken from the caller's allowance all
 /// at once, before any is answered. Each answer is worked out when the client is ready to read
 /// it and written out at once, so a batch holds one answer at a time however slowly its
 /// client reads.
@@ -169,14 +161,7 @@ async fn batch(
         Ok(v) => v,
         Err(e) => return error(None, &e, e.status()),
     };
-    if items.len() > MAX_BATCH {
-        // One event for the batch, whatever it holds: one per item would let a caller write
-        // thousands of lines with one request.
-        let asker = sender.asker();
-        asker.refused(state.tools.audit(), None, "batch_too_large");
-        let e = McpError::BatchTooLarge(items.len(), MAX_BATCH);
-        return error(None, &e, e.status());
-    }
+    let len = items.len();
     // Notifications and responses are taken and not answered.
     let answered: Vec<Result<Request, jsonrpc::Invalid>> = items
         .into_iter()
@@ -186,13 +171,12 @@ async fn batch(
             Err(invalid) => Some(Err(invalid)),
         })
         .collect();
+    let ctx = state.context(&sender, version);
+    if let Err(e) = dispatch::admit_batch(&ctx, len, answered.iter().flatten()).await {
+        return error(None, &e, e.status());
+    }
     if answered.is_empty() {
         return StatusCode::ACCEPTED.into_response();
-    }
-    let admitted =
-        dispatch::admit_calls(&state.context(&sender, version), answered.iter().flatten()).await;
-    if let Err(e) = admitted {
-        return error(None, &e, e.status());
     }
     let ctx = Batch {
         state,

@@ -35,7 +35,7 @@ pub use crate::corpus::{Access, Corpus};
 use crate::telemetry::audit::Audit;
 use crate::telemetry::traces;
 pub use args::parse as parse_args;
-pub use noted::{Asker, Note, Noted, who};
+pub use noted::{Asker, CallRecord, Note, Noted, who};
 pub use progress::Progress;
 use written::failed;
 pub use written::{rendered, result};
@@ -127,10 +127,11 @@ pub enum Outcome {
     Rank(Box<dyn FnOnce(&Note) -> Outcome + Send>),
 }
 
-/// A tool call: answered, or work for the ranking pool that answers it.
+/// A tool call: answered, or work for the ranking pool that answers it; either way with the
+/// record of the call that the audit trail keeps (written by `mcp::dispatch`).
 pub enum Call {
-    Done(Payload),
-    Rank(Box<dyn FnOnce() -> Payload + Send>),
+    Done(Payload, CallRecord),
+    Rank(Box<dyn FnOnce() -> (Payload, CallRecord) + Send>),
 }
 
 /// A result to answer with: a value, or an object the server serialised before (a cached
@@ -252,14 +253,14 @@ impl Tools {
         &self.audit
     }
 
-    /// Calls a tool for `asker`, recording the call in the audit trail and, in a trace, in a
-    /// span inside `within` (the message's); `None` when there is no tool of that name (the
-    /// caller records that refusal).
+    /// Calls a tool for `principal`, in a trace in a span inside `within` (the message's);
+    /// `None` when there is no tool of that name. The call comes with its record for the audit
+    /// trail, which the caller writes.
     pub fn call(
         &self,
         name: &str,
         args: &Map<String, Value>,
-        asker: Asker,
+        principal: &Principal,
         within: &traces::Span,
         progress: Option<&Progress>,
         structured: bool,
@@ -269,9 +270,11 @@ impl Tools {
             .iter()
             .find(|e| e.tool.definition().name == name)?;
         let name = entry.tool.definition().name;
-        let principal = asker.principal;
-        if let Some(refused) = self.lacks_scope(entry, asker) {
-            return Some(Call::Done(refused));
+        if let Some(refused) = self.lacks_scope(entry, principal) {
+            return Some(Call::Done(
+                refused,
+                CallRecord::refused(Some(name), "scope_missing"),
+            ));
         }
         let note = Note::default();
         let ctx = Context {
@@ -284,37 +287,27 @@ impl Tools {
         };
         let span = tool_span(within, name);
         Some(match entry.tool.call(args, &ctx) {
-            Outcome::Rank(work) => {
-                let (audit, principal, request_id) =
-                    (self.audit, principal.clone(), asker.request_id.clone());
-                Call::Rank(Box::new(move || {
-                    let note = Note::default();
-                    let outcome = work(&note);
-                    ended(&span, &outcome);
-                    let asker = Asker {
-                        principal: &principal,
-                        request_id: &request_id,
-                    };
-                    asker.ran(&audit, name, &outcome, &note.borrow());
-                    payload(name, outcome, structured)
-                }))
-            }
+            Outcome::Rank(work) => Call::Rank(Box::new(move || {
+                let note = Note::default();
+                let outcome = work(&note);
+                ended(&span, &outcome);
+                let record = CallRecord::ran(name, &outcome, note.into_inner());
+                (payload(name, outcome, structured), record)
+            })),
             outcome => {
                 ended(&span, &outcome);
-                asker.ran(&self.audit, name, &outcome, &note.borrow());
-                Call::Done(payload(name, outcome, structured))
+                let record = CallRecord::ran(name, &outcome, note.into_inner());
+                Call::Done(payload(name, outcome, structured), record)
             }
         })
     }
 
-    /// The error result for a call of `entry`'s tool by a token without a scope it needs,
-    /// recorded in the audit trail; `None` when the token has them all.
-    fn lacks_scope(&self, entry: &ToolEntry, asker: Asker) -> Option<Payload> {
-        let principal = asker.principal;
+    /// The error result for a call of `entry`'s tool by a token without a scope it needs;
+    /// `None` when the token has them all.
+    fn lacks_scope(&self, entry: &ToolEntry, principal: &Principal) -> Option<Payload> {
         let missing = entry.own.iter().find(|s| !principal.has_scope(s))?;
         let name = entry.tool.definition().name;
         tracing::info!(sub = principal.subject.as_deref().unwrap_or(""), tool = name, scope = %missing, "tool refused: scope missing");
-        asker.refused(&self.audit, Some(name), "scope_missing");
         Some(Payload::Value(json!({
             "content": [{ "type": "text", "text": format!(
                 "the `{name}` tool needs the scope `{missing}`, which this access token does not carry; sign in again granting the scopes {}",

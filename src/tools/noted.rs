@@ -1,5 +1,5 @@
 //! The audit trail of tool calls (`telemetry::audit`): what a tool notes about its call, and
-//! the one event the registry records for each call it runs or refuses.
+//! the record of each call that `mcp::dispatch` writes as the call's one event.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -44,29 +44,55 @@ pub fn who(principal: &Principal) -> audit::Who<'_> {
     }
 }
 
-impl Asker<'_> {
-    /// Records a call refused before its tool ran, for `reason`.
-    pub fn refused(&self, audit: &Audit, tool: Option<&str>, reason: &str) {
-        audit.record(&audit::Event {
-            request_id: self.request_id.as_str(),
-            who: who(self.principal),
+/// What the audit trail records of one tool call: made where the call ends (the registry, or
+/// dispatch when the call is refused before a tool runs) and written by `mcp::dispatch`, the
+/// one place a tool call's event is written.
+#[derive(Debug)]
+pub struct CallRecord {
+    /// The tool, when the call named one this server has.
+    tool: Option<&'static str>,
+    outcome: Recorded,
+    noted: Noted,
+}
+
+/// The outcome of a call, as its record keeps it.
+#[derive(Debug, Clone, Copy)]
+enum Recorded {
+    Ok,
+    Refused(&'static str),
+    Error,
+}
+
+impl CallRecord {
+    /// A call refused before its tool ran, for `reason`.
+    pub fn refused(tool: Option<&'static str>, reason: &'static str) -> Self {
+        CallRecord {
             tool,
-            outcome: audit::CallOutcome::Refused(reason),
-            detail: audit::Detail::None,
-        });
+            outcome: Recorded::Refused(reason),
+            noted: Noted::Nothing,
+        }
     }
 
-    /// Records what came of a call of `tool` that ran, with what the tool noted.
-    pub(super) fn ran(&self, audit: &Audit, tool: &str, outcome: &Outcome, noted: &Noted) {
-        let outcome = match (outcome, noted) {
-            (Outcome::Done(_) | Outcome::Answered(_), _) => audit::CallOutcome::Ok,
-            (Outcome::Broken(_) | Outcome::Rank(_), _) => audit::CallOutcome::Error,
+    /// A call of `tool` that ran to `outcome`, with what the tool noted.
+    pub(super) fn ran(tool: &'static str, outcome: &Outcome, noted: Noted) -> Self {
+        let outcome = match (outcome, &noted) {
+            (Outcome::Done(_) | Outcome::Answered(_), _) => Recorded::Ok,
+            (Outcome::Broken(_) | Outcome::Rank(_), _) => Recorded::Error,
             (Outcome::Failed(_), Noted::Fetch { served, .. }) if *served != Served::Served => {
-                audit::CallOutcome::Refused("not_found")
+                Recorded::Refused("not_found")
             }
-            (Outcome::Failed(_), _) => audit::CallOutcome::Refused("invalid_arguments"),
+            (Outcome::Failed(_), _) => Recorded::Refused("invalid_arguments"),
         };
-        let detail = match noted {
+        CallRecord {
+            tool: Some(tool),
+            outcome,
+            noted,
+        }
+    }
+
+    /// Writes the call's one event, as asked by `asker`.
+    pub fn write(&self, audit: &Audit, asker: Asker) {
+        let detail = match &self.noted {
             Noted::Nothing => audit::Detail::None,
             Noted::Search { query, ids } => audit::Detail::Search { query, ids },
             Noted::Fetch { id, served } => audit::Detail::Fetch {
@@ -75,10 +101,14 @@ impl Asker<'_> {
             },
         };
         audit.record(&audit::Event {
-            request_id: self.request_id.as_str(),
-            who: who(self.principal),
-            tool: Some(tool),
-            outcome,
+            request_id: asker.request_id.as_str(),
+            who: who(asker.principal),
+            tool: self.tool,
+            outcome: match self.outcome {
+                Recorded::Ok => audit::CallOutcome::Ok,
+                Recorded::Refused(reason) => audit::CallOutcome::Refused(reason),
+                Recorded::Error => audit::CallOutcome::Error,
+            },
             detail,
         });
     }
