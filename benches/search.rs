@@ -80,7 +80,9 @@ fn run(size: usize, words: &[String]) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ size as u64);
     let mut builder = Builder::new(folder.as_deref()).expect("index builder");
     for n in 0..size {
-        builder.add(&document(&mut rng, words, n)).expect("add");
+        builder
+            .add_in("", &document(&mut rng, words, n))
+            .expect("add");
     }
     let index: Index = builder.finish().expect("finish");
     let build = started.elapsed();

@@ -94,9 +94,9 @@ pub const LABELS: [&str; Route::ALL.len() + 1] = {
     labels
 };
 
-/// The label index of a request path.
-pub fn label_index(path: &str) -> usize {
-    Route::of(path).map_or(Route::ALL.len(), Route::index)
+/// The index in [`LABELS`] of a request for `route`; a path not served (`None`) is [`OTHER`].
+pub fn label_index(route: Option<Route>) -> usize {
+    route.map_or(Route::ALL.len(), Route::index)
 }
 
 #[cfg(test)]
@@ -122,6 +122,6 @@ mod tests {
         );
         assert_eq!(Route::of("/mcp/"), None);
         assert_eq!(Route::of("/.well-known/openid-configuration"), None);
-        assert_eq!(label_index("/nowhere"), Route::ALL.len());
+        assert_eq!(LABELS[label_index(Route::of("/nowhere"))], OTHER);
     }
 }

@@ -256,7 +256,7 @@ impl Observed {
     pub fn finish(self, metrics: &Metrics, mut response: Response) -> Response {
         let status = response.status().as_u16();
         let elapsed = self.started.elapsed();
-        let route = self.route.map_or(Route::ALL.len(), Route::index);
+        let route = crate::routes::label_index(self.route);
         metrics.request(route, self.method, status, elapsed.as_secs_f64());
         self.span.in_scope(|| {
             tracing::debug!(

@@ -138,20 +138,6 @@ impl Report {
         self.lines.iter().all(|l| l.status != Status::Fail)
     }
 
-    /// The names of the checks that failed, in order.
-    pub fn failed(&self) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter(|l| l.status == Status::Fail)
-            .map(|l| l.check.as_ref())
-            .collect()
-    }
-
-    /// The line for a check, if it ran.
-    pub fn line(&self, check: &str) -> Option<&Line> {
-        self.lines.iter().find(|l| l.check == check)
-    }
-
     /// One line per assertion, hints indented below failures and skips.
     pub fn text(&self) -> String {
         let mut out = String::new();

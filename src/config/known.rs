@@ -736,7 +736,7 @@ pub(crate) fn nearest(name: &str, tools: &[&str]) -> Option<String> {
 
 /// The fixed default of a setting, as it would be written; settings without one are required,
 /// unset or worked out from other settings (`settings.rs`).
-pub fn default_of(env: &str) -> Option<&'static str> {
+pub(crate) fn default_of(env: &str) -> Option<&'static str> {
     match setting(env)?.default {
         Default::Value(v) => Some(v),
         _ => None,

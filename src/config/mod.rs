@@ -6,11 +6,11 @@ pub(crate) mod known;
 pub(crate) mod raw;
 mod settings;
 
-pub use known::{default_bytes, default_of, help};
+pub use known::{default_bytes, help};
 pub use raw::RawConfig;
 pub use settings::{
     AuditQueries, ConnectionSettings, CorpusSettings, DpopSettings, FairSettings, JwksSettings,
-    LogFormat, RedisSettings, Settings, SseSettings, bind_address, redacted,
+    LogFormat, RedisSettings, Settings, SseSettings, bind_address,
 };
 
 /// A setting that is missing or invalid, named by its environment variable.

@@ -119,7 +119,7 @@ impl std::fmt::Debug for RedisSettings {
 }
 
 /// A Redis URL as it may be shown: without its password.
-pub fn redacted(url: &Url) -> String {
+pub(crate) fn redacted(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         let _ = shown.set_password(Some("***"));

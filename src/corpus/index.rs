@@ -116,11 +116,6 @@ impl Builder {
         })
     }
 
-    /// Adds a document that belongs to no file.
-    pub fn add(&mut self, doc: &Document) -> tantivy::Result<()> {
-        self.add_in("", doc)
-    }
-
     /// Adds a document read from `file` (relative to the corpus folder).
     pub fn add_in(&mut self, file: &str, doc: &Document) -> tantivy::Result<()> {
         self.writer.add_document(self.fields.document(file, doc))?;

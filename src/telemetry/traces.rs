@@ -60,11 +60,6 @@ const SERVICE: &str = "mcp-resource-server";
 /// The tracer, once [`provider`] has made one.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
-/// Whether traces are exported.
-pub fn on() -> bool {
-    TRACER.get().is_some()
-}
-
 fn set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }

@@ -35,7 +35,7 @@ pub use crate::corpus::{Access, Corpus};
 use crate::telemetry::audit::Audit;
 use crate::telemetry::traces;
 pub use args::parse as parse_args;
-pub use noted::{Asker, CallRecord, Note, Noted, who};
+pub use noted::{Asker, CallRecord, Note, Noted};
 pub use progress::Progress;
 use written::failed;
 pub use written::{rendered, result};
@@ -148,7 +148,6 @@ pub enum Payload {
 /// What a tool call may use.
 pub struct Context<'a> {
     pub corpus: &'a Arc<Corpus>,
-    pub principal: &'a Principal,
     /// What the caller may see.
     pub access: &'a Access,
     pub progress: Option<&'a Progress>,
@@ -279,7 +278,6 @@ impl Tools {
         let note = Note::default();
         let ctx = Context {
             corpus: &self.corpus,
-            principal,
             access: access_of(principal),
             progress,
             structured,

@@ -36,7 +36,7 @@ pub struct Asker<'a> {
 }
 
 /// The caller of a call, as its verified token names it.
-pub fn who(principal: &Principal) -> audit::Who<'_> {
+fn who(principal: &Principal) -> audit::Who<'_> {
     audit::Who {
         sub: principal.subject.as_deref(),
         username: principal.username.as_deref(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::ReportLines;
 use crate::support::edge::Edge;
 use crate::support::mcp::Events;
 

@@ -161,7 +161,7 @@ fn documents() -> Vec<Document> {
 fn build(docs: impl Iterator<Item = Document>) -> Index {
     let mut builder = Builder::new(None).unwrap();
     for doc in docs {
-        builder.add(&doc).unwrap();
+        builder.add_in("", &doc).unwrap();
     }
     builder.finish().unwrap()
 }

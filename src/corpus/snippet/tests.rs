@@ -73,14 +73,17 @@ fn index_of(texts: &[String]) -> Index {
     let mut builder = Builder::new(None).unwrap();
     for (n, text) in texts.iter().enumerate() {
         builder
-            .add(&Document {
-                id: format!("d{n}"),
-                title: format!("title {n}"),
-                text: text.clone(),
-                url: String::new(),
-                metadata: None,
-                acl: Vec::new(),
-            })
+            .add_in(
+                "",
+                &Document {
+                    id: format!("d{n}"),
+                    title: format!("title {n}"),
+                    text: text.clone(),
+                    url: String::new(),
+                    metadata: None,
+                    acl: Vec::new(),
+                },
+            )
             .unwrap();
     }
     builder.finish().unwrap()

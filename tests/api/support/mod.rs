@@ -18,6 +18,26 @@ use serde_json::json;
 pub(crate) use keycloak::{FakeKeycloak, ISSUER, Mode};
 pub(crate) use tokens::{Keys, RESOURCE, Signer, claims, header, mint, token, token_with};
 
+/// What tests ask of `check`'s report: the lines they look at, by the check's name.
+pub(crate) trait ReportLines {
+    /// The names of the checks that failed, in order.
+    fn failed(&self) -> Vec<&str>;
+    /// The line for a check, if it ran.
+    fn line(&self, check: &str) -> Option<&mcp_resource_server::check::Line>;
+}
+
+impl ReportLines for mcp_resource_server::check::Report {
+    fn failed(&self) -> Vec<&str> {
+        use mcp_resource_server::check::Status;
+        let failed = self.lines.iter().filter(|l| l.status == Status::Fail);
+        failed.map(|l| l.check.as_ref()).collect()
+    }
+
+    fn line(&self, check: &str) -> Option<&mcp_resource_server::check::Line> {
+        self.lines.iter().find(|l| l.check == check)
+    }
+}
+
 /// A running server and a client for it.
 pub(crate) struct TestServer {
     pub base: String,

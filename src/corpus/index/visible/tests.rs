@@ -54,7 +54,7 @@ fn every_caller_gets_the_best_matches_it_may_see() {
         docs.iter().map(|d| (d.id.clone(), d.acl.clone())).collect();
     let mut builder = Builder::new(None).unwrap();
     for doc in &docs {
-        builder.add(doc).unwrap();
+        builder.add_in("", doc).unwrap();
     }
     let index = builder.finish().unwrap();
     let everyone = roles(&["rare", "finance", "support"]);
