@@ -36,9 +36,6 @@ pub(crate) struct RequestContext<'a> {
     pub progress: Option<Progress>,
     /// The caller's allowance of tool calls and share of the ranking pool.
     pub fair: &'a Fair,
-    /// Whether the tool call was already taken from the allowance (a batch takes all of its
-    /// calls at once, before answering any).
-    pub counted: bool,
 }
 
 /// The result of `request`, or the error to answer with.
@@ -218,11 +215,13 @@ pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
 /// `MCP_MAX_BATCH`, which no deployment, script or benchmark had a reason to change.
 pub(crate) const MAX_BATCH: usize = 32;
 
-/// Admits a batch of `len` messages, whose requests are `requests`: at most [`MAX_BATCH`]
-/// messages, and its tool calls all taken from the caller's allowance at once, before any is
-/// answered. A batch refused for its size is one audit event, whatever it holds: one per item
-/// would let a caller write thousands of lines with one request.
-pub(crate) async fn admit_batch<'r>(
+/// Admits what one POST carries, before any of it is answered: `len` messages (a batch holds
+/// at most [`MAX_BATCH`]), whose tool calls among `requests` are all taken from the caller's
+/// allowance at once. The one place tool calls are admitted, for `/mcp` (a message alone or a
+/// batch) and `/messages` alike. A refused call is one audit event, named by its tool; a batch
+/// refused for its size is one event, whatever it holds: one per item would let a caller
+/// write thousands of lines with one request.
+pub(crate) async fn admit<'r>(
     ctx: &RequestContext<'_>,
     len: usize,
     requests: impl Iterator<Item = &'r Request> + Clone,
@@ -232,16 +231,6 @@ pub(crate) async fn admit_batch<'r>(
         record.write(ctx.tools.audit(), ctx.sender.asker());
         return Err(McpError::BatchTooLarge(len, MAX_BATCH));
     }
-    admit_calls(ctx, requests).await
-}
-
-/// Takes the tool calls among `requests` from the caller's allowance, all at once: the one
-/// place tool calls are admitted, for a call sent alone and for a batch (whose calls are all
-/// taken before any is answered). Refused, each call is one audit event, named by its tool.
-async fn admit_calls<'r>(
-    ctx: &RequestContext<'_>,
-    requests: impl Iterator<Item = &'r Request> + Clone,
-) -> Result<(), McpError> {
     let calls = requests.filter(|r| r.method == "tools/call");
     let count = calls.clone().count() as u32;
     if count == 0 {
@@ -257,17 +246,14 @@ async fn admit_calls<'r>(
     Err(McpError::Limited(limited.held().await))
 }
 
-/// `tools/call`. Every call, answered or refused, is one event in the audit trail, written
-/// here: the one place a tool call's event is written, from the record the registry makes of
+/// `tools/call`, already admitted by [`admit`]. Every call, answered or refused, is one event
+/// in the audit trail, written here: the one place a tool call's event is written, from the record the registry makes of
 /// a call it ran or refused, or from the refusal here before a tool runs.
 async fn tools_call(
     ctx: &RequestContext<'_>,
     request: &Request,
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
-    if !ctx.counted {
-        admit_calls(ctx, std::iter::once(request)).await?;
-    }
     let (answer, record) = run_call(ctx, request, span).await;
     record.write(ctx.tools.audit(), ctx.sender.asker());
     answer

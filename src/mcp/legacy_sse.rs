@@ -207,6 +207,9 @@ async fn deliver(
     let version = version_of(state, &id, &target, agreed).await;
     let ctx = state.context(sender, version);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
+    super::dispatch::admit(&ctx, 1, std::iter::once(&request))
+        .await
+        .map_err(|e| (Some(request.id.clone()), e))?;
     let reply = match super::dispatch::handle(&ctx, &request).await {
         Ok(result) => jsonrpc::success(&request.id, result),
         Err(e @ McpError::Limited(_)) => return Err((Some(request.id.clone()), e)),

@@ -60,7 +60,6 @@ impl McpState {
             version,
             progress: None,
             fair: &self.fair,
-            counted: false,
         }
     }
 }

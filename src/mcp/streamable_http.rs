@@ -83,13 +83,16 @@ async fn single(
         Ok(v) => v,
         Err(e) => return error(Some(&request.id), &e, e.status()),
     };
+    let ctx = state.context(&sender, version);
+    if let Err(e) = dispatch::admit(&ctx, 1, std::iter::once(&request)).await {
+        return error(Some(&request.id), &e, status(&e, version));
+    }
     let token = (request.method == "tools/call")
         .then(|| dispatch::progress_token(&request))
         .flatten();
     if accept.prefers_sse || token.is_some() {
         return stream(state, sender, request, version, token);
     }
-    let ctx = state.context(&sender, version);
     match dispatch::handle(&ctx, &request).await {
         Ok(result) => json(StatusCode::OK, jsonrpc::success(&request.id, result)),
         Err(e) => error(Some(&request.id), &e, status(&e, version)),
@@ -172,7 +175,7 @@ async fn batch(
         })
         .collect();
     let ctx = state.context(&sender, version);
-    if let Err(e) = dispatch::admit_batch(&ctx, len, answered.iter().flatten()).await {
+    if let Err(e) = dispatch::admit(&ctx, len, answered.iter().flatten()).await {
         return error(None, &e, e.status());
     }
     if answered.is_empty() {
@@ -211,13 +214,7 @@ impl Batch {
                     "initialize must be sent on its own, not in a batch".into(),
                 ),
             ),
-            Ok(r) => {
-                let ctx = RequestContext {
-                    counted: true,
-                    ..self.state.context(&self.sender, self.version)
-                };
-                respond(&ctx, &r).await
-            }
+            Ok(r) => respond(&self.state.context(&self.sender, self.version), &r).await,
             Err(invalid) => jsonrpc::failure(invalid.id.as_ref(), &invalid.error),
         };
         let separator = if n == 0 { "[" } else { "," };

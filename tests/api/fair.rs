@@ -86,6 +86,21 @@ async fn a_caller_past_its_allowance_gets_429_with_retry_after_and_others_do_not
     }
     let r = refused.expect("the stateless era let a caller past its allowance");
     assert_eq!(r.code(), Some(-32000), "{}", r.text);
+    // A call whose answer would be an event stream (it asks for progress) is refused the same
+    // way, with a 429 and Retry-After before any stream is opened, not inside a 200 stream.
+    let mut with_progress = fetch(65);
+    with_progress["params"]["_meta"] = json!({"progressToken": "p-65"});
+    let mut refused = None;
+    for _ in 0..3 {
+        let r = s.server.rpc_at(&t, &with_progress, "2025-11-25").await;
+        if r.status == 429 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("a call answered as a stream let a caller past its allowance");
+    assert_eq!(r.code(), Some(-32000), "{}", r.text);
+    assert!(r.header("retry-after").is_some(), "{}", r.text);
     // Calls that are not tool calls are not counted, and other users keep their own allowance.
     let r = s
         .server
