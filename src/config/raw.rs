@@ -25,12 +25,14 @@ pub(crate) use super::known::{SETTINGS, file_key};
 /// One raw value and where it came from, so errors can point at the right place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawValue {
-    pub value: Value,
+    pub value: Literal,
     pub origin: Origin,
 }
 
+/// A setting's value as it was given: text (every environment variable, and file strings), a whole
+/// number or a list from the file.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Literal {
     Text(String),
     Integer(i64),
     List(Vec<String>),
@@ -226,10 +228,10 @@ impl RawConfig {
             };
             let value = match value.kind {
                 ValueKind::Array(items) => {
-                    Value::List(items.into_iter().map(|i| i.to_string()).collect())
+                    Literal::List(items.into_iter().map(|i| i.to_string()).collect())
                 }
-                ValueKind::I64(i) => Value::Integer(i),
-                other => Value::Text(other.to_string()),
+                ValueKind::I64(i) => Literal::Integer(i),
+                other => Literal::Text(other.to_string()),
             };
             raw.values.insert(env, RawValue { value, origin });
         }

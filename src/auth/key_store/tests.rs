@@ -7,7 +7,7 @@ use crate::config::{RawConfig, Settings};
 
 /// What the in-memory Keycloak answers for its JWK Set.
 #[derive(Clone)]
-enum Answer {
+enum Publishes {
     /// These kids, with this `Cache-Control: max-age`.
     Keys(&'static [&'static str], Option<Duration>),
     Down,
@@ -16,13 +16,13 @@ enum Answer {
 }
 
 struct Memory {
-    answer: Mutex<Answer>,
+    answer: Mutex<Publishes>,
     /// When each fetch came, on tokio's clock.
     fetched_at: Mutex<Vec<Instant>>,
 }
 
 impl Memory {
-    fn set(&self, answer: Answer) {
+    fn set(&self, answer: Publishes) {
         *self.answer.lock().unwrap() = answer;
     }
 
@@ -36,16 +36,18 @@ impl JwksSource for Arc<Memory> {
         self.fetched_at.lock().unwrap().push(Instant::now());
         let url = Url::parse("http://keycloak.test/certs").unwrap();
         let (body, max_age) = match self.answer.lock().unwrap().clone() {
-            Answer::Keys(kids, max_age) => (jwks(kids), max_age),
-            Answer::Down => {
+            Publishes::Keys(kids, max_age) => (jwks(kids), max_age),
+            Publishes::Down => {
                 let down = FetchError::Status {
                     url: url.to_string(),
                     status: 503,
                 };
                 return Box::pin(std::future::ready(Err(down)));
             }
-            Answer::Garbage => (b"<html>maintenance</html>".to_vec(), None),
-            Answer::NoSigningKeys => (br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.to_vec(), None),
+            Publishes::Garbage => (b"<html>maintenance</html>".to_vec(), None),
+            Publishes::NoSigningKeys => {
+                (br#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#.to_vec(), None)
+            }
         };
         Box::pin(std::future::ready(Ok(JwksDocument { url, body, max_age })))
     }
@@ -94,7 +96,7 @@ fn fixture(overrides: &[(&str, &str)]) -> Fixture {
     );
     let settings = Settings::from_raw(&RawConfig::load_from(env).unwrap()).unwrap();
     let kc = Arc::new(Memory {
-        answer: Mutex::new(Answer::Keys(OLD, NO_CACHE)),
+        answer: Mutex::new(Publishes::Keys(OLD, NO_CACHE)),
         fetched_at: Mutex::new(Vec::new()),
     });
     let metrics = Arc::new(Metrics::new());
@@ -155,7 +157,7 @@ fn millis(n: u64) -> Duration {
 #[tokio::test(start_paused = true)]
 async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_start_up() {
     let f = fixture(&[]).started().await;
-    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
+    f.kc.set(Publishes::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     let before = f.kc.fetches();
     assert!(f.accepts("new").await);
@@ -169,7 +171,7 @@ async fn a_new_key_is_accepted_on_its_first_token_100_ms_after_a_scheduled_refre
         .await;
     // Wait for a scheduled refresh to happen, then publish the new key just after it.
     f.until(|f| f.kc.fetches() >= 2).await;
-    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
+    f.kc.set(Publishes::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     assert!(f.accepts("new").await);
 }
@@ -179,12 +181,12 @@ async fn a_new_key_is_accepted_on_its_first_token_right_after_keycloak_comes_bac
     let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "1")])
         .started()
         .await;
-    f.kc.set(Answer::Down);
+    f.kc.set(Publishes::Down);
     // The scheduled refreshes fail while Keycloak is down; none of them may hold back the
     // refetch the new key needs once it is back.
     f.until(|f| f.metric("mcp_jwks_fetches_total{outcome=\"http_error\"}") >= 2.0)
         .await;
-    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
+    f.kc.set(Publishes::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(millis(100)).await;
     assert!(f.accepts("new").await);
 }
@@ -194,7 +196,7 @@ async fn an_unknown_kid_is_tried_again_as_soon_as_the_refetch_interval_has_passe
     let f = fixture(&[]).started().await;
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
     // Published now, but the refetch its first token caused was under 5 s ago.
-    f.kc.set(Answer::Keys(ROTATED, NO_CACHE));
+    f.kc.set(Publishes::Keys(ROTATED, NO_CACHE));
     tokio::time::sleep(REFETCH_INTERVAL - millis(1)).await;
     let fetches = f.kc.fetches();
     assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
@@ -226,7 +228,7 @@ async fn a_garbage_jwks_does_not_replace_good_keys() {
     // Each round's unknown kid needs a refetch of its own, an interval after the last (and
     // both come before the first scheduled refresh, at 60 s).
     let f = fixture(&[]).started().await;
-    for (answer, n) in [(Answer::Garbage, 1.0), (Answer::NoSigningKeys, 2.0)] {
+    for (answer, n) in [(Publishes::Garbage, 1.0), (Publishes::NoSigningKeys, 2.0)] {
         f.kc.set(answer);
         tokio::time::sleep(REFETCH_INTERVAL).await;
         assert_eq!(f.store.key("new").await.err(), Some(KeyError::UnknownKid));
@@ -238,7 +240,7 @@ async fn a_garbage_jwks_does_not_replace_good_keys() {
 #[tokio::test(start_paused = true)]
 async fn stale_keys_are_dropped_after_the_configured_bound() {
     let f = fixture(&[("MCP_JWKS_MAX_STALE_SECS", "2")]).started().await;
-    f.kc.set(Answer::Down);
+    f.kc.set(Publishes::Down);
     tokio::time::sleep(millis(2000)).await;
     assert!(f.accepts("old").await, "dropped before the bound");
     assert_eq!(f.store.status().keys, 1);
@@ -255,7 +257,7 @@ async fn a_long_max_age_is_lowered_to_an_hour() {
     // Asked to cache for a day (as a proxy in front of Keycloak might), the store still
     // refreshes every hour.
     let f = fixture(&[]);
-    f.kc.set(Answer::Keys(OLD, Some(Duration::from_secs(86_400))));
+    f.kc.set(Publishes::Keys(OLD, Some(Duration::from_secs(86_400))));
     let f = f.started().await;
     let before = f.kc.fetches();
     tokio::time::sleep(MAX_REFRESH * 2 + millis(1)).await;
@@ -281,7 +283,7 @@ async fn keycloaks_no_cache_means_a_refresh_every_min_refresh_secs() {
 #[tokio::test(start_paused = true)]
 async fn a_short_max_age_is_raised_to_the_configured_minimum() {
     let f = fixture(&[("MCP_JWKS_MIN_REFRESH_SECS", "60")]);
-    f.kc.set(Answer::Keys(OLD, Some(Duration::from_secs(10))));
+    f.kc.set(Publishes::Keys(OLD, Some(Duration::from_secs(10))));
     let f = f.started().await;
     let before = f.kc.fetches();
     tokio::time::sleep(millis(59_999)).await;
@@ -305,7 +307,7 @@ async fn a_short_max_age_is_raised_to_the_configured_minimum() {
 #[tokio::test(start_paused = true)]
 async fn failed_refreshes_back_off_from_one_second_to_a_minute() {
     let f = fixture(&[]).started().await;
-    f.kc.set(Answer::Down);
+    f.kc.set(Publishes::Down);
     // The next scheduled refresh comes after 60 s (no-cache) and fails; the retries follow.
     f.until(|f| f.kc.fetches() >= 10).await;
     let at = f.kc.fetched_at.lock().unwrap().clone();

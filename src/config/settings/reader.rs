@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::config::ConfigError;
 use crate::config::known::{self, Kind, Unit};
-use crate::config::raw::{Origin, RawConfig, Value, file_key};
+use crate::config::raw::{Literal, Origin, RawConfig, file_key};
 
 /// A scope token as RFC 6749 §3.3 allows, minus the quote and backslash that would need escaping.
 fn is_scope_token(s: &str) -> bool {
@@ -34,9 +34,9 @@ impl Reader<'_> {
     pub(super) fn text(&self, env: &str) -> Result<Option<String>, ConfigError> {
         match self.raw.get(env).map(|v| &v.value) {
             None => Ok(None),
-            Some(Value::Text(s)) => Ok(Some(s.trim().to_owned())),
-            Some(Value::Integer(i)) => Ok(Some(i.to_string())),
-            Some(Value::List(_)) => {
+            Some(Literal::Text(s)) => Ok(Some(s.trim().to_owned())),
+            Some(Literal::Integer(i)) => Ok(Some(i.to_string())),
+            Some(Literal::List(_)) => {
                 Err(self.error(env, "expected a single value, not a list".into()))
             }
         }
@@ -84,12 +84,12 @@ impl Reader<'_> {
     pub(super) fn list(&self, env: &str, sep: char) -> Result<Vec<String>, ConfigError> {
         let items: Vec<String> = match self.raw.get(env).map(|v| &v.value) {
             None => return Ok(Vec::new()),
-            Some(Value::List(items)) => items.iter().map(|s| s.trim().to_owned()).collect(),
-            Some(Value::Text(s)) => s
+            Some(Literal::List(items)) => items.iter().map(|s| s.trim().to_owned()).collect(),
+            Some(Literal::Text(s)) => s
                 .split(|c: char| c == sep || c.is_whitespace())
                 .map(str::to_owned)
                 .collect(),
-            Some(Value::Integer(_)) => return Err(self.error(env, "expected a list".into())),
+            Some(Literal::Integer(_)) => return Err(self.error(env, "expected a list".into())),
         };
         Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
     }
