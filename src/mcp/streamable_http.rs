@@ -150,10 +150,10 @@ fn status(e: &McpError, version: Version) -> StatusCode {
 }
 
 /// A batch (2025-03-26 only): every request answered, in order, in one JSON array. At most
-/// [`dispatch::MAX_BATCH`] messages; the batch's tool calls are taken from the caller's allowance all
-/// at once, before any is answered. Each answer is worked out when the client is ready to read
-/// it and written out at once, so a batch holds one answer at a time however slowly its
-/// client reads.
+/// [`dispatch::MAX_BATCH`] messages; the batch's tool calls are taken from the caller's
+/// allowance all at once, before any is answered. Each answer is worked out when the client is
+/// ready to read it and written out at once, so a batch holds one answer at a time however
+/// slowly its client reads.
 async fn batch(
     state: McpState,
     sender: Sender,
