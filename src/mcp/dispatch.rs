@@ -246,9 +246,10 @@ pub(crate) async fn admit<'r>(
     Err(McpError::Limited(limited.held().await))
 }
 
-/// `tools/call`, already admitted by [`admit`]. Every call, answered or refused, is one event
-/// in the audit trail, written here: the one place a tool call's event is written, from the record the registry makes of
-/// a call it ran or refused, or from the refusal here before a tool runs.
+/// `tools/call`, already admitted by [`admit`] (which records the calls it refuses). Every
+/// admitted call, answered or refused, is one event in the audit trail, written here: from the
+/// record the registry makes of a call it ran or refused for a scope, or from the refusal here
+/// before a tool runs.
 async fn tools_call(
     ctx: &RequestContext<'_>,
     request: &Request,
