@@ -51,16 +51,8 @@ fn who(principal: &Principal) -> audit::Who<'_> {
 pub struct CallRecord {
     /// The tool, when the call named one this server has.
     tool: Option<&'static str>,
-    outcome: Recorded,
+    outcome: audit::CallOutcome<'static>,
     noted: Noted,
-}
-
-/// The outcome of a call, as its record keeps it.
-#[derive(Debug, Clone, Copy)]
-enum Recorded {
-    Ok,
-    Refused(&'static str),
-    Error,
 }
 
 impl CallRecord {
@@ -68,7 +60,7 @@ impl CallRecord {
     pub fn refused(tool: Option<&'static str>, reason: &'static str) -> Self {
         CallRecord {
             tool,
-            outcome: Recorded::Refused(reason),
+            outcome: audit::CallOutcome::Refused(reason),
             noted: Noted::Nothing,
         }
     }
@@ -76,12 +68,12 @@ impl CallRecord {
     /// A call of `tool` that ran to `outcome`, with what the tool noted.
     pub(super) fn ran(tool: &'static str, outcome: &Outcome, noted: Noted) -> Self {
         let outcome = match (outcome, &noted) {
-            (Outcome::Done(_) | Outcome::Answered(_), _) => Recorded::Ok,
-            (Outcome::Broken(_) | Outcome::Rank(_), _) => Recorded::Error,
+            (Outcome::Done(_) | Outcome::Answered(_), _) => audit::CallOutcome::Ok,
+            (Outcome::Broken(_) | Outcome::Rank(_), _) => audit::CallOutcome::Error,
             (Outcome::Failed(_), Noted::Fetch { served, .. }) if *served != Served::Served => {
-                Recorded::Refused("not_found")
+                audit::CallOutcome::Refused("not_found")
             }
-            (Outcome::Failed(_), _) => Recorded::Refused("invalid_arguments"),
+            (Outcome::Failed(_), _) => audit::CallOutcome::Refused("invalid_arguments"),
         };
         CallRecord {
             tool: Some(tool),
@@ -104,11 +96,7 @@ impl CallRecord {
             request_id: asker.request_id.as_str(),
             who: who(asker.principal),
             tool: self.tool,
-            outcome: match self.outcome {
-                Recorded::Ok => audit::CallOutcome::Ok,
-                Recorded::Refused(reason) => audit::CallOutcome::Refused(reason),
-                Recorded::Error => audit::CallOutcome::Error,
-            },
+            outcome: self.outcome,
             detail,
         });
     }
