@@ -38,6 +38,13 @@ pub(crate) struct RequestContext<'a> {
     pub fair: &'a Fair,
 }
 
+impl RequestContext<'_> {
+    /// Writes a tool call's one audit event, as asked by this request's sender.
+    fn record(&self, record: &CallRecord) {
+        record.write(self.tools.audit(), self.sender.asker());
+    }
+}
+
 /// The result of `request`, or the error to answer with.
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -215,22 +222,25 @@ pub(super) fn named_tool(request: &Request) -> Option<&'static str> {
 /// `MCP_MAX_BATCH`, which no deployment, script or benchmark had a reason to change.
 pub(crate) const MAX_BATCH: usize = 32;
 
-/// Admits what one POST carries, before any of it is answered: `len` messages (a batch holds
-/// at most [`MAX_BATCH`]), whose tool calls among `requests` are all taken from the caller's
-/// allowance at once. The one place tool calls are admitted, for `/mcp` (a message alone or a
-/// batch) and `/messages` alike. A refused call is one audit event, named by its tool; a batch
-/// refused for its size is one event, whatever it holds: one per item would let a caller
-/// write thousands of lines with one request.
+/// Refuses a batch of more than [`MAX_BATCH`] messages, before any of it is read further. A
+/// refused batch is one audit event, whatever it holds: one per item would let a caller write
+/// thousands of lines with one request.
+pub(crate) fn within_batch_bound(ctx: &RequestContext<'_>, len: usize) -> Result<(), McpError> {
+    if len <= MAX_BATCH {
+        return Ok(());
+    }
+    ctx.record(&CallRecord::refused(None, "batch_too_large"));
+    Err(McpError::BatchTooLarge(len, MAX_BATCH))
+}
+
+/// Takes the tool calls among `requests`, what one POST carries, from the caller's allowance
+/// all at once, before any of them is answered: the one place tool calls are admitted, for
+/// `/mcp` (a message alone or a batch) and `/messages` alike. A refused call is one audit
+/// event, named by its tool.
 pub(crate) async fn admit<'r>(
     ctx: &RequestContext<'_>,
-    len: usize,
     requests: impl Iterator<Item = &'r Request> + Clone,
 ) -> Result<(), McpError> {
-    if len > MAX_BATCH {
-        let record = CallRecord::refused(None, "batch_too_large");
-        record.write(ctx.tools.audit(), ctx.sender.asker());
-        return Err(McpError::BatchTooLarge(len, MAX_BATCH));
-    }
     let calls = requests.filter(|r| r.method == "tools/call");
     let count = calls.clone().count() as u32;
     if count == 0 {
@@ -240,8 +250,7 @@ pub(crate) async fn admit<'r>(
         return Ok(());
     };
     for call in calls {
-        let record = CallRecord::refused(named_tool(call), "limited");
-        record.write(ctx.tools.audit(), ctx.sender.asker());
+        ctx.record(&CallRecord::refused(named_tool(call), "limited"));
     }
     Err(McpError::Limited(limited.held().await))
 }
@@ -256,7 +265,7 @@ async fn tools_call(
     span: &traces::Span,
 ) -> Result<Payload, McpError> {
     let (answer, record) = run_call(ctx, request, span).await;
-    record.write(ctx.tools.audit(), ctx.sender.asker());
+    ctx.record(&record);
     answer
 }
 

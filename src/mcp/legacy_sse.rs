@@ -207,7 +207,7 @@ async fn deliver(
     let version = version_of(state, &id, &target, agreed).await;
     let ctx = state.context(sender, version);
     // A refusal by a per-caller limit answers the POST, so the client sees when to retry.
-    super::dispatch::admit(&ctx, 1, std::iter::once(&request))
+    super::dispatch::admit(&ctx, std::iter::once(&request))
         .await
         .map_err(|e| (Some(request.id.clone()), e))?;
     let reply = match super::dispatch::handle(&ctx, &request).await {

@@ -84,7 +84,7 @@ async fn single(
         Err(e) => return error(Some(&request.id), &e, e.status()),
     };
     let ctx = state.context(&sender, version);
-    if let Err(e) = dispatch::admit(&ctx, 1, std::iter::once(&request)).await {
+    if let Err(e) = dispatch::admit(&ctx, std::iter::once(&request)).await {
         return error(Some(&request.id), &e, status(&e, version));
     }
     let token = (request.method == "tools/call")
@@ -164,7 +164,10 @@ async fn batch(
         Ok(v) => v,
         Err(e) => return error(None, &e, e.status()),
     };
-    let len = items.len();
+    let ctx = state.context(&sender, version);
+    if let Err(e) = dispatch::within_batch_bound(&ctx, items.len()) {
+        return error(None, &e, e.status());
+    }
     // Notifications and responses are taken and not answered.
     let answered: Vec<Result<Request, jsonrpc::Invalid>> = items
         .into_iter()
@@ -174,8 +177,7 @@ async fn batch(
             Err(invalid) => Some(Err(invalid)),
         })
         .collect();
-    let ctx = state.context(&sender, version);
-    if let Err(e) = dispatch::admit(&ctx, len, answered.iter().flatten()).await {
+    if let Err(e) = dispatch::admit(&ctx, answered.iter().flatten()).await {
         return error(None, &e, e.status());
     }
     if answered.is_empty() {
