@@ -315,3 +315,23 @@ async fn failed_refreshes_back_off_from_one_second_to_a_minute() {
     assert_eq!(gaps, [60, 1, 2, 4, 8, 16, 32, 60, 60]);
     assert!(f.accepts("old").await, "the last good keys were dropped");
 }
+
+#[test]
+fn every_text_that_gives_the_refetch_interval_gives_its_value() {
+    // The interval is a constant here; the metric's help and the message for its former
+    // setting names (config::known::FORMER) write it out and must not drift from it.
+    let value = format!("{} s", REFETCH_INTERVAL.as_secs());
+    let help = Metrics::new().render();
+    let help = help
+        .lines()
+        .find(|l| l.starts_with("# HELP mcp_jwks_refetches_limited"))
+        .expect("the metric has a help line");
+    assert!(help.contains(&value), "{help}");
+    for name in ["MCP_JWKS_COOLDOWN_SECS", "MCP_JWKS_REFETCH_INTERVAL_SECS"] {
+        let (_, why) = crate::config::known::FORMER
+            .iter()
+            .find(|(old, _)| *old == name)
+            .expect("a former setting");
+        assert!(why.contains(&format!("fixed {value}")), "{name}: {why}");
+    }
+}

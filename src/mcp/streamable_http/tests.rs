@@ -56,3 +56,13 @@ async fn a_message_with_a_rendered_result_is_sent_whole_with_its_length() {
     assert_eq!(&bytes[..], text.as_bytes());
     assert_eq!(text, r#"{"jsonrpc":"2.0","id":7,"result":{"content":[]}}"#);
 }
+
+#[test]
+fn the_message_for_the_former_batch_setting_gives_the_bound() {
+    let (_, why) = crate::config::known::FORMER
+        .iter()
+        .find(|(old, _)| *old == "MCP_MAX_BATCH")
+        .expect("a former setting");
+    let bound = format!("fixed {} messages", dispatch::MAX_BATCH);
+    assert!(why.contains(&bound), "{why}");
+}
